@@ -1,0 +1,653 @@
+//! The block tree, fork choice by most cumulative work, and reorganisation of any depth.
+//!
+//! Headers are accepted into a tree once they pass the header checks; bodies attach to
+//! them. The active chain is the most-work chain whose blocks all have bodies and are not
+//! known invalid; equal work keeps the chain seen first. Switching chains happens on a
+//! [`UtxoOverlay`]: the old branch is undone and the new one connected block by block, and
+//! only if every block connects is the overlay written into the UTXO set. A block that fails
+//! mid-reorg is marked invalid and the state is exactly as before.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+use core::fmt;
+
+use crate::params::Params;
+use crate::primitives::{Block, BlockHash, BlockHeader};
+use crate::sig::VerifyMode;
+use crate::store::ChangeSet;
+use crate::units::{Height, Work};
+use crate::utxo::{BlockUndo, UtxoOverlay, UtxoSet, undo_block};
+use crate::validation::{
+    BlockError, Conduct, ParentInfo, check_block, check_header, check_header_context,
+    connect_block, median_time,
+};
+
+/// What the tree knows of a block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Header checked; body not yet received.
+    HeaderOnly,
+    /// Body stored; valid as far as we know (contextually checked once connected).
+    HaveData,
+    /// Failed validation, or descends from a block that did.
+    Invalid,
+}
+
+/// One node of the block tree.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BlockEntry {
+    pub hash: BlockHash,
+    pub header: BlockHeader,
+    pub height: Height,
+    /// Cumulative work from genesis up to and including this block.
+    pub work: Work,
+    /// Median time of the `mtp_window` blocks ending here (what a child must exceed).
+    pub median_time_past: u64,
+    pub status: Status,
+    /// Arrival order, for first-seen tie breaks.
+    pub seq: u64,
+}
+
+/// Why the chain refused a header or block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// The block breaks a consensus rule.
+    Block(BlockError),
+    /// The parent is not in the tree (an orphan): fetch the parent first.
+    UnknownParent { parent: BlockHash },
+    /// The block or one of its ancestors is known invalid.
+    KnownInvalid { hash: BlockHash },
+}
+
+impl fmt::Display for ChainError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChainError::Block(e) => write!(f, "invalid block: {e}"),
+            ChainError::UnknownParent { parent } => write!(f, "unknown parent {parent}"),
+            ChainError::KnownInvalid { hash } => {
+                write!(f, "block {hash} is or descends from an invalid block")
+            }
+        }
+    }
+}
+
+impl ChainError {
+    pub fn conduct(&self) -> Conduct {
+        match self {
+            ChainError::Block(e) => e.conduct(),
+            ChainError::UnknownParent { .. } => Conduct::Ignore,
+            ChainError::KnownInvalid { .. } => Conduct::Disconnect,
+        }
+    }
+}
+
+/// What accepting a header did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HeaderOutcome {
+    New,
+    AlreadyKnown,
+}
+
+/// What accepting a block did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct BlockOutcome {
+    /// What to persist (one atomic write).
+    pub changes: ChangeSet,
+    /// Blocks added to the active chain, in order.
+    pub connected: Vec<BlockHash>,
+    /// Blocks removed from the active chain, tip first. Their transactions go back to the
+    /// mempool.
+    pub disconnected: Vec<Block>,
+    /// Blocks found invalid while trying to connect them (the state is as before them).
+    pub invalidated: Vec<(BlockHash, BlockError)>,
+    /// We already had this block's body.
+    pub duplicate: bool,
+}
+
+impl BlockOutcome {
+    pub fn tip_changed(&self) -> bool {
+        !self.connected.is_empty()
+    }
+}
+
+/// A stored state that cannot be loaded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// A stored block whose parent is not stored.
+    Disconnected { hash: BlockHash },
+    /// A stored block that fails the header checks.
+    BadBlock { hash: BlockHash, error: BlockError },
+    /// The stored tip is not a stored block, or blocks of the active chain lack undo data.
+    Inconsistent { reason: &'static str },
+    /// The stored genesis differs from this network's.
+    WrongNetwork,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Disconnected { hash } => write!(f, "stored block {hash} has no parent"),
+            LoadError::BadBlock { hash, error } => write!(f, "stored block {hash}: {error}"),
+            LoadError::Inconsistent { reason } => write!(f, "inconsistent store: {reason}"),
+            LoadError::WrongNetwork => write!(f, "store belongs to another network"),
+        }
+    }
+}
+
+type Candidate = (Work, Reverse<u64>, BlockHash);
+
+/// The chain state of one node.
+#[derive(Clone, Debug)]
+pub struct Chain {
+    params: Params,
+    genesis: BlockHash,
+    index: BTreeMap<BlockHash, BlockEntry>,
+    children: BTreeMap<BlockHash, Vec<BlockHash>>,
+    bodies: BTreeMap<BlockHash, Block>,
+    undo: BTreeMap<BlockHash, BlockUndo>,
+    /// Block hash at each height of the active chain.
+    active: Vec<BlockHash>,
+    utxo: UtxoSet,
+    /// Blocks with a body whose ancestors all have bodies and none is invalid.
+    candidates: BTreeSet<Candidate>,
+    next_seq: u64,
+    verify_mode: VerifyMode,
+}
+
+impl Chain {
+    /// A chain holding only the genesis block.
+    pub fn new(params: Params) -> Chain {
+        let genesis_block = params.genesis_block();
+        let genesis = genesis_block.hash();
+        let header = genesis_block.header;
+        let entry = BlockEntry {
+            hash: genesis,
+            header,
+            height: Height::GENESIS,
+            work: header
+                .bits
+                .to_target()
+                .expect("genesis bits are valid")
+                .work(),
+            median_time_past: header.time,
+            status: Status::HaveData,
+            seq: 0,
+        };
+        let mut chain = Chain {
+            params,
+            genesis,
+            index: BTreeMap::new(),
+            children: BTreeMap::new(),
+            bodies: BTreeMap::new(),
+            undo: BTreeMap::new(),
+            active: alloc::vec![genesis],
+            utxo: UtxoSet::new(),
+            candidates: BTreeSet::new(),
+            next_seq: 1,
+            verify_mode: VerifyMode::Single,
+        };
+        chain.candidates.insert((entry.work, Reverse(0), genesis));
+        chain.index.insert(genesis, entry);
+        chain.bodies.insert(genesis, genesis_block);
+        chain
+    }
+
+    /// Rebuilds the state a store holds. Blocks are re-checked statelessly (cheap: proof of
+    /// work, merkle root) and must link to genesis; the UTXO set, undo data and tip are
+    /// taken as stored after checking that they fit together.
+    pub fn load(params: Params, stored: ChangeSet) -> Result<Chain, LoadError> {
+        let mut chain = Chain::new(params);
+        let mut pending: BTreeMap<BlockHash, Vec<Block>> = BTreeMap::new();
+        for block in stored.blocks {
+            let hash = block.hash();
+            if hash == chain.genesis {
+                continue;
+            }
+            if block.header.prev == crate::hash::Hash256::ZERO {
+                return Err(LoadError::WrongNetwork);
+            }
+            pending.entry(block.header.prev).or_default().push(block);
+        }
+        // Attach stored blocks parent-first.
+        let mut queue = alloc::vec![chain.genesis];
+        while let Some(parent) = queue.pop() {
+            for block in pending.remove(&parent).unwrap_or_default() {
+                let hash = block.hash();
+                if let Err(error) = check_block(&block, &chain.params) {
+                    return Err(LoadError::BadBlock { hash, error });
+                }
+                let entry = chain.make_entry(&block.header, Status::HaveData);
+                if stored.invalid.contains(&hash) {
+                    chain.index.insert(
+                        hash,
+                        BlockEntry {
+                            status: Status::Invalid,
+                            ..entry
+                        },
+                    );
+                } else {
+                    chain.index.insert(hash, entry);
+                }
+                chain.children.entry(parent).or_default().push(hash);
+                chain.bodies.insert(hash, block);
+                queue.push(hash);
+            }
+        }
+        if let Some((&hash, _)) = pending.iter().next() {
+            return Err(LoadError::Disconnected { hash });
+        }
+        // Descendants of invalid blocks are invalid; the rest are candidates.
+        let hashes: Vec<BlockHash> = chain.index.keys().copied().collect();
+        for hash in hashes {
+            if chain.index[&hash].status == Status::Invalid {
+                chain.mark_invalid(hash);
+            }
+        }
+        let candidates: Vec<Candidate> = chain
+            .index
+            .values()
+            .filter(|e| e.status == Status::HaveData)
+            .map(|e| (e.work, Reverse(e.seq), e.hash))
+            .collect();
+        chain.candidates.extend(candidates);
+
+        let tip = stored.tip.unwrap_or(chain.genesis);
+        let tip_entry = chain.index.get(&tip).ok_or(LoadError::Inconsistent {
+            reason: "tip is not a stored block",
+        })?;
+        if tip_entry.status == Status::Invalid {
+            return Err(LoadError::Inconsistent {
+                reason: "tip is marked invalid",
+            });
+        }
+        let mut active = Vec::with_capacity(tip_entry.height.0 as usize + 1);
+        let mut cursor = tip;
+        loop {
+            active.push(cursor);
+            if cursor == chain.genesis {
+                break;
+            }
+            cursor = chain.index[&cursor].header.prev;
+        }
+        active.reverse();
+        for (hash, undo) in stored.undo {
+            if let Some(undo) = undo {
+                chain.undo.insert(hash, undo);
+            }
+        }
+        if active[1..].iter().any(|h| !chain.undo.contains_key(h)) {
+            return Err(LoadError::Inconsistent {
+                reason: "active block without undo data",
+            });
+        }
+        chain.active = active;
+        for (op, coin) in stored.utxo {
+            if let Some(coin) = coin {
+                chain.utxo.insert(op, coin);
+            }
+        }
+        Ok(chain)
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    pub fn genesis_hash(&self) -> BlockHash {
+        self.genesis
+    }
+
+    pub fn set_verify_mode(&mut self, mode: VerifyMode) {
+        self.verify_mode = mode;
+    }
+
+    pub fn tip(&self) -> &BlockEntry {
+        let hash = self.active.last().expect("the active chain holds genesis");
+        &self.index[hash]
+    }
+
+    pub fn height(&self) -> Height {
+        self.tip().height
+    }
+
+    pub fn utxo(&self) -> &UtxoSet {
+        &self.utxo
+    }
+
+    pub fn entry(&self, hash: &BlockHash) -> Option<&BlockEntry> {
+        self.index.get(hash)
+    }
+
+    pub fn block(&self, hash: &BlockHash) -> Option<&Block> {
+        self.bodies.get(hash)
+    }
+
+    pub fn undo_data(&self, hash: &BlockHash) -> Option<&BlockUndo> {
+        self.undo.get(hash)
+    }
+
+    /// Hash of the active block at `height`.
+    pub fn hash_at(&self, height: Height) -> Option<BlockHash> {
+        self.active.get(height.0 as usize).copied()
+    }
+
+    pub fn is_active(&self, hash: &BlockHash) -> bool {
+        self.index
+            .get(hash)
+            .is_some_and(|e| self.hash_at(e.height) == Some(*hash))
+    }
+
+    /// Active chain hashes from genesis to tip.
+    pub fn active_chain(&self) -> &[BlockHash] {
+        &self.active
+    }
+
+    /// Number of blocks in the tree (any status).
+    pub fn tree_len(&self) -> usize {
+        self.index.len()
+    }
+
+    /// What the next block on the tip must satisfy.
+    pub fn next_block_context(&self) -> ParentInfo {
+        let tip = self.tip();
+        ParentInfo {
+            height: tip.height,
+            time: tip.header.time,
+            median_time_past: tip.median_time_past,
+        }
+    }
+
+    fn parent_info(entry: &BlockEntry) -> ParentInfo {
+        ParentInfo {
+            height: entry.height,
+            time: entry.header.time,
+            median_time_past: entry.median_time_past,
+        }
+    }
+
+    /// An entry for a header whose parent is in the index.
+    fn make_entry(&mut self, header: &BlockHeader, status: Status) -> BlockEntry {
+        let parent = &self.index[&header.prev];
+        let work = parent.work.checked_add(
+            header
+                .bits
+                .to_target()
+                .expect("bits were checked before making an entry")
+                .work(),
+        );
+        let mut times = Vec::with_capacity(self.params.mtp_window);
+        times.push(header.time);
+        let mut cursor = Some(parent);
+        while let Some(e) = cursor {
+            if times.len() == self.params.mtp_window {
+                break;
+            }
+            times.push(e.header.time);
+            cursor = self.index.get(&e.header.prev);
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        BlockEntry {
+            hash: header.hash(),
+            header: *header,
+            height: parent.height.next(),
+            work: work.expect("cumulative work cannot pass 2^256"),
+            median_time_past: median_time(&mut times),
+            status,
+            seq,
+        }
+    }
+
+    /// Adds a header to the tree after the header checks (`now` in seconds).
+    pub fn accept_header(
+        &mut self,
+        header: &BlockHeader,
+        now: u64,
+    ) -> Result<HeaderOutcome, ChainError> {
+        let hash = header.hash();
+        if let Some(e) = self.index.get(&hash) {
+            return match e.status {
+                Status::Invalid => Err(ChainError::KnownInvalid { hash }),
+                _ => Ok(HeaderOutcome::AlreadyKnown),
+            };
+        }
+        check_header(header, &self.params).map_err(ChainError::Block)?;
+        let parent = self
+            .index
+            .get(&header.prev)
+            .ok_or(ChainError::UnknownParent {
+                parent: header.prev,
+            })?;
+        if parent.status == Status::Invalid {
+            return Err(ChainError::KnownInvalid { hash: header.prev });
+        }
+        check_header_context(header, &Self::parent_info(parent), &self.params, now)
+            .map_err(ChainError::Block)?;
+        let entry = self.make_entry(header, Status::HeaderOnly);
+        self.children.entry(header.prev).or_default().push(hash);
+        self.index.insert(hash, entry);
+        Ok(HeaderOutcome::New)
+    }
+
+    /// Accepts a block: checks it, stores it, and moves the active chain to the most-work
+    /// valid chain. Errors mean nothing was stored; blocks found invalid while connecting are
+    /// reported in [`BlockOutcome::invalidated`] (state then is exactly as before them).
+    pub fn accept_block(&mut self, block: &Block, now: u64) -> Result<BlockOutcome, ChainError> {
+        let hash = block.hash();
+        if let Some(e) = self.index.get(&hash) {
+            match e.status {
+                Status::Invalid => return Err(ChainError::KnownInvalid { hash }),
+                Status::HaveData => {
+                    return Ok(BlockOutcome {
+                        duplicate: true,
+                        ..BlockOutcome::default()
+                    });
+                }
+                Status::HeaderOnly => {}
+            }
+        }
+        if let Err(error) = check_block(block, &self.params) {
+            // A known header whose body breaks a rule is itself invalid; remember that in
+            // memory (it was never stored, so there is nothing to persist).
+            if self.index.contains_key(&hash) && error.marks_header_invalid() {
+                self.mark_invalid(hash);
+            }
+            return Err(ChainError::Block(error));
+        }
+        if !self.index.contains_key(&hash) {
+            self.accept_header(&block.header, now)?;
+        }
+        let entry = self.index.get_mut(&hash).expect("header was just accepted");
+        entry.status = Status::HaveData;
+        self.bodies.insert(hash, block.clone());
+        let mut outcome = BlockOutcome::default();
+        outcome.changes.blocks.push(block.clone());
+        self.link(hash);
+        self.activate_best_chain(&mut outcome);
+        Ok(outcome)
+    }
+
+    /// Whether every ancestor of `hash` (excluding it) has a body and is valid.
+    fn parent_linked(&self, hash: &BlockHash) -> bool {
+        let e = &self.index[hash];
+        if *hash == self.genesis {
+            return true;
+        }
+        let parent = &self.index[&e.header.prev];
+        self.candidates
+            .contains(&(parent.work, Reverse(parent.seq), parent.hash))
+            || self.is_active(&parent.hash)
+    }
+
+    /// Adds `hash` and any descendants that were waiting for it to the candidates.
+    fn link(&mut self, hash: BlockHash) {
+        if !self.parent_linked(&hash) {
+            return;
+        }
+        let mut stack = alloc::vec![hash];
+        while let Some(h) = stack.pop() {
+            let e = &self.index[&h];
+            if e.status != Status::HaveData {
+                continue;
+            }
+            self.candidates.insert((e.work, Reverse(e.seq), h));
+            if let Some(kids) = self.children.get(&h) {
+                stack.extend(kids.iter().copied());
+            }
+        }
+    }
+
+    /// Marks `hash` and all its descendants invalid.
+    fn mark_invalid(&mut self, hash: BlockHash) {
+        let mut stack = alloc::vec![hash];
+        while let Some(h) = stack.pop() {
+            if let Some(e) = self.index.get_mut(&h) {
+                e.status = Status::Invalid;
+                let key = (e.work, Reverse(e.seq), h);
+                self.candidates.remove(&key);
+            }
+            if let Some(kids) = self.children.get(&h) {
+                stack.extend(kids.iter().copied());
+            }
+        }
+    }
+
+    fn activate_best_chain(&mut self, outcome: &mut BlockOutcome) {
+        loop {
+            let Some(&(work, _, best)) = self.candidates.last() else {
+                return;
+            };
+            if work <= self.tip().work {
+                return;
+            }
+            match self.reorg_to(best) {
+                Ok(step) => {
+                    outcome.connected.extend(step.connected);
+                    outcome.disconnected.extend(step.disconnected);
+                    outcome.changes.merge(step.changes);
+                }
+                Err((bad, error)) => {
+                    self.mark_invalid(bad);
+                    outcome.changes.invalid.insert(bad);
+                    outcome.invalidated.push((bad, error));
+                }
+            }
+        }
+    }
+
+    /// Moves the active chain to `target`, or fails with the first block that does not
+    /// connect, leaving every piece of state untouched.
+    fn reorg_to(&mut self, target: BlockHash) -> Result<BlockOutcome, (BlockHash, BlockError)> {
+        // The new branch, from just above the fork point up to target.
+        let mut branch = Vec::new();
+        let mut cursor = target;
+        while !self.is_active(&cursor) {
+            branch.push(cursor);
+            cursor = self.index[&cursor].header.prev;
+        }
+        branch.reverse();
+        let fork_height = self.index[&cursor].height;
+
+        let mut overlay = UtxoOverlay::new(&self.utxo);
+        let mut disconnected = Vec::new();
+        for h in (fork_height.0 + 1..=self.tip().height.0).rev() {
+            let hash = self.active[h as usize];
+            let block = &self.bodies[&hash];
+            let undo = self
+                .undo
+                .get(&hash)
+                .expect("every active block above genesis has undo data");
+            undo_block(&mut overlay, block, undo);
+            disconnected.push(hash);
+        }
+        let mut new_undo = Vec::with_capacity(branch.len());
+        for &hash in &branch {
+            let entry = &self.index[&hash];
+            let block = &self.bodies[&hash];
+            let result = check_block(block, &self.params).and_then(|checked| {
+                connect_block(
+                    &checked,
+                    entry.height,
+                    &mut overlay,
+                    &self.params,
+                    &self.genesis,
+                    self.verify_mode,
+                )
+            });
+            match result {
+                Ok(undo) => new_undo.push((hash, undo)),
+                Err(e) => return Err((hash, e)),
+            }
+        }
+
+        // Every block connected: commit.
+        let utxo_changes = overlay.into_changes();
+        self.utxo.apply(&utxo_changes);
+        let mut outcome = BlockOutcome::default();
+        outcome.changes.utxo = utxo_changes;
+        for hash in &disconnected {
+            self.undo.remove(hash);
+            outcome.changes.undo.insert(*hash, None);
+            outcome.disconnected.push(self.bodies[hash].clone());
+        }
+        for (hash, undo) in new_undo {
+            outcome.changes.undo.insert(hash, Some(undo.clone()));
+            self.undo.insert(hash, undo);
+        }
+        self.active.truncate(fork_height.0 as usize + 1);
+        self.active.extend(branch.iter().copied());
+        outcome.connected = branch;
+        outcome.changes.tip = Some(target);
+        Ok(outcome)
+    }
+
+    /// A block locator: hashes of the active chain from the tip back, dense at first and
+    /// then doubling the step, ending at genesis.
+    pub fn locator(&self) -> Vec<BlockHash> {
+        let mut out = Vec::new();
+        let mut h = self.tip().height.0 as i64;
+        let mut step = 1i64;
+        while h > 0 {
+            out.push(self.active[h as usize]);
+            if out.len() >= 10 {
+                step *= 2;
+            }
+            h -= step;
+        }
+        out.push(self.genesis);
+        out
+    }
+
+    /// The newest locator entry on our active chain (the fork point with the asker).
+    pub fn find_fork(&self, locator: &[BlockHash]) -> BlockHash {
+        locator
+            .iter()
+            .find(|h| self.is_active(h))
+            .copied()
+            .unwrap_or(self.genesis)
+    }
+
+    /// Up to `max` active headers after `from`.
+    pub fn headers_after(&self, from: &BlockHash, max: usize) -> Vec<BlockHeader> {
+        let Some(e) = self.index.get(from).filter(|_| self.is_active(from)) else {
+            return Vec::new();
+        };
+        let start = e.height.0 as usize + 1;
+        self.active
+            .iter()
+            .skip(start)
+            .take(max)
+            .map(|h| self.index[h].header)
+            .collect()
+    }
+
+    /// Total subsidy issued by the active chain (genesis issues nothing).
+    pub fn issued(&self) -> u128 {
+        (1..=self.tip().height.0)
+            .map(|h| u128::from(self.params.subsidy(Height(h)).units()))
+            .sum()
+    }
+}

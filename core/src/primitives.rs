@@ -1,0 +1,508 @@
+//! Headers, transactions, blocks and their canonical encodings.
+//!
+//! Byte layouts are specified in `docs/CONSENSUS.md`; the decoders here are the reference.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes, put_varint};
+use crate::hash::{Hash256, sha256d, sha256d_parts};
+use crate::sig::{PublicKey, Signature};
+use crate::units::{Amount, CompactTarget, Height};
+
+/// Block id: SHA-256d of the 88-byte header.
+pub type BlockHash = Hash256;
+/// Transaction id: SHA-256d of the whole transaction encoding (signatures included; ed25519
+/// under `verify_strict` is not malleable, see CONSENSUS.md).
+pub type Txid = Hash256;
+
+/// Size of an encoded header.
+pub const HEADER_SIZE: usize = 88;
+/// Header version this software produces and accepts.
+pub const HEADER_VERSION: u32 = 1;
+
+/// Decode limits. Consensus limits that depend on the network (block size, …) live in
+/// [`crate::params::Params`] and are checked by validation; these only bound allocation.
+pub const MAX_TX_INPUTS: usize = 4_096;
+pub const MAX_TX_OUTPUTS: usize = 4_096;
+pub const MAX_BLOCK_TXS_DECODE: usize = 65_536;
+/// Largest post body in bytes of UTF-8.
+pub const MAX_POST_BYTES: usize = 320;
+/// Largest free-form data in a coinbase.
+pub const MAX_COINBASE_EXTRA: usize = 64;
+
+/// The fixed 88-byte header. Field order puts the nonce last so the first 64 bytes (one
+/// SHA-256 block) are constant while a miner searches nonces: their state is computed once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BlockHeader {
+    pub version: u32,
+    pub prev: BlockHash,
+    pub merkle_root: Hash256,
+    /// Seconds since the Unix epoch.
+    pub time: u64,
+    pub bits: CompactTarget,
+    pub nonce: u64,
+}
+
+impl BlockHeader {
+    pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
+        let mut b = [0u8; HEADER_SIZE];
+        b[0..4].copy_from_slice(&self.version.to_le_bytes());
+        b[4..36].copy_from_slice(&self.prev.0);
+        b[36..68].copy_from_slice(&self.merkle_root.0);
+        b[68..76].copy_from_slice(&self.time.to_le_bytes());
+        b[76..80].copy_from_slice(&self.bits.0.to_le_bytes());
+        b[80..88].copy_from_slice(&self.nonce.to_le_bytes());
+        b
+    }
+
+    pub fn from_bytes(b: &[u8; HEADER_SIZE]) -> Self {
+        let mut r = Reader::new(b);
+        Self::read(&mut r).expect("88 bytes always hold a header")
+    }
+
+    fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(BlockHeader {
+            version: r.u32()?,
+            prev: Hash256(r.array()?),
+            merkle_root: Hash256(r.array()?),
+            time: r.u64()?,
+            bits: CompactTarget(r.u32()?),
+            nonce: r.u64()?,
+        })
+    }
+
+    pub fn hash(&self) -> BlockHash {
+        sha256d(&self.to_bytes())
+    }
+}
+
+impl Encode for BlockHeader {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.to_bytes());
+    }
+    fn encoded_len(&self) -> usize {
+        HEADER_SIZE
+    }
+}
+
+impl Decode for BlockHeader {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Self::read(r)
+    }
+}
+
+/// A reference to one output of an earlier transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct OutPoint {
+    pub txid: Txid,
+    pub vout: u32,
+}
+
+impl Encode for OutPoint {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.txid.0);
+        out.extend_from_slice(&self.vout.to_le_bytes());
+    }
+}
+
+impl Decode for OutPoint {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(OutPoint {
+            txid: Hash256(r.array()?),
+            vout: r.u32()?,
+        })
+    }
+}
+
+/// A spend of `prev`, authorised by a signature of the output's key over the sighash.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TxIn {
+    pub prev: OutPoint,
+    pub sig: Signature,
+}
+
+/// `amount` locked to the ed25519 public key `key`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TxOut {
+    pub amount: Amount,
+    pub key: PublicKey,
+}
+
+impl Encode for TxOut {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.amount.units().to_le_bytes());
+        out.extend_from_slice(&self.key.0);
+    }
+}
+
+impl Decode for TxOut {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let amount =
+            Amount::from_units(r.u64()?).ok_or(DecodeError::OutOfRange { field: "amount" })?;
+        Ok(TxOut {
+            amount,
+            key: PublicKey(r.array()?),
+        })
+    }
+}
+
+/// A short signed message carried by a transaction. Its author must be the key that owns the
+/// transaction's first input, so the input signature signs the post.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Post {
+    pub author: PublicKey,
+    pub text: String,
+}
+
+/// What a transaction carries beside value.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Payload {
+    None,
+    /// Marks the coinbase: commits to the block height so every coinbase has a unique id.
+    Coinbase {
+        height: Height,
+        extra: Vec<u8>,
+    },
+    Post(Post),
+}
+
+/// A transaction: inputs spend earlier outputs, outputs lock amounts to keys.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Transaction {
+    pub inputs: Vec<TxIn>,
+    pub outputs: Vec<TxOut>,
+    pub payload: Payload,
+}
+
+const SIGHASH_TAG: &[u8] = b"tabcoin/sighash/v1";
+
+impl Transaction {
+    pub fn is_coinbase(&self) -> bool {
+        matches!(self.payload, Payload::Coinbase { .. })
+    }
+
+    pub fn txid(&self) -> Txid {
+        sha256d(&self.encode())
+    }
+
+    pub fn post(&self) -> Option<&Post> {
+        match &self.payload {
+            Payload::Post(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    fn encode_parts(&self, out: &mut Vec<u8>, with_sigs: bool) {
+        put_varint(out, self.inputs.len() as u64);
+        for i in &self.inputs {
+            i.prev.encode_to(out);
+            if with_sigs {
+                out.extend_from_slice(&i.sig.0);
+            }
+        }
+        put_varint(out, self.outputs.len() as u64);
+        for o in &self.outputs {
+            o.encode_to(out);
+        }
+        match &self.payload {
+            Payload::None => out.push(0),
+            Payload::Coinbase { height, extra } => {
+                out.push(1);
+                put_varint(out, height.0);
+                put_var_bytes(out, extra);
+            }
+            Payload::Post(p) => {
+                out.push(2);
+                out.extend_from_slice(&p.author.0);
+                put_var_bytes(out, p.text.as_bytes());
+            }
+        }
+    }
+
+    /// The message every input signs: a tag, the network's genesis hash (a signature for one
+    /// network is worthless on another), and the transaction without its signatures.
+    pub fn sighash(&self, genesis: &BlockHash) -> Hash256 {
+        let mut body = Vec::with_capacity(self.encoded_len());
+        self.encode_parts(&mut body, false);
+        sha256d_parts(&[SIGHASH_TAG, &genesis.0, &body])
+    }
+
+    /// Every outpoint this transaction spends.
+    pub fn spends(&self) -> impl Iterator<Item = &OutPoint> {
+        self.inputs.iter().map(|i| &i.prev)
+    }
+}
+
+impl Encode for Transaction {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.encode_parts(out, true);
+    }
+}
+
+impl Decode for Transaction {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let inputs = r.list("inputs", MAX_TX_INPUTS, |r| {
+            Ok(TxIn {
+                prev: OutPoint::decode_from(r)?,
+                sig: Signature(r.array()?),
+            })
+        })?;
+        let outputs = r.list("outputs", MAX_TX_OUTPUTS, TxOut::decode_from)?;
+        let payload = match r.u8()? {
+            0 => Payload::None,
+            1 => Payload::Coinbase {
+                height: Height(r.varint()?),
+                extra: r.var_bytes("coinbase extra", MAX_COINBASE_EXTRA)?.to_vec(),
+            },
+            2 => Payload::Post(Post {
+                author: PublicKey(r.array()?),
+                text: r.string("post text", MAX_POST_BYTES)?,
+            }),
+            tag => {
+                return Err(DecodeError::InvalidTag {
+                    field: "payload",
+                    tag,
+                });
+            }
+        };
+        Ok(Transaction {
+            inputs,
+            outputs,
+            payload,
+        })
+    }
+}
+
+/// A header and its transactions; the first transaction is the coinbase.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Block {
+    pub header: BlockHeader,
+    pub txs: Vec<Transaction>,
+}
+
+impl Block {
+    pub fn hash(&self) -> BlockHash {
+        self.header.hash()
+    }
+
+    pub fn compute_merkle_root(&self) -> Hash256 {
+        let ids: Vec<Txid> = self.txs.iter().map(Transaction::txid).collect();
+        crate::merkle::root(&ids)
+    }
+}
+
+impl Encode for Block {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        self.header.encode_to(out);
+        put_varint(out, self.txs.len() as u64);
+        for t in &self.txs {
+            t.encode_to(out);
+        }
+    }
+}
+
+impl Decode for Block {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let header = BlockHeader::decode_from(r)?;
+        let txs = r.list(
+            "transactions",
+            MAX_BLOCK_TXS_DECODE,
+            Transaction::decode_from,
+        )?;
+        Ok(Block { header, txs })
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    pub fn arb_hash() -> impl Strategy<Value = Hash256> {
+        any::<[u8; 32]>().prop_map(Hash256)
+    }
+
+    pub fn arb_header() -> impl Strategy<Value = BlockHeader> {
+        (
+            any::<u32>(),
+            arb_hash(),
+            arb_hash(),
+            any::<u64>(),
+            any::<u32>(),
+            any::<u64>(),
+        )
+            .prop_map(
+                |(version, prev, merkle_root, time, bits, nonce)| BlockHeader {
+                    version,
+                    prev,
+                    merkle_root,
+                    time,
+                    bits: CompactTarget(bits),
+                    nonce,
+                },
+            )
+    }
+
+    pub fn arb_tx() -> impl Strategy<Value = Transaction> {
+        let input = (
+            arb_hash(),
+            any::<u32>(),
+            any::<[u8; 32]>(),
+            any::<[u8; 32]>(),
+        )
+            .prop_map(|(txid, vout, a, b)| {
+                let mut sig = [0u8; 64];
+                sig[..32].copy_from_slice(&a);
+                sig[32..].copy_from_slice(&b);
+                TxIn {
+                    prev: OutPoint { txid, vout },
+                    sig: Signature(sig),
+                }
+            });
+        let output = (0..=crate::units::MAX_MONEY, any::<[u8; 32]>()).prop_map(|(a, k)| TxOut {
+            amount: Amount::from_units(a).unwrap(),
+            key: PublicKey(k),
+        });
+        let payload = prop_oneof![
+            Just(Payload::None),
+            (
+                any::<u64>(),
+                proptest::collection::vec(any::<u8>(), 0..=MAX_COINBASE_EXTRA)
+            )
+                .prop_map(|(h, extra)| Payload::Coinbase {
+                    height: Height(h),
+                    extra
+                }),
+            (any::<[u8; 32]>(), "\\PC{0,80}").prop_map(|(a, text)| Payload::Post(Post {
+                author: PublicKey(a),
+                text
+            })),
+        ];
+        (
+            proptest::collection::vec(input, 0..4),
+            proptest::collection::vec(output, 0..4),
+            payload,
+        )
+            .prop_map(|(inputs, outputs, payload)| Transaction {
+                inputs,
+                outputs,
+                payload,
+            })
+    }
+
+    pub fn arb_block() -> impl Strategy<Value = Block> {
+        (arb_header(), proptest::collection::vec(arb_tx(), 0..4))
+            .prop_map(|(header, txs)| Block { header, txs })
+    }
+
+    fn round_trip<T: Encode + Decode + PartialEq + core::fmt::Debug>(v: &T) {
+        let bytes = v.encode();
+        assert_eq!(bytes.len(), v.encoded_len());
+        let back = T::decode(&bytes).expect("own encoding decodes");
+        assert_eq!(&back, v);
+        let mut extra = bytes.clone();
+        extra.push(0);
+        assert_eq!(
+            T::decode(&extra),
+            Err(DecodeError::TrailingBytes { remaining: 1 })
+        );
+        for cut in 0..bytes.len() {
+            assert!(T::decode(&bytes[..cut]).is_err());
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn header_round_trip(h in arb_header()) {
+            round_trip(&h);
+            prop_assert_eq!(BlockHeader::from_bytes(&h.to_bytes()), h);
+        }
+
+        #[test]
+        fn outpoint_round_trip(txid in arb_hash(), vout: u32) {
+            round_trip(&OutPoint { txid, vout });
+        }
+
+        #[test]
+        fn tx_round_trip(tx in arb_tx()) {
+            round_trip(&tx);
+        }
+
+        #[test]
+        fn block_round_trip(b in arb_block()) {
+            round_trip(&b);
+        }
+
+        /// Any byte string that decodes re-encodes to itself (canonical encoding).
+        #[test]
+        fn decoded_bytes_reencode_identically(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            if let Ok(tx) = Transaction::decode(&bytes) {
+                prop_assert_eq!(tx.encode(), bytes.clone());
+            }
+            if let Ok(b) = Block::decode(&bytes) {
+                prop_assert_eq!(b.encode(), bytes);
+            }
+        }
+    }
+
+    #[test]
+    fn nonce_is_in_the_last_eight_bytes() {
+        let h = BlockHeader {
+            version: 1,
+            prev: Hash256([1; 32]),
+            merkle_root: Hash256([2; 32]),
+            time: 3,
+            bits: CompactTarget(4),
+            nonce: 0x0102_0304_0506_0708,
+        };
+        assert_eq!(&h.to_bytes()[80..], &0x0102_0304_0506_0708u64.to_le_bytes());
+    }
+
+    #[test]
+    fn amount_above_cap_and_bad_tags_are_rejected() {
+        let mut out = Vec::new();
+        put_varint(&mut out, 0); // no inputs
+        put_varint(&mut out, 1);
+        out.extend_from_slice(&(crate::units::MAX_MONEY + 1).to_le_bytes());
+        out.extend_from_slice(&[0; 32]);
+        out.push(0);
+        assert_eq!(
+            Transaction::decode(&out),
+            Err(DecodeError::OutOfRange { field: "amount" })
+        );
+        let tx = Transaction {
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+            payload: Payload::None,
+        };
+        let mut b = tx.encode();
+        *b.last_mut().unwrap() = 3;
+        assert_eq!(
+            Transaction::decode(&b),
+            Err(DecodeError::InvalidTag {
+                field: "payload",
+                tag: 3
+            })
+        );
+    }
+
+    #[test]
+    fn sighash_commits_to_network_and_ignores_signatures() {
+        let mut tx = Transaction {
+            inputs: alloc::vec![TxIn {
+                prev: OutPoint {
+                    txid: Hash256([9; 32]),
+                    vout: 1
+                },
+                sig: Signature([0; 64]),
+            }],
+            outputs: alloc::vec![],
+            payload: Payload::None,
+        };
+        let a = tx.sighash(&Hash256([1; 32]));
+        assert_ne!(a, tx.sighash(&Hash256([2; 32])));
+        tx.inputs[0].sig = Signature([7; 64]);
+        assert_eq!(a, tx.sighash(&Hash256([1; 32])));
+    }
+}

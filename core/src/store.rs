@@ -1,0 +1,236 @@
+//! Persistence boundary: every state change is a [`ChangeSet`]; a host's [`Store`] writes
+//! one ChangeSet in one atomic transaction and can load the sum of all of them back.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::encode::{Decode, DecodeError, Encode, Reader};
+use crate::hash::Hash256;
+use crate::primitives::{Block, BlockHash, OutPoint};
+use crate::utxo::{BlockUndo, Coin};
+
+/// One atomic change of persistent state. Maps hold the final value of each key
+/// (`None` = delete), so merging two sets keeps only what the later one says.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeSet {
+    /// Block bodies to store (the header tree is rebuilt from them on load).
+    pub blocks: Vec<Block>,
+    /// Stored blocks found invalid when connected.
+    pub invalid: BTreeSet<BlockHash>,
+    pub utxo: BTreeMap<OutPoint, Option<Coin>>,
+    pub undo: BTreeMap<BlockHash, Option<BlockUndo>>,
+    /// The new tip of the active chain, if it changed.
+    pub tip: Option<BlockHash>,
+}
+
+impl ChangeSet {
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+            && self.invalid.is_empty()
+            && self.utxo.is_empty()
+            && self.undo.is_empty()
+            && self.tip.is_none()
+    }
+
+    /// Folds a later change into this one.
+    pub fn merge(&mut self, later: ChangeSet) {
+        self.blocks.extend(later.blocks);
+        self.invalid.extend(later.invalid);
+        self.utxo.extend(later.utxo);
+        self.undo.extend(later.undo);
+        if later.tip.is_some() {
+            self.tip = later.tip;
+        }
+    }
+}
+
+const MAX_CHANGESET_ITEMS: usize = 1 << 24;
+
+impl Encode for ChangeSet {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        use crate::encode::put_varint;
+        put_varint(out, self.blocks.len() as u64);
+        for b in &self.blocks {
+            b.encode_to(out);
+        }
+        put_varint(out, self.invalid.len() as u64);
+        for h in &self.invalid {
+            out.extend_from_slice(&h.0);
+        }
+        put_varint(out, self.utxo.len() as u64);
+        for (op, c) in &self.utxo {
+            op.encode_to(out);
+            match c {
+                Some(c) => {
+                    out.push(1);
+                    c.encode_to(out);
+                }
+                None => out.push(0),
+            }
+        }
+        put_varint(out, self.undo.len() as u64);
+        for (h, u) in &self.undo {
+            out.extend_from_slice(&h.0);
+            match u {
+                Some(u) => {
+                    out.push(1);
+                    u.encode_to(out);
+                }
+                None => out.push(0),
+            }
+        }
+        match &self.tip {
+            Some(h) => {
+                out.push(1);
+                out.extend_from_slice(&h.0);
+            }
+            None => out.push(0),
+        }
+    }
+}
+
+fn read_option<T>(
+    r: &mut Reader<'_>,
+    field: &'static str,
+    f: impl FnOnce(&mut Reader<'_>) -> Result<T, DecodeError>,
+) -> Result<Option<T>, DecodeError> {
+    if r.bool(field)? {
+        Ok(Some(f(r)?))
+    } else {
+        Ok(None)
+    }
+}
+
+/// Reads keyed entries that must be strictly increasing, so the encoding stays canonical.
+fn read_sorted<K: Ord + Copy, V>(
+    r: &mut Reader<'_>,
+    field: &'static str,
+    mut item: impl FnMut(&mut Reader<'_>) -> Result<(K, V), DecodeError>,
+) -> Result<BTreeMap<K, V>, DecodeError> {
+    let n = r.len(field, MAX_CHANGESET_ITEMS)?;
+    let mut map = BTreeMap::new();
+    let mut last: Option<K> = None;
+    for _ in 0..n {
+        let (k, v) = item(r)?;
+        if last.is_some_and(|l| l >= k) {
+            return Err(DecodeError::OutOfRange { field });
+        }
+        last = Some(k);
+        map.insert(k, v);
+    }
+    Ok(map)
+}
+
+impl Decode for ChangeSet {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        let blocks = r.list("changeset blocks", MAX_CHANGESET_ITEMS, Block::decode_from)?;
+        let invalid = read_sorted(r, "changeset invalid", |r| Ok((Hash256(r.array()?), ())))?
+            .into_keys()
+            .collect();
+        let utxo = read_sorted(r, "changeset utxo", |r| {
+            Ok((
+                OutPoint::decode_from(r)?,
+                read_option(r, "coin flag", Coin::decode_from)?,
+            ))
+        })?;
+        let undo = read_sorted(r, "changeset undo", |r| {
+            Ok((
+                Hash256(r.array()?),
+                read_option(r, "undo flag", BlockUndo::decode_from)?,
+            ))
+        })?;
+        let tip = read_option(r, "tip flag", |r| Ok(Hash256(r.array()?)))?;
+        Ok(ChangeSet {
+            blocks,
+            invalid,
+            utxo,
+            undo,
+            tip,
+        })
+    }
+}
+
+/// A host's persistent storage. `persist` must apply a whole ChangeSet or nothing.
+pub trait Store {
+    type Error: fmt::Debug + fmt::Display;
+
+    /// Everything stored, as one ChangeSet that rebuilds the state when loaded.
+    fn load(&mut self) -> Result<ChangeSet, Self::Error>;
+
+    fn persist(&mut self, changes: &ChangeSet) -> Result<(), Self::Error>;
+}
+
+/// An in-memory store for tests and the simulator.
+#[derive(Clone, Debug, Default)]
+pub struct MemStore {
+    blocks: BTreeMap<BlockHash, Block>,
+    order: Vec<BlockHash>,
+    invalid: BTreeSet<BlockHash>,
+    utxo: BTreeMap<OutPoint, Coin>,
+    undo: BTreeMap<BlockHash, BlockUndo>,
+    tip: Option<BlockHash>,
+    /// Number of ChangeSets persisted (one write transaction each).
+    pub writes: usize,
+}
+
+impl MemStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// MemStore cannot fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Infallible {}
+
+impl fmt::Display for Infallible {
+    fn fmt(&self, _: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {}
+    }
+}
+
+impl Store for MemStore {
+    type Error = Infallible;
+
+    fn load(&mut self) -> Result<ChangeSet, Infallible> {
+        Ok(ChangeSet {
+            blocks: self.order.iter().map(|h| self.blocks[h].clone()).collect(),
+            invalid: self.invalid.clone(),
+            utxo: self.utxo.iter().map(|(k, v)| (*k, Some(*v))).collect(),
+            undo: self
+                .undo
+                .iter()
+                .map(|(k, v)| (*k, Some(v.clone())))
+                .collect(),
+            tip: self.tip,
+        })
+    }
+
+    fn persist(&mut self, cs: &ChangeSet) -> Result<(), Infallible> {
+        for b in &cs.blocks {
+            let h = b.hash();
+            if self.blocks.insert(h, b.clone()).is_none() {
+                self.order.push(h);
+            }
+        }
+        self.invalid.extend(cs.invalid.iter().copied());
+        for (op, c) in &cs.utxo {
+            match c {
+                Some(c) => self.utxo.insert(*op, *c),
+                None => self.utxo.remove(op),
+            };
+        }
+        for (h, u) in &cs.undo {
+            match u {
+                Some(u) => self.undo.insert(*h, u.clone()),
+                None => self.undo.remove(h),
+            };
+        }
+        if cs.tip.is_some() {
+            self.tip = cs.tip;
+        }
+        self.writes += 1;
+        Ok(())
+    }
+}

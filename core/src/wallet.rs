@@ -1,0 +1,499 @@
+//! A single-key wallet: keys from a host-supplied 32-byte seed (core has no RNG),
+//! checksummed addresses, balance from the UTXO set and pool, coin selection, change,
+//! signing, and posts.
+//!
+//! Address: `<prefix>_<base32(key ‖ checksum)>`, lower-case RFC 4648 base32 without padding,
+//! `checksum = SHA-256d(prefix ‖ 0x00 ‖ key)[0..4]`. The prefix names the network (`tab`,
+//! `ttab`), so an address for one network is refused by the other.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::chain::Chain;
+use crate::encode::Encode;
+use crate::hash::sha256d_parts;
+use crate::mempool::Mempool;
+use crate::primitives::{MAX_POST_BYTES, OutPoint, Payload, Post, Transaction, TxIn, TxOut};
+use crate::sig::{Keypair, PublicKey, Signature};
+use crate::units::{Amount, Height};
+use crate::utxo::UtxoView;
+
+const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+const PAYLOAD_LEN: usize = 36;
+const ADDRESS_BODY_LEN: usize = 58; // ceil(36 * 8 / 5)
+
+/// Change smaller than this is left to the miner instead of making a dust output.
+pub const DUST: u64 = 1_000;
+
+fn checksum(prefix: &str, key: &PublicKey) -> [u8; 4] {
+    let h = sha256d_parts(&[prefix.as_bytes(), &[0], &key.0]);
+    [h.0[0], h.0[1], h.0[2], h.0[3]]
+}
+
+/// The address of `key` on the network with `prefix`.
+pub fn encode_address(prefix: &str, key: &PublicKey) -> String {
+    let mut payload = [0u8; PAYLOAD_LEN];
+    payload[..32].copy_from_slice(&key.0);
+    payload[32..].copy_from_slice(&checksum(prefix, key));
+    let mut s = String::with_capacity(prefix.len() + 1 + ADDRESS_BODY_LEN);
+    s.push_str(prefix);
+    s.push('_');
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    for b in payload {
+        acc = (acc << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            s.push(BASE32[((acc >> bits) & 31) as usize] as char);
+        }
+    }
+    if bits > 0 {
+        s.push(BASE32[((acc << (5 - bits)) & 31) as usize] as char);
+    }
+    s
+}
+
+/// Why an address was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AddressError {
+    /// Not for this network (or no prefix at all).
+    WrongNetwork {
+        expected: String,
+    },
+    BadLength {
+        len: usize,
+    },
+    BadCharacter {
+        position: usize,
+    },
+    /// A typo: the checksum does not match.
+    BadChecksum,
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AddressError::WrongNetwork { expected } => {
+                write!(f, "not an address of this network (expected {expected}_…)")
+            }
+            AddressError::BadLength { len } => {
+                write!(
+                    f,
+                    "address body has {len} characters, expected {ADDRESS_BODY_LEN}"
+                )
+            }
+            AddressError::BadCharacter { position } => {
+                write!(f, "invalid character at position {position}")
+            }
+            AddressError::BadChecksum => write!(f, "checksum mismatch: the address has a typo"),
+        }
+    }
+}
+
+/// Parses an address of the network with `prefix`. Upper case is accepted.
+pub fn decode_address(prefix: &str, address: &str) -> Result<PublicKey, AddressError> {
+    let address = address.trim();
+    let body = address
+        .get(..prefix.len() + 1)
+        .filter(|p| p[..prefix.len()].eq_ignore_ascii_case(prefix) && p.ends_with('_'))
+        .map(|_| &address[prefix.len() + 1..])
+        .ok_or_else(|| AddressError::WrongNetwork {
+            expected: String::from(prefix),
+        })?;
+    if body.len() != ADDRESS_BODY_LEN {
+        return Err(AddressError::BadLength { len: body.len() });
+    }
+    let mut payload = [0u8; PAYLOAD_LEN];
+    let mut acc: u32 = 0;
+    let mut bits = 0;
+    let mut n = 0;
+    for (i, c) in body.bytes().enumerate() {
+        let c = c.to_ascii_lowercase();
+        let v = BASE32
+            .iter()
+            .position(|&b| b == c)
+            .ok_or(AddressError::BadCharacter {
+                position: prefix.len() + 1 + i,
+            })? as u32;
+        acc = (acc << 5) | v;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            if n < PAYLOAD_LEN {
+                payload[n] = (acc >> bits) as u8;
+            }
+            n += 1;
+        }
+    }
+    // The last character carries 3 padding bits, which must be zero (one spelling only).
+    if acc & ((1 << bits) - 1) != 0 {
+        return Err(AddressError::BadChecksum);
+    }
+    let mut key = [0u8; 32];
+    key.copy_from_slice(&payload[..32]);
+    let key = PublicKey(key);
+    if payload[32..] != checksum(prefix, &key) {
+        return Err(AddressError::BadChecksum);
+    }
+    Ok(key)
+}
+
+/// Why a payment or post could not be made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WalletError {
+    InsufficientFunds {
+        available: Amount,
+        needed: Amount,
+    },
+    ZeroAmount,
+    PostTooLong {
+        len: usize,
+        max: usize,
+    },
+    EmptyPost,
+    /// The amounts involved pass the supply cap.
+    Overflow,
+}
+
+impl fmt::Display for WalletError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            WalletError::InsufficientFunds { available, needed } => {
+                write!(
+                    f,
+                    "insufficient funds: {available} spendable, {needed} needed"
+                )
+            }
+            WalletError::ZeroAmount => write!(f, "amount must be above zero"),
+            WalletError::PostTooLong { len, max } => {
+                write!(f, "post is {len} bytes, the limit is {max}")
+            }
+            WalletError::EmptyPost => write!(f, "post has no text"),
+            WalletError::Overflow => write!(f, "amount too large"),
+        }
+    }
+}
+
+/// What the wallet owns.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Balance {
+    /// Confirmed and spendable now.
+    pub confirmed: Amount,
+    /// Mined coinbase outputs still maturing.
+    pub immature: Amount,
+    /// Unconfirmed outputs to us in the pool (change included).
+    pub pending: Amount,
+    /// Confirmed outputs already being spent by pool transactions.
+    pub spending: Amount,
+}
+
+/// One key, from one seed.
+pub struct Wallet {
+    seed: [u8; 32],
+    keypair: Keypair,
+    key: PublicKey,
+    prefix: &'static str,
+}
+
+impl fmt::Debug for Wallet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Wallet")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A spendable coin as the wallet sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Spendable {
+    outpoint: OutPoint,
+    amount: Amount,
+}
+
+impl Wallet {
+    pub fn from_seed(seed: [u8; 32], prefix: &'static str) -> Wallet {
+        let keypair = Keypair::from_seed(&seed);
+        let key = keypair.public_key();
+        Wallet {
+            seed,
+            keypair,
+            key,
+            prefix,
+        }
+    }
+
+    /// The seed, for export. Whoever holds it owns the coins.
+    pub fn seed(&self) -> &[u8; 32] {
+        &self.seed
+    }
+
+    pub fn public_key(&self) -> PublicKey {
+        self.key
+    }
+
+    pub fn address(&self) -> String {
+        encode_address(self.prefix, &self.key)
+    }
+
+    pub fn balance(&self, chain: &Chain, mempool: &Mempool) -> Balance {
+        let next = chain.height().next();
+        let maturity = chain.params().coinbase_maturity;
+        let mut b = Balance::default();
+        let add = |a: Amount, x: Amount| a.checked_add(x).unwrap_or(Amount::MAX);
+        for (op, coin) in chain.utxo().coins_of(&self.key) {
+            let amount = coin.output.amount;
+            if mempool.spender(op).is_some() {
+                b.spending = add(b.spending, amount);
+            } else if coin.coinbase && next.0 < coin.height.0.saturating_add(maturity) {
+                b.immature = add(b.immature, amount);
+            } else {
+                b.confirmed = add(b.confirmed, amount);
+            }
+        }
+        for (_, amount) in self.pool_outputs(mempool) {
+            b.pending = add(b.pending, amount);
+        }
+        b
+    }
+
+    /// Unspent pool outputs to this wallet.
+    fn pool_outputs<'a>(
+        &'a self,
+        mempool: &'a Mempool,
+    ) -> impl Iterator<Item = (OutPoint, Amount)> + 'a {
+        mempool.entries().into_iter().flat_map(move |e| {
+            e.tx.outputs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.key == self.key)
+                .map(move |(vout, o)| {
+                    (
+                        OutPoint {
+                            txid: e.txid,
+                            vout: vout as u32,
+                        },
+                        o.amount,
+                    )
+                })
+                .filter(|(op, _)| mempool.spender(op).is_none())
+                .collect::<Vec<_>>()
+        })
+    }
+
+    /// Coins we may spend in the next block: mature confirmed coins and unconfirmed pool
+    /// outputs, none already spent in the pool; largest first.
+    fn spendable(&self, chain: &Chain, mempool: &Mempool) -> Vec<Spendable> {
+        let next = chain.height().next();
+        let view = mempool.view(chain);
+        let maturity = chain.params().coinbase_maturity;
+        let mut coins: Vec<Spendable> = chain
+            .utxo()
+            .coins_of(&self.key)
+            .filter(|(op, c)| {
+                mempool.spender(op).is_none()
+                    && !(c.coinbase && next.0 < c.height.0.saturating_add(maturity))
+            })
+            .map(|(op, c)| Spendable {
+                outpoint: *op,
+                amount: c.output.amount,
+            })
+            .collect();
+        coins.extend(
+            self.pool_outputs(mempool)
+                .filter(|(op, _)| view.coin(op).is_some())
+                .map(|(outpoint, amount)| Spendable { outpoint, amount }),
+        );
+        coins.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.outpoint.cmp(&b.outpoint)));
+        coins
+    }
+
+    /// A signed payment of `amount` to `to` (and optionally a post), paying at least
+    /// `fee_rate` base units per 1000 bytes, change back to us.
+    pub fn pay(
+        &self,
+        chain: &Chain,
+        mempool: &Mempool,
+        to: PublicKey,
+        amount: Amount,
+        fee_rate: u64,
+        post: Option<&str>,
+    ) -> Result<Transaction, WalletError> {
+        if amount == Amount::ZERO {
+            return Err(WalletError::ZeroAmount);
+        }
+        self.build(
+            chain,
+            mempool,
+            Some(TxOut { amount, key: to }),
+            fee_rate,
+            post,
+        )
+    }
+
+    /// A signed post: pays only the fee, the rest returns as change.
+    pub fn post(
+        &self,
+        chain: &Chain,
+        mempool: &Mempool,
+        text: &str,
+        fee_rate: u64,
+    ) -> Result<Transaction, WalletError> {
+        self.build(chain, mempool, None, fee_rate, Some(text))
+    }
+
+    fn build(
+        &self,
+        chain: &Chain,
+        mempool: &Mempool,
+        pay: Option<TxOut>,
+        rate: u64,
+        post: Option<&str>,
+    ) -> Result<Transaction, WalletError> {
+        let payload = match post {
+            None => Payload::None,
+            Some(text) if text.trim().is_empty() => return Err(WalletError::EmptyPost),
+            Some(text) if text.len() > MAX_POST_BYTES => {
+                return Err(WalletError::PostTooLong {
+                    len: text.len(),
+                    max: MAX_POST_BYTES,
+                });
+            }
+            Some(text) => Payload::Post(Post {
+                author: self.key,
+                text: String::from(text),
+            }),
+        };
+        let coins = self.spendable(chain, mempool);
+        let available = Amount::checked_sum(coins.iter().map(|c| c.amount)).unwrap_or(Amount::MAX);
+        let target = pay.map_or(Amount::ZERO, |o| o.amount);
+        let mut tx = Transaction {
+            inputs: Vec::new(),
+            outputs: pay.into_iter().collect(),
+            payload,
+        };
+        let mut total = Amount::ZERO;
+        for coin in &coins {
+            tx.inputs.push(TxIn {
+                prev: coin.outpoint,
+                sig: Signature([0; 64]),
+            });
+            total = total
+                .checked_add(coin.amount)
+                .ok_or(WalletError::Overflow)?;
+            // Signatures have a fixed size, so these sizes are exact before signing.
+            let fee_without_change = fee_for(rate, tx.encoded_len())?;
+            let mut with_change = tx.clone();
+            with_change.outputs.push(TxOut {
+                amount: Amount::ZERO,
+                key: self.key,
+            });
+            let fee_with_change = fee_for(rate, with_change.encoded_len())?;
+            let change = target
+                .checked_add(fee_with_change)
+                .and_then(|needed| total.checked_sub(needed));
+            if let Some(change) = change.filter(|c| c.units() >= DUST) {
+                tx.outputs.push(TxOut {
+                    amount: change,
+                    key: self.key,
+                });
+            } else if tx.outputs.is_empty()
+                || total
+                    < target
+                        .checked_add(fee_without_change)
+                        .ok_or(WalletError::Overflow)?
+            {
+                // A post needs its change output; a payment needs its fee covered.
+                continue;
+            }
+            // Otherwise change below dust is left to the miner as extra fee.
+            self.sign_tx(&mut tx, &chain.genesis_hash());
+            return Ok(tx);
+        }
+        let needed = target
+            .checked_add(fee_for(rate, 200)?)
+            .ok_or(WalletError::Overflow)?;
+        Err(WalletError::InsufficientFunds { available, needed })
+    }
+
+    /// Signs every input of `tx` for the network with `genesis` (all inputs must be ours).
+    pub fn sign_tx(&self, tx: &mut Transaction, genesis: &crate::primitives::BlockHash) {
+        let msg = tx.sighash(genesis);
+        let sig = self.keypair.sign(&msg.0);
+        for input in &mut tx.inputs {
+            input.sig = sig;
+        }
+    }
+}
+
+/// Fee for `size` bytes at `rate` per 1000 bytes, rounded up.
+fn fee_for(rate: u64, size: usize) -> Result<Amount, WalletError> {
+    let fee = (u128::from(rate) * size as u128).div_ceil(1000);
+    u64::try_from(fee)
+        .ok()
+        .and_then(Amount::from_units)
+        .ok_or(WalletError::Overflow)
+}
+
+/// Mined height at which a coin created at `height` becomes spendable.
+pub fn spendable_height(height: Height, maturity: u64) -> Height {
+    Height(height.0.saturating_add(maturity))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn address_round_trip(key: [u8; 32]) {
+            let key = PublicKey(key);
+            let a = encode_address("tab", &key);
+            prop_assert_eq!(a.len(), 4 + ADDRESS_BODY_LEN);
+            prop_assert_eq!(decode_address("tab", &a), Ok(key));
+            prop_assert_eq!(decode_address("tab", &a.to_uppercase()), Ok(key));
+        }
+
+        #[test]
+        fn any_single_character_change_is_caught(key: [u8; 32], pos in 4usize..62, c in 0usize..32) {
+            let a = encode_address("tab", &PublicKey(key));
+            let mut b = a.clone().into_bytes();
+            prop_assume!(b[pos] != BASE32[c]);
+            b[pos] = BASE32[c];
+            let b = String::from_utf8(b).unwrap();
+            prop_assert!(decode_address("tab", &b).is_err());
+        }
+    }
+
+    #[test]
+    fn address_errors_are_typed() {
+        let key = PublicKey([7; 32]);
+        let a = encode_address("tab", &key);
+        assert_eq!(
+            decode_address("ttab", &a),
+            Err(AddressError::WrongNetwork {
+                expected: "ttab".into()
+            })
+        );
+        assert_eq!(
+            decode_address("tab", "tab_abc"),
+            Err(AddressError::BadLength { len: 3 })
+        );
+        let mut bad = a.clone();
+        bad.replace_range(10..11, "1");
+        assert_eq!(
+            decode_address("tab", &bad),
+            Err(AddressError::BadCharacter { position: 10 })
+        );
+        assert_eq!(
+            decode_address("tab", ""),
+            Err(AddressError::WrongNetwork {
+                expected: "tab".into()
+            })
+        );
+    }
+}

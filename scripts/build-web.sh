@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Build the browser node: wasm/ -> web/pkg (wasm-pack --target web), and vendor uPlot into web/vendor.
+# A no-op until the wasm/ crate exists.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$TABCOIN_ROOT"
+
+if [[ ! -d wasm ]]; then
+  log "no wasm/ crate yet: nothing to build for the web"
+  exit 0
+fi
+
+section "wasm-pack build wasm -> web/pkg (profile release-wasm)"
+ensure_wasm_target
+ensure_wasm_tools
+# --profile needs wasm-pack >= 0.14. --no-opt: Debian's binaryen wasm-opt breaks wasm-bindgen
+# output, and with a custom profile wasm-pack reads [package.metadata.wasm-pack.profile.custom],
+# not .release, so we switch wasm-opt off here rather than trust either metadata table.
+# --mode no-install: never let wasm-pack download a tool; lib.sh installs them with cargo install.
+wasm-pack build wasm \
+  --target web \
+  --out-dir ../web/pkg \
+  --profile release-wasm \
+  --no-opt \
+  --mode no-install
+
+if [[ -f package.json ]]; then
+  ensure_node_modules
+fi
+if [[ -d node_modules/uplot/dist ]]; then
+  mkdir -p web/vendor/uplot
+  cp node_modules/uplot/dist/uPlot.esm.js node_modules/uplot/dist/uPlot.min.css web/vendor/uplot/
+  cp node_modules/uplot/LICENSE web/vendor/uplot/ 2>/dev/null || true
+  log "vendored uPlot into web/vendor/uplot"
+fi

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# npm test: every check, in the order a failure is cheapest to find. Stops at the first failure.
+#   1. rustfmt, clippy (-D warnings), cargo test (+ core's test-utils feature), core for wasm32 no_std
+#   2. with wasm/:  wasm-pack test in headless Debian Chromium
+#   3. with tests/*.test.mjs and package.json: end-to-end tests (node --test, Playwright, Chromium)
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$TABCOIN_ROOT"
+
+section "toolchain: rust target $WASM_TARGET"
+ensure_wasm_target
+
+section "cargo fmt --all -- --check"
+cargo fmt --all -- --check
+
+section "cargo clippy --workspace --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets -- -D warnings
+
+core_test_utils=0
+if crate_has_feature core test-utils; then
+  core_test_utils=1
+  section "cargo clippy -p tabcoin-core --all-targets --features test-utils -- -D warnings"
+  cargo clippy -p tabcoin-core --all-targets --features test-utils -- -D warnings
+fi
+
+if [[ -d wasm ]]; then
+  wasm_crate="$(crate_name wasm)"
+  section "cargo clippy -p $wasm_crate --target $WASM_TARGET --all-targets -- -D warnings"
+  cargo clippy -p "$wasm_crate" --target "$WASM_TARGET" --all-targets -- -D warnings
+fi
+
+section "cargo test --workspace"
+cargo test --workspace
+
+if [[ $core_test_utils -eq 1 ]]; then
+  section "cargo test -p tabcoin-core --features test-utils"
+  cargo test -p tabcoin-core --features test-utils
+fi
+
+section "cargo build -p tabcoin-core --target $WASM_TARGET --no-default-features (no_std)"
+cargo build -p tabcoin-core --target "$WASM_TARGET" --no-default-features
+
+if [[ -d wasm ]]; then
+  section "wasm-pack test --headless --chrome wasm"
+  ensure_wasm_tools
+  ensure_chromium
+  CHROMEDRIVER="$CHROMEDRIVER_BIN" WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}" \
+    wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER_BIN" --mode no-install wasm
+else
+  log "no wasm/ crate yet: skipping browser wasm tests"
+fi
+
+# End-to-end tests: files node --test picks up (tests/**/*.test.mjs etc.); helpers are plain .mjs.
+e2e_files=()
+if [[ -d tests ]]; then
+  while IFS= read -r -d '' f; do e2e_files+=("$f"); done < <(
+    find tests -path tests/artifacts -prune -o -path '*/node_modules' -prune -o -type f \
+      \( -name '*.test.mjs' -o -name '*.test.js' -o -name '*.test.cjs' \) -print0
+  )
+fi
+if [[ ${#e2e_files[@]} -gt 0 && -f package.json ]]; then
+  section "end-to-end: prepare (node modules, Chromium, web build, relay build)"
+  ensure_node_modules
+  ensure_chromium
+  bash scripts/build-web.sh
+  export CHROMIUM_PATH="$CHROMIUM_BIN"
+  if [[ -d relay ]]; then
+    relay_crate="$(crate_name relay)"
+    cargo build -p "$relay_crate"
+    export TABCOIN_RELAY_BIN="${CARGO_TARGET_DIR:-$TABCOIN_ROOT/target}/debug/$relay_crate"
+    log "relay binary for the tests: \$TABCOIN_RELAY_BIN=$TABCOIN_RELAY_BIN"
+  fi
+  section "node --test tests/"
+  node --test tests/
+else
+  log "no end-to-end tests (tests/**/*.test.mjs) yet: skipping"
+fi
+
+section "all checks passed"
