@@ -438,3 +438,240 @@ impl Mempool {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+    use crate::testkit::{block_with, extend, extend_empty, wallet};
+    use crate::wallet::Wallet;
+
+    struct Setup {
+        chain: Chain,
+        alice: Wallet,
+        bob: Wallet,
+    }
+
+    /// Alice has 6 mature coinbases.
+    fn setup() -> Setup {
+        let params = Params::test();
+        let alice = wallet(1, &params);
+        let bob = wallet(2, &params);
+        let mut chain = Chain::new(params);
+        extend_empty(&mut chain, 8, alice.public_key(), b"a");
+        Setup { chain, alice, bob }
+    }
+
+    fn amount(u: u64) -> Amount {
+        Amount::from_units(u).unwrap()
+    }
+
+    /// Alice pays Bob from one specific coinbase at `rate`, built by hand.
+    fn pay_from(s: &Setup, height: u64, units: u64, rate_fee: u64) -> Transaction {
+        let hash = s.chain.hash_at(Height(height)).unwrap();
+        let cb = &s.chain.block(&hash).unwrap().txs[0];
+        let have = cb.outputs[0].amount.units();
+        let mut tx = Transaction {
+            inputs: alloc::vec![crate::primitives::TxIn {
+                prev: OutPoint {
+                    txid: cb.txid(),
+                    vout: 0
+                },
+                sig: crate::sig::Signature([0; 64]),
+            }],
+            outputs: alloc::vec![
+                crate::primitives::TxOut {
+                    amount: amount(units),
+                    key: s.bob.public_key()
+                },
+                crate::primitives::TxOut {
+                    amount: amount(have - units - rate_fee),
+                    key: s.alice.public_key()
+                },
+            ],
+            payload: crate::primitives::Payload::None,
+        };
+        s.alice.sign_tx(&mut tx, &s.chain.genesis_hash());
+        tx
+    }
+
+    #[test]
+    fn orders_by_fee_rate_and_refuses_low_fees() {
+        let s = setup();
+        let mut pool = Mempool::new(DEFAULT_MAX_BYTES, 1_000);
+        let low = pay_from(&s, 1, 1_000, 500);
+        let high = pay_from(&s, 2, 1_000, 5_000);
+        let mid = pay_from(&s, 3, 1_000, 2_000);
+        for tx in [low.clone(), high.clone(), mid.clone()] {
+            pool.add(tx, &s.chain).unwrap();
+        }
+        let order: Vec<Txid> = pool
+            .select(usize::MAX, usize::MAX)
+            .iter()
+            .map(|e| e.txid)
+            .collect();
+        assert_eq!(order, [high.txid(), mid.txid(), low.txid()]);
+        let cheap = pay_from(&s, 4, 1_000, 10);
+        assert!(matches!(
+            pool.add(cheap, &s.chain),
+            Err(MempoolError::FeeTooLow { min: 1_000, .. })
+        ));
+        assert_eq!(pool.add(high, &s.chain), Err(MempoolError::AlreadyKnown));
+    }
+
+    #[test]
+    fn first_seen_wins_conflicts() {
+        let s = setup();
+        let mut pool = Mempool::default();
+        let a = pay_from(&s, 1, 1_000, 1_000);
+        let b = pay_from(&s, 1, 2_000, 50_000); // same coin, much higher fee
+        pool.add(a.clone(), &s.chain).unwrap();
+        assert_eq!(
+            pool.add(b, &s.chain),
+            Err(MempoolError::Conflict {
+                outpoint: a.inputs[0].prev,
+                with: a.txid()
+            })
+        );
+        assert_eq!(pool.len(), 1);
+    }
+
+    #[test]
+    fn bounded_by_bytes_evicting_lowest_rate_with_descendants() {
+        let s = setup();
+        let size = pay_from(&s, 1, 1_000, 1_000).encoded_len();
+        let mut pool = Mempool::new(size * 3, 0);
+        let low = pay_from(&s, 1, 1_000, 1_000);
+        pool.add(low.clone(), &s.chain).unwrap();
+        // Bob spends the low-fee payment's output before it confirms: a descendant.
+        let child = s
+            .bob
+            .pay(
+                &s.chain,
+                &pool,
+                s.alice.public_key(),
+                amount(100),
+                2_000,
+                None,
+            )
+            .unwrap();
+        pool.add(child.clone(), &s.chain).unwrap();
+        pool.add(pay_from(&s, 2, 1_000, 3_000), &s.chain).unwrap();
+        assert!(pool.bytes() <= size * 3);
+        // Full: a cheaper transaction is refused and nothing changes.
+        let before = pool.len();
+        assert!(matches!(
+            pool.add(pay_from(&s, 3, 1_000, 100), &s.chain),
+            Err(MempoolError::Full { .. })
+        ));
+        assert_eq!(pool.len(), before);
+        // A better one evicts the lowest rate and, with it, the child that depends on it.
+        let rich = pay_from(&s, 4, 1_000, 50_000);
+        pool.add(rich.clone(), &s.chain).unwrap();
+        assert!(!pool.contains(&low.txid()));
+        assert!(!pool.contains(&child.txid()));
+        assert!(pool.contains(&rich.txid()));
+        assert!(pool.bytes() <= size * 3);
+        assert!(pool.spender(&low.inputs[0].prev).is_none());
+    }
+
+    #[test]
+    fn parents_are_selected_before_children() {
+        let s = setup();
+        let mut pool = Mempool::default();
+        let parent = pay_from(&s, 1, 1_000_000, 1_000);
+        pool.add(parent.clone(), &s.chain).unwrap();
+        let child = s
+            .bob
+            .pay(
+                &s.chain,
+                &pool,
+                s.alice.public_key(),
+                amount(1_000),
+                50_000,
+                None,
+            )
+            .unwrap();
+        pool.add(child.clone(), &s.chain).unwrap();
+        let order: Vec<Txid> = pool
+            .select(usize::MAX, usize::MAX)
+            .iter()
+            .map(|e| e.txid)
+            .collect();
+        assert_eq!(order, [parent.txid(), child.txid()]);
+        // The template with both is a valid block.
+        let mut chain = s.chain.clone();
+        let t = crate::miner::build_template(
+            &chain,
+            &pool,
+            s.alice.public_key(),
+            crate::testkit::next_time(&chain),
+            b"",
+        );
+        let blk = crate::testkit::seal(t.block);
+        let out = chain.accept_block(&blk, blk.header.time).unwrap();
+        assert!(out.tip_changed() && out.invalidated.is_empty());
+        pool.update(&chain, &out);
+        assert!(pool.is_empty());
+    }
+
+    #[test]
+    fn mined_and_conflicting_transactions_leave_on_connect() {
+        let s = setup();
+        let mut chain = s.chain.clone();
+        let mut pool = Mempool::default();
+        let mined = pay_from(&s, 1, 1_000, 1_000);
+        let doomed = pay_from(&s, 2, 1_000, 1_000);
+        let kept = pay_from(&s, 3, 1_000, 1_000);
+        for tx in [mined.clone(), doomed.clone(), kept.clone()] {
+            pool.add(tx, &chain).unwrap();
+        }
+        // The block carries `mined` and a different spend of `doomed`'s coin.
+        let rival = pay_from(&s, 2, 7_000, 1_000);
+        let (_, out) = extend(
+            &mut chain,
+            &[mined.clone(), rival],
+            s.alice.public_key(),
+            b"b",
+        )
+        .unwrap();
+        pool.update(&chain, &out);
+        assert!(!pool.contains(&mined.txid()));
+        assert!(!pool.contains(&doomed.txid()));
+        assert!(pool.contains(&kept.txid()));
+    }
+
+    #[test]
+    fn reorg_returns_losing_transactions_and_drops_conflicts() {
+        let s = setup();
+        let mut a = s.chain.clone();
+        let b_start = s.chain.clone();
+        let mut pool = Mempool::default();
+        let only_a = pay_from(&s, 1, 1_000, 1_000);
+        let a_version = pay_from(&s, 2, 1_000, 1_000);
+        let (_, out) = extend(
+            &mut a,
+            &[only_a.clone(), a_version.clone()],
+            s.alice.public_key(),
+            b"A",
+        )
+        .unwrap();
+        pool.update(&a, &out);
+        assert!(pool.is_empty());
+        // Branch B spends coin 2 differently and is two blocks long.
+        let b_version = pay_from(&s, 2, 9_000, 1_000);
+        let mut b = b_start;
+        let b1 = block_with(&b, &[b_version.clone()], s.bob.public_key(), b"B");
+        b.accept_block(&b1, b1.header.time).unwrap();
+        let b2 = block_with(&b, &[], s.bob.public_key(), b"B");
+        a.accept_block(&b1, b1.header.time).unwrap();
+        let out = a.accept_block(&b2, b2.header.time).unwrap();
+        assert_eq!(out.disconnected.len(), 1);
+        pool.update(&a, &out);
+        // `only_a` returns; `a_version` conflicts with B's spend and stays out.
+        assert!(pool.contains(&only_a.txid()));
+        assert!(!pool.contains(&a_version.txid()));
+        assert!(!pool.contains(&b_version.txid()));
+        assert_eq!(pool.len(), 1);
+    }
+}

@@ -8,8 +8,9 @@
 //! with `A` the key point, `R` the first and `s` the second half of the signature and
 //! `k = SHA-512(R bytes ‖ A bytes ‖ msg) mod ℓ`:
 //!
-//! 1. the key bytes decompress to a curve point `A` (non-canonical encodings of `A` are
-//!    accepted; the hash uses the bytes as given);
+//! 1. the key bytes decompress to a curve point `A` (non-canonical encodings, `y = p + e`,
+//!    are accepted, and some of them decode to points of large order; the hash uses the
+//!    bytes as given, so such a key is a different key from the canonical one);
 //! 2. `s` is canonical (`s < ℓ`);
 //! 3. the `R` bytes decompress to a point, and neither `R` nor `A` has small order (order
 //!    dividing 8);
@@ -69,14 +70,14 @@
 //!
 //! # Cost: batch mode is not faster
 //!
-//! The torsion test is one variable-base scalar multiplication per `R` (~0.53 of a whole
+//! The torsion test is one variable-base scalar multiplication per `R` (~0.5 of a whole
 //! single verification on x86-64), and decompressing and re-compressing `R` adds ~0.2; the
-//! `verify_batch` call itself costs ~0.33 per item at 128 items. Measured on 256 honest
-//! signatures from 16 keys (`measure_single_vs_batch`), batch/single ≈ 1.0–1.15: batch mode
-//! is *sound* but buys nothing, so [`VerifyMode::Single`] is the default. An `R` subgroup test
-//! much cheaper than a scalar multiplication (a point-halving / Legendre-symbol test) needs
-//! field arithmetic that curve25519-dalek does not expose; that is what would make batching
-//! pay.
+//! `verify_batch` call itself costs ~0.3 per item at 128 items. Measured on 256 honest
+//! signatures from 16 keys (`measure_single_vs_batch`), batch/single ≈ 1.02 (1.0–1.1 across
+//! runs; 0.99 with chunks of 256, 1.07 with chunks of 64): batch mode is *sound* but buys
+//! nothing, so [`VerifyMode::Single`] is the default. What would make batching pay is an `R`
+//! subgroup test much cheaper than a scalar multiplication (point halving / Legendre
+//! symbols), which needs field arithmetic that curve25519-dalek does not expose.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -262,11 +263,12 @@ fn verify_all_batched(items: &[SigCheck<'_>], chunk_len: usize) -> Result<(), (u
         let batch_passed =
             !msgs.is_empty() && ed25519_dalek::verify_batch(&msgs, &sigs, &vks).is_ok();
         let base = chunk_no * chunk_len;
-        for (j, item) in chunk.iter().enumerate() {
-            if batch_passed && in_batch[j] {
+        let per_item = chunk.iter().zip(&decoded).zip(&in_batch).enumerate();
+        for (j, ((item, decoded), &in_batch)) in per_item {
+            if batch_passed && in_batch {
                 continue;
             }
-            let result = match &decoded[j] {
+            let result = match decoded {
                 Ok(vk) => verify_decoded(vk, item.msg, item.sig),
                 Err(e) => Err(*e),
             };
@@ -545,6 +547,42 @@ mod tests {
             assert!(!in_prime_subgroup_not_identity(t));
         }
         assert!(in_prime_subgroup_not_identity(&ED25519_BASEPOINT_POINT));
+    }
+
+    /// `y = p + e` encodes the point with `y = e`; several such points are not of small order,
+    /// so the re-compression check (not the small-order check) is what keeps them out.
+    #[test]
+    fn non_canonical_r_is_never_batched() {
+        let kp = Keypair::from_seed(&seed(4));
+        let key = kp.public_key();
+        let mut non_small = 0;
+        for e in 0u8..19 {
+            for sign in [0u8, 0x80] {
+                let mut r = [0xffu8; 32];
+                r[0] = 0xed + e;
+                r[31] = 0x7f | sign;
+                let Some(point) = CompressedEdwardsY(r).decompress() else {
+                    continue;
+                };
+                assert_ne!(point.compress().0, r);
+                non_small += usize::from(!point.is_small_order());
+                let mut sig = Signature([0; 64]);
+                sig.0[..32].copy_from_slice(&r);
+                sig.0[32] = 1;
+                assert!(!signature_batchable(&sig));
+                let one = [SigCheck {
+                    key: &key,
+                    msg: b"m",
+                    sig: &sig,
+                }];
+                assert_eq!(verify(&key, b"m", &sig), Err(SigError::Invalid));
+                assert_eq!(
+                    verify_all(&one, VerifyMode::Batch),
+                    Err((0, SigError::Invalid))
+                );
+            }
+        }
+        assert!(non_small > 0);
     }
 
     #[test]

@@ -234,3 +234,81 @@ impl Store for MemStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::Params;
+    use crate::testkit::{extend_empty, wallet};
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 16, ..ProptestConfig::default() })]
+
+        #[test]
+        fn changeset_round_trip(blocks in 0usize..4, deletes in proptest::collection::vec(any::<[u8; 32]>(), 0..4)) {
+            let params = Params::test();
+            let mut chain = crate::chain::Chain::new(params.clone());
+            let mut cs = ChangeSet::default();
+            for b in extend_empty(&mut chain, blocks, wallet(1, &params).public_key(), b"") {
+                let out = chain.accept_block(&b, b.header.time).unwrap();
+                prop_assert!(out.duplicate);
+            }
+            // Rebuild the union of changes from genesis for a realistic set.
+            let mut fresh = crate::chain::Chain::new(params.clone());
+            for h in &chain.active_chain()[1..] {
+                let b = chain.block(h).unwrap().clone();
+                cs.merge(fresh.accept_block(&b, b.header.time).unwrap().changes);
+            }
+            for d in &deletes {
+                cs.utxo.insert(OutPoint { txid: Hash256(*d), vout: 1 }, None);
+                cs.undo.insert(Hash256(*d), None);
+                cs.invalid.insert(Hash256(*d));
+            }
+            let bytes = cs.encode();
+            prop_assert_eq!(ChangeSet::decode(&bytes).unwrap(), cs);
+        }
+    }
+
+    #[test]
+    fn merge_keeps_the_later_value() {
+        let op = OutPoint {
+            txid: Hash256([1; 32]),
+            vout: 0,
+        };
+        let coin = crate::utxo::Coin {
+            output: crate::primitives::TxOut {
+                amount: crate::units::Amount::from_units(1).unwrap(),
+                key: crate::sig::PublicKey([2; 32]),
+            },
+            height: crate::units::Height(1),
+            coinbase: false,
+        };
+        let mut a = ChangeSet::default();
+        a.utxo.insert(op, Some(coin));
+        let mut b = ChangeSet::default();
+        b.utxo.insert(op, None);
+        a.merge(b);
+        assert_eq!(a.utxo.get(&op), Some(&None));
+        let mut store = MemStore::new();
+        store.persist(&a).unwrap();
+        assert!(store.load().unwrap().utxo.is_empty());
+    }
+
+    #[test]
+    fn unsorted_changeset_is_not_canonical() {
+        let mut cs = ChangeSet::default();
+        cs.invalid.insert(Hash256([1; 32]));
+        cs.invalid.insert(Hash256([2; 32]));
+        let mut bytes = cs.encode();
+        // Swap the two hashes: same set, non-canonical order.
+        let start = 2; // after the empty block list and the count
+        let (a, b) = bytes[start..start + 64].split_at_mut(32);
+        a.swap_with_slice(b);
+        prop_assert_is_err(ChangeSet::decode(&bytes));
+    }
+
+    fn prop_assert_is_err<T: core::fmt::Debug>(r: Result<T, DecodeError>) {
+        assert!(matches!(r, Err(DecodeError::OutOfRange { .. })), "{r:?}");
+    }
+}
