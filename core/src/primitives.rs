@@ -12,8 +12,9 @@ use crate::units::{Amount, CompactTarget, Height};
 
 /// Block id: SHA-256d of the 88-byte header.
 pub type BlockHash = Hash256;
-/// Transaction id: SHA-256d of the whole transaction encoding (signatures included; ed25519
-/// under `verify_strict` is not malleable, see CONSENSUS.md).
+/// Transaction id: SHA-256d of the whole transaction encoding, signatures included. Under
+/// `verify_strict` a third party cannot change a signature; the signer can re-sign with another
+/// nonce, so wallets must not assume a txid before it confirms (see CONSENSUS.md).
 pub type Txid = Hash256;
 
 /// Size of an encoded header.

@@ -17,7 +17,8 @@ use crate::encode::Encode;
 use crate::params::{Network, Params};
 use crate::pow::PowError;
 use crate::primitives::{
-    Block, BlockHash, BlockHeader, HEADER_VERSION, OutPoint, Payload, Transaction, Txid,
+    Block, BlockHash, BlockHeader, HEADER_VERSION, MAX_COINBASE_EXTRA, MAX_POST_BYTES, OutPoint,
+    Payload, Transaction, Txid,
 };
 use crate::sig::{self, PublicKey, SigCheck, VerifyMode};
 use crate::units::{Amount, CompactTarget, Height};
@@ -52,8 +53,14 @@ pub enum TxError {
     },
     /// A coinbase outside the first position of a block, or offered as a loose transaction.
     UnexpectedCoinbase,
-    /// A post with no text.
+    /// A post with no text, or only spaces, tabs and line breaks.
     EmptyPost,
+    /// A post longer than the limit (the decoder refuses these too; this catches
+    /// transactions built in memory).
+    PostTooLong {
+        len: usize,
+        max: usize,
+    },
     /// The input does not exist or is already spent.
     MissingInput {
         outpoint: OutPoint,
@@ -97,6 +104,9 @@ impl fmt::Display for TxError {
             }
             TxError::UnexpectedCoinbase => write!(f, "coinbase outside the first position"),
             TxError::EmptyPost => write!(f, "post has no text"),
+            TxError::PostTooLong { len, max } => {
+                write!(f, "post is {len} bytes, the limit is {max}")
+            }
             TxError::MissingInput { outpoint } => write!(
                 f,
                 "input {}:{} does not exist or is already spent",
@@ -167,6 +177,11 @@ pub enum BlockError {
     },
     /// Outputs of the coinbase add up past the supply cap.
     CoinbaseValueOverflow,
+    /// The coinbase's free-form data is longer than the limit.
+    CoinbaseExtraTooLong {
+        len: usize,
+        max: usize,
+    },
     /// Not after the median time of the last blocks.
     TimeTooOld {
         time: u64,
@@ -224,6 +239,9 @@ impl fmt::Display for BlockError {
             }
             BlockError::CoinbaseValueOverflow => {
                 write!(f, "coinbase outputs add up past the supply cap")
+            }
+            BlockError::CoinbaseExtraTooLong { len, max } => {
+                write!(f, "coinbase data is {len} bytes, the limit is {max}")
             }
             BlockError::TimeTooOld {
                 time,
@@ -303,9 +321,26 @@ pub fn check_tx(tx: &Transaction, params: &Params) -> Result<(), TxError> {
         }
     }
     if let Payload::Post(p) = &tx.payload {
-        if p.text.trim().is_empty() {
-            return Err(TxError::EmptyPost);
-        }
+        check_post_text(&p.text)?;
+    }
+    Ok(())
+}
+
+/// A post must hold 1..=MAX_POST_BYTES bytes of UTF-8 and at least one byte that is not an
+/// ASCII space, tab, CR or LF. (Defined by bytes, not by a Unicode whitespace table, so no
+/// implementation's Unicode version can change consensus.)
+pub fn check_post_text(text: &str) -> Result<(), TxError> {
+    if text.len() > MAX_POST_BYTES {
+        return Err(TxError::PostTooLong {
+            len: text.len(),
+            max: MAX_POST_BYTES,
+        });
+    }
+    if text
+        .bytes()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+    {
+        return Err(TxError::EmptyPost);
     }
     Ok(())
 }
@@ -362,6 +397,14 @@ pub fn check_block<'a>(block: &'a Block, params: &Params) -> Result<CheckedBlock
     }
     if sum_outputs(&coinbase.outputs).is_none() {
         return Err(BlockError::CoinbaseValueOverflow);
+    }
+    if let Payload::Coinbase { extra, .. } = &coinbase.payload {
+        if extra.len() > MAX_COINBASE_EXTRA {
+            return Err(BlockError::CoinbaseExtraTooLong {
+                len: extra.len(),
+                max: MAX_COINBASE_EXTRA,
+            });
+        }
     }
     let mut spent = alloc::collections::BTreeSet::new();
     for (index, tx) in block.txs.iter().enumerate().skip(1) {

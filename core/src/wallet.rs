@@ -14,7 +14,7 @@ use crate::chain::Chain;
 use crate::encode::Encode;
 use crate::hash::sha256d_parts;
 use crate::mempool::Mempool;
-use crate::primitives::{MAX_POST_BYTES, OutPoint, Payload, Post, Transaction, TxIn, TxOut};
+use crate::primitives::{OutPoint, Payload, Post, Transaction, TxIn, TxOut};
 use crate::sig::{Keypair, PublicKey, Signature};
 use crate::units::{Amount, Height};
 use crate::utxo::UtxoView;
@@ -128,7 +128,8 @@ pub fn decode_address(prefix: &str, address: &str) -> Result<PublicKey, AddressE
             n += 1;
         }
     }
-    // The last character carries 3 padding bits, which must be zero (one spelling only).
+    // The last character carries 2 padding bits (58 * 5 - 288), which must be zero so
+    // every key has one spelling.
     if acc & ((1 << bits) - 1) != 0 {
         return Err(AddressError::BadChecksum);
     }
@@ -355,17 +356,19 @@ impl Wallet {
     ) -> Result<Transaction, WalletError> {
         let payload = match post {
             None => Payload::None,
-            Some(text) if text.trim().is_empty() => return Err(WalletError::EmptyPost),
-            Some(text) if text.len() > MAX_POST_BYTES => {
-                return Err(WalletError::PostTooLong {
-                    len: text.len(),
-                    max: MAX_POST_BYTES,
-                });
+            Some(text) => {
+                match crate::validation::check_post_text(text) {
+                    Err(crate::validation::TxError::PostTooLong { len, max }) => {
+                        return Err(WalletError::PostTooLong { len, max });
+                    }
+                    Err(_) => return Err(WalletError::EmptyPost),
+                    Ok(()) => {}
+                }
+                Payload::Post(Post {
+                    author: self.key,
+                    text: String::from(text),
+                })
             }
-            Some(text) => Payload::Post(Post {
-                author: self.key,
-                text: String::from(text),
-            }),
         };
         let coins = self.spendable(chain, mempool);
         let available = Amount::checked_sum(coins.iter().map(|c| c.amount)).unwrap_or(Amount::MAX);
@@ -501,6 +504,7 @@ mod tests {
         use super::super::*;
         use crate::chain::Chain;
         use crate::params::Params;
+        use crate::primitives::MAX_POST_BYTES;
         use crate::testkit::{extend, extend_empty, wallet};
         use crate::validation::validate_tx;
 

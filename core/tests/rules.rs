@@ -493,3 +493,44 @@ fn wallet_payment_and_post_are_accepted_by_pool_and_chain() {
     assert!(pool.is_empty());
     assert_eq!(s.bob.balance(&s.chain, &pool).confirmed.units(), 12_345);
 }
+
+#[test]
+fn rule_post_limits_hold_for_transactions_built_in_memory() {
+    let s = setup();
+    let long = Payload::Post(Post {
+        author: s.alice.public_key(),
+        text: "x".repeat(321),
+    });
+    let tx = s.tx(&[s.coinbase_of(1)], vec![s.pay_bob(1)], long);
+    assert_eq!(
+        check_tx(&tx, &s.params),
+        Err(TxError::PostTooLong { len: 321, max: 320 })
+    );
+    let blank = Payload::Post(Post {
+        author: s.alice.public_key(),
+        text: " \t\r\n".into(),
+    });
+    let tx = s.tx(&[s.coinbase_of(1)], vec![s.pay_bob(1)], blank);
+    assert_eq!(check_tx(&tx, &s.params), Err(TxError::EmptyPost));
+    // A non-ASCII space is text as far as consensus is concerned.
+    let nbsp = Payload::Post(Post {
+        author: s.alice.public_key(),
+        text: "\u{a0}".into(),
+    });
+    let tx = s.tx(&[s.coinbase_of(1)], vec![s.pay_bob(1)], nbsp);
+    assert_eq!(check_tx(&tx, &s.params), Ok(()));
+}
+
+#[test]
+fn rule_coinbase_extra_limit_holds_for_blocks_built_in_memory() {
+    let mut s = setup();
+    let mut blk = s.template(&[]);
+    blk.txs[0].payload = Payload::Coinbase {
+        height: Height(5),
+        extra: vec![0; 65],
+    };
+    assert_eq!(
+        s.reject(&seal(blk)),
+        BlockError::CoinbaseExtraTooLong { len: 65, max: 64 }
+    );
+}
