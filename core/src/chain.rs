@@ -155,6 +155,8 @@ pub struct Chain {
     candidates: BTreeSet<Candidate>,
     next_seq: u64,
     verify_mode: VerifyMode,
+    /// The most-work header not known invalid (bodies may be missing).
+    best_header: BlockHash,
 }
 
 impl Chain {
@@ -188,6 +190,7 @@ impl Chain {
             candidates: BTreeSet::new(),
             next_seq: 1,
             verify_mode: VerifyMode::Single,
+            best_header: genesis,
         };
         chain.candidates.insert((entry.work, Reverse(0), genesis));
         chain.index.insert(genesis, entry);
@@ -284,6 +287,7 @@ impl Chain {
             });
         }
         chain.active = active;
+        chain.recompute_best_header();
         for (op, coin) in stored.utxo {
             if let Some(coin) = coin {
                 chain.utxo.insert(op, coin);
@@ -428,6 +432,9 @@ impl Chain {
             .map_err(ChainError::Block)?;
         let entry = self.make_entry(header, Status::HeaderOnly);
         self.children.entry(header.prev).or_default().push(hash);
+        if entry.work > self.best_header().work {
+            self.best_header = hash;
+        }
         self.index.insert(hash, entry);
         Ok(HeaderOutcome::New)
     }
@@ -513,6 +520,60 @@ impl Chain {
                 stack.extend(kids.iter().copied());
             }
         }
+        if self.index[&self.best_header].status == Status::Invalid {
+            self.recompute_best_header();
+        }
+    }
+
+    fn recompute_best_header(&mut self) {
+        let tip = self.tip().hash;
+        self.best_header = self
+            .index
+            .values()
+            .filter(|e| e.status != Status::Invalid)
+            .max_by(|a, b| a.work.cmp(&b.work).then(b.seq.cmp(&a.seq)))
+            .map_or(tip, |e| e.hash);
+    }
+
+    /// The most-work header we know that is not invalid; its chain is what sync downloads.
+    pub fn best_header(&self) -> &BlockEntry {
+        &self.index[&self.best_header]
+    }
+
+    /// Blocks on the best header chain whose bodies we lack, oldest first, at most `max`.
+    /// Bodies that arrived out of order are skipped, so a gap below them is still listed.
+    pub fn missing_blocks(&self, max: usize) -> Vec<BlockHash> {
+        let mut out = Vec::new();
+        let mut cursor = self.best_header;
+        while !self.is_active(&cursor) {
+            let e = &self.index[&cursor];
+            if e.status == Status::HeaderOnly {
+                out.push(cursor);
+            }
+            cursor = e.header.prev;
+        }
+        out.reverse();
+        out.truncate(max);
+        out
+    }
+
+    /// Whether `ancestor` is `descendant` or one of its ancestors (both in the tree).
+    pub fn is_ancestor(&self, ancestor: &BlockHash, descendant: &BlockHash) -> bool {
+        let (Some(a), Some(mut d)) = (self.index.get(ancestor), self.index.get(descendant)) else {
+            return false;
+        };
+        while d.height > a.height {
+            match self.index.get(&d.header.prev) {
+                Some(p) => d = p,
+                None => return false,
+            }
+        }
+        d.hash == a.hash
+    }
+
+    /// Whether the block's body is stored.
+    pub fn has_block(&self, hash: &BlockHash) -> bool {
+        self.bodies.contains_key(hash)
     }
 
     fn activate_best_chain(&mut self, outcome: &mut BlockOutcome) {

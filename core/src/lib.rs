@@ -15,10 +15,13 @@ pub mod hash;
 pub mod mempool;
 pub mod merkle;
 pub mod miner;
+pub mod node;
 pub mod params;
 pub mod pow;
 pub mod primitives;
 pub mod sig;
+#[cfg(any(test, feature = "test-utils"))]
+pub mod sim;
 pub mod store;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod testkit;
@@ -26,3 +29,4 @@ pub mod units;
 pub mod utxo;
 pub mod validation;
 pub mod wallet;
+pub mod wire;

@@ -661,7 +661,12 @@ mod tests {
         // Branch B spends coin 2 differently and is two blocks long.
         let b_version = pay_from(&s, 2, 9_000, 1_000);
         let mut b = b_start;
-        let b1 = block_with(&b, &[b_version.clone()], s.bob.public_key(), b"B");
+        let b1 = block_with(
+            &b,
+            core::slice::from_ref(&b_version),
+            s.bob.public_key(),
+            b"B",
+        );
         b.accept_block(&b1, b1.header.time).unwrap();
         let b2 = block_with(&b, &[], s.bob.public_key(), b"B");
         a.accept_block(&b1, b1.header.time).unwrap();

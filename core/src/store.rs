@@ -9,6 +9,8 @@ use crate::encode::{Decode, DecodeError, Encode, Reader};
 use crate::hash::Hash256;
 use crate::primitives::{Block, BlockHash, OutPoint};
 use crate::utxo::{BlockUndo, Coin};
+use crate::wire::{MAX_URL, NodeRecord};
+use alloc::string::String;
 
 /// One atomic change of persistent state. Maps hold the final value of each key
 /// (`None` = delete), so merging two sets keeps only what the later one says.
@@ -22,6 +24,8 @@ pub struct ChangeSet {
     pub undo: BTreeMap<BlockHash, Option<BlockUndo>>,
     /// The new tip of the active chain, if it changed.
     pub tip: Option<BlockHash>,
+    /// Known relays by URL (`None` = forget).
+    pub nodes: BTreeMap<String, Option<NodeRecord>>,
 }
 
 impl ChangeSet {
@@ -31,6 +35,7 @@ impl ChangeSet {
             && self.utxo.is_empty()
             && self.undo.is_empty()
             && self.tip.is_none()
+            && self.nodes.is_empty()
     }
 
     /// Folds a later change into this one.
@@ -42,6 +47,7 @@ impl ChangeSet {
         if later.tip.is_some() {
             self.tip = later.tip;
         }
+        self.nodes.extend(later.nodes);
     }
 }
 
@@ -87,6 +93,19 @@ impl Encode for ChangeSet {
             }
             None => out.push(0),
         }
+        put_varint(out, self.nodes.len() as u64);
+        for (url, rec) in &self.nodes {
+            crate::encode::put_var_bytes(out, url.as_bytes());
+            match rec {
+                Some(r) => {
+                    out.push(1);
+                    out.extend_from_slice(&r.node_id.0);
+                    crate::encode::put_var_bytes(out, r.url.as_bytes());
+                    out.extend_from_slice(&r.last_seen.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+        }
     }
 }
 
@@ -103,7 +122,7 @@ fn read_option<T>(
 }
 
 /// Reads keyed entries that must be strictly increasing, so the encoding stays canonical.
-fn read_sorted<K: Ord + Copy, V>(
+fn read_sorted<K: Ord + Clone, V>(
     r: &mut Reader<'_>,
     field: &'static str,
     mut item: impl FnMut(&mut Reader<'_>) -> Result<(K, V), DecodeError>,
@@ -113,10 +132,10 @@ fn read_sorted<K: Ord + Copy, V>(
     let mut last: Option<K> = None;
     for _ in 0..n {
         let (k, v) = item(r)?;
-        if last.is_some_and(|l| l >= k) {
+        if last.as_ref().is_some_and(|l| *l >= k) {
             return Err(DecodeError::OutOfRange { field });
         }
-        last = Some(k);
+        last = Some(k.clone());
         map.insert(k, v);
     }
     Ok(map)
@@ -141,12 +160,24 @@ impl Decode for ChangeSet {
             ))
         })?;
         let tip = read_option(r, "tip flag", |r| Ok(Hash256(r.array()?)))?;
+        let nodes = read_sorted(r, "changeset nodes", |r| {
+            let url = r.string("node url", MAX_URL)?;
+            let rec = read_option(r, "node flag", |r| {
+                Ok(NodeRecord {
+                    node_id: crate::sig::PublicKey(r.array()?),
+                    url: r.string("node url", MAX_URL)?,
+                    last_seen: r.u64()?,
+                })
+            })?;
+            Ok((url, rec))
+        })?;
         Ok(ChangeSet {
             blocks,
             invalid,
             utxo,
             undo,
             tip,
+            nodes,
         })
     }
 }
@@ -170,6 +201,7 @@ pub struct MemStore {
     utxo: BTreeMap<OutPoint, Coin>,
     undo: BTreeMap<BlockHash, BlockUndo>,
     tip: Option<BlockHash>,
+    nodes: BTreeMap<String, NodeRecord>,
     /// Number of ChangeSets persisted (one write transaction each).
     pub writes: usize,
 }
@@ -204,6 +236,11 @@ impl Store for MemStore {
                 .map(|(k, v)| (*k, Some(v.clone())))
                 .collect(),
             tip: self.tip,
+            nodes: self
+                .nodes
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect(),
         })
     }
 
@@ -229,6 +266,12 @@ impl Store for MemStore {
         }
         if cs.tip.is_some() {
             self.tip = cs.tip;
+        }
+        for (url, rec) in &cs.nodes {
+            match rec {
+                Some(r) => self.nodes.insert(url.clone(), r.clone()),
+                None => self.nodes.remove(url),
+            };
         }
         self.writes += 1;
         Ok(())
@@ -264,6 +307,8 @@ mod tests {
                 cs.utxo.insert(OutPoint { txid: Hash256(*d), vout: 1 }, None);
                 cs.undo.insert(Hash256(*d), None);
                 cs.invalid.insert(Hash256(*d));
+                let url = alloc::format!("ws://{}/ws", Hash256(*d));
+                cs.nodes.insert(url.clone(), Some(NodeRecord { node_id: crate::sig::PublicKey(*d), url, last_seen: 7 }));
             }
             let bytes = cs.encode();
             prop_assert_eq!(ChangeSet::decode(&bytes).unwrap(), cs);

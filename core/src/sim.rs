@@ -1,0 +1,605 @@
+//! A deterministic network simulator (feature `test-utils`): many [`Node`]s, a fake clock,
+//! per-link latency and loss, partitions that heal, and raw endpoints an adversary drives
+//! byte by byte. No sockets and no threads: a whole scenario runs in milliseconds and
+//! replays identically.
+
+use alloc::boxed::Box;
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::encode::Encode;
+use crate::miner::{build_template, mine};
+use crate::node::{Event, Input, Node, NodeConfig, Output, PeerId};
+use crate::params::Params;
+use crate::primitives::{Block, BlockHash, Transaction};
+use crate::sig::Keypair;
+use crate::store::{ChangeSet, MemStore, Store};
+use crate::wire::{Hello, Message, NodeKind, PROTOCOL_VERSION, auth_message};
+
+/// Message type byte of blocks on the wire (for counting).
+const BLOCK_TYPE: u8 = 9;
+
+/// One simulated participant.
+#[derive(Debug)]
+pub enum Actor {
+    Node(Box<SimNode>),
+    /// An endpoint that sends whatever the test says and records what it receives.
+    Raw(RawEndpoint),
+}
+
+/// An honest node with its store and what it told its host.
+#[derive(Debug)]
+pub struct SimNode {
+    pub node: Node,
+    pub store: MemStore,
+    pub url: Option<String>,
+    pub events: Vec<Event>,
+    pub online: bool,
+}
+
+/// A scripted peer.
+#[derive(Debug, Default)]
+pub struct RawEndpoint {
+    /// Messages received, per connection.
+    pub inbox: BTreeMap<PeerId, Vec<Vec<u8>>>,
+    /// Connections the other side closed.
+    pub closed: BTreeSet<PeerId>,
+}
+
+#[derive(Debug, Clone)]
+enum Ev {
+    Deliver {
+        to: usize,
+        peer: PeerId,
+        bytes: Arc<[u8]>,
+    },
+    Connected {
+        to: usize,
+        peer: PeerId,
+        outbound: bool,
+        remote: String,
+    },
+    Disconnected {
+        to: usize,
+        peer: PeerId,
+    },
+    DialFailed {
+        to: usize,
+        url: String,
+    },
+    Tick {
+        to: usize,
+    },
+}
+
+/// The simulated network.
+#[derive(Debug)]
+pub struct Sim {
+    pub now_ms: u64,
+    pub actors: Vec<Actor>,
+    pub params: Params,
+    /// Base one-way latency of every link.
+    pub latency_ms: u64,
+    /// Extra random latency, up to this.
+    pub jitter_ms: u64,
+    /// Messages lost per million.
+    pub loss_ppm: u32,
+    pub tick_ms: u64,
+    queue: BTreeMap<(u64, u64), Ev>,
+    seq: u64,
+    rng: u64,
+    /// (actor, peer id) → (actor, peer id) at the other end.
+    links: BTreeMap<(usize, PeerId), (usize, PeerId)>,
+    next_peer: PeerId,
+    urls: BTreeMap<String, usize>,
+    /// Actors in group A when partitioned; messages and dials between groups fail.
+    partition: Option<BTreeSet<usize>>,
+    /// Block messages sent per directed link and block hash.
+    pub block_sends: BTreeMap<(usize, usize, BlockHash), u32>,
+    /// Messages delivered by type byte.
+    pub delivered: BTreeMap<u8, u64>,
+}
+
+impl Sim {
+    /// An empty network starting at the test network's genesis time plus an hour.
+    pub fn new(params: Params) -> Sim {
+        let now_ms = (params.genesis_time + 3_600) * 1000;
+        Sim {
+            now_ms,
+            actors: Vec::new(),
+            params,
+            latency_ms: 50,
+            jitter_ms: 20,
+            loss_ppm: 0,
+            tick_ms: 1_000,
+            queue: BTreeMap::new(),
+            seq: 0,
+            rng: 0x5eed,
+            links: BTreeMap::new(),
+            next_peer: 1,
+            urls: BTreeMap::new(),
+            partition: None,
+            block_sends: BTreeMap::new(),
+            delivered: BTreeMap::new(),
+        }
+    }
+
+    fn rand(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn schedule(&mut self, delay_ms: u64, ev: Ev) {
+        self.seq += 1;
+        self.queue.insert((self.now_ms + delay_ms, self.seq), ev);
+    }
+
+    fn link_delay(&mut self) -> u64 {
+        let jitter = if self.jitter_ms > 0 {
+            self.rand() % (self.jitter_ms + 1)
+        } else {
+            0
+        };
+        self.latency_ms + jitter
+    }
+
+    /// The URL relay `i` is reachable at.
+    pub fn url_of(i: usize) -> String {
+        format!("ws://relay{i}.sim/ws")
+    }
+
+    /// Adds a node with `config` over `stored` state; relays get a URL. Returns its index.
+    pub fn add_node(&mut self, mut config: NodeConfig, stored: ChangeSet) -> usize {
+        let i = self.actors.len();
+        let url = (config.kind == NodeKind::Relay).then(|| Self::url_of(i));
+        if config.public_url.is_none() {
+            config.public_url = url.clone();
+        }
+        let mut store = MemStore::new();
+        store.persist(&stored).expect("memory store");
+        let node = Node::new(config, self.params.clone(), stored).expect("valid stored state");
+        if let Some(u) = &url {
+            self.urls.insert(u.clone(), i);
+        }
+        self.actors.push(Actor::Node(Box::new(SimNode {
+            node,
+            store,
+            url,
+            events: Vec::new(),
+            online: true,
+        })));
+        let stagger = (i as u64 * 37) % self.tick_ms;
+        self.schedule(stagger, Ev::Tick { to: i });
+        i
+    }
+
+    /// A relay (or browser) node that knows only `bootstrap`, with identity from `i`.
+    pub fn config(kind: NodeKind, seed: u8, bootstrap: &[usize]) -> NodeConfig {
+        let mut c = NodeConfig::new(kind, [seed; 32]);
+        c.bootstrap = bootstrap.iter().map(|&b| Self::url_of(b)).collect();
+        c
+    }
+
+    /// Adds a raw endpoint for an adversary.
+    pub fn add_raw(&mut self) -> usize {
+        self.actors.push(Actor::Raw(RawEndpoint::default()));
+        self.actors.len() - 1
+    }
+
+    pub fn node(&self, i: usize) -> &Node {
+        match &self.actors[i] {
+            Actor::Node(n) => &n.node,
+            Actor::Raw(_) => panic!("actor {i} is not a node"),
+        }
+    }
+
+    pub fn sim_node(&self, i: usize) -> &SimNode {
+        match &self.actors[i] {
+            Actor::Node(n) => n,
+            Actor::Raw(_) => panic!("actor {i} is not a node"),
+        }
+    }
+
+    pub fn raw(&self, i: usize) -> &RawEndpoint {
+        match &self.actors[i] {
+            Actor::Raw(r) => r,
+            Actor::Node(_) => panic!("actor {i} is not raw"),
+        }
+    }
+
+    fn separated(&self, a: usize, b: usize) -> bool {
+        self.partition
+            .as_ref()
+            .is_some_and(|g| g.contains(&a) != g.contains(&b))
+    }
+
+    /// Feeds an input to node `i` and carries out what it asks.
+    pub fn input(&mut self, i: usize, input: Input) {
+        let now = self.now_ms;
+        let outputs = match &mut self.actors[i] {
+            Actor::Node(n) if n.online => {
+                n.node.handle(now, input);
+                let mut out = Vec::new();
+                while let Some(o) = n.node.poll_output() {
+                    out.push(o);
+                }
+                out
+            }
+            Actor::Node(_) => return,
+            Actor::Raw(r) => {
+                match input {
+                    Input::Received { peer, bytes } => r.inbox.entry(peer).or_default().push(bytes),
+                    Input::Disconnected { peer } => {
+                        r.closed.insert(peer);
+                    }
+                    Input::Connected { peer, .. } => {
+                        r.inbox.entry(peer).or_default();
+                    }
+                    _ => {}
+                }
+                return;
+            }
+        };
+        for o in outputs {
+            self.output(i, o);
+        }
+    }
+
+    fn output(&mut self, i: usize, o: Output) {
+        match o {
+            Output::Send { peer, bytes } => self.transmit(i, peer, bytes),
+            Output::Disconnect { peer, .. } => self.close(i, peer),
+            Output::Dial { url } => self.dial(i, &url),
+            Output::Persist(cs) => {
+                if let Actor::Node(n) = &mut self.actors[i] {
+                    n.store.persist(&cs).expect("memory store");
+                }
+            }
+            Output::Event(e) => {
+                if let Actor::Node(n) = &mut self.actors[i] {
+                    n.events.push(e);
+                }
+            }
+            Output::Template(_) => {}
+        }
+    }
+
+    fn transmit(&mut self, from: usize, peer: PeerId, bytes: Arc<[u8]>) {
+        let Some(&(to, to_peer)) = self.links.get(&(from, peer)) else {
+            return;
+        };
+        if self.separated(from, to) {
+            return;
+        }
+        if self.loss_ppm > 0 && (self.rand() % 1_000_000) < u64::from(self.loss_ppm) {
+            return;
+        }
+        if bytes.first() == Some(&BLOCK_TYPE) && bytes.len() > 89 {
+            let hash = crate::hash::sha256d(&bytes[1..89]);
+            *self.block_sends.entry((from, to, hash)).or_insert(0) += 1;
+        }
+        let delay = self.link_delay();
+        self.schedule(
+            delay,
+            Ev::Deliver {
+                to,
+                peer: to_peer,
+                bytes,
+            },
+        );
+    }
+
+    fn close(&mut self, from: usize, peer: PeerId) {
+        if let Some((to, to_peer)) = self.links.remove(&(from, peer)) {
+            self.links.remove(&(to, to_peer));
+            let delay = self.link_delay();
+            self.schedule(delay, Ev::Disconnected { to, peer: to_peer });
+        }
+    }
+
+    fn dial(&mut self, from: usize, url: &str) {
+        let delay = self.link_delay();
+        let target = self.urls.get(url).copied();
+        let reachable = target.filter(|&t| {
+            !self.separated(from, t) && matches!(&self.actors[t], Actor::Node(n) if n.online)
+        });
+        match reachable {
+            Some(to) => {
+                let (pa, pb) = self.connect_ids(from, to);
+                self.schedule(
+                    delay,
+                    Ev::Connected {
+                        to: from,
+                        peer: pa,
+                        outbound: true,
+                        remote: String::from(url),
+                    },
+                );
+                self.schedule(
+                    delay,
+                    Ev::Connected {
+                        to,
+                        peer: pb,
+                        outbound: false,
+                        remote: format!("sim:{from}"),
+                    },
+                );
+            }
+            None => self.schedule(
+                delay * 4,
+                Ev::DialFailed {
+                    to: from,
+                    url: String::from(url),
+                },
+            ),
+        }
+    }
+
+    fn connect_ids(&mut self, a: usize, b: usize) -> (PeerId, PeerId) {
+        let (pa, pb) = (self.next_peer, self.next_peer + 1);
+        self.next_peer += 2;
+        self.links.insert((a, pa), (b, pb));
+        self.links.insert((b, pb), (a, pa));
+        (pa, pb)
+    }
+
+    /// Runs until `ms` of simulated time have passed.
+    pub fn run_for(&mut self, ms: u64) {
+        let end = self.now_ms + ms;
+        self.run_until(end, |_| false);
+    }
+
+    /// Runs until `done` holds (checked after each event) or time `end_ms`; returns whether
+    /// `done` held.
+    pub fn run_until(&mut self, end_ms: u64, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        loop {
+            if done(self) {
+                return true;
+            }
+            let Some((&(at, seq), _)) = self.queue.iter().next() else {
+                self.now_ms = end_ms;
+                return false;
+            };
+            if at > end_ms {
+                self.now_ms = end_ms;
+                return done(self);
+            }
+            let ev = self.queue.remove(&(at, seq)).expect("key was just read");
+            self.now_ms = at;
+            self.process(ev);
+        }
+    }
+
+    /// Runs until `done` or `max_ms` more simulated milliseconds.
+    pub fn run_until_for(&mut self, max_ms: u64, done: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now_ms + max_ms;
+        self.run_until(end, done)
+    }
+
+    fn process(&mut self, ev: Ev) {
+        match ev {
+            Ev::Deliver { to, peer, bytes } => {
+                if !self.links.contains_key(&(to, peer)) {
+                    return;
+                }
+                *self
+                    .delivered
+                    .entry(bytes.first().copied().unwrap_or(255))
+                    .or_insert(0) += 1;
+                self.input(
+                    to,
+                    Input::Received {
+                        peer,
+                        bytes: bytes.to_vec(),
+                    },
+                );
+            }
+            Ev::Connected {
+                to,
+                peer,
+                outbound,
+                remote,
+            } => {
+                if self.links.contains_key(&(to, peer)) {
+                    self.input(
+                        to,
+                        Input::Connected {
+                            peer,
+                            outbound,
+                            remote,
+                        },
+                    );
+                }
+            }
+            Ev::Disconnected { to, peer } => self.input(to, Input::Disconnected { peer }),
+            Ev::DialFailed { to, url } => self.input(to, Input::DialFailed { url }),
+            Ev::Tick { to } => {
+                self.input(to, Input::Tick);
+                let tick = self.tick_ms;
+                if matches!(self.actors[to], Actor::Node(_)) {
+                    self.schedule(tick, Ev::Tick { to });
+                }
+            }
+        }
+    }
+
+    /// Node `i` mines a block on its tip paying its mining key (or a key from `i`) and
+    /// receives it as its own. Returns the block.
+    pub fn mine(&mut self, i: usize) -> Block {
+        let key = self
+            .node(i)
+            .config()
+            .mining_key
+            .unwrap_or_else(|| Keypair::from_seed(&[i as u8; 32]).public_key());
+        let node = self.node(i);
+        let now_s = (self.now_ms / 1000).max(node.chain().tip().header.time + 1);
+        let t = build_template(
+            node.chain(),
+            node.mempool(),
+            key,
+            now_s,
+            format!("sim{i}").as_bytes(),
+        );
+        let block = mine(t.block).expect("test bits are valid");
+        self.input(i, Input::MinedBlock(block.clone()));
+        block
+    }
+
+    /// Submits a transaction at node `i`.
+    pub fn submit(&mut self, i: usize, tx: Transaction) {
+        self.input(i, Input::SubmitTx(tx));
+    }
+
+    /// Cuts every link between `group` and the rest; dials across fail until [`Sim::heal`].
+    pub fn partition(&mut self, group: &[usize]) {
+        let g: BTreeSet<usize> = group.iter().copied().collect();
+        self.partition = Some(g);
+        let crossing: Vec<(usize, PeerId)> = self
+            .links
+            .iter()
+            .filter(|((a, _), (b, _))| self.separated(*a, *b))
+            .map(|(k, _)| *k)
+            .collect();
+        for (a, p) in crossing {
+            if self.links.contains_key(&(a, p)) {
+                self.close(a, p);
+                self.input(a, Input::Disconnected { peer: p });
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        self.partition = None;
+    }
+
+    /// Takes node `i` offline (all its links close) or back online.
+    pub fn set_online(&mut self, i: usize, online: bool) {
+        if !online {
+            let mine: Vec<(usize, PeerId)> = self
+                .links
+                .keys()
+                .filter(|(a, _)| *a == i)
+                .copied()
+                .collect();
+            for (a, p) in mine {
+                self.close(a, p);
+                self.input(a, Input::Disconnected { peer: p });
+            }
+        }
+        if let Actor::Node(n) = &mut self.actors[i] {
+            n.online = online;
+        }
+    }
+
+    /// Closes the link between nodes `a` and `b`, if any.
+    pub fn cut(&mut self, a: usize, b: usize) {
+        let ids: Vec<PeerId> = self
+            .links
+            .iter()
+            .filter(|((x, _), (y, _))| *x == a && *y == b)
+            .map(|((_, p), _)| *p)
+            .collect();
+        for p in ids {
+            self.close(a, p);
+            self.input(a, Input::Disconnected { peer: p });
+        }
+    }
+
+    // ---- raw endpoints -----------------------------------------------------------------
+
+    /// Connects raw endpoint `raw` to node `to`; returns the raw side's peer id.
+    pub fn raw_connect(&mut self, raw: usize, to: usize, remote: &str) -> PeerId {
+        let (pr, pn) = self.connect_ids(raw, to);
+        if let Actor::Raw(r) = &mut self.actors[raw] {
+            r.inbox.entry(pr).or_default();
+        }
+        self.input(
+            to,
+            Input::Connected {
+                peer: pn,
+                outbound: false,
+                remote: String::from(remote),
+            },
+        );
+        pr
+    }
+
+    /// Sends raw bytes from a raw endpoint.
+    pub fn raw_send(&mut self, raw: usize, peer: PeerId, bytes: Vec<u8>) {
+        self.transmit(raw, peer, Arc::from(bytes));
+    }
+
+    /// Completes a valid handshake from a raw endpoint with identity `seed`.
+    pub fn raw_handshake(&mut self, raw: usize, peer: PeerId, seed: [u8; 32]) {
+        let key = Keypair::from_seed(&seed);
+        let genesis = self.params.genesis_hash();
+        let genesis_work = crate::chain::Chain::new(self.params.clone()).tip().work;
+        let hello = Message::Hello(Hello {
+            version: PROTOCOL_VERSION,
+            network: genesis,
+            node_id: key.public_key(),
+            kind: NodeKind::Browser,
+            url: None,
+            best_hash: genesis,
+            best_height: crate::units::Height(0),
+            best_work: genesis_work,
+            challenge: [7; 32],
+            agent: String::from("adversary"),
+        });
+        self.raw_send(raw, peer, hello.encode());
+        let found = self.run_until_for(5_000, |s| {
+            s.raw(raw)
+                .inbox
+                .get(&peer)
+                .is_some_and(|m| m.iter().any(|b| b.first() == Some(&0)))
+        });
+        assert!(found, "no hello from the node");
+        let their = self.raw(raw).inbox[&peer]
+            .iter()
+            .find_map(|b| match Message::from_bytes(b) {
+                Ok(Message::Hello(h)) => Some(h),
+                _ => None,
+            })
+            .expect("a hello was received");
+        let proof = key.sign(&auth_message(&genesis, &their.challenge, &key.public_key()).0);
+        self.raw_send(raw, peer, Message::Auth(proof).encode());
+        self.run_for(500);
+    }
+
+    /// Messages a raw endpoint received on `peer`, decoded.
+    pub fn raw_messages(&self, raw: usize, peer: PeerId) -> Vec<Message> {
+        self.raw(raw)
+            .inbox
+            .get(&peer)
+            .map(|v| {
+                v.iter()
+                    .filter_map(|b| Message::from_bytes(b).ok())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Indices of honest nodes.
+    pub fn node_indices(&self) -> Vec<usize> {
+        (0..self.actors.len())
+            .filter(|&i| matches!(self.actors[i], Actor::Node(_)))
+            .collect()
+    }
+
+    /// Whether every honest online node has the same tip.
+    pub fn converged(&self) -> bool {
+        let tips: BTreeSet<BlockHash> = self
+            .node_indices()
+            .into_iter()
+            .filter(|&i| self.sim_node(i).online)
+            .map(|i| self.node(i).chain().tip().hash)
+            .collect();
+        tips.len() == 1
+    }
+}
