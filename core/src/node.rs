@@ -1614,7 +1614,9 @@ impl Node {
         }
     }
 
-    /// Announces new blocks by header to each established peer that does not have them.
+    /// Announces new blocks by header to each established peer that does not have them. The
+    /// list sent is the contiguous suffix after the last header the peer is known to have, so
+    /// it is always a chain.
     fn announce_headers(&mut self, headers: &[BlockHeader]) {
         let ids: Vec<PeerId> = self
             .peers
@@ -1626,18 +1628,22 @@ impl Node {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
-            let fresh: Vec<BlockHeader> = headers
-                .iter()
-                .filter(|h| !p.known.contains(&h.hash()))
-                .copied()
-                .collect();
+            let chain = &self.chain;
+            let has = |h: &BlockHeader| {
+                let hash = h.hash();
+                p.known.contains(&hash)
+                    || p.best_header.is_some_and(|b| chain.is_ancestor(&hash, &b))
+            };
+            let start = headers.iter().rposition(has).map_or(0, |i| i + 1);
+            let fresh = &headers[start..];
             if fresh.is_empty() {
                 continue;
             }
-            for h in &fresh {
+            for h in fresh {
                 p.known.insert(h.hash());
             }
-            self.send(id, &Message::Headers(fresh));
+            let msg = Message::Headers(fresh.to_vec());
+            self.send(id, &msg);
         }
     }
 

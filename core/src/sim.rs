@@ -295,10 +295,11 @@ impl Sim {
         );
     }
 
+    /// Closes a connection from one side. Like a WebSocket host, messages already sent are
+    /// delivered first: the other side learns of the close after the slowest of them.
     fn close(&mut self, from: usize, peer: PeerId) {
         if let Some((to, to_peer)) = self.links.remove(&(from, peer)) {
-            self.links.remove(&(to, to_peer));
-            let delay = self.link_delay();
+            let delay = self.latency_ms + self.jitter_ms + 1;
             self.schedule(delay, Ev::Disconnected { to, peer: to_peer });
         }
     }
@@ -417,7 +418,12 @@ impl Sim {
                     );
                 }
             }
-            Ev::Disconnected { to, peer } => self.input(to, Input::Disconnected { peer }),
+            Ev::Disconnected { to, peer } => {
+                if let Some(other) = self.links.remove(&(to, peer)) {
+                    self.links.remove(&other);
+                }
+                self.input(to, Input::Disconnected { peer });
+            }
             Ev::DialFailed { to, url } => self.input(to, Input::DialFailed { url }),
             Ev::Tick { to } => {
                 self.input(to, Input::Tick);
@@ -535,11 +541,23 @@ impl Sim {
         self.transmit(raw, peer, Arc::from(bytes));
     }
 
-    /// Completes a valid handshake from a raw endpoint with identity `seed`.
+    /// Completes a valid handshake from a raw endpoint with identity `seed`, claiming the
+    /// genesis block as its best.
     pub fn raw_handshake(&mut self, raw: usize, peer: PeerId, seed: [u8; 32]) {
+        let genesis_work = crate::chain::Chain::new(self.params.clone()).tip().work;
+        self.raw_handshake_claiming(raw, peer, seed, genesis_work);
+    }
+
+    /// A valid handshake that claims `genesis_work` of chain work (true or not).
+    pub fn raw_handshake_claiming(
+        &mut self,
+        raw: usize,
+        peer: PeerId,
+        seed: [u8; 32],
+        genesis_work: crate::units::Work,
+    ) {
         let key = Keypair::from_seed(&seed);
         let genesis = self.params.genesis_hash();
-        let genesis_work = crate::chain::Chain::new(self.params.clone()).tip().work;
         let hello = Message::Hello(Hello {
             version: PROTOCOL_VERSION,
             network: genesis,

@@ -134,6 +134,11 @@ fn sync_joins_a_2000_block_chain_and_resumes_after_disconnect() {
             eprintln!("{e:?}");
         }
         eprintln!("stats {:?}", n.node.stats);
+        for e in &sim.sim_node(a).events {
+            if !matches!(e, tabcoin_core::node::Event::TipChanged { .. }) {
+                eprintln!("A: {e:?}");
+            }
+        }
     }
     assert!(halfway);
     // Its only peer disappears halfway; it finds relay b through the nodes relay a told it of.
