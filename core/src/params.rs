@@ -118,21 +118,36 @@ impl Params {
         }
     }
 
-    /// The difficulty anchor is the genesis block; its "parent time" is one block time
-    /// before it, so block 1 starts at the genesis target.
-    pub fn asert_anchor(&self) -> AsertAnchor {
+    /// The difficulty anchor is block 1 of the chain being extended, at its own time: the
+    /// schedule starts when the chain really starts, however long after the genesis
+    /// timestamp that is. (Anchoring at genesis would leave a network launched later far
+    /// behind schedule, at the easiest target, until it caught up.) Its "parent time" is one
+    /// block time before it, so block 2 starts at the genesis target.
+    pub fn asert_anchor(&self, first_block_time: u64) -> AsertAnchor {
         AsertAnchor {
-            height: 0,
-            parent_time: self.genesis_time as i64 - self.target_block_time,
+            height: 1,
+            parent_time: i64::try_from(first_block_time)
+                .unwrap_or(i64::MAX)
+                .saturating_sub(self.target_block_time),
             bits: self.genesis_bits,
         }
     }
 
-    /// Bits required of the block after a tip at `parent_height` with `parent_time`.
-    pub fn next_bits(&self, parent_height: Height, parent_time: u64) -> CompactTarget {
+    /// Bits required of the block after a tip at `parent_height` with `parent_time`, on a
+    /// chain whose block 1 has time `first_block_time` (ignored while the parent is genesis).
+    /// Blocks 1 and 2 carry the genesis bits.
+    pub fn next_bits(
+        &self,
+        parent_height: Height,
+        parent_time: u64,
+        first_block_time: u64,
+    ) -> CompactTarget {
+        if parent_height.0 == 0 {
+            return self.genesis_bits;
+        }
         crate::pow::next_target(
             &self.asert(),
-            &self.asert_anchor(),
+            &self.asert_anchor(first_block_time),
             parent_height.0,
             i64::try_from(parent_time).unwrap_or(i64::MAX),
         )
@@ -231,9 +246,32 @@ mod tests {
     }
 
     #[test]
-    fn block_one_starts_at_the_genesis_target() {
+    fn blocks_one_and_two_start_at_the_genesis_target() {
         for p in [Params::main(), Params::test()] {
-            assert_eq!(p.next_bits(Height(0), p.genesis_time), p.genesis_bits);
+            // However late block 1 comes, the schedule starts with it.
+            let late = p.genesis_time + 10 * 24 * 3600;
+            assert_eq!(p.next_bits(Height(0), p.genesis_time, 0), p.genesis_bits);
+            assert_eq!(p.next_bits(Height(1), late, late), p.genesis_bits);
+            assert_eq!(p.next_bits(Height(2), late + 30, late), p.genesis_bits);
         }
+    }
+
+    #[test]
+    fn main_difficulty_follows_the_schedule_from_block_one() {
+        let p = Params::main();
+        let t1 = p.genesis_time + 86_400;
+        // One half-life behind schedule at height 21: the target doubles.
+        let behind = p
+            .next_bits(Height(21), t1 + 20 * 30 + 600, t1)
+            .to_target()
+            .unwrap();
+        let start = p.genesis_bits.to_target().unwrap();
+        assert!(behind > start);
+        // One half-life ahead: it halves.
+        let ahead = p
+            .next_bits(Height(41), t1 + 40 * 30 - 600, t1)
+            .to_target()
+            .unwrap();
+        assert!(ahead < start);
     }
 }

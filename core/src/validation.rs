@@ -432,6 +432,8 @@ pub struct ParentInfo {
     pub time: u64,
     /// Median time of the last `mtp_window` blocks up to and including the parent.
     pub median_time_past: u64,
+    /// Time of block 1 on the parent's chain (the difficulty anchor); 0 for genesis.
+    pub first_block_time: u64,
 }
 
 /// Checks a header against its parent and the local clock (`now` in seconds).
@@ -441,7 +443,7 @@ pub fn check_header_context(
     params: &Params,
     now: u64,
 ) -> Result<(), BlockError> {
-    let expected = params.next_bits(parent.height, parent.time);
+    let expected = params.next_bits(parent.height, parent.time, parent.first_block_time);
     if header.bits != expected {
         return Err(BlockError::WrongBits {
             expected,

@@ -159,7 +159,7 @@ proptest! {
         // Descendants of the bad block give its branch more work than A.
         let mut height = tabcoin_core::units::Height(b.height().0 + 1);
         for i in 0..8u8 {
-            let blk = child_of(&w.params, branch.last().unwrap(), height, w.wallets[3].public_key(), &[i]);
+            let blk = child_of(&w.params, branch.last().unwrap(), height, b.tip().first_block_time, w.wallets[3].public_key(), &[i]);
             height = height.next();
             branch.push(blk);
         }

@@ -235,7 +235,7 @@ fn genesis(d: &mut Doc, params: &Params) {
     d.kv("work", target.work());
     d.kv(
         "block-1-bits",
-        params.next_bits(Height(0), params.genesis_time),
+        params.next_bits(Height(0), params.genesis_time, 0),
     );
 }
 
@@ -268,21 +268,24 @@ fn address(d: &mut Doc) {
 
 fn asert(d: &mut Doc) {
     let params = Params::main();
-    let anchor = params.asert_anchor();
+    // Block 1 of this example chain came a day after the genesis timestamp.
+    let first = params.genesis_time + 86_400;
+    let anchor = params.asert_anchor(first);
     d.section(
         "asert",
         &[
-            "Main-network difficulty: bits = next_bits(tip height, tip time) for the block after the tip.",
-            "Anchor: genesis (height 0), parent time = genesis-time - target-block-time, bits = genesis bits.",
-            "On schedule, the tip at height h has time genesis-time + 30 h.",
+            "Main-network difficulty: bits = next_bits(tip height, tip time, block-1 time) for the block after the tip.",
+            "Anchor: block 1 (height 1), parent time = block-1 time - target-block-time, bits = genesis bits.",
+            "Example chain: block 1 at genesis-time + 86400; on schedule, the tip at height h has time block-1 time + 30 (h - 1).",
             "The last row is 7 s early: the exponent -764.58 truncates to -764 (floor would give -765).",
         ],
     );
+    d.kv("block-1-time", first);
     d.kv("anchor-height", anchor.height);
     d.kv("anchor-parent-time", anchor.parent_time);
     d.kv("anchor-bits", anchor.bits);
     let h = 100u64;
-    let on_time = params.genesis_time + 30 * h;
+    let on_time = first + 30 * (h - 1);
     let rows: [(&str, u64); 4] = [
         ("on-schedule", on_time),
         ("ten-blocks-ahead", on_time - 300),
@@ -290,7 +293,7 @@ fn asert(d: &mut Doc) {
         ("seven-seconds-ahead", on_time - 7),
     ];
     for (name, time) in rows {
-        let bits = params.next_bits(Height(h), time);
+        let bits = params.next_bits(Height(h), time, first);
         let time_delta = time as i128 - i128::from(anchor.parent_time);
         let ideal = i128::from(params.target_block_time) * (h as i128 - anchor.height as i128 + 1);
         // Truncating division, as the rule (and the published vectors) require.
