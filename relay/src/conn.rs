@@ -1,0 +1,262 @@
+//! One task pair per WebSocket connection: a reader that enforces the transport limits and
+//! feeds the node task, and a writer that drains a bounded queue. Inbound connections come
+//! from axum, outbound ones from tokio-tungstenite; both run the same pump.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use axum::extract::ws::{self, WebSocket};
+use futures_util::{Sink, SinkExt, Stream, StreamExt, future};
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
+
+use crate::node_task::{AppState, CloseReason, ConnOut, ConnSlot, ToNode};
+
+/// What a reader saw, whatever the WebSocket library.
+pub(crate) enum Incoming {
+    Binary(Vec<u8>),
+    /// Text frames are not part of the protocol.
+    Text,
+    /// Ping, pong: handled by the library.
+    Control,
+    Close,
+    /// The library refused the frame (too large, malformed) or the socket failed.
+    Error(String),
+}
+
+/// What a writer sends.
+pub(crate) enum Outgoing {
+    Binary(Arc<[u8]>),
+    Close(CloseReason),
+}
+
+/// Accepts an upgraded inbound WebSocket.
+pub(crate) async fn serve_inbound(
+    state: AppState,
+    socket: WebSocket,
+    addr: SocketAddr,
+    slot: ConnSlot,
+) {
+    let (sink, stream) = socket.split();
+    let stream = stream.map(|m| match m {
+        Ok(ws::Message::Binary(b)) => Incoming::Binary(b.to_vec()),
+        Ok(ws::Message::Text(_)) => Incoming::Text,
+        Ok(ws::Message::Ping(_) | ws::Message::Pong(_)) => Incoming::Control,
+        Ok(ws::Message::Close(_)) => Incoming::Close,
+        Err(e) => Incoming::Error(e.to_string()),
+    });
+    let sink = sink.with(|o: Outgoing| {
+        future::ready(Ok::<_, axum::Error>(match o {
+            Outgoing::Binary(b) => ws::Message::Binary(axum::body::Bytes::from_owner(b)),
+            Outgoing::Close(c) => ws::Message::Close(Some(ws::CloseFrame {
+                code: c.code,
+                reason: c.reason.into(),
+            })),
+        }))
+    });
+    // Bans apply to the address, not the port.
+    pump(
+        state,
+        false,
+        addr.ip().to_string(),
+        stream,
+        sink,
+        Some(slot),
+    )
+    .await;
+}
+
+/// Dials a relay in the background; failure is reported to the node.
+pub(crate) fn dial(state: AppState, url: String) {
+    tokio::spawn(async move {
+        use tokio_tungstenite::tungstenite::{self, protocol::WebSocketConfig};
+        let config = WebSocketConfig::default()
+            .max_message_size(Some(state.limits.max_message_bytes))
+            .max_frame_size(Some(state.limits.max_message_bytes));
+        let attempt = tokio::time::timeout(
+            state.limits.dial_timeout,
+            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false),
+        )
+        .await;
+        let socket = match attempt {
+            Ok(Ok((socket, _))) => socket,
+            Ok(Err(e)) => {
+                debug!(%url, "dial failed: {e}");
+                let _ = state.to_node.send(ToNode::DialFailed { url }).await;
+                return;
+            }
+            Err(_) => {
+                debug!(%url, "dial timed out");
+                let _ = state.to_node.send(ToNode::DialFailed { url }).await;
+                return;
+            }
+        };
+        let (sink, stream) = socket.split();
+        let stream = stream.map(|m| match m {
+            Ok(tungstenite::Message::Binary(b)) => Incoming::Binary(b.to_vec()),
+            Ok(tungstenite::Message::Text(_)) => Incoming::Text,
+            Ok(tungstenite::Message::Close(_)) => Incoming::Close,
+            Ok(_) => Incoming::Control,
+            Err(e) => Incoming::Error(e.to_string()),
+        });
+        let sink = sink.with(|o: Outgoing| {
+            future::ready(Ok::<_, tungstenite::Error>(match o {
+                Outgoing::Binary(b) => {
+                    tungstenite::Message::Binary(tungstenite::Bytes::from_owner(b))
+                }
+                Outgoing::Close(c) => {
+                    tungstenite::Message::Close(Some(tungstenite::protocol::CloseFrame {
+                        code: c.code.into(),
+                        reason: c.reason.into(),
+                    }))
+                }
+            }))
+        });
+        pump(state, true, url, stream, sink, None).await;
+    });
+}
+
+/// A token bucket: `rate` per second, bursts of twice that.
+struct Bucket {
+    tokens: f64,
+    rate: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    fn new(rate: u32) -> Self {
+        Bucket {
+            tokens: 2.0 * f64::from(rate),
+            rate: f64::from(rate),
+            last: Instant::now(),
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = Instant::now();
+        let elapsed = now.duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate).min(2.0 * self.rate);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+async fn pump<R, W>(
+    state: AppState,
+    outbound: bool,
+    remote: String,
+    mut stream: R,
+    mut sink: W,
+    slot: Option<ConnSlot>,
+) where
+    R: Stream<Item = Incoming> + Unpin + Send,
+    W: Sink<Outgoing> + Unpin + Send + 'static,
+{
+    let conn = state.conn_id();
+    let (tx, mut rx) = mpsc::channel::<Arc<[u8]>>(state.limits.max_write_buffer_msgs);
+    let queued = Arc::new(AtomicUsize::new(0));
+    let (kill_tx, mut kill_rx) = watch::channel::<Option<CloseReason>>(None);
+    let out = ConnOut {
+        tx,
+        queued: queued.clone(),
+        kill: kill_tx.clone(),
+    };
+    if state
+        .to_node
+        .send(ToNode::Connected {
+            conn,
+            outbound,
+            remote: remote.clone(),
+            out,
+        })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let mut shutdown = state.shutdown.clone();
+
+    // Writer: queued messages in order; on a close, what is queued goes first.
+    let writer_queued = queued.clone();
+    let mut writer_kill = kill_rx.clone();
+    let writer = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                biased;
+                _ = closing(&mut writer_kill) => break,
+                msg = rx.recv() => {
+                    let Some(bytes) = msg else { break };
+                    let len = bytes.len();
+                    if sink.send(Outgoing::Binary(bytes)).await.is_err() {
+                        return;
+                    }
+                    writer_queued.fetch_sub(len, Ordering::SeqCst);
+                }
+            }
+        }
+        while let Ok(bytes) = rx.try_recv() {
+            if sink.send(Outgoing::Binary(bytes)).await.is_err() {
+                return;
+            }
+        }
+        let reason = writer_kill
+            .borrow()
+            .clone()
+            .unwrap_or_else(|| CloseReason::new(1000, "closing"));
+        let _ = sink.send(Outgoing::Close(reason)).await;
+        let _ = sink.close().await;
+    });
+
+    // Reader: limits first, then the node.
+    let mut bucket = Bucket::new(state.limits.messages_per_sec);
+    let reason = loop {
+        tokio::select! {
+            biased;
+            _ = closing(&mut kill_rx) => break None,
+            _ = stopping(&mut shutdown) => break Some(CloseReason::new(1001, "relay shutting down")),
+            frame = stream.next() => match frame {
+                None | Some(Incoming::Close) => break None,
+                Some(Incoming::Control) => {}
+                Some(Incoming::Text) => break Some(CloseReason::new(1003, "text frames are not part of the protocol")),
+                Some(Incoming::Error(e)) => {
+                    let code = if e.contains("too long") || e.contains("too big") || e.contains("Space limit") { 1009 } else { 1002 };
+                    break Some(CloseReason::new(code, format!("refused: {e}")));
+                }
+                Some(Incoming::Binary(bytes)) => {
+                    if !bucket.take() {
+                        break Some(CloseReason::new(
+                            1008,
+                            format!("rate limit: more than {} messages per second", state.limits.messages_per_sec),
+                        ));
+                    }
+                    if state.to_node.send(ToNode::Received { conn, bytes }).await.is_err() {
+                        break None;
+                    }
+                }
+            }
+        }
+    };
+    if let Some(r) = reason {
+        debug!(conn, %remote, code = r.code, "closing: {}", r.reason);
+        let _ = kill_tx.send(Some(r));
+    }
+    let _ = state.to_node.send(ToNode::Closed { conn }).await;
+    let _ = writer.await;
+    drop(slot);
+}
+
+/// Resolves once a close was asked for (the guard `wait_for` returns is not held).
+async fn closing(rx: &mut watch::Receiver<Option<CloseReason>>) {
+    let _ = rx.wait_for(Option::is_some).await;
+}
+
+async fn stopping(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|s| *s).await;
+}

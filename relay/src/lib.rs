@@ -1,0 +1,111 @@
+//! `tabcoin-relay`: a relay and full node. It hosts the core [`Node`] unchanged — one task
+//! owns it, connection tasks talk to it through bounded channels — serves the page, the
+//! WebSocket endpoint `/ws`, a JSON API and Prometheus metrics on one port, links to other
+//! relays, persists to an embedded crash-safe database and can mine natively.
+//!
+//! [`Node`]: tabcoin_core::node::Node
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tabcoin_core::params::Network;
+use tabcoin_core::sig::PublicKey;
+
+mod api;
+mod conn;
+pub mod miner;
+mod node_task;
+pub mod store;
+
+pub use node_task::RelayError;
+
+/// Transport limits. Every one has a flag; the defaults suit one relay on a small machine.
+#[derive(Clone, Debug)]
+pub struct Limits {
+    /// Open WebSocket connections in total.
+    pub max_connections: usize,
+    /// Open WebSocket connections from one IP address.
+    pub max_per_ip: usize,
+    /// Largest WebSocket message and frame: just above the largest valid protocol message.
+    pub max_message_bytes: usize,
+    /// Messages per second a peer may send (with a burst of twice that).
+    pub messages_per_sec: u32,
+    /// Bytes queued for one peer before it counts as a slow reader and is dropped.
+    pub max_write_buffer_bytes: usize,
+    /// Messages queued for one peer before it counts as a slow reader and is dropped.
+    pub max_write_buffer_msgs: usize,
+    /// How long an outbound dial may take.
+    pub dial_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_connections: 20_000,
+            max_per_ip: 16,
+            max_message_bytes: tabcoin_core::wire::MAX_MESSAGE_SIZE + 64,
+            messages_per_sec: 200,
+            max_write_buffer_bytes: 16 * 1024 * 1024,
+            max_write_buffer_msgs: 1_024,
+            dial_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Native mining.
+#[derive(Clone, Debug)]
+pub struct MiningConfig {
+    pub threads: usize,
+    pub address: PublicKey,
+}
+
+/// Everything `run` needs.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub network: Network,
+    /// Database directory; `None` keeps everything in memory (tests).
+    pub data_dir: Option<PathBuf>,
+    /// Static files served at `/` (the page and its wasm package).
+    pub web_dir: PathBuf,
+    /// The `ws://…/ws` URL other nodes can reach this relay at.
+    pub public_url: Option<String>,
+    /// Relays to link to (`ws://host:port/ws`).
+    pub peers: Vec<String>,
+    /// Relay links to keep.
+    pub target_outbound: usize,
+    pub limits: Limits,
+    pub mining: Option<MiningConfig>,
+    /// Fixed node identity (tests); otherwise kept in the database or random.
+    pub identity_seed: Option<[u8; 32]>,
+}
+
+impl Config {
+    pub fn new(network: Network) -> Config {
+        Config {
+            network,
+            data_dir: None,
+            web_dir: PathBuf::from("web"),
+            public_url: None,
+            peers: Vec::new(),
+            target_outbound: 8,
+            limits: Limits::default(),
+            mining: None,
+            identity_seed: None,
+        }
+    }
+}
+
+/// Runs a relay on `listener` until `shutdown` resolves, then flushes and returns.
+pub async fn run(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RelayError> {
+    node_task::run(listener, config, shutdown).await
+}
+
+/// The local address a listener is bound to, formatted for humans.
+pub fn display_url(addr: SocketAddr) -> String {
+    format!("http://{addr}/")
+}

@@ -1,0 +1,157 @@
+//! `tabcoin-relay` command line: parses flags and runs the relay library.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+use tabcoin_core::params::{Network, Params};
+use tabcoin_relay::{Config, Limits, MiningConfig};
+
+#[derive(Parser, Debug)]
+#[command(name = "tabcoin-relay", version, about = "Tabcoin relay and full node")]
+struct Args {
+    /// Address to listen on (HTTP, WebSocket at /ws, API, metrics).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Network: main or test (trivial difficulty, for local demos and tests).
+    #[arg(long, default_value = "main", value_parser = parse_network)]
+    network: Network,
+    /// Database directory.
+    #[arg(long, default_value = "./tabcoin-data")]
+    data_dir: PathBuf,
+    /// Keep everything in memory (nothing survives a restart).
+    #[arg(long)]
+    in_memory: bool,
+    /// Directory with the page (index.html and the wasm package).
+    #[arg(long, default_value = "web")]
+    web_dir: PathBuf,
+    /// Relay to link to, ws://host:port/ws (repeatable).
+    #[arg(long = "peer")]
+    peers: Vec<String>,
+    /// The ws:// URL other nodes can reach this relay at (advertised to them).
+    #[arg(long)]
+    public_url: Option<String>,
+    /// Relay links to keep.
+    #[arg(long, default_value_t = 8)]
+    target_outbound: usize,
+    /// Mine natively.
+    #[arg(long)]
+    mine: bool,
+    /// Mining threads.
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Address mined coins are paid to (required with --mine).
+    #[arg(long)]
+    address: Option<String>,
+    /// Most WebSocket connections in total.
+    #[arg(long, default_value_t = Limits::default().max_connections)]
+    max_connections: usize,
+    /// Most WebSocket connections from one IP address.
+    #[arg(long, default_value_t = Limits::default().max_per_ip)]
+    max_per_ip: usize,
+    /// Largest WebSocket message and frame in bytes.
+    #[arg(long, default_value_t = Limits::default().max_message_bytes)]
+    max_message_bytes: usize,
+    /// Messages per second one peer may send (bursts of twice that).
+    #[arg(long, default_value_t = Limits::default().messages_per_sec)]
+    messages_per_sec: u32,
+    /// Bytes queued for one peer before it is dropped as a slow reader.
+    #[arg(long, default_value_t = Limits::default().max_write_buffer_bytes)]
+    max_write_buffer_bytes: usize,
+}
+
+fn parse_network(s: &str) -> Result<Network, String> {
+    match s {
+        "main" => Ok(Network::Main),
+        "test" => Ok(Network::Test),
+        _ => Err(format!("unknown network {s:?} (main or test)")),
+    }
+}
+
+fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let args = Args::parse();
+    if let Err(e) = real_main(args) {
+        eprintln!("tabcoin-relay: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn real_main(args: Args) -> Result<(), String> {
+    let params = Params::for_network(args.network);
+    let mining = if args.mine {
+        let addr = args
+            .address
+            .as_deref()
+            .ok_or("--mine needs --address ADDR")?;
+        let key = tabcoin_core::wallet::decode_address(params.address_prefix, addr)
+            .map_err(|e| format!("--address: {e}"))?;
+        Some(MiningConfig {
+            threads: args.threads,
+            address: key,
+        })
+    } else {
+        None
+    };
+    let mut config = Config::new(args.network);
+    config.data_dir = (!args.in_memory).then_some(args.data_dir);
+    config.web_dir = args.web_dir;
+    config.peers = args.peers;
+    config.public_url = args.public_url;
+    config.target_outbound = args.target_outbound;
+    config.mining = mining;
+    config.limits = Limits {
+        max_connections: args.max_connections,
+        max_per_ip: args.max_per_ip,
+        max_message_bytes: args.max_message_bytes,
+        messages_per_sec: args.messages_per_sec,
+        max_write_buffer_bytes: args.max_write_buffer_bytes,
+        ..Limits::default()
+    };
+    let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!(
+            "tabcoin relay ({} network) listening — open {} in a browser",
+            params.name,
+            tabcoin_relay::display_url(addr)
+        );
+        tabcoin_relay::run(listener, config, shutdown_signal())
+            .await
+            .map_err(|e| e.to_string())
+    })?;
+    // Give the runtime a moment to close sockets cleanly.
+    std::thread::sleep(Duration::from_millis(50));
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("signal received, shutting down");
+}

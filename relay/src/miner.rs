@@ -1,0 +1,104 @@
+//! Native mining threads: each works a disjoint nonce slice of the current template with the
+//! core miner job, in short chunks, and drops stale work as soon as a new template arrives.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+use tabcoin_core::miner::{BlockTemplate, MinerJob, NonceRange, Step};
+use tokio::sync::{mpsc, watch};
+
+use crate::node_task::ToNode;
+
+/// Nonces per chunk between checks for a new template (a few milliseconds of work).
+const CHUNK: u64 = 1 << 15;
+
+/// Running miner threads.
+#[derive(Debug)]
+pub struct Miner {
+    pub(crate) templates: watch::Sender<Option<(u64, BlockTemplate)>>,
+    /// Hashes tried by all threads.
+    pub hashes: Arc<AtomicU64>,
+    threads: Vec<JoinHandle<()>>,
+}
+
+impl Miner {
+    pub(crate) fn start(
+        threads: usize,
+        to_node: mpsc::Sender<ToNode>,
+        shutdown: watch::Receiver<bool>,
+    ) -> Miner {
+        let (templates, rx) = watch::channel::<Option<(u64, BlockTemplate)>>(None);
+        let hashes = Arc::new(AtomicU64::new(0));
+        let n = threads.max(1);
+        let handles = (0..n)
+            .map(|i| {
+                let mut rx = rx.clone();
+                let shutdown = shutdown.clone();
+                let to_node = to_node.clone();
+                let hashes = hashes.clone();
+                std::thread::Builder::new()
+                    .name(format!("miner-{i}"))
+                    .spawn(move || {
+                        mine_loop(i as u32, n as u32, &mut rx, &shutdown, &to_node, &hashes)
+                    })
+                    .expect("spawning a thread only fails when the OS is out of resources")
+            })
+            .collect();
+        Miner {
+            templates,
+            hashes,
+            threads: handles,
+        }
+    }
+
+    pub(crate) fn join(self) {
+        drop(self.templates);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn mine_loop(
+    worker: u32,
+    workers: u32,
+    rx: &mut watch::Receiver<Option<(u64, BlockTemplate)>>,
+    shutdown: &watch::Receiver<bool>,
+    to_node: &mpsc::Sender<ToNode>,
+    hashes: &AtomicU64,
+) {
+    let mut job: Option<(u64, MinerJob)> = None;
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if rx.has_changed().unwrap_or(true) {
+            if rx.has_changed().is_err() {
+                return;
+            }
+            let current = rx.borrow_and_update().clone();
+            job = current.and_then(|(generation, t)| {
+                MinerJob::new(t.block.header, NonceRange::slice(worker, workers))
+                    .ok()
+                    .map(|j| (generation, j))
+            });
+        }
+        let Some((_, j)) = job.as_mut() else {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            continue;
+        };
+        let before = j.hashes();
+        let step = j.step(CHUNK);
+        hashes.fetch_add(j.hashes() - before, Ordering::Relaxed);
+        match step {
+            Step::Found(header) => {
+                let _ = to_node.blocking_send(ToNode::Mined(header));
+                // Wait for the template of the next height.
+                job = None;
+            }
+            Step::Continue => {}
+            Step::Exhausted => job = None,
+        }
+    }
+}

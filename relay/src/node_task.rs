@@ -1,0 +1,527 @@
+//! The task that owns the core node, and the wiring around it: HTTP server, outbound
+//! dials, the store and the miner. Connection tasks reach it only through bounded channels.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{debug, info, warn};
+
+use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
+use tabcoin_core::params::Params;
+use tabcoin_core::primitives::BlockHeader;
+use tabcoin_core::store::{ChangeSet, MemStore, Store};
+use tabcoin_core::wire::NodeKind;
+
+use crate::api::Query;
+use crate::miner::Miner;
+use crate::store::RedbStore;
+use crate::{Config, Limits, conn};
+
+pub(crate) type ConnId = PeerId;
+
+/// Why the relay could not run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum RelayError {
+    Store(crate::store::StoreError),
+    Load(tabcoin_core::chain::LoadError),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for RelayError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RelayError::Store(e) => write!(f, "store: {e}"),
+            RelayError::Load(e) => write!(f, "loading the chain: {e}"),
+            RelayError::Io(e) => write!(f, "io: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RelayError {}
+
+/// The way from the node task to one connection's writer.
+#[derive(Debug)]
+pub(crate) struct ConnOut {
+    pub tx: mpsc::Sender<Arc<[u8]>>,
+    /// Bytes queued and not yet written.
+    pub queued: Arc<AtomicUsize>,
+    /// Tells the connection to close, and why (WebSocket close code and reason).
+    pub kill: watch::Sender<Option<CloseReason>>,
+}
+
+/// A WebSocket close code and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct CloseReason {
+    pub code: u16,
+    pub reason: String,
+}
+
+impl CloseReason {
+    pub fn new(code: u16, reason: impl Into<String>) -> Self {
+        let mut reason = reason.into();
+        // A close frame's reason is at most 123 bytes.
+        while reason.len() > 120 {
+            reason.pop();
+        }
+        CloseReason { code, reason }
+    }
+}
+
+/// What connection tasks, dialers, the miner and the API tell the node task.
+#[derive(Debug)]
+pub(crate) enum ToNode {
+    Connected {
+        conn: ConnId,
+        outbound: bool,
+        remote: String,
+        out: ConnOut,
+    },
+    Received {
+        conn: ConnId,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    DialFailed {
+        url: String,
+    },
+    Mined(BlockHeader),
+    Query(Query, oneshot::Sender<serde_json::Value>),
+}
+
+/// Counts connections globally and per IP; a slot is freed when its guard drops.
+#[derive(Debug, Default)]
+pub(crate) struct ConnCounter {
+    per_ip: Mutex<HashMap<IpAddr, usize>>,
+    total: AtomicUsize,
+}
+
+#[derive(Debug)]
+pub(crate) struct ConnSlot {
+    counter: Arc<ConnCounter>,
+    ip: IpAddr,
+}
+
+impl Drop for ConnSlot {
+    fn drop(&mut self) {
+        self.counter.total.fetch_sub(1, Ordering::SeqCst);
+        let mut map = self
+            .counter
+            .per_ip
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                map.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Which limit refused a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ConnRefused {
+    Total,
+    PerIp,
+}
+
+impl ConnCounter {
+    pub fn acquire(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<ConnSlot, ConnRefused> {
+        let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
+        if self.total.load(Ordering::SeqCst) >= limits.max_connections {
+            return Err(ConnRefused::Total);
+        }
+        let n = map.entry(ip).or_insert(0);
+        if *n >= limits.max_per_ip {
+            return Err(ConnRefused::PerIp);
+        }
+        *n += 1;
+        self.total.fetch_add(1, Ordering::SeqCst);
+        Ok(ConnSlot {
+            counter: self.clone(),
+            ip,
+        })
+    }
+
+    pub fn total(&self) -> usize {
+        self.total.load(Ordering::SeqCst)
+    }
+}
+
+/// Shared with HTTP handlers and connection tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub to_node: mpsc::Sender<ToNode>,
+    pub counter: Arc<ConnCounter>,
+    pub limits: Limits,
+    pub next_conn: Arc<AtomicU64>,
+    pub shutdown: watch::Receiver<bool>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub refused: Arc<AtomicU64>,
+}
+
+impl AppState {
+    pub fn conn_id(&self) -> ConnId {
+        self.next_conn.fetch_add(1, Ordering::SeqCst)
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Either store, behind one interface.
+enum AnyStore {
+    Mem(MemStore),
+    Redb(Box<RedbStore>),
+}
+
+impl AnyStore {
+    fn load(&mut self) -> Result<ChangeSet, RelayError> {
+        match self {
+            AnyStore::Mem(s) => Ok(s.load().unwrap_or_default()),
+            AnyStore::Redb(s) => s.load().map_err(RelayError::Store),
+        }
+    }
+
+    fn persist(&mut self, cs: &ChangeSet) -> Result<(), String> {
+        match self {
+            AnyStore::Mem(s) => s.persist(cs).map_err(|e| e.to_string()),
+            AnyStore::Redb(s) => s.persist(cs).map_err(|e| e.to_string()),
+        }
+    }
+}
+
+fn random_seed() -> [u8; 32] {
+    let mut seed = [0u8; 32];
+    if getrandom::getrandom(&mut seed).is_err() {
+        // No OS randomness: derive from time and address entropy rather than refuse to run.
+        let t = now_ms().to_le_bytes();
+        seed =
+            tabcoin_core::hash::sha256d_parts(&[&t, &(&seed as *const _ as usize).to_le_bytes()]).0;
+    }
+    seed
+}
+
+/// Details the API shows that the node does not hold.
+#[derive(Debug, Clone)]
+pub(crate) struct RelayInfo {
+    pub started: Instant,
+    pub local_hashes: Arc<AtomicU64>,
+    pub mining_threads: usize,
+    pub connections: Arc<ConnCounter>,
+    pub refused: Arc<AtomicU64>,
+}
+
+pub(crate) async fn run(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RelayError> {
+    let params = Params::for_network(config.network);
+    let mut store = match &config.data_dir {
+        Some(dir) => AnyStore::Redb(Box::new(
+            RedbStore::open(dir, params.genesis_hash()).map_err(RelayError::Store)?,
+        )),
+        None => AnyStore::Mem(MemStore::new()),
+    };
+    let seed = match (&mut store, config.identity_seed) {
+        (_, Some(s)) => s,
+        (AnyStore::Redb(s), None) => s.identity_seed(random_seed).map_err(RelayError::Store)?,
+        (AnyStore::Mem(_), None) => random_seed(),
+    };
+    let stored = store.load()?;
+    let mut nc = NodeConfig::new(NodeKind::Relay, seed);
+    nc.public_url = config.public_url.clone();
+    nc.bootstrap = config.peers.clone();
+    nc.target_outbound = config.target_outbound;
+    nc.max_inbound = config.limits.max_connections;
+    nc.mining_key = config.mining.as_ref().map(|m| m.address);
+    nc.agent = format!("tabcoin-relay/{}", env!("CARGO_PKG_VERSION"));
+    let mut node = Node::new(nc, params.clone(), stored).map_err(RelayError::Load)?;
+
+    let local = listener.local_addr().map_err(RelayError::Io)?;
+    info!(
+        "tabcoin relay on {} network, tip {} at height {}, node id {} — open {}",
+        params.name,
+        node.chain().tip().hash,
+        node.chain().height(),
+        node.node_id(),
+        crate::display_url(local)
+    );
+
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let (to_node, mut inbox) = mpsc::channel::<ToNode>(4_096);
+    let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
+    let counter = Arc::new(ConnCounter::default());
+    let refused = Arc::new(AtomicU64::new(0));
+    let state = AppState {
+        to_node: to_node.clone(),
+        counter: counter.clone(),
+        limits: config.limits.clone(),
+        next_conn: Arc::new(AtomicU64::new(1)),
+        shutdown: shutdown_rx.clone(),
+        metrics: recorder.handle(),
+        refused: refused.clone(),
+    };
+
+    let miner = config
+        .mining
+        .as_ref()
+        .map(|m| Miner::start(m.threads, to_node.clone(), shutdown_rx.clone()));
+    let info = RelayInfo {
+        started: Instant::now(),
+        local_hashes: miner
+            .as_ref()
+            .map_or_else(|| Arc::new(AtomicU64::new(0)), |m| m.hashes.clone()),
+        mining_threads: config.mining.as_ref().map_or(0, |m| m.threads),
+        connections: counter.clone(),
+        refused,
+    };
+
+    let app = crate::api::router(state.clone(), &config.web_dir);
+    let server_shutdown = {
+        let mut rx = shutdown_rx.clone();
+        async move {
+            let _ = rx.wait_for(|s| *s).await;
+        }
+    };
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(server_shutdown)
+        .await
+    });
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    });
+
+    let mut conns: HashMap<ConnId, ConnOut> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut stop = shutdown_rx.clone();
+    node.handle(now_ms(), Input::Tick);
+    let mut ctx = Ctx {
+        state: state.clone(),
+        recorder,
+        slow_readers: 0,
+        miner: miner.as_ref().map(|m| m.templates.clone()),
+        store,
+        info,
+    };
+    ctx.drain(&mut node, &mut conns);
+    loop {
+        tokio::select! {
+            biased;
+            _ = async { let _ = stop.wait_for(|s| *s).await; } => break,
+            msg = inbox.recv() => {
+                let Some(msg) = msg else { break };
+                ctx.on_message(&mut node, &mut conns, msg);
+                // Take what else is already waiting before writing, so bursts batch.
+                for _ in 0..64 {
+                    match inbox.try_recv() {
+                        Ok(m) => ctx.on_message(&mut node, &mut conns, m),
+                        Err(_) => break,
+                    }
+                }
+            }
+            _ = tick.tick() => {
+                node.handle(now_ms(), Input::Tick);
+                ctx.update_metrics(&node, &conns);
+            }
+        }
+        ctx.drain(&mut node, &mut conns);
+    }
+    info!("shutting down: closing {} connections", conns.len());
+    for c in conns.values() {
+        let _ = c
+            .kill
+            .send(Some(CloseReason::new(1001, "relay shutting down")));
+    }
+    drop(conns);
+    if let Some(m) = miner {
+        m.join();
+    }
+    let _ = server.await;
+    // Every ChangeSet was written as it came; dropping the store closes the database.
+    drop(ctx);
+    info!("stopped");
+    Ok(())
+}
+
+struct Ctx {
+    state: AppState,
+    recorder: metrics_exporter_prometheus::PrometheusRecorder,
+    slow_readers: u64,
+    miner: Option<watch::Sender<Option<(u64, tabcoin_core::miner::BlockTemplate)>>>,
+    store: AnyStore,
+    info: RelayInfo,
+}
+
+impl Ctx {
+    fn on_message(&mut self, node: &mut Node, conns: &mut HashMap<ConnId, ConnOut>, msg: ToNode) {
+        let now = now_ms();
+        match msg {
+            ToNode::Connected {
+                conn,
+                outbound,
+                remote,
+                out,
+            } => {
+                conns.insert(conn, out);
+                node.handle(
+                    now,
+                    Input::Connected {
+                        peer: conn,
+                        outbound,
+                        remote,
+                    },
+                );
+            }
+            ToNode::Received { conn, bytes } => {
+                if conns.contains_key(&conn) {
+                    node.handle(now, Input::Received { peer: conn, bytes });
+                }
+            }
+            ToNode::Closed { conn } => {
+                if conns.remove(&conn).is_some() {
+                    node.handle(now, Input::Disconnected { peer: conn });
+                }
+            }
+            ToNode::DialFailed { url } => node.handle(now, Input::DialFailed { url }),
+            ToNode::Mined(header) => {
+                info!(
+                    "mined block {} at height {}",
+                    header.hash(),
+                    node.chain().height().next()
+                );
+                node.handle(now, Input::MinedHeader(header));
+            }
+            ToNode::Query(q, reply) => {
+                let _ = reply.send(crate::api::answer(node, &q, &self.info));
+            }
+        }
+    }
+
+    /// Carries out everything the node asked for.
+    fn drain(&mut self, node: &mut Node, conns: &mut HashMap<ConnId, ConnOut>) {
+        while let Some(out) = node.poll_output() {
+            match out {
+                Output::Send { peer, bytes } => {
+                    let Some(c) = conns.get(&peer) else { continue };
+                    let len = bytes.len();
+                    let queued = c.queued.load(Ordering::SeqCst);
+                    let over_bytes = queued + len > self.state.limits.max_write_buffer_bytes;
+                    if over_bytes || c.tx.try_send(bytes).is_err() {
+                        warn!(peer, queued, "slow reader: write buffer full, dropping");
+                        self.slow_readers += 1;
+                        let _ = c.kill.send(Some(CloseReason::new(
+                            1008,
+                            format!(
+                                "slow reader: write buffer over {} bytes",
+                                self.state.limits.max_write_buffer_bytes
+                            ),
+                        )));
+                        conns.remove(&peer);
+                        node.handle(now_ms(), Input::Disconnected { peer });
+                    } else {
+                        c.queued.fetch_add(len, Ordering::SeqCst);
+                    }
+                }
+                Output::Disconnect { peer, reason } => {
+                    debug!(peer, %reason, "disconnect");
+                    if let Some(c) = conns.remove(&peer) {
+                        // The writer sends what is queued (the notice) before closing.
+                        let _ = c
+                            .kill
+                            .send(Some(CloseReason::new(1008, reason.to_string())));
+                    }
+                }
+                Output::Dial { url } => conn::dial(self.state.clone(), url),
+                Output::Persist(cs) => {
+                    if let Err(e) = self.store.persist(&cs) {
+                        // A failed write leaves the store at the previous state; the node's
+                        // memory is ahead of it. Stop rather than diverge further.
+                        tracing::error!("store write failed: {e}; shutting down");
+                        std::process::exit(2);
+                    }
+                }
+                Output::Event(e) => log_event(&e),
+                Output::Template(t) => {
+                    if let Some(m) = &self.miner {
+                        let generation = now_ms();
+                        let _ = m.send(Some((generation, t)));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refreshes the Prometheus gauges from the node (rendered at `/metrics`).
+    fn update_metrics(&self, node: &Node, conns: &HashMap<ConnId, ConnOut>) {
+        let peers = node.peers();
+        let browsers = peers.iter().filter(|p| p.kind == NodeKind::Browser).count();
+        let s = &node.stats;
+        metrics::with_local_recorder(&self.recorder, || {
+            metrics::gauge!("tabcoin_height").set(node.chain().height().0 as f64);
+            metrics::gauge!("tabcoin_chain_work_log2").set(node.chain().tip().work.log2());
+            metrics::gauge!("tabcoin_peers", "kind" => "browser").set(browsers as f64);
+            metrics::gauge!("tabcoin_peers", "kind" => "relay")
+                .set((peers.len() - browsers) as f64);
+            metrics::gauge!("tabcoin_connections").set(conns.len() as f64);
+            metrics::gauge!("tabcoin_known_relays").set(node.known_nodes().len() as f64);
+            metrics::gauge!("tabcoin_mempool_transactions").set(node.mempool().len() as f64);
+            metrics::gauge!("tabcoin_mempool_bytes").set(node.mempool().bytes() as f64);
+            metrics::counter!("tabcoin_blocks_validated_total").absolute(s.blocks_validated);
+            metrics::counter!("tabcoin_blocks_sent_total").absolute(s.blocks_sent);
+            metrics::counter!("tabcoin_messages_received_total").absolute(s.messages_received);
+            metrics::counter!("tabcoin_messages_sent_total").absolute(s.messages_sent);
+            metrics::counter!("tabcoin_bytes_sent_total").absolute(s.bytes_sent);
+            metrics::counter!("tabcoin_peers_banned_total").absolute(s.peers_banned);
+            metrics::counter!("tabcoin_slow_readers_dropped_total").absolute(self.slow_readers);
+            metrics::counter!("tabcoin_connections_refused_total")
+                .absolute(self.info.refused.load(Ordering::SeqCst));
+            metrics::counter!("tabcoin_local_hashes_total")
+                .absolute(self.info.local_hashes.load(Ordering::SeqCst));
+        });
+    }
+}
+
+fn log_event(e: &Event) {
+    match e {
+        Event::TipChanged {
+            hash,
+            height,
+            disconnected,
+        } => {
+            if *disconnected > 0 {
+                info!("reorg: {disconnected} block(s) replaced, tip {hash} at height {height}");
+            } else {
+                debug!("tip {hash} at height {height}");
+            }
+        }
+        Event::BlockRejected { hash, reason } => warn!("rejected block {hash}: {reason}"),
+        Event::PeerBanned { peer, reason } => warn!(peer, "banned: {reason}"),
+        Event::PeerConnected {
+            peer,
+            kind,
+            outbound,
+            ..
+        } => debug!(peer, ?kind, outbound, "peer connected"),
+        Event::Synced { height } => info!("synced at height {height}"),
+        _ => debug!(?e, "event"),
+    }
+}
