@@ -105,6 +105,17 @@ _check_installed() {
     die "installed $1 $2, but the $1 first on PATH ($(command -v "$1" || echo none)) is ${got:-unknown}"
 }
 
+# cargo_install_pinned CRATE VERSION — `cargo install --locked` first (the tool's own lock
+# file); if the registry no longer serves a version that lock file names (seen here: a
+# webpki-roots release missing from the mirror), install the same pinned tool version with
+# dependencies resolved afresh instead of failing the whole run.
+cargo_install_pinned() {
+  if ! run_install cargo install --locked "$1" --version "$2"; then
+    log "cargo install --locked $1 $2 failed to resolve; retrying without --locked"
+    run_install cargo install "$1" --version "$2"
+  fi
+}
+
 # ensure_wasm_target — the wasm32-unknown-unknown standard library for the rustup toolchain.
 ensure_wasm_target() {
   if have rustup; then
@@ -136,7 +147,7 @@ ensure_wasm_bindgen_cli() {
   fi
   if [[ "$have_v" != "$want" ]]; then
     log "wasm-bindgen-cli ${have_v:-absent}, Cargo.lock pins $want: installing (takes a few minutes)"
-    run_install cargo install --locked wasm-bindgen-cli --version "$want"
+    cargo_install_pinned wasm-bindgen-cli "$want"
     _check_installed wasm-bindgen "$want"
   fi
 }
@@ -149,7 +160,7 @@ ensure_wasm_pack() {
   fi
   if [[ "$have_v" != "$TABCOIN_WASM_PACK_VERSION" ]]; then
     log "wasm-pack ${have_v:-absent}, want $TABCOIN_WASM_PACK_VERSION: installing (takes a few minutes)"
-    run_install cargo install --locked wasm-pack --version "$TABCOIN_WASM_PACK_VERSION"
+    cargo_install_pinned wasm-pack "$TABCOIN_WASM_PACK_VERSION"
     _check_installed wasm-pack "$TABCOIN_WASM_PACK_VERSION"
   fi
 }
