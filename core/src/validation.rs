@@ -634,16 +634,30 @@ pub fn connect_block<V: UtxoView + ?Sized>(
         return Err(BlockError::CoinbaseOverpay { max, got: paid });
     }
 
-    let checks: Vec<SigCheck<'_>> = keys
+    // Identical (key, message, signature) triples — every input of one transaction signed
+    // by the same key carries the same signature over the same sighash — are verified once.
+    // The verdict cannot change, and the first failing triple is first met at the first
+    // failing input, so errors name the same input as checking each one would.
+    let mut seen = alloc::collections::BTreeSet::new();
+    let mut unique: Vec<usize> = Vec::with_capacity(keys.len());
+    for (i, (index, input, key)) in keys.iter().enumerate() {
+        if seen.insert((*index, key.0, block.txs[*index].inputs[*input].sig.0)) {
+            unique.push(i);
+        }
+    }
+    let checks: Vec<SigCheck<'_>> = unique
         .iter()
-        .map(|(index, input, key)| SigCheck {
-            key,
-            msg: &sighashes[*index].0,
-            sig: &block.txs[*index].inputs[*input].sig,
+        .map(|&i| {
+            let (index, input, key) = &keys[i];
+            SigCheck {
+                key,
+                msg: &sighashes[*index].0,
+                sig: &block.txs[*index].inputs[*input].sig,
+            }
         })
         .collect();
-    if let Err((i, _)) = sig::verify_all(&checks, mode) {
-        let (index, input, key) = keys[i];
+    if let Err((u, _)) = sig::verify_all(&checks, mode) {
+        let (index, input, key) = keys[unique[u]];
         return Err(BlockError::Tx {
             index,
             error: signature_error(&block.txs[index], input, &key, params),

@@ -534,3 +534,38 @@ fn rule_coinbase_extra_limit_holds_for_blocks_built_in_memory() {
         BlockError::CoinbaseExtraTooLong { len: 65, max: 64 }
     );
 }
+
+#[test]
+fn identical_signatures_are_checked_once_without_changing_which_input_fails() {
+    let mut s = setup();
+    // Two inputs, one key: both carry the same signature over the same sighash.
+    let tx = s.tx(
+        &[s.coinbase_of(1), s.coinbase_of(2)],
+        vec![s.pay_bob(1_000)],
+        Payload::None,
+    );
+    assert_eq!(tx.inputs[0].sig, tx.inputs[1].sig);
+    let mut bad_second = tx.clone();
+    bad_second.inputs[1].sig.0[3] ^= 1;
+    let mut blk = s.template(&[tx.clone()]);
+    blk.txs[1] = bad_second;
+    assert_eq!(
+        s.reject(&seal(blk)),
+        BlockError::Tx {
+            index: 1,
+            error: TxError::BadSignature { input: 1 }
+        }
+    );
+    let mut both_bad = tx;
+    both_bad.inputs[0].sig.0[3] ^= 1;
+    both_bad.inputs[1].sig.0[3] ^= 1;
+    let mut blk = s.template(&[]);
+    blk.txs.push(both_bad);
+    assert_eq!(
+        s.reject(&seal(blk)),
+        BlockError::Tx {
+            index: 1,
+            error: TxError::BadSignature { input: 0 }
+        }
+    );
+}
