@@ -588,7 +588,8 @@ let miningError = null;
 const miner = new Miner({
   onFound(header) {
     try {
-      node.submitHeader(header);
+      // false: the block was stale (another block won the height) or refused.
+      if (!node.submitHeader(header)) return;
       const t = miner.template;
       if (t) {
         ui.foundHeights.add(t.height);

@@ -36,6 +36,9 @@ pub(crate) enum Query {
     Mempool,
 }
 
+/// Per-connection WebSocket read buffer.
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
+
 pub(crate) fn router(state: AppState, web_dir: &Path) -> Router {
     let index = ServeFile::new(web_dir.join("index.html"));
     let files = ServeDir::new(web_dir).not_found_service(index);
@@ -80,6 +83,11 @@ async fn ws_handler(
             (code, msg).into_response()
         }
         Ok(slot) => ws
+            // tungstenite's 128 KiB default read buffer is zero-filled on every read and was
+            // most of each idle connection's memory (fan-out bench); messages larger than the
+            // buffer still arrive whole, up to the message limit.
+            .read_buffer_size(READ_BUFFER)
+            .write_buffer_size(0)
             .max_message_size(state.limits.max_message_bytes)
             .max_frame_size(state.limits.max_message_bytes)
             .on_upgrade(move |socket| crate::conn::serve_inbound(state, socket, addr, slot)),

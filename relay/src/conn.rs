@@ -73,6 +73,8 @@ pub(crate) fn dial(state: AppState, url: String) {
     tokio::spawn(async move {
         use tokio_tungstenite::tungstenite::{self, protocol::WebSocketConfig};
         let config = WebSocketConfig::default()
+            .read_buffer_size(crate::api::READ_BUFFER)
+            .write_buffer_size(0)
             .max_message_size(Some(state.limits.max_message_bytes))
             .max_frame_size(Some(state.limits.max_message_bytes));
         let attempt = tokio::time::timeout(

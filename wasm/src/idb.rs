@@ -263,6 +263,50 @@ impl IdbStore {
         self.persist_inner(cs, false).await
     }
 
+    /// Writes `cs` with one transaction per record instead of one per ChangeSet: not
+    /// atomic, and only here to measure what batching a ChangeSet into one transaction buys
+    /// (`npm run bench`, P6). The node never uses it.
+    pub async fn persist_per_record(&self, cs: &ChangeSet) -> Result<(), StoreError> {
+        for b in &cs.blocks {
+            self.put_one("blocks", &b.hash().to_hex(), Some(&b.encode()))
+                .await?;
+        }
+        for (op, coin) in &cs.utxo {
+            let v = coin.map(|c| c.encode());
+            self.put_one("utxo", &to_hex(&op.encode()), v.as_deref())
+                .await?;
+        }
+        for (h, u) in &cs.undo {
+            let v = u.as_ref().map(Encode::encode);
+            self.put_one("undo", &h.to_hex(), v.as_deref()).await?;
+        }
+        if let Some(tip) = &cs.tip {
+            self.put_one("meta", "tip", Some(&tip.0)).await?;
+        }
+        Ok(())
+    }
+
+    async fn put_one(
+        &self,
+        store: &str,
+        key: &str,
+        value: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let tx = self.tx(IdbTransactionMode::Readwrite)?;
+        let done = completion(&tx);
+        let s = tx
+            .object_store(store)
+            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
+        let key = JsValue::from_str(key);
+        match value {
+            Some(v) => s.put_with_key(&bytes(v), &key),
+            None => s.delete(&key),
+        }
+        .map_err(|e| StoreError::Aborted(js_err(&e)))?;
+        let _ = commit(&tx);
+        done.await.map(|_| ()).map_err(|e| abort_error(&e))
+    }
+
     /// Starts writing `cs` and aborts the transaction before it commits (tests).
     pub async fn persist_and_abort(&self, cs: &ChangeSet) -> Result<(), StoreError> {
         self.persist_inner(cs, true).await

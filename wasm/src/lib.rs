@@ -31,6 +31,7 @@ use tabcoin_core::units::{Amount, Height};
 use tabcoin_core::wallet::{Wallet, decode_address, encode_address};
 use tabcoin_core::wire::NodeKind;
 
+pub mod bench;
 pub mod idb;
 use idb::{IdbStore, StoreError};
 
@@ -45,7 +46,7 @@ fn random_seed() -> Result<[u8; 32], JsError> {
     Ok(seed)
 }
 
-fn to_js<T: Serialize>(v: &T) -> JsValue {
+pub(crate) fn to_js<T: Serialize>(v: &T) -> JsValue {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .unwrap_or(JsValue::NULL)
 }
@@ -90,7 +91,11 @@ struct Inner {
 
 /// Events as the page sees them (`ev.kind` plus fields).
 #[derive(Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(
+    tag = "kind",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
 enum JsEvent {
     Tip {
         height: u64,
@@ -342,7 +347,8 @@ impl BrowserNode {
             .map(|p| Peer {
                 id: p.id,
                 kind: format!("{:?}", p.kind).to_lowercase(),
-                url: p.url,
+                // A relay we dialed is at the URL we dialed, advertised or not.
+                url: p.url.or_else(|| p.outbound.then(|| p.remote.clone())),
                 outbound: p.outbound,
                 height: p.best_height.0,
             })
