@@ -638,17 +638,59 @@ impl BrowserNode {
         Ok(address)
     }
 
-    /// A worker solved the current template.
+    /// A worker solved a template. Returns whether its block became the tip (false: stale
+    /// or refused — an event says why).
     #[wasm_bindgen(js_name = submitHeader)]
-    pub fn submit_header(&self, header: &[u8]) -> Result<(), JsError> {
+    pub fn submit_header(&self, header: &[u8]) -> Result<bool, JsError> {
         let bytes: [u8; HEADER_SIZE] = header
             .try_into()
             .map_err(|_| JsError::new("a header has 88 bytes"))?;
-        feed(
-            &self.inner,
-            Input::MinedHeader(BlockHeader::from_bytes(&bytes)),
-        );
-        Ok(())
+        let header = BlockHeader::from_bytes(&bytes);
+        feed(&self.inner, Input::MinedHeader(header));
+        Ok(self.inner.borrow().node.chain().tip().hash == header.hash())
+    }
+
+    /// A transaction from the pool or the last 2,000 blocks, with its status; or null.
+    pub fn tx(&self, txid: &str) -> JsValue {
+        let i = self.inner.borrow();
+        let Ok(id) = Hash256::from_hex(txid) else {
+            return JsValue::NULL;
+        };
+        let chain = i.node.chain();
+        let prefix = chain.params().address_prefix;
+        #[derive(Serialize)]
+        struct Found {
+            status: &'static str,
+            height: Option<u64>,
+            confirmations: Option<u64>,
+            #[serde(flatten)]
+            tx: TxView,
+        }
+        if let Some(e) = i.node.mempool().get(&id) {
+            let tx = tx_view(&e.tx, prefix, Some(coins(e.fee.units())));
+            return to_js(&Found {
+                status: "mempool",
+                height: None,
+                confirmations: None,
+                tx,
+            });
+        }
+        let tip = chain.height().0;
+        for h in (1..=tip).rev().take(2_000) {
+            let Some(b) = chain.hash_at(Height(h)).and_then(|x| chain.block(&x)) else {
+                continue;
+            };
+            if let Some(t) = b.txs.iter().find(|t| t.txid() == id) {
+                let tx = tx_view(t, prefix, None);
+                return to_js(&Found {
+                    status: "confirmed",
+                    height: Some(h),
+                    confirmations: Some(tip - h + 1),
+                    tx,
+                });
+            }
+        }
+        JsValue::NULL
     }
 
     /// Templates are produced only while mining is on and the node is synced.
