@@ -141,6 +141,10 @@ impl fmt::Display for LoadError {
 
 type Candidate = (Work, Reverse<u64>, BlockHash);
 
+/// Heights above the fork of the active and best-header chains that
+/// [`Chain::missing_blocks`] looks at.
+pub const MISSING_BLOCKS_WINDOW: usize = 1_024;
+
 /// The chain state of one node.
 #[derive(Clone, Debug)]
 pub struct Chain {
@@ -159,6 +163,9 @@ pub struct Chain {
     verify_mode: VerifyMode,
     /// The most-work header not known invalid (bodies may be missing).
     best_header: BlockHash,
+    /// Block hash at each height of the chain ending at `best_header` (like `active`, so
+    /// sync questions about that chain are answered by height instead of by walking it).
+    best_chain: Vec<BlockHash>,
 }
 
 impl Chain {
@@ -194,6 +201,7 @@ impl Chain {
             next_seq: 1,
             verify_mode: VerifyMode::Single,
             best_header: genesis,
+            best_chain: alloc::vec![genesis],
         };
         chain.candidates.insert((entry.work, Reverse(0), genesis));
         chain.index.insert(genesis, entry);
@@ -443,10 +451,11 @@ impl Chain {
             .map_err(ChainError::Block)?;
         let entry = self.make_entry(header, Status::HeaderOnly);
         self.children.entry(header.prev).or_default().push(hash);
-        if entry.work > self.best_header().work {
-            self.best_header = hash;
-        }
+        let better = entry.work > self.best_header().work;
         self.index.insert(hash, entry);
+        if better {
+            self.set_best_header(hash);
+        }
         Ok(HeaderOutcome::New)
     }
 
@@ -538,12 +547,77 @@ impl Chain {
 
     fn recompute_best_header(&mut self) {
         let tip = self.tip().hash;
-        self.best_header = self
+        let best = self
             .index
             .values()
             .filter(|e| e.status != Status::Invalid)
             .max_by(|a, b| a.work.cmp(&b.work).then(b.seq.cmp(&a.seq)))
             .map_or(tip, |e| e.hash);
+        self.set_best_header(best);
+    }
+
+    /// Makes `hash` (in the index) the best header and re-indexes its chain by height: only
+    /// the part above the fork with the previous best chain is walked, so extending the best
+    /// chain by one header costs one step.
+    fn set_best_header(&mut self, hash: BlockHash) {
+        self.best_header = hash;
+        let mut branch = Vec::new();
+        let mut cursor = hash;
+        loop {
+            let e = &self.index[&cursor];
+            if self.best_chain.get(e.height.0 as usize) == Some(&cursor) {
+                break;
+            }
+            branch.push(cursor);
+            // Genesis is at height 0 of every chain, so the walk stops there at the latest.
+            cursor = e.header.prev;
+        }
+        let fork = self.index[&cursor].height.0 as usize;
+        self.best_chain.truncate(fork + 1);
+        self.best_chain.extend(branch.iter().rev().copied());
+    }
+
+    /// Hash of the block at `height` on the best-header chain.
+    pub fn best_chain_hash_at(&self, height: Height) -> Option<BlockHash> {
+        self.best_chain.get(height.0 as usize).copied()
+    }
+
+    /// Whether `hash` is on the chain ending at the best header.
+    pub fn is_on_best_chain(&self, hash: &BlockHash) -> bool {
+        self.index
+            .get(hash)
+            .is_some_and(|e| self.best_chain_hash_at(e.height) == Some(*hash))
+    }
+
+    /// Height of the newest block of the best-header chain that `hash` has (itself or an
+    /// ancestor), or `None` if `hash` is not in the tree. Walks only the part of `hash`'s
+    /// branch that is off the best-header chain (nothing for a block on it).
+    pub fn best_chain_common_height(&self, hash: &BlockHash) -> Option<Height> {
+        let mut e = self.index.get(hash)?;
+        loop {
+            if self.best_chain_hash_at(e.height) == Some(e.hash) {
+                return Some(e.height);
+            }
+            e = self.index.get(&e.header.prev)?;
+        }
+    }
+
+    /// Height of the last block shared by the active chain and the best-header chain.
+    fn best_fork_height(&self) -> usize {
+        // Both chains start at genesis and, once they differ, differ at every greater height:
+        // binary search for the last equal height.
+        let n = self.active.len().min(self.best_chain.len());
+        let (mut lo, mut hi) = (0usize, n);
+        // Invariant: active[lo] == best_chain[lo]; every height >= hi differs (or is beyond).
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.active[mid] == self.best_chain[mid] {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 
     /// The most-work header we know that is not invalid; its chain is what sync downloads.
@@ -553,33 +627,52 @@ impl Chain {
 
     /// Blocks on the best header chain whose bodies we lack, oldest first, at most `max`.
     /// Bodies that arrived out of order are skipped, so a gap below them is still listed.
+    /// Only the first [`MISSING_BLOCKS_WINDOW`] heights above the active chain's fork with
+    /// the best-header chain are looked at (the download window), so the cost does not grow
+    /// with the length of the gap.
     pub fn missing_blocks(&self, max: usize) -> Vec<BlockHash> {
         let mut out = Vec::new();
-        let mut cursor = self.best_header;
-        while !self.is_active(&cursor) {
-            let e = &self.index[&cursor];
-            if e.status == Status::HeaderOnly {
-                out.push(cursor);
+        let fork = self.best_fork_height();
+        let end = self
+            .best_chain
+            .len()
+            .min(fork.saturating_add(1).saturating_add(MISSING_BLOCKS_WINDOW));
+        for hash in &self.best_chain[fork + 1..end] {
+            if out.len() >= max {
+                break;
             }
-            cursor = e.header.prev;
+            if self.index[hash].status == Status::HeaderOnly {
+                out.push(*hash);
+            }
         }
-        out.reverse();
-        out.truncate(max);
         out
     }
 
-    /// Whether `ancestor` is `descendant` or one of its ancestors (both in the tree).
+    /// Whether `ancestor` is `descendant` or one of its ancestors (both in the tree). A
+    /// descendant on the active or best-header chain is answered by height lookups; otherwise
+    /// only its branch off those chains is walked.
     pub fn is_ancestor(&self, ancestor: &BlockHash, descendant: &BlockHash) -> bool {
         let (Some(a), Some(mut d)) = (self.index.get(ancestor), self.index.get(descendant)) else {
             return false;
         };
-        while d.height > a.height {
+        loop {
+            if d.height < a.height {
+                return false;
+            }
+            if self.hash_at(d.height) == Some(d.hash) {
+                return self.hash_at(a.height) == Some(a.hash);
+            }
+            if self.best_chain_hash_at(d.height) == Some(d.hash) {
+                return self.best_chain_hash_at(a.height) == Some(a.hash);
+            }
+            if d.height == a.height {
+                return d.hash == a.hash;
+            }
             match self.index.get(&d.header.prev) {
                 Some(p) => d = p,
                 None => return false,
             }
         }
-        d.hash == a.hash
     }
 
     /// Whether the block's body is stored.
@@ -686,6 +779,25 @@ impl Chain {
             out.push(self.active[h as usize]);
             if out.len() >= 10 {
                 step *= 2;
+            }
+            h -= step;
+        }
+        out.push(self.genesis);
+        out
+    }
+
+    /// A block locator along the best-header chain (bodies may be missing): the best header
+    /// back, dense at first and then doubling the step, ending at genesis; at most
+    /// `max` hashes (at least 2). Cost is O(`max`), whatever the chain's length.
+    pub fn best_header_locator(&self, max: usize) -> Vec<BlockHash> {
+        let max = max.max(2);
+        let mut out = Vec::new();
+        let mut h = self.best_header().height.0 as i64;
+        let mut step = 1i64;
+        while h > 0 && out.len() < max - 1 {
+            out.push(self.best_chain[h as usize]);
+            if out.len() >= 10 {
+                step = step.saturating_mul(2);
             }
             h -= step;
         }

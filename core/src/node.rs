@@ -21,10 +21,10 @@ use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
 use crate::sig::{self, Keypair, PublicKey};
 use crate::store::ChangeSet;
 use crate::units::{Height, Work};
-use crate::validation::{Conduct, check_header};
+use crate::validation::{Conduct, TxError, check_header};
 use crate::wire::{
-    Hello, InvItem, InvKind, MAX_ADDRS, MAX_HEADERS, MAX_INV, MAX_URL, Message, NodeKind,
-    NodeRecord, Notice, PROTOCOL_VERSION, auth_message,
+    Hello, InvItem, InvKind, MAX_ADDRS, MAX_HEADERS, MAX_INV, MAX_LOCATOR, MAX_MESSAGE_SIZE,
+    MAX_URL, Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION, auth_message,
 };
 
 /// A connection, numbered by the host.
@@ -38,30 +38,69 @@ pub const PING_INTERVAL_MS: u64 = 30_000;
 pub const PING_TIMEOUT_MS: u64 = 20_000;
 /// A requested block that does not arrive within this is asked of someone else.
 pub const BLOCK_REQUEST_TIMEOUT_MS: u64 = 20_000;
+/// Score added to a peer for each tick at which some of its block requests timed out.
+pub const STALL_PENALTY: u8 = 10;
+/// Requests that timed out are remembered this long per peer: the block is not asked of
+/// that peer again meanwhile, and if it still arrives it is accepted without penalty.
+pub const TIMED_OUT_MEMORY_MS: u64 = 2 * 60 * 1000;
+/// A `getheaders` not answered within this is given up: the peer is penalised a little, its
+/// claimed work is no longer believed, and sync asks someone else.
+pub const GETHEADERS_TIMEOUT_MS: u64 = 30_000;
+/// Score added when a `getheaders` times out.
+pub const GETHEADERS_TIMEOUT_PENALTY: u8 = 10;
+/// `getheaders` prompted by announcements, orphans, resync or sync start go to one peer at
+/// most this often (continuations of a full batch are sent at once).
+pub const GETHEADERS_MIN_INTERVAL_MS: u64 = 2_000;
 /// Bans last this long.
 pub const BAN_MS: u64 = 60 * 60 * 1000;
 /// Misbehaviour score at which a peer is banned.
 pub const BAN_SCORE: u32 = 100;
 /// Blocks requested from one peer at a time.
 pub const MAX_BLOCKS_IN_FLIGHT_PER_PEER: usize = 16;
+/// Blocks served for one `getdata` (more are answered with `notfound`).
+pub const MAX_BLOCKS_PER_GETDATA: usize = MAX_BLOCKS_IN_FLIGHT_PER_PEER;
+/// Bytes of blocks and transactions served for one `getdata` (more are answered with
+/// `notfound`).
+pub const MAX_GETDATA_REPLY_BYTES: usize = MAX_BLOCKS_PER_GETDATA * MAX_MESSAGE_SIZE;
+/// Transactions requested from one peer at a time.
+pub const MAX_TXS_IN_FLIGHT_PER_PEER: usize = 100;
+/// A requested transaction that does not arrive within this is asked of another announcer.
+pub const TX_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Headers held per peer before they show more work than ours.
 pub const MAX_PENDING_HEADERS: usize = 20 * MAX_HEADERS;
+/// Headers held across all peers before they show more work than ours.
+pub const MAX_PENDING_HEADERS_TOTAL: usize = 100_000;
 /// Orphan blocks kept while their parents are fetched.
 pub const MAX_ORPHANS: usize = 32;
 /// Known relays kept.
 pub const MAX_KNOWN_NODES: usize = 2_000;
-/// Relays one source may introduce.
+/// Relays one source may have in the table at a time.
 pub const MAX_NODES_PER_SOURCE: usize = 64;
 /// A known relay not heard of for this long is forgotten.
 pub const NODE_EXPIRY_MS: u64 = 3 * 60 * 60 * 1000;
+/// Longest wait between dials of a relay that keeps failing.
+pub const MAX_DIAL_BACKOFF_MS: u64 = 5 * 60 * 1000;
 /// Hashes remembered per peer as already known to it.
 const KNOWN_PER_PEER: usize = 4_096;
 /// Rejected transaction ids remembered (not requested again).
 const REJECTED_TXS: usize = 4_096;
+/// Timed-out requests remembered per peer.
+const TIMED_OUT_PER_PEER: usize = 1_024;
+/// Announced transactions remembered per peer while they wait for a request slot.
+const TX_WAITING_PER_PEER: usize = MAX_INV;
+/// Missing bodies considered per download pass.
+const BLOCKS_PER_PASS: usize = 256;
 /// Templates are refreshed for pool changes at most this often.
 const TEMPLATE_REFRESH_MS: u64 = 5_000;
 /// How often known nodes are asked of a peer.
 const GETNODES_INTERVAL_MS: u64 = 10 * 60 * 1000;
+/// A `getnodes` we sent counts as unanswered for this long.
+const NODES_ANSWER_WINDOW_MS: u64 = 2 * 60 * 1000;
+/// A `nodes` message that answers nothing may hold this many records (forwards hold one).
+const MAX_UNSOLICITED_NODES: usize = 10;
+/// Non-connecting `headers` messages a peer may send before its `getheaders` answer links
+/// them up; beyond this each one is penalised.
+const MAX_UNCONNECTING_HEADERS: u32 = 8;
 /// How often a random peer is asked for headers, in case an announcement was lost.
 const RESYNC_INTERVAL_MS: u64 = 60 * 1000;
 /// How often one extra known relay is dialed beyond the target ("feeler"), so a node whose
@@ -69,6 +108,12 @@ const RESYNC_INTERVAL_MS: u64 = 60 * 1000;
 const FEELER_INTERVAL_MS: u64 = 2 * 60 * 1000;
 /// A feeler with nothing to offer is closed after this.
 const FEELER_LIFETIME_MS: u64 = 30 * 1000;
+/// A dial with no result is forgotten after this.
+const DIAL_TIMEOUT_MS: u64 = 30_000;
+/// Bans remembered at once (the soonest to expire goes first).
+const MAX_BANS: usize = 10_000;
+/// URLs found to lead to ourselves, remembered so gossip cannot make us dial them again.
+const SELF_URLS: usize = 16;
 
 /// How a node is configured by its host.
 #[derive(Clone, Debug)]
@@ -181,6 +226,8 @@ pub enum DisconnectReason {
     Protocol(String),
     /// Misbehaviour reached the ban score.
     Misbehaved(String),
+    /// Closed to keep a shared resource within its limit (not a ban).
+    Evicted(String),
 }
 
 impl fmt::Display for DisconnectReason {
@@ -200,6 +247,7 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::FeelerDone => write!(f, "feeler connection done"),
             DisconnectReason::Protocol(s) => write!(f, "protocol violation: {s}"),
             DisconnectReason::Misbehaved(s) => write!(f, "misbehaved: {s}"),
+            DisconnectReason::Evicted(s) => write!(f, "evicted: {s}"),
         }
     }
 }
@@ -300,6 +348,43 @@ impl RecentSet {
     }
 }
 
+/// Transactions a peer announced that we have not asked it for yet, oldest first, bounded.
+#[derive(Clone, Debug, Default)]
+struct TxWaiting {
+    order: VecDeque<Txid>,
+    set: BTreeSet<Txid>,
+}
+
+impl TxWaiting {
+    fn push(&mut self, txid: Txid) {
+        if !self.set.insert(txid) {
+            return;
+        }
+        self.order.push_back(txid);
+        while self.set.len() > TX_WAITING_PER_PEER {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.set.remove(&old);
+                }
+                None => break,
+            }
+        }
+        // Entries removed out of order leave stale slots behind; compact now and then.
+        if self.order.len() > 2 * TX_WAITING_PER_PEER {
+            let set = &self.set;
+            self.order.retain(|t| set.contains(t));
+        }
+    }
+
+    fn contains(&self, txid: &Txid) -> bool {
+        self.set.contains(txid)
+    }
+
+    fn remove(&mut self, txid: &Txid) {
+        self.set.remove(txid);
+    }
+}
+
 /// What we know of one connection.
 #[derive(Debug)]
 struct Peer {
@@ -316,15 +401,35 @@ struct Peer {
     /// Block and transaction hashes this peer has or was sent.
     known: RecentSet,
     blocks_in_flight: BTreeMap<BlockHash, u64>,
-    txs_in_flight: BTreeSet<Txid>,
+    /// Block and transaction requests to this peer that timed out, by when. While remembered
+    /// they are not asked of this peer again, and they are welcome if they still arrive.
+    timed_out: BTreeMap<Hash256, u64>,
+    /// Ticks with timed-out block requests since this peer last delivered a block. A peer
+    /// with stalls is asked for one block at a time, and only when no other peer can serve.
+    stalls: u32,
+    txs_in_flight: BTreeMap<Txid, u64>,
+    /// Transactions it announced that wait for a request slot (or for another peer's
+    /// request to fail).
+    tx_waiting: TxWaiting,
     /// Headers received that do not yet show more work than ours.
     pending_headers: Vec<BlockHeader>,
     pending_work: Work,
+    /// The work we believe its chain has: its `hello` claim until a headers answer or a
+    /// timeout shows otherwise, then what its headers demonstrated.
     best_work: Work,
     best_height: Height,
-    asked_nodes_ms: Option<u64>,
+    /// `getnodes` sent and not answered yet, and when the last was sent.
+    nodes_asked: u32,
+    nodes_asked_ms: u64,
     last_getnodes_from_peer_ms: Option<u64>,
-    getheaders_sent: bool,
+    /// When the outstanding `getheaders` to this peer was sent.
+    getheaders_sent: Option<u64>,
+    /// When the last `getheaders` to this peer was sent.
+    last_getheaders_ms: Option<u64>,
+    /// A `getheaders` is due as soon as the rate limit allows.
+    getheaders_deferred: bool,
+    /// Non-connecting `headers` messages since the last one that connected.
+    unconnecting: u32,
     /// An extra outbound connection made to look around, not counted in the target.
     feeler: bool,
     /// The most-work header this peer showed us; it has every block up to it.
@@ -346,11 +451,20 @@ struct KnownNode {
     source: String,
     failures: u32,
     next_try_ms: u64,
+    /// Local time (ms) it was last heard of.
     seen_ms: u64,
 }
 
-/// A small deterministic generator (not cryptographic): peer choice, ping nonces and
-/// handshake challenges. Seeded from the identity seed the host filled with real entropy.
+/// Which of two connections to the same node survives.
+enum Survivor {
+    New,
+    Old,
+    /// Both were opened by the other node: it closes one.
+    Both,
+}
+
+/// A small deterministic generator (not cryptographic): peer choice and ping nonces. Seeded
+/// from the identity seed the host filled with real entropy.
 #[derive(Clone, Debug)]
 struct SplitMix(u64);
 
@@ -362,14 +476,16 @@ impl SplitMix {
         z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
         z ^ (z >> 31)
     }
+}
 
-    fn bytes32(&mut self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for chunk in out.chunks_exact_mut(8) {
-            chunk.copy_from_slice(&self.next().to_le_bytes());
-        }
-        out
-    }
+/// Whether a pool refusal says something about the transaction itself (so it is not worth
+/// fetching again), rather than about our pool or chain at the moment.
+fn intrinsic_rejection(e: &MempoolError) -> bool {
+    matches!(
+        e,
+        MempoolError::Invalid(te)
+            if !matches!(te, TxError::MissingInput { .. } | TxError::ImmatureCoinbase { .. })
+    )
 }
 
 /// One full node.
@@ -382,18 +498,25 @@ pub struct Node {
     node_id: PublicKey,
     peers: BTreeMap<PeerId, Peer>,
     known_nodes: BTreeMap<String, KnownNode>,
+    /// Entries of `known_nodes` per source.
     per_source: BTreeMap<String, usize>,
     dialing: BTreeMap<String, u64>,
     bans: BTreeMap<String, u64>,
+    self_urls: BTreeSet<String>,
     orphans: VecDeque<Block>,
     rejected_txs: RecentSet,
+    /// Which peer each requested transaction is asked of.
+    tx_asked: BTreeMap<Txid, PeerId>,
     templates: VecDeque<BlockTemplate>,
     template_dirty: bool,
     last_template_ms: u64,
     outputs: VecDeque<Output>,
     pending_nodes: BTreeMap<String, Option<NodeRecord>>,
     rng: SplitMix,
+    challenges: u64,
     now_ms: u64,
+    /// Time of the first input: loaded relays count as heard of no earlier than this.
+    started_ms: Option<u64>,
     was_synced: bool,
     last_getnodes_ms: u64,
     last_resync_ms: u64,
@@ -423,15 +546,19 @@ impl Node {
             per_source: BTreeMap::new(),
             dialing: BTreeMap::new(),
             bans: BTreeMap::new(),
+            self_urls: BTreeSet::new(),
             orphans: VecDeque::new(),
             rejected_txs: RecentSet::new(REJECTED_TXS),
+            tx_asked: BTreeMap::new(),
             templates: VecDeque::new(),
             template_dirty: true,
             last_template_ms: 0,
             outputs: VecDeque::new(),
             pending_nodes: BTreeMap::new(),
             rng: SplitMix(u64::from_le_bytes(rng_seed)),
+            challenges: 0,
             now_ms: 0,
+            started_ms: None,
             was_synced: false,
             last_getnodes_ms: 0,
             last_resync_ms: 0,
@@ -442,30 +569,41 @@ impl Node {
         };
         for (url, rec) in nodes {
             if let Some(rec) = rec {
-                node.known_nodes.insert(
+                if node.known_nodes.len() >= MAX_KNOWN_NODES {
+                    break;
+                }
+                // Heard of when the record says (seconds), not at time zero.
+                let seen_ms = rec.last_seen.saturating_mul(1000);
+                node.insert_known(
                     url,
                     KnownNode {
                         record: rec,
                         source: String::from("store"),
                         failures: 0,
                         next_try_ms: 0,
-                        seen_ms: 0,
+                        seen_ms,
                     },
                 );
             }
         }
         for url in node.config.bootstrap.clone() {
-            node.known_nodes.entry(url.clone()).or_insert(KnownNode {
-                record: NodeRecord {
-                    node_id: PublicKey([0; 32]),
-                    url,
-                    last_seen: 0,
+            if node.known_nodes.contains_key(&url) {
+                continue;
+            }
+            node.insert_known(
+                url.clone(),
+                KnownNode {
+                    record: NodeRecord {
+                        node_id: PublicKey([0; 32]),
+                        url,
+                        last_seen: 0,
+                    },
+                    source: String::from("bootstrap"),
+                    failures: 0,
+                    next_try_ms: 0,
+                    seen_ms: 0,
                 },
-                source: String::from("bootstrap"),
-                failures: 0,
-                next_try_ms: 0,
-                seen_ms: 0,
-            });
+            );
         }
         Ok(node)
     }
@@ -515,7 +653,11 @@ impl Node {
             .collect()
     }
 
-    /// Whether the node has caught up with every peer it knows of.
+    /// Whether the node has caught up with every peer it knows of: its best header is its
+    /// tip and no established peer is believed to have more work. A peer's `hello` claim is
+    /// believed only until it answers a `getheaders` (or lets one time out); from then on
+    /// what its headers showed counts, so a peer claiming work it does not have cannot hold
+    /// this false for longer than one request.
     pub fn is_synced(&self) -> bool {
         let tip = self.chain.tip();
         let have_peer = self.peers.values().any(|p| p.established);
@@ -537,6 +679,9 @@ impl Node {
     /// Feeds one input at `now_ms` (milliseconds since the epoch).
     pub fn handle(&mut self, now_ms: u64, input: Input) {
         self.now_ms = self.now_ms.max(now_ms);
+        if self.started_ms.is_none() {
+            self.started_ms = Some(self.now_ms);
+        }
         match input {
             Input::Connected {
                 peer,
@@ -630,6 +775,19 @@ impl Node {
         })
     }
 
+    /// A fresh handshake challenge: SHA-256d of the secret identity seed, a counter and the
+    /// clock, so other nodes cannot predict it.
+    fn new_challenge(&mut self) -> [u8; 32] {
+        self.challenges += 1;
+        sha256d_parts(&[
+            b"tabcoin/challenge",
+            &self.config.identity_seed,
+            &self.challenges.to_le_bytes(),
+            &self.now_ms.to_le_bytes(),
+        ])
+        .0
+    }
+
     // ---- connections -------------------------------------------------------------------
 
     fn banned(&mut self, remote: &str) -> bool {
@@ -640,6 +798,23 @@ impl Node {
                 false
             }
             None => false,
+        }
+    }
+
+    fn ban(&mut self, remote: String) {
+        self.bans.insert(remote, self.now_ms + BAN_MS);
+        while self.bans.len() > MAX_BANS {
+            let soonest = self
+                .bans
+                .iter()
+                .min_by_key(|(_, until)| **until)
+                .map(|(r, _)| r.clone());
+            match soonest {
+                Some(r) => {
+                    self.bans.remove(&r);
+                }
+                None => break,
+            }
         }
     }
 
@@ -662,7 +837,7 @@ impl Node {
             });
             return;
         }
-        let challenge = self.rng.bytes32();
+        let challenge = self.new_challenge();
         let feeler = outbound && self.feelers.remove(&remote);
         self.peers.insert(
             peer,
@@ -679,14 +854,21 @@ impl Node {
                 ping: None,
                 known: RecentSet::new(KNOWN_PER_PEER),
                 blocks_in_flight: BTreeMap::new(),
-                txs_in_flight: BTreeSet::new(),
+                timed_out: BTreeMap::new(),
+                stalls: 0,
+                txs_in_flight: BTreeMap::new(),
+                tx_waiting: TxWaiting::default(),
                 pending_headers: Vec::new(),
                 pending_work: Work::ZERO,
                 best_work: Work::ZERO,
                 best_height: Height::GENESIS,
-                asked_nodes_ms: None,
+                nodes_asked: 0,
+                nodes_asked_ms: 0,
                 last_getnodes_from_peer_ms: None,
-                getheaders_sent: false,
+                getheaders_sent: None,
+                last_getheaders_ms: None,
+                getheaders_deferred: false,
+                unconnecting: 0,
                 feeler,
                 best_header: None,
                 lacks: RecentSet::new(1_024),
@@ -701,13 +883,26 @@ impl Node {
             if p.established {
                 self.event(Event::PeerDisconnected { peer });
             }
-            if p.outbound {
-                self.dialing.remove(&p.remote);
+            self.after_peer_removed(peer, p);
+            self.start_sync();
+        }
+    }
+
+    /// Hands what a closed connection was doing for us to other peers.
+    fn after_peer_removed(&mut self, peer: PeerId, p: Peer) {
+        if p.outbound {
+            self.dialing.remove(&p.remote);
+        }
+        for txid in p.txs_in_flight.keys() {
+            if self.tx_asked.get(txid) == Some(&peer) {
+                self.tx_asked.remove(txid);
+                self.tx_fallback(*txid);
             }
-            // Whatever it was fetching for us is asked of others.
-            if !p.blocks_in_flight.is_empty() {
-                self.request_blocks();
-            }
+        }
+        if !p.blocks_in_flight.is_empty() {
+            self.request_blocks();
+        }
+        if p.getheaders_sent.is_some() {
             self.start_sync();
         }
     }
@@ -715,10 +910,17 @@ impl Node {
     fn on_dial_failed(&mut self, url: &str) {
         self.dialing.remove(url);
         self.feelers.remove(url);
+        self.note_dial_failure(url);
+    }
+
+    /// Backs off from a relay URL that could not be reached or did not complete a handshake:
+    /// 2^min(f, 9) s after `f` failures in a row, at most 5 minutes.
+    fn note_dial_failure(&mut self, url: &str) {
+        let now = self.now_ms;
         if let Some(k) = self.known_nodes.get_mut(url) {
             k.failures = k.failures.saturating_add(1);
-            let backoff = 1_000u64 << k.failures.min(8);
-            k.next_try_ms = self.now_ms + backoff.min(5 * 60 * 1000);
+            let backoff = 1_000u64 << k.failures.min(9);
+            k.next_try_ms = now + backoff.min(MAX_DIAL_BACKOFF_MS);
         }
     }
 
@@ -734,25 +936,32 @@ impl Node {
         self.send(peer, &notice);
         if ban {
             self.stats.peers_banned += 1;
-            self.bans.insert(p.remote.clone(), self.now_ms + BAN_MS);
-            if let Some(url) = p.hello.as_ref().and_then(|h| h.url.clone()) {
-                self.bans.insert(url.clone(), self.now_ms + BAN_MS);
-                if self.known_nodes.remove(&url).is_some() {
-                    self.pending_nodes.insert(url, None);
-                }
+            self.ban(p.remote.clone());
+            // A URL is banned and forgotten only if we dialed it: an inbound peer's
+            // advertised URL is not proven to be its own.
+            if p.outbound {
+                self.forget_node(&p.remote);
             }
             self.event(Event::PeerBanned {
                 peer,
                 reason: reason.to_string(),
             });
+        } else if p.outbound
+            && matches!(
+                reason,
+                DisconnectReason::WrongNetwork
+                    | DisconnectReason::UnsupportedVersion(_)
+                    | DisconnectReason::HandshakeTimeout
+                    | DisconnectReason::PingTimeout
+            )
+        {
+            self.note_dial_failure(&p.remote);
         }
         if p.established {
             self.event(Event::PeerDisconnected { peer });
         }
         self.outputs.push_back(Output::Disconnect { peer, reason });
-        if !p.blocks_in_flight.is_empty() {
-            self.request_blocks();
-        }
+        self.after_peer_removed(peer, p);
     }
 
     /// Applies a verdict about a peer's conduct.
@@ -821,17 +1030,7 @@ impl Node {
             Message::Nodes(list) => self.on_nodes(peer, list),
             Message::Inv(items) => self.on_inv(peer, items),
             Message::GetData(items) => self.on_getdata(peer, items),
-            Message::NotFound(items) => {
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    for i in items {
-                        if p.blocks_in_flight.remove(&i.hash).is_some() {
-                            p.lacks.insert(i.hash);
-                        }
-                        p.txs_in_flight.remove(&i.hash);
-                    }
-                }
-                self.request_blocks();
-            }
+            Message::NotFound(items) => self.on_notfound(peer, items),
             Message::GetHeaders { locator, stop } => {
                 let fork = self.chain.find_fork(&locator);
                 let mut headers = self.chain.headers_after(&fork, MAX_HEADERS);
@@ -867,33 +1066,38 @@ impl Node {
             return;
         }
         if h.node_id == self.node_id {
-            // Our own address came back to us: forget it as a relay to dial.
+            // Our own address came back to us: forget it as a relay to dial, for good.
             if let Some(url) = self
                 .peers
                 .get(&peer)
                 .filter(|p| p.outbound)
                 .map(|p| p.remote.clone())
             {
-                if self.known_nodes.remove(&url).is_some() {
-                    self.pending_nodes.insert(url, None);
+                self.forget_node(&url);
+                if self.self_urls.len() >= SELF_URLS {
+                    self.self_urls.pop_first();
                 }
+                self.self_urls.insert(url);
             }
             self.drop_peer(peer, DisconnectReason::SelfConnection, false);
             return;
         }
-        let duplicate = self
-            .peers
-            .iter()
-            .any(|(&id, q)| id != peer && q.node_id() == Some(h.node_id));
-        if duplicate {
-            self.drop_peer(peer, DisconnectReason::DuplicateConnection, false);
+        // Duplicate node ids are settled once the peer has proven its id (see
+        // `maybe_established`): an unproven claim cannot push out a real connection.
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
-        }
-        let proof = self
-            .keypair
-            .sign(&auth_message(&self.chain.genesis_hash(), &h.challenge, &self.node_id).0);
+        };
+        let proof = self.keypair.sign(
+            &auth_message(
+                &self.chain.genesis_hash(),
+                &p.challenge,
+                &h.challenge,
+                &self.node_id,
+                &h.node_id,
+            )
+            .0,
+        );
         let known_best = self.chain.entry(&h.best_hash).map(|e| e.hash);
-        let p = self.peers.get_mut(&peer).expect("checked above");
         p.best_work = h.best_work;
         p.best_height = h.best_height;
         p.best_header = known_best;
@@ -922,7 +1126,13 @@ impl Node {
             );
             return;
         }
-        let msg = auth_message(&self.chain.genesis_hash(), &p.challenge, &h.node_id);
+        let msg = auth_message(
+            &self.chain.genesis_hash(),
+            &h.challenge,
+            &p.challenge,
+            &h.node_id,
+            &self.node_id,
+        );
         if sig::verify(&h.node_id, &msg.0, &sig).is_err() {
             self.drop_peer(peer, DisconnectReason::BadAuth, true);
             return;
@@ -933,18 +1143,85 @@ impl Node {
         self.maybe_established(peer);
     }
 
+    /// Which of two proven connections to the same node to keep. Both sides reach the same
+    /// answer: the connection opened by the node with the smaller id survives; if one node
+    /// opened both, it keeps the older one (and the other side leaves the choice to it).
+    fn duplicate_survivor(&self, new: &Peer, old: &Peer) -> Survivor {
+        let opener = |p: &Peer| {
+            if p.outbound {
+                Some(self.node_id)
+            } else {
+                p.node_id()
+            }
+        };
+        let (a, b) = (opener(new), opener(old));
+        if a != b {
+            if a < b { Survivor::New } else { Survivor::Old }
+        } else if new.outbound {
+            Survivor::Old
+        } else {
+            Survivor::Both
+        }
+    }
+
     fn maybe_established(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        if p.established || !p.authed {
+            return;
+        }
+        let Some(h) = p.hello.clone() else {
+            return;
+        };
+        let outbound = p.outbound;
+        let remote = p.remote.clone();
+        let now_ms = self.now_ms;
+        if outbound {
+            // We dialed `remote` and the node there proved its id: that binding is verified.
+            if let Some(k) = self.known_nodes.get_mut(&remote) {
+                k.failures = 0;
+                k.record.node_id = h.node_id;
+                k.seen_ms = now_ms;
+            }
+        }
+        let dups: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, q)| **id != peer && q.established && q.node_id() == Some(h.node_id))
+            .map(|(&id, _)| id)
+            .collect();
+        for other in dups {
+            let (Some(new), Some(old)) = (self.peers.get(&peer), self.peers.get(&other)) else {
+                continue;
+            };
+            let (new_feeler, old_feeler) = (new.feeler, old.feeler);
+            match self.duplicate_survivor(new, old) {
+                Survivor::New => {
+                    self.drop_peer(other, DisconnectReason::DuplicateConnection, false);
+                    // A feeler that replaces a regular connection becomes a regular one.
+                    if !old_feeler {
+                        if let Some(p) = self.peers.get_mut(&peer) {
+                            p.feeler = false;
+                        }
+                    }
+                }
+                Survivor::Old => {
+                    self.drop_peer(peer, DisconnectReason::DuplicateConnection, false);
+                    if !new_feeler {
+                        if let Some(p) = self.peers.get_mut(&other) {
+                            p.feeler = false;
+                        }
+                    }
+                    return;
+                }
+                Survivor::Both => {}
+            }
+        }
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        if p.established || !p.authed || p.hello.is_none() {
-            return;
-        }
         p.established = true;
-        p.asked_nodes_ms = Some(self.now_ms);
-        let outbound = p.outbound;
-        let remote = p.remote.clone();
-        let h = p.hello.clone().expect("checked above");
         self.event(Event::PeerConnected {
             peer,
             node_id: h.node_id,
@@ -953,22 +1230,25 @@ impl Node {
         });
         if h.kind == NodeKind::Relay {
             if let Some(url) = h.url.clone() {
+                // Only a URL we dialed is known to lead to this node. Any other advertised URL
+                // is a candidate like a gossiped one: not bound to this node id, never banned
+                // or forgotten because of this peer, verified when we dial it.
+                let verified = outbound && url == remote;
                 let rec = NodeRecord {
-                    node_id: h.node_id,
+                    node_id: if verified {
+                        h.node_id
+                    } else {
+                        PublicKey([0; 32])
+                    },
                     url,
                     last_seen: self.now_s(),
                 };
-                // Heard from the node itself: its own word about its URL.
-                if self.learn_node(rec.clone(), remote.clone(), true) {
+                if self.learn_node(rec.clone(), remote, verified) {
                     self.forward_node(rec, Some(peer));
                 }
             }
         }
-        if let Some(k) = self.known_nodes.get_mut(&remote) {
-            k.failures = 0;
-            k.record.node_id = h.node_id;
-        }
-        self.send(peer, &Message::GetNodes);
+        self.ask_nodes(peer);
         self.start_sync();
     }
 
@@ -983,11 +1263,57 @@ impl Node {
                 .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
     }
 
-    /// Adds or refreshes a relay record; returns true if it was new.
+    fn insert_known(&mut self, url: String, k: KnownNode) {
+        *self.per_source.entry(k.source.clone()).or_insert(0) += 1;
+        if let Some(old) = self.known_nodes.insert(url, k) {
+            self.uncount_source(&old.source);
+        }
+    }
+
+    fn uncount_source(&mut self, source: &str) {
+        if let Some(n) = self.per_source.get_mut(source) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_source.remove(source);
+            }
+        }
+    }
+
+    /// Removes a relay from the table (and the store); returns whether it was there.
+    fn forget_node(&mut self, url: &str) -> bool {
+        match self.known_nodes.remove(url) {
+            Some(k) => {
+                self.uncount_source(&k.source);
+                self.pending_nodes.insert(String::from(url), None);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Makes room in a full table by forgetting the relay we are not connected to that was
+    /// heard of least recently (on a tie, the one that failed most dials).
+    fn evict_stalest_node(&mut self) -> bool {
+        let connected: BTreeSet<&String> = self.peers.values().map(|p| &p.remote).collect();
+        let victim = self
+            .known_nodes
+            .iter()
+            .filter(|(url, k)| k.source != "bootstrap" && !connected.contains(url))
+            .min_by_key(|(url, k)| (k.seen_ms, core::cmp::Reverse(k.failures), (*url).clone()))
+            .map(|(url, _)| url.clone());
+        match victim {
+            Some(url) => self.forget_node(&url),
+            None => false,
+        }
+    }
+
+    /// Adds or refreshes a relay record; returns true if it was new. `direct` = the record
+    /// was verified (we dialed its URL and the node there proved its id).
     fn learn_node(&mut self, rec: NodeRecord, source: String, direct: bool) -> bool {
         if !Self::valid_url(&rec.url)
             || rec.node_id == self.node_id
             || self.config.public_url.as_deref() == Some(rec.url.as_str())
+            || self.self_urls.contains(&rec.url)
         {
             return false;
         }
@@ -1002,17 +1328,15 @@ impl Node {
             }
             return false;
         }
-        if self.known_nodes.len() >= MAX_KNOWN_NODES {
+        if !direct && self.per_source.get(&source).copied().unwrap_or(0) >= MAX_NODES_PER_SOURCE {
             return false;
         }
-        let count = self.per_source.entry(source.clone()).or_insert(0);
-        if *count >= MAX_NODES_PER_SOURCE && !direct {
+        if self.known_nodes.len() >= MAX_KNOWN_NODES && !self.evict_stalest_node() {
             return false;
         }
-        *count += 1;
         self.pending_nodes
             .insert(rec.url.clone(), Some(rec.clone()));
-        self.known_nodes.insert(
+        self.insert_known(
             rec.url.clone(),
             KnownNode {
                 record: rec,
@@ -1039,6 +1363,16 @@ impl Node {
         }
     }
 
+    fn ask_nodes(&mut self, peer: PeerId) {
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.nodes_asked = p.nodes_asked.saturating_add(1).min(4);
+        p.nodes_asked_ms = now;
+        self.send(peer, &Message::GetNodes);
+    }
+
     fn on_getnodes(&mut self, peer: PeerId) {
         let now = self.now_ms;
         let Some(p) = self.peers.get_mut(&peer) else {
@@ -1051,23 +1385,23 @@ impl Node {
             return;
         }
         p.last_getnodes_from_peer_ms = Some(now);
+        let own = match (&self.config.public_url, self.config.kind) {
+            (Some(url), NodeKind::Relay) => Some(NodeRecord {
+                node_id: self.node_id,
+                url: url.clone(),
+                last_seen: self.now_s(),
+            }),
+            _ => None,
+        };
         let mut list: Vec<NodeRecord> = self
             .known_nodes
             .values()
             .map(|k| k.record.clone())
             .collect();
         list.sort_by_key(|r| core::cmp::Reverse(r.last_seen));
-        list.truncate(MAX_ADDRS);
-        if self.config.kind == NodeKind::Relay {
-            if let Some(url) = self.config.public_url.clone() {
-                list.push(NodeRecord {
-                    node_id: self.node_id,
-                    url,
-                    last_seen: self.now_s(),
-                });
-                list.truncate(MAX_ADDRS);
-            }
-        }
+        // A relay's own record always goes in.
+        list.truncate(MAX_ADDRS - usize::from(own.is_some()));
+        list.extend(own);
         self.send(peer, &Message::Nodes(list));
     }
 
@@ -1075,9 +1409,14 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let asked = p.asked_nodes_ms.take().is_some();
+        // A one-record list is a forward of a newly learned relay; it can cross the answer to
+        // our `getnodes` on the wire, so it never takes the answer's place.
+        let answer = p.nodes_asked > 0 && list.len() != 1;
+        if answer {
+            p.nodes_asked -= 1;
+        }
         let source = p.remote.clone();
-        if !asked && list.len() > 10 {
+        if !answer && list.len() > MAX_UNSOLICITED_NODES {
             self.conduct(
                 peer,
                 Conduct::Penalise(20),
@@ -1110,19 +1449,15 @@ impl Node {
 
     /// Dials known relays until the outbound target is met.
     fn dial_more(&mut self) {
-        let connected: BTreeSet<String> = self
+        // Only URLs we dialed count as connected: a URL an inbound peer advertises is not
+        // proven to be its own, and must not keep us from dialing the real relay.
+        let connected: BTreeSet<String> = self.peers.values().map(|p| p.remote.clone()).collect();
+        let connected_ids: BTreeSet<PublicKey> = self
             .peers
             .values()
-            .flat_map(|p| {
-                let mut v = alloc::vec![p.remote.clone()];
-                if let Some(u) = p.hello.as_ref().and_then(|h| h.url.clone()) {
-                    v.push(u);
-                }
-                v
-            })
+            .filter(|p| p.authed)
+            .filter_map(|p| p.node_id())
             .collect();
-        let connected_ids: BTreeSet<PublicKey> =
-            self.peers.values().filter_map(|p| p.node_id()).collect();
         let outbound = self
             .peers
             .values()
@@ -1173,13 +1508,14 @@ impl Node {
 
     // ---- sync --------------------------------------------------------------------------
 
-    /// Asks the peer with the most work for headers if anyone has more than we know.
+    /// Asks the peer believed to have the most work for headers if anyone has more than we
+    /// know (one sync request at a time).
     fn start_sync(&mut self) {
         let best = self.chain.best_header().work;
         if self
             .peers
             .values()
-            .any(|p| p.established && p.getheaders_sent)
+            .any(|p| p.established && p.getheaders_sent.is_some())
         {
             return;
         }
@@ -1192,42 +1528,40 @@ impl Node {
             self.request_blocks();
             return;
         };
-        self.send_getheaders(peer);
+        self.request_headers(peer, false);
     }
 
-    fn send_getheaders(&mut self, peer: PeerId) {
-        let mut locator = Vec::new();
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.getheaders_sent = true;
-            if let Some(last) = p.pending_headers.last() {
-                locator.push(last.hash());
-            }
+    /// Sends `getheaders` to `peer` unless one is outstanding there. A `continuation` (the
+    /// answer to our request was a full batch) goes at once; other requests go at most once
+    /// per [`GETHEADERS_MIN_INTERVAL_MS`] per peer, later ones wait for a tick.
+    fn request_headers(&mut self, peer: PeerId, continuation: bool) {
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !p.established || p.getheaders_sent.is_some() {
+            return;
         }
+        if !continuation
+            && p.last_getheaders_ms
+                .is_some_and(|t| now < t + GETHEADERS_MIN_INTERVAL_MS)
+        {
+            p.getheaders_deferred = true;
+            return;
+        }
+        p.getheaders_deferred = false;
+        p.getheaders_sent = Some(now);
+        p.last_getheaders_ms = Some(now);
+        let mut locator = Vec::with_capacity(MAX_LOCATOR);
+        let pending = p.pending_headers.last().map(BlockHeader::hash);
+        locator.extend(pending);
         // Locate from the best header so a half-done download resumes where it stopped.
-        let mut h = self.chain.best_header().hash;
-        let mut step = 1u64;
-        while locator.len() < crate::wire::MAX_LOCATOR - 1 {
-            locator.push(h);
-            let height = self
-                .chain
-                .entry(&h)
-                .expect("walking known ancestors")
-                .height
-                .0;
-            if height == 0 {
-                break;
-            }
-            if locator.len() > 10 {
-                step *= 2;
-            }
-            let target = height.saturating_sub(step);
-            while self.chain.entry(&h).expect("known").height.0 > target {
-                h = self.chain.entry(&h).expect("known").header.prev;
-            }
-        }
-        if locator.last() != Some(&self.chain.genesis_hash()) {
-            locator.push(self.chain.genesis_hash());
-        }
+        locator.extend(
+            self.chain
+                .best_header_locator(MAX_LOCATOR - locator.len())
+                .into_iter()
+                .filter(|h| Some(*h) != pending),
+        );
         self.send(
             peer,
             &Message::GetHeaders {
@@ -1237,46 +1571,64 @@ impl Node {
         );
     }
 
+    /// The cumulative work of the best header `peer` has shown us (zero if none).
+    fn demonstrated_work(&self, peer: PeerId) -> Work {
+        self.peers
+            .get(&peer)
+            .and_then(|p| p.best_header)
+            .and_then(|b| self.chain.entry(&b))
+            .map_or(Work::ZERO, |e| e.work)
+    }
+
     fn on_headers(&mut self, peer: PeerId, hs: Vec<BlockHeader>) {
         self.stats.headers_received += hs.len() as u64;
         let full = hs.len() == MAX_HEADERS;
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.getheaders_sent = false;
-        }
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let answer = p.getheaders_sent.is_some();
         if hs.is_empty() {
-            self.finish_header_batch(peer);
+            // Only an answer can be empty; an empty message nobody asked for is ignored.
+            if answer {
+                p.getheaders_sent = None;
+                self.end_of_answer(peer, Work::ZERO);
+            }
             return;
         }
-        // Check linkage and proof of work before anything is kept.
-        let params = self.chain.params().clone();
-        let pending_tip = self
-            .peers
-            .get(&peer)
-            .and_then(|p| p.pending_headers.last().map(BlockHeader::hash));
-        let base_work = if Some(hs[0].prev) == pending_tip {
-            self.peers.get(&peer).map(|p| p.pending_work)
+        // Where it attaches: the continuation of this peer's pending headers, or our tree.
+        let pending_tip = p.pending_headers.last().map(BlockHeader::hash);
+        let continues = Some(hs[0].prev) == pending_tip;
+        let base_work = if continues {
+            Some(p.pending_work)
         } else {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.pending_headers.clear();
-                p.pending_work = Work::ZERO;
-            }
             self.chain.entry(&hs[0].prev).map(|e| e.work)
         };
         let Some(mut work) = base_work else {
-            // Does not connect to anything we know: find the fork point. A single header
-            // is a normal announcement of a branch we have not seen.
-            if hs.len() > 1 {
+            // Connects to nothing we know: an announcement from a peer on a branch (or far
+            // ahead) we have not seen. Ask where it forks. Only a peer that keeps sending
+            // such headers without its answers ever linking them up is penalised. (An
+            // answer to our locator always connects, so this does not count as one.)
+            p.unconnecting = p.unconnecting.saturating_add(1);
+            if p.unconnecting > MAX_UNCONNECTING_HEADERS {
                 self.conduct(
                     peer,
                     Conduct::Penalise(20),
                     String::from("headers do not connect"),
                 );
             }
-            if self.peers.contains_key(&peer) {
-                self.send_getheaders(peer);
-            }
+            self.request_headers(peer, false);
             return;
         };
+        p.unconnecting = 0;
+        if answer {
+            p.getheaders_sent = None;
+        }
+        if !continues {
+            p.pending_headers.clear();
+            p.pending_work = Work::ZERO;
+        }
+        // Check linkage and proof of work before anything is kept.
+        let params = self.chain.params().clone();
         let mut prev = hs[0].prev;
         for h in &hs {
             if h.prev != prev {
@@ -1299,14 +1651,11 @@ impl Node {
             work = work.checked_add(hw).unwrap_or(Work::MAX);
             prev = h.hash();
         }
-        let last = hs[hs.len() - 1];
+        let last = hs[hs.len() - 1].hash();
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        p.known.insert(last.hash());
-        if work > p.best_work {
-            p.best_work = work;
-        }
+        p.known.insert(last);
         p.pending_headers.extend(hs);
         p.pending_work = work;
         if p.pending_headers.len() > MAX_PENDING_HEADERS {
@@ -1317,38 +1666,53 @@ impl Node {
             );
             return;
         }
+        self.limit_pending_headers();
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
         if work > self.chain.best_header().work {
             self.commit_headers(peer);
-        } else if self.chain.entry(&last.hash()).is_some() {
+        } else if self.chain.entry(&last).is_some() {
             // Nothing new to us, but it tells what the peer has.
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.pending_headers.clear();
                 p.pending_work = Work::ZERO;
             }
-            self.note_peer_header(peer, last.hash());
+            self.note_peer_header(peer, last);
         }
         if !self.peers.contains_key(&peer) {
             return;
         }
         if full {
-            self.send_getheaders(peer);
+            // There may be more: continue at once if we asked, else as the rate allows.
+            self.request_headers(peer, answer);
+        } else if answer {
+            self.end_of_answer(peer, work);
         } else {
-            self.finish_header_batch(peer);
+            // An announcement: whatever did not beat our chain is dropped.
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.pending_headers.clear();
+                p.pending_work = Work::ZERO;
+            }
+            self.request_blocks();
+            self.start_sync_if_idle();
         }
     }
 
-    /// The peer has no more headers: drop what did not beat our chain.
-    fn finish_header_batch(&mut self, peer: PeerId) {
+    /// The peer answered our `getheaders` and has no more: drop what did not beat our chain,
+    /// believe from now on only the work its headers showed, and penalise a claim its
+    /// headers did not back (`delivered` = cumulative work of the last batch, kept or not).
+    fn end_of_answer(&mut self, peer: PeerId, delivered: Work) {
         let ours = self.chain.best_header().work;
+        let demonstrated = self.demonstrated_work(peer);
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let claimed = p.hello.as_ref().map_or(Work::ZERO, |h| h.best_work);
-        let delivered = p.pending_work;
-        let had_pending = !p.pending_headers.is_empty();
+        let claimed = p.best_work;
         p.pending_headers.clear();
         p.pending_work = Work::ZERO;
-        if had_pending && delivered <= ours && claimed > ours {
+        p.best_work = demonstrated;
+        if claimed > demonstrated.max(delivered) && claimed > ours {
             self.conduct(
                 peer,
                 Conduct::Penalise(50),
@@ -1360,8 +1724,33 @@ impl Node {
     }
 
     fn start_sync_if_idle(&mut self) {
-        if !self.peers.values().any(|p| p.getheaders_sent) {
+        if !self.peers.values().any(|p| p.getheaders_sent.is_some()) {
             self.start_sync();
+        }
+    }
+
+    /// Keeps the headers pending across all peers within [`MAX_PENDING_HEADERS_TOTAL`] by
+    /// closing the newest connections holding some.
+    fn limit_pending_headers(&mut self) {
+        loop {
+            let total: usize = self.peers.values().map(|p| p.pending_headers.len()).sum();
+            if total <= MAX_PENDING_HEADERS_TOTAL {
+                return;
+            }
+            let newest = self
+                .peers
+                .iter()
+                .filter(|(_, p)| !p.pending_headers.is_empty())
+                .max_by_key(|(id, p)| (p.connected_ms, **id))
+                .map(|(&id, _)| id);
+            let Some(id) = newest else {
+                return;
+            };
+            self.drop_peer(
+                id,
+                DisconnectReason::Evicted(String::from("too many pending headers")),
+                false,
+            );
         }
     }
 
@@ -1372,11 +1761,11 @@ impl Node {
         };
         let headers = core::mem::take(&mut p.pending_headers);
         p.pending_work = Work::ZERO;
-        let last = headers.last().map(BlockHeader::hash);
         let now_s = self.now_s();
+        let mut accepted = None;
         for h in headers {
             match self.chain.accept_header(&h, now_s) {
-                Ok(_) => {}
+                Ok(_) => accepted = Some(h.hash()),
                 Err(e) => {
                     let conduct = e.conduct();
                     let reason = alloc::format!("header {}: {e}", h.hash());
@@ -1388,7 +1777,7 @@ impl Node {
                 }
             }
         }
-        if let Some(last) = last {
+        if let Some(last) = accepted {
             self.note_peer_header(peer, last);
         }
         let best = self.chain.best_header();
@@ -1399,9 +1788,10 @@ impl Node {
 
     /// Records that `peer` has the block `hash` (in our tree) and all its ancestors.
     fn note_peer_header(&mut self, peer: PeerId, hash: BlockHash) {
-        let Some(work) = self.chain.entry(&hash).map(|e| e.work) else {
+        let Some(e) = self.chain.entry(&hash) else {
             return;
         };
+        let (work, height) = (e.work, e.height);
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
@@ -1411,47 +1801,83 @@ impl Node {
             .is_none_or(|e| e.work < work);
         if better {
             p.best_header = Some(hash);
+            p.best_height = p.best_height.max(height);
+        }
+        if work > p.best_work {
+            p.best_work = work;
         }
     }
 
     /// Requests missing bodies along the best header chain from peers that have them.
     fn request_blocks(&mut self) {
+        let missing = self.chain.missing_blocks(BLOCKS_PER_PASS);
+        if missing.is_empty() {
+            return;
+        }
         let in_flight: BTreeSet<BlockHash> = self
             .peers
             .values()
             .flat_map(|p| p.blocks_in_flight.keys().copied())
             .collect();
-        let missing = self.chain.missing_blocks(256);
+        struct Candidate {
+            id: PeerId,
+            /// It has every block of our best-header chain up to this height.
+            upto: Height,
+            load: usize,
+            cap: usize,
+            stalling: bool,
+        }
+        let chain = &self.chain;
+        let mut cands: Vec<Candidate> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.established)
+            .filter_map(|(&id, p)| {
+                let upto = chain.best_chain_common_height(&p.best_header?)?;
+                let stalling = p.stalls > 0;
+                Some(Candidate {
+                    id,
+                    upto,
+                    load: p.blocks_in_flight.len(),
+                    cap: if stalling {
+                        1
+                    } else {
+                        MAX_BLOCKS_IN_FLIGHT_PER_PEER
+                    },
+                    stalling,
+                })
+            })
+            .collect();
         let mut per_peer: BTreeMap<PeerId, Vec<InvItem>> = BTreeMap::new();
         for hash in missing {
             if in_flight.contains(&hash) {
                 continue;
             }
-            // The least-loaded peer known to have it.
-            let chain = &self.chain;
-            let choice = self
-                .peers
-                .iter()
-                .filter(|(_, p)| {
-                    p.established
-                        && p.blocks_in_flight.len() < MAX_BLOCKS_IN_FLIGHT_PER_PEER
-                        && !p.lacks.contains(&hash)
-                        && p.best_header.is_some_and(|b| chain.is_ancestor(&hash, &b))
-                })
-                .min_by_key(|(id, p)| {
-                    p.blocks_in_flight.len() + per_peer.get(*id).map_or(0, Vec::len)
-                })
-                .map(|(&id, _)| id);
-            let Some(peer) = choice else {
+            let Some(height) = chain.entry(&hash).map(|e| e.height) else {
+                continue;
+            };
+            let peers = &self.peers;
+            let has = |c: &Candidate| {
+                c.upto >= height && peers.get(&c.id).is_some_and(|p| !p.lacks.contains(&hash))
+            };
+            // A peer that let this block's request time out, or lets requests time out at
+            // all, is asked only when no other peer has the block.
+            let good = |c: &Candidate| {
+                !c.stalling
+                    && peers
+                        .get(&c.id)
+                        .is_some_and(|p| !p.timed_out.contains_key(&hash))
+            };
+            let any_good = cands.iter().any(|c| has(c) && good(c));
+            let choice = cands
+                .iter_mut()
+                .filter(|c| has(c) && (!any_good || good(c)) && c.load < c.cap)
+                .min_by_key(|c| (c.load, c.id));
+            let Some(c) = choice else {
                 break;
             };
-            let p = self.peers.get_mut(&peer).expect("chosen from peers");
-            if p.blocks_in_flight.len() + per_peer.get(&peer).map_or(0, Vec::len)
-                >= MAX_BLOCKS_IN_FLIGHT_PER_PEER
-            {
-                break;
-            }
-            per_peer.entry(peer).or_default().push(InvItem {
+            c.load += 1;
+            per_peer.entry(c.id).or_default().push(InvItem {
                 kind: InvKind::Block,
                 hash,
             });
@@ -1475,7 +1901,10 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        if p.blocks_in_flight.remove(&hash).is_none() {
+        let requested = p.blocks_in_flight.remove(&hash).is_some();
+        // A block whose request timed out is late, not unsolicited.
+        let late = !requested && p.timed_out.remove(&hash).is_some();
+        if !requested && !late {
             self.conduct(
                 peer,
                 Conduct::Penalise(20),
@@ -1483,6 +1912,7 @@ impl Node {
             );
             return;
         }
+        p.stalls = 0;
         p.known.insert(hash);
         self.process_block(Some(peer), block);
         self.request_blocks();
@@ -1523,7 +1953,7 @@ impl Node {
             Err(ChainError::UnknownParent { .. }) => {
                 self.add_orphan(block);
                 if let Some(peer) = from {
-                    self.send_getheaders(peer);
+                    self.request_headers(peer, false);
                 }
             }
             Err(e) => {
@@ -1647,58 +2077,188 @@ impl Node {
         }
     }
 
+    /// Serves blocks and transactions. Repeated items are served once; at most
+    /// [`MAX_BLOCKS_PER_GETDATA`] blocks and [`MAX_GETDATA_REPLY_BYTES`] bytes go out per
+    /// request, and what is left over is answered with `notfound` like what we lack.
     fn on_getdata(&mut self, peer: PeerId, items: Vec<InvItem>) {
+        let mut seen: BTreeSet<InvItem> = BTreeSet::new();
         let mut missing = Vec::new();
+        let mut blocks = 0usize;
+        let mut bytes_out = 0usize;
         for item in items {
-            match item.kind {
-                InvKind::Block => match self.chain.block(&item.hash) {
-                    Some(b) => {
-                        let bytes: Arc<[u8]> = Arc::from(Message::Block(b.clone()).encode());
-                        self.stats.blocks_sent += 1;
-                        if let Some(p) = self.peers.get_mut(&peer) {
-                            p.known.insert(item.hash);
-                        }
-                        self.send_bytes(peer, bytes);
-                    }
-                    None => missing.push(item),
-                },
-                InvKind::Tx => match self.mempool.get(&item.hash) {
-                    Some(e) => {
-                        let msg = Message::Tx(e.tx.clone());
-                        if let Some(p) = self.peers.get_mut(&peer) {
-                            p.known.insert(item.hash);
-                        }
-                        self.send(peer, &msg);
-                    }
-                    None => missing.push(item),
-                },
+            if !seen.insert(item) {
+                continue;
             }
+            let msg = match item.kind {
+                InvKind::Block if blocks < MAX_BLOCKS_PER_GETDATA => self
+                    .chain
+                    .block(&item.hash)
+                    .map(|b| Message::Block(b.clone())),
+                InvKind::Block => None,
+                InvKind::Tx => self
+                    .mempool
+                    .get(&item.hash)
+                    .map(|e| Message::Tx(e.tx.clone())),
+            };
+            let Some(msg) = msg else {
+                missing.push(item);
+                continue;
+            };
+            let bytes: Arc<[u8]> = Arc::from(msg.encode());
+            if bytes_out + bytes.len() > MAX_GETDATA_REPLY_BYTES {
+                missing.push(item);
+                continue;
+            }
+            bytes_out += bytes.len();
+            if item.kind == InvKind::Block {
+                blocks += 1;
+                self.stats.blocks_sent += 1;
+            }
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.known.insert(item.hash);
+            }
+            self.send_bytes(peer, bytes);
         }
         if !missing.is_empty() {
             self.send(peer, &Message::NotFound(missing));
         }
     }
 
+    fn on_notfound(&mut self, peer: PeerId, items: Vec<InvItem>) {
+        let mut failed_txs = Vec::new();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for i in items {
+                match i.kind {
+                    InvKind::Block => {
+                        if p.blocks_in_flight.remove(&i.hash).is_some() {
+                            p.lacks.insert(i.hash);
+                        }
+                    }
+                    InvKind::Tx => {
+                        if p.txs_in_flight.remove(&i.hash).is_some() {
+                            failed_txs.push(i.hash);
+                        }
+                    }
+                }
+            }
+        }
+        for txid in failed_txs {
+            if self.tx_asked.get(&txid) == Some(&peer) {
+                self.tx_asked.remove(&txid);
+            }
+            self.tx_fallback(txid);
+        }
+        self.fill_tx_requests(peer);
+        self.request_blocks();
+    }
+
     // ---- transactions ------------------------------------------------------------------
 
+    /// Whether a transaction is worth fetching from anyone.
+    fn tx_unwanted(&self, txid: &Txid) -> bool {
+        self.mempool.contains(txid) || self.rejected_txs.contains(txid)
+    }
+
+    fn send_tx_requests(&mut self, peer: PeerId, txids: Vec<Txid>) {
+        if txids.is_empty() {
+            return;
+        }
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for t in &txids {
+            p.txs_in_flight.insert(*t, now);
+            p.tx_waiting.remove(t);
+            self.tx_asked.insert(*t, peer);
+        }
+        let items = txids
+            .into_iter()
+            .map(|hash| InvItem {
+                kind: InvKind::Tx,
+                hash,
+            })
+            .collect();
+        self.send(peer, &Message::GetData(items));
+    }
+
+    /// A request for `txid` ended without it (timeout, `notfound`, disconnect): ask the next
+    /// peer that announced it and has a free request slot.
+    fn tx_fallback(&mut self, txid: Txid) {
+        if self.tx_unwanted(&txid) || self.tx_asked.contains_key(&txid) {
+            return;
+        }
+        let next = self
+            .peers
+            .iter()
+            .find(|(_, p)| {
+                p.established
+                    && p.tx_waiting.contains(&txid)
+                    && p.txs_in_flight.len() < MAX_TXS_IN_FLIGHT_PER_PEER
+                    && !p.timed_out.contains_key(&txid)
+            })
+            .map(|(&id, _)| id);
+        if let Some(id) = next {
+            self.send_tx_requests(id, alloc::vec![txid]);
+        }
+    }
+
+    /// Fills `peer`'s free request slots with transactions it announced that nobody is
+    /// being asked for.
+    fn fill_tx_requests(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let free = MAX_TXS_IN_FLIGHT_PER_PEER.saturating_sub(p.txs_in_flight.len());
+        if free == 0 || p.tx_waiting.set.is_empty() {
+            return;
+        }
+        let mut ask = Vec::new();
+        let mut stale = Vec::new();
+        for t in &p.tx_waiting.order {
+            if ask.len() >= free {
+                break;
+            }
+            if !p.tx_waiting.contains(t) {
+                continue;
+            }
+            if self.tx_unwanted(t) {
+                stale.push(*t);
+            } else if !self.tx_asked.contains_key(t) && !p.timed_out.contains_key(t) {
+                ask.push(*t);
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for t in &stale {
+                p.tx_waiting.remove(t);
+            }
+        }
+        self.send_tx_requests(peer, ask);
+    }
+
     fn on_inv(&mut self, peer: PeerId, items: Vec<InvItem>) {
-        let mut want = Vec::new();
+        let mut ask = Vec::new();
         let mut unknown_block = false;
         for item in items.into_iter().take(MAX_INV) {
-            if let Some(p) = self.peers.get_mut(&peer) {
-                p.known.insert(item.hash);
-            }
+            let unwanted = item.kind == InvKind::Tx && self.tx_unwanted(&item.hash);
+            let asked = self.tx_asked.contains_key(&item.hash);
+            let Some(p) = self.peers.get_mut(&peer) else {
+                return;
+            };
+            p.known.insert(item.hash);
             match item.kind {
                 InvKind::Tx => {
-                    let requested = self
-                        .peers
-                        .values()
-                        .any(|p| p.txs_in_flight.contains(&item.hash));
-                    if !self.mempool.contains(&item.hash)
-                        && !self.rejected_txs.contains(&item.hash)
-                        && !requested
-                    {
-                        want.push(item);
+                    if unwanted || p.txs_in_flight.contains_key(&item.hash) {
+                        continue;
+                    }
+                    let free = p.txs_in_flight.len() + ask.len() < MAX_TXS_IN_FLIGHT_PER_PEER;
+                    if !asked && free && !p.timed_out.contains_key(&item.hash) {
+                        if !ask.contains(&item.hash) {
+                            ask.push(item.hash);
+                        }
+                    } else {
+                        // Asked of someone else, or no slot free: remember who has it.
+                        p.tx_waiting.push(item.hash);
                     }
                 }
                 InvKind::Block => {
@@ -1708,16 +2268,9 @@ impl Node {
                 }
             }
         }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            for i in &want {
-                p.txs_in_flight.insert(i.hash);
-            }
-        }
-        if !want.is_empty() {
-            self.send(peer, &Message::GetData(want));
-        }
+        self.send_tx_requests(peer, ask);
         if unknown_block {
-            self.send_getheaders(peer);
+            self.request_headers(peer, false);
         }
     }
 
@@ -1726,7 +2279,9 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        if !p.txs_in_flight.remove(&txid) {
+        let requested = p.txs_in_flight.remove(&txid).is_some();
+        let late = !requested && p.timed_out.remove(&txid).is_some();
+        if !requested && !late {
             self.conduct(
                 peer,
                 Conduct::Penalise(10),
@@ -1735,6 +2290,10 @@ impl Node {
             return;
         }
         p.known.insert(txid);
+        p.tx_waiting.remove(&txid);
+        if self.tx_asked.get(&txid) == Some(&peer) {
+            self.tx_asked.remove(&txid);
+        }
         match self.mempool.add(tx, &self.chain) {
             Ok(_) => {
                 self.stats.txs_accepted += 1;
@@ -1743,11 +2302,16 @@ impl Node {
                 self.announce_tx(txid, Some(peer));
             }
             Err(e) => {
-                self.rejected_txs.insert(txid);
+                // Only a verdict about the transaction itself is remembered: one refused
+                // for a missing parent, a low fee or a full pool may be fine later.
+                if intrinsic_rejection(&e) {
+                    self.rejected_txs.insert(txid);
+                }
                 let conduct = e.conduct();
                 self.conduct(peer, conduct, alloc::format!("transaction {txid}: {e}"));
             }
         }
+        self.fill_tx_requests(peer);
     }
 
     fn announce_tx(&mut self, txid: Txid, except: Option<PeerId>) {
@@ -1778,7 +2342,10 @@ impl Node {
         let now = self.now_ms;
         let mut timeouts = Vec::new();
         let mut pings = Vec::new();
-        let mut stalled = false;
+        let mut stalled = Vec::new();
+        let mut header_timeouts = Vec::new();
+        let mut deferred_headers = Vec::new();
+        let mut tx_timeouts: Vec<(PeerId, Txid)> = Vec::new();
         for (&id, p) in &mut self.peers {
             if !p.established {
                 if now >= p.connected_ms + HANDSHAKE_TIMEOUT_MS {
@@ -1794,10 +2361,60 @@ impl Node {
             } else if now >= p.last_recv_ms + PING_INTERVAL_MS {
                 pings.push(id);
             }
-            let before = p.blocks_in_flight.len();
-            p.blocks_in_flight
-                .retain(|_, &mut at| now < at + BLOCK_REQUEST_TIMEOUT_MS);
-            stalled |= p.blocks_in_flight.len() != before;
+            // Requests that timed out are remembered: not asked of this peer again for a
+            // while, and not penalised as unsolicited if they still arrive.
+            p.timed_out.retain(|_, at| now < *at + TIMED_OUT_MEMORY_MS);
+            let late_blocks: Vec<BlockHash> = p
+                .blocks_in_flight
+                .iter()
+                .filter(|(_, at)| now >= **at + BLOCK_REQUEST_TIMEOUT_MS)
+                .map(|(h, _)| *h)
+                .collect();
+            let late_txs: Vec<Txid> = p
+                .txs_in_flight
+                .iter()
+                .filter(|(_, at)| now >= **at + TX_REQUEST_TIMEOUT_MS)
+                .map(|(h, _)| *h)
+                .collect();
+            for h in &late_blocks {
+                p.blocks_in_flight.remove(h);
+                p.timed_out.insert(*h, now);
+            }
+            for t in &late_txs {
+                p.txs_in_flight.remove(t);
+                p.timed_out.insert(*t, now);
+                tx_timeouts.push((id, *t));
+            }
+            while p.timed_out.len() > TIMED_OUT_PER_PEER {
+                let oldest = p
+                    .timed_out
+                    .iter()
+                    .min_by_key(|(_, at)| **at)
+                    .map(|(h, _)| *h);
+                match oldest {
+                    Some(h) => {
+                        p.timed_out.remove(&h);
+                    }
+                    None => break,
+                }
+            }
+            if !late_blocks.is_empty() {
+                p.stalls = p.stalls.saturating_add(1);
+                stalled.push(id);
+            }
+            if let Some(sent) = p.getheaders_sent {
+                if now >= sent + GETHEADERS_TIMEOUT_MS {
+                    header_timeouts.push(id);
+                }
+            } else if p.getheaders_deferred
+                && p.last_getheaders_ms
+                    .is_none_or(|t| now >= t + GETHEADERS_MIN_INTERVAL_MS)
+            {
+                deferred_headers.push(id);
+            }
+            if p.nodes_asked > 0 && now >= p.nodes_asked_ms + NODES_ANSWER_WINDOW_MS {
+                p.nodes_asked = 0;
+            }
         }
         // Feelers that have nothing we lack are closed; one with more work stays until we
         // have caught up with it.
@@ -1821,7 +2438,7 @@ impl Node {
                     peer: id,
                     reason: DisconnectReason::FeelerDone,
                 });
-                drop(p);
+                self.after_peer_removed(id, p);
             }
         }
         for (id, reason) in timeouts {
@@ -1834,41 +2451,87 @@ impl Node {
             }
             self.send(id, &Message::Ping(nonce));
         }
-        if stalled {
+        // A peer that does not deliver what it was asked for is penalised each time, so one
+        // that never delivers is eventually dropped.
+        for &id in &stalled {
+            self.conduct(
+                id,
+                Conduct::Penalise(STALL_PENALTY),
+                String::from("block requests timed out"),
+            );
+        }
+        for id in header_timeouts {
+            let demonstrated = self.demonstrated_work(id);
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.getheaders_sent = None;
+                p.pending_headers.clear();
+                p.pending_work = Work::ZERO;
+                p.best_work = demonstrated;
+            }
+            self.conduct(
+                id,
+                Conduct::Penalise(GETHEADERS_TIMEOUT_PENALTY),
+                String::from("headers request timed out"),
+            );
+        }
+        for id in deferred_headers {
+            self.request_headers(id, false);
+        }
+        let mut refill = BTreeSet::new();
+        for (id, txid) in tx_timeouts {
+            if self.tx_asked.get(&txid) == Some(&id) {
+                self.tx_asked.remove(&txid);
+            }
+            self.tx_fallback(txid);
+            refill.insert(id);
+        }
+        for id in refill {
+            self.fill_tx_requests(id);
+        }
+        if !stalled.is_empty() {
             self.request_blocks();
         }
         // Forget relays not heard of in a long time (never the ones we are connected to).
-        let connected: BTreeSet<String> = self.peers.values().map(|p| p.remote.clone()).collect();
+        // Relays loaded from the store count as heard of at start at the earliest.
+        let start = self.started_ms.unwrap_or(now);
+        let connected: BTreeSet<String> = self
+            .peers
+            .values()
+            .flat_map(|p| {
+                let mut v = alloc::vec![p.remote.clone()];
+                if p.established {
+                    v.extend(p.hello.as_ref().and_then(|h| h.url.clone()));
+                }
+                v
+            })
+            .collect();
         let expired: Vec<String> = self
             .known_nodes
             .iter()
             .filter(|(url, k)| {
-                k.seen_ms + NODE_EXPIRY_MS < now
+                k.seen_ms.max(start).saturating_add(NODE_EXPIRY_MS) < now
                     && !connected.contains(*url)
                     && k.source != "bootstrap"
             })
             .map(|(u, _)| u.clone())
             .collect();
         for url in expired {
-            self.known_nodes.remove(&url);
-            self.pending_nodes.insert(url, None);
+            self.forget_node(&url);
         }
+        self.bans.retain(|_, until| *until > now);
         // Dials that never answered.
-        self.dialing.retain(|_, &mut at| now < at + 30_000);
+        self.dialing.retain(|_, &mut at| now < at + DIAL_TIMEOUT_MS);
         if now >= self.last_getnodes_ms + GETNODES_INTERVAL_MS {
             self.last_getnodes_ms = now;
             let ids: Vec<PeerId> = self
                 .peers
                 .iter()
-                .filter(|(_, p)| p.established)
+                .filter(|(_, p)| p.established && p.nodes_asked == 0)
                 .map(|(&id, _)| id)
                 .collect();
             if !ids.is_empty() {
                 let id = ids[(self.rng.next() % ids.len() as u64) as usize];
-                if let Some(p) = self.peers.get_mut(&id) {
-                    p.asked_nodes_ms = Some(now);
-                }
-                self.send(id, &Message::GetNodes);
+                self.ask_nodes(id);
             }
         }
         if now >= self.last_resync_ms + RESYNC_INTERVAL_MS {
@@ -1876,12 +2539,12 @@ impl Node {
             let ids: Vec<PeerId> = self
                 .peers
                 .iter()
-                .filter(|(_, p)| p.established && !p.getheaders_sent)
+                .filter(|(_, p)| p.established && p.getheaders_sent.is_none())
                 .map(|(&id, _)| id)
                 .collect();
             if !ids.is_empty() {
                 let id = ids[(self.rng.next() % ids.len() as u64) as usize];
-                self.send_getheaders(id);
+                self.request_headers(id, false);
             }
         }
         self.dial_more();

@@ -1,7 +1,9 @@
 //! A deterministic network simulator (feature `test-utils`): many [`Node`]s, a fake clock,
 //! per-link latency and loss, partitions that heal, and raw endpoints an adversary drives
 //! byte by byte. No sockets and no threads: a whole scenario runs in milliseconds and
-//! replays identically.
+//! replays identically. Like a WebSocket, a link delivers its messages in the order they were
+//! sent: latency and jitter are drawn per message, but no message overtakes an earlier one on
+//! the same link.
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -17,6 +19,7 @@ use crate::params::Params;
 use crate::primitives::{Block, BlockHash, Transaction};
 use crate::sig::Keypair;
 use crate::store::{ChangeSet, MemStore, Store};
+use crate::units::Work;
 use crate::wire::{Hello, Message, NodeKind, PROTOCOL_VERSION, auth_message};
 
 /// Message type byte of blocks on the wire (for counting).
@@ -38,6 +41,10 @@ pub struct SimNode {
     pub url: Option<String>,
     pub events: Vec<Event>,
     pub online: bool,
+    /// Mining templates the node produced.
+    pub templates: u64,
+    /// Dials it asked for: (time, URL).
+    pub dials: Vec<(u64, String)>,
 }
 
 /// A scripted peer.
@@ -47,6 +54,8 @@ pub struct RawEndpoint {
     pub inbox: BTreeMap<PeerId, Vec<Vec<u8>>>,
     /// Connections the other side closed.
     pub closed: BTreeSet<PeerId>,
+    /// Answer every `ping` with its `pong` (a scripted peer that stays connected).
+    pub auto_pong: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -101,6 +110,9 @@ pub struct Sim {
     pub block_sends: BTreeMap<(usize, usize, BlockHash), u32>,
     /// Messages delivered by type byte.
     pub delivered: BTreeMap<u8, u64>,
+    /// Delivery time of the last message sent on each (sender, peer id) link end: later
+    /// messages on the link are not delivered before it (FIFO, like a WebSocket).
+    last_delivery: BTreeMap<(usize, PeerId), u64>,
 }
 
 impl Sim {
@@ -124,6 +136,7 @@ impl Sim {
             partition: None,
             block_sends: BTreeMap::new(),
             delivered: BTreeMap::new(),
+            last_delivery: BTreeMap::new(),
         }
     }
 
@@ -136,8 +149,13 @@ impl Sim {
     }
 
     fn schedule(&mut self, delay_ms: u64, ev: Ev) {
+        self.schedule_at(self.now_ms + delay_ms, ev);
+    }
+
+    /// Events at the same time run in the order they were scheduled.
+    fn schedule_at(&mut self, at: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.insert((self.now_ms + delay_ms, self.seq), ev);
+        self.queue.insert((at, self.seq), ev);
     }
 
     fn link_delay(&mut self) -> u64 {
@@ -173,6 +191,8 @@ impl Sim {
             url,
             events: Vec::new(),
             online: true,
+            templates: 0,
+            dials: Vec::new(),
         })));
         let stagger = (i as u64 * 37) % self.tick_ms;
         self.schedule(stagger, Ev::Tick { to: i });
@@ -186,7 +206,7 @@ impl Sim {
         c
     }
 
-    /// Adds a raw endpoint for an adversary.
+    /// Adds a raw endpoint for an adversary (see [`Sim::set_auto_pong`]).
     pub fn add_raw(&mut self) -> usize {
         self.actors.push(Actor::Raw(RawEndpoint::default()));
         self.actors.len() - 1
@@ -203,6 +223,13 @@ impl Sim {
         match &self.actors[i] {
             Actor::Node(n) => n,
             Actor::Raw(_) => panic!("actor {i} is not a node"),
+        }
+    }
+
+    /// Makes raw endpoint `raw` answer pings by itself (or stop doing so).
+    pub fn set_auto_pong(&mut self, raw: usize, on: bool) {
+        if let Actor::Raw(r) = &mut self.actors[raw] {
+            r.auto_pong = on;
         }
     }
 
@@ -234,7 +261,16 @@ impl Sim {
             Actor::Node(_) => return,
             Actor::Raw(r) => {
                 match input {
-                    Input::Received { peer, bytes } => r.inbox.entry(peer).or_default().push(bytes),
+                    Input::Received { peer, bytes } => {
+                        let ping = match Message::from_bytes(&bytes) {
+                            Ok(Message::Ping(n)) if r.auto_pong => Some(n),
+                            _ => None,
+                        };
+                        r.inbox.entry(peer).or_default().push(bytes);
+                        if let Some(n) = ping {
+                            self.transmit(i, peer, Arc::from(Message::Pong(n).encode()));
+                        }
+                    }
                     Input::Disconnected { peer } => {
                         r.closed.insert(peer);
                     }
@@ -255,7 +291,13 @@ impl Sim {
         match o {
             Output::Send { peer, bytes } => self.transmit(i, peer, bytes),
             Output::Disconnect { peer, .. } => self.close(i, peer),
-            Output::Dial { url } => self.dial(i, &url),
+            Output::Dial { url } => {
+                let now = self.now_ms;
+                if let Actor::Node(n) = &mut self.actors[i] {
+                    n.dials.push((now, url.clone()));
+                }
+                self.dial(i, &url);
+            }
             Output::Persist(cs) => {
                 if let Actor::Node(n) = &mut self.actors[i] {
                     n.store.persist(&cs).expect("memory store");
@@ -266,7 +308,11 @@ impl Sim {
                     n.events.push(e);
                 }
             }
-            Output::Template(_) => {}
+            Output::Template(_) => {
+                if let Actor::Node(n) = &mut self.actors[i] {
+                    n.templates += 1;
+                }
+            }
         }
     }
 
@@ -284,9 +330,14 @@ impl Sim {
             let hash = crate::hash::sha256d(&bytes[1..89]);
             *self.block_sends.entry((from, to, hash)).or_insert(0) += 1;
         }
-        let delay = self.link_delay();
-        self.schedule(
-            delay,
+        let drawn = self.now_ms + self.link_delay();
+        let at = self
+            .last_delivery
+            .get(&(from, peer))
+            .map_or(drawn, |&last| drawn.max(last));
+        self.last_delivery.insert((from, peer), at);
+        self.schedule_at(
+            at,
             Ev::Deliver {
                 to,
                 peer: to_peer,
@@ -299,8 +350,9 @@ impl Sim {
     /// delivered first: the other side learns of the close after the slowest of them.
     fn close(&mut self, from: usize, peer: PeerId) {
         if let Some((to, to_peer)) = self.links.remove(&(from, peer)) {
-            let delay = self.latency_ms + self.jitter_ms + 1;
-            self.schedule(delay, Ev::Disconnected { to, peer: to_peer });
+            let last = self.last_delivery.remove(&(from, peer)).unwrap_or(0);
+            let at = (self.now_ms + self.latency_ms + self.jitter_ms + 1).max(last + 1);
+            self.schedule_at(at, Ev::Disconnected { to, peer: to_peer });
         }
     }
 
@@ -308,7 +360,11 @@ impl Sim {
         let delay = self.link_delay();
         let target = self.urls.get(url).copied();
         let reachable = target.filter(|&t| {
-            !self.separated(from, t) && matches!(&self.actors[t], Actor::Node(n) if n.online)
+            !self.separated(from, t)
+                && match &self.actors[t] {
+                    Actor::Node(n) => n.online,
+                    Actor::Raw(_) => true,
+                }
         });
         match reachable {
             Some(to) => {
@@ -421,7 +477,9 @@ impl Sim {
             Ev::Disconnected { to, peer } => {
                 if let Some(other) = self.links.remove(&(to, peer)) {
                     self.links.remove(&other);
+                    self.last_delivery.remove(&other);
                 }
+                self.last_delivery.remove(&(to, peer));
                 self.input(to, Input::Disconnected { peer });
             }
             Ev::DialFailed { to, url } => self.input(to, Input::DialFailed { url }),
@@ -541,6 +599,11 @@ impl Sim {
         self.transmit(raw, peer, Arc::from(bytes));
     }
 
+    /// Makes dials of `url` reach raw endpoint `raw` (as an inbound connection there).
+    pub fn raw_listen(&mut self, raw: usize, url: &str) {
+        self.urls.insert(String::from(url), raw);
+    }
+
     /// Completes a valid handshake from a raw endpoint with identity `seed`, claiming the
     /// genesis block as its best.
     pub fn raw_handshake(&mut self, raw: usize, peer: PeerId, seed: [u8; 32]) {
@@ -554,23 +617,38 @@ impl Sim {
         raw: usize,
         peer: PeerId,
         seed: [u8; 32],
-        genesis_work: crate::units::Work,
+        genesis_work: Work,
     ) {
-        let key = Keypair::from_seed(&seed);
+        let hello = self.raw_hello(seed, genesis_work);
+        self.raw_handshake_with(raw, peer, seed, hello);
+    }
+
+    /// A browser's `hello` for identity `seed` claiming the genesis block as its best with
+    /// `best_work` of work, for tests to adjust before [`Sim::raw_handshake_with`].
+    pub fn raw_hello(&self, seed: [u8; 32], best_work: Work) -> Hello {
         let genesis = self.params.genesis_hash();
-        let hello = Message::Hello(Hello {
+        Hello {
             version: PROTOCOL_VERSION,
             network: genesis,
-            node_id: key.public_key(),
+            node_id: Keypair::from_seed(&seed).public_key(),
             kind: NodeKind::Browser,
             url: None,
             best_hash: genesis,
             best_height: crate::units::Height(0),
-            best_work: genesis_work,
+            best_work,
             challenge: [7; 32],
             agent: String::from("adversary"),
-        });
-        self.raw_send(raw, peer, hello.encode());
+        }
+    }
+
+    /// Sends `hello` (whose node id should be the key of `seed`) on `peer`, waits for the
+    /// node's `hello` and proves the identity `seed` with an `auth` bound to both.
+    pub fn raw_handshake_with(&mut self, raw: usize, peer: PeerId, seed: [u8; 32], hello: Hello) {
+        let key = Keypair::from_seed(&seed);
+        let genesis = self.params.genesis_hash();
+        let challenge = hello.challenge;
+        let claimed = hello.node_id;
+        self.raw_send(raw, peer, Message::Hello(hello).encode());
         let found = self.run_until_for(5_000, |s| {
             s.raw(raw)
                 .inbox
@@ -585,7 +663,16 @@ impl Sim {
                 _ => None,
             })
             .expect("a hello was received");
-        let proof = key.sign(&auth_message(&genesis, &their.challenge, &key.public_key()).0);
+        let proof = key.sign(
+            &auth_message(
+                &genesis,
+                &challenge,
+                &their.challenge,
+                &claimed,
+                &their.node_id,
+            )
+            .0,
+        );
         self.raw_send(raw, peer, Message::Auth(proof).encode());
         self.run_for(500);
     }

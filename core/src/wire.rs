@@ -427,11 +427,27 @@ impl Decode for Message {
     }
 }
 
-const AUTH_TAG: &[u8] = b"tabcoin/auth/v1";
+const AUTH_TAG: &[u8] = b"tabcoin/auth/v2";
 
-/// What a node signs to prove its id: the network, the peer's challenge and its own id.
-pub fn auth_message(network: &BlockHash, challenge: &[u8; 32], signer: &PublicKey) -> Hash256 {
-    sha256d_parts(&[AUTH_TAG, &network.0, challenge, &signer.0])
+/// What a node signs to prove its id on one connection: the network, both challenges of the
+/// connection (the one the signer sent in its own `hello`, then the one the verifier sent)
+/// and both node ids (the signer's, then the one the verifier claimed). Binding all of them
+/// means a signature obtained on one connection proves nothing on another.
+pub fn auth_message(
+    network: &BlockHash,
+    signer_challenge: &[u8; 32],
+    verifier_challenge: &[u8; 32],
+    signer: &PublicKey,
+    verifier: &PublicKey,
+) -> Hash256 {
+    sha256d_parts(&[
+        AUTH_TAG,
+        &network.0,
+        signer_challenge,
+        verifier_challenge,
+        &signer.0,
+        &verifier.0,
+    ])
 }
 
 #[cfg(test)]
@@ -563,6 +579,39 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn auth_message_binds_both_challenges_and_both_ids() {
+        // The example of docs/PROTOCOL.md §3.7: the node of seed 01 (whose hello carried the
+        // challenge 07…07) proves its id to the node of seed 02 (challenge 08…08).
+        let g = crate::params::Params::main().genesis_hash();
+        let signer = crate::sig::Keypair::from_seed(&[1; 32]);
+        let (s, v) = (
+            signer.public_key(),
+            crate::sig::Keypair::from_seed(&[2; 32]).public_key(),
+        );
+        let m = auth_message(&g, &[7; 32], &[8; 32], &s, &v);
+        assert_eq!(
+            crate::hash::to_hex(&m.0),
+            "14eb57d55ab10d086b79774775885da86e4cfbae045518cc6cfd89837bdb1a45"
+        );
+        assert_eq!(
+            crate::hash::to_hex(&signer.sign(&m.0).0),
+            "6c590b65b4eb08ff4db7042e3db5d3e96945e9c088bf9e9f7a7db8a4ec8395b3\
+             e8d5165f1e958a008278d53a00ec3bbf50d0692bfab72e9ab35a567319328d03"
+        );
+        // Every part is bound, in its place.
+        let other = Hash256([9; 32]);
+        for changed in [
+            auth_message(&other, &[7; 32], &[8; 32], &s, &v),
+            auth_message(&g, &[8; 32], &[7; 32], &s, &v),
+            auth_message(&g, &[7; 32], &[9; 32], &s, &v),
+            auth_message(&g, &[7; 32], &[8; 32], &v, &s),
+            auth_message(&g, &[7; 32], &[8; 32], &s, &s),
+        ] {
+            assert_ne!(changed, m);
+        }
     }
 
     #[test]

@@ -547,7 +547,7 @@ fn identical_signatures_are_checked_once_without_changing_which_input_fails() {
     assert_eq!(tx.inputs[0].sig, tx.inputs[1].sig);
     let mut bad_second = tx.clone();
     bad_second.inputs[1].sig.0[3] ^= 1;
-    let mut blk = s.template(&[tx.clone()]);
+    let mut blk = s.template(std::slice::from_ref(&tx));
     blk.txs[1] = bad_second;
     assert_eq!(
         s.reject(&seal(blk)),

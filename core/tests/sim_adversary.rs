@@ -320,13 +320,19 @@ fn low_work_header_floods_are_not_stored() {
             .iter()
             .any(|(r, _)| r.contains("claimed more work"))
     );
-    // Headers that connect to nothing are penalised too, and repeated floods end in a ban.
+    // Headers that connect to nothing are answered with getheaders; a peer that keeps
+    // sending them while never linking them up is penalised, and a flood ends in a ban.
     let mut orphan_headers = headers.clone();
     orphan_headers.remove(0);
-    for _ in 0..3 {
+    for _ in 0..12 {
         sim.raw_send(raw, p, Message::Headers(orphan_headers.clone()).encode());
     }
     sim.run_for(1_000);
+    assert!(
+        penalties(&sim, 0)
+            .iter()
+            .any(|(r, _)| r.contains("headers do not connect"))
+    );
     assert!(closed(&sim, raw, p));
     assert_eq!(sim.node(0).chain().tree_len(), tree);
     honest_still_converge(&mut sim);

@@ -112,10 +112,24 @@ pub fn make_hello(
     }
 }
 
-/// The Auth message proving identity `seed` to a peer that sent `their_challenge`.
-pub fn auth_for(params: &Params, seed: [u8; 32], their_challenge: &[u8; 32]) -> Message {
+/// The Auth message proving identity `seed` on a connection where we sent `my_challenge`
+/// and the peer (`their_id`) sent `their_challenge`: the proof binds both challenges and
+/// both ids, so it is worthless on any other connection.
+pub fn auth_for(
+    params: &Params,
+    seed: [u8; 32],
+    my_challenge: &[u8; 32],
+    their_challenge: &[u8; 32],
+    their_id: &PublicKey,
+) -> Message {
     let key = Keypair::from_seed(&seed);
-    let msg = auth_message(&params.genesis_hash(), their_challenge, &key.public_key());
+    let msg = auth_message(
+        &params.genesis_hash(),
+        my_challenge,
+        their_challenge,
+        &key.public_key(),
+        their_id,
+    );
     Message::Auth(key.sign(&msg.0))
 }
 
@@ -372,7 +386,13 @@ impl RawClient {
         loop {
             if let (Some(h), Some(sig)) = (&self.their_hello, &their_auth) {
                 if sent_auth {
-                    let msg = auth_message(&params.genesis_hash(), &challenge, &h.node_id);
+                    let msg = auth_message(
+                        &params.genesis_hash(),
+                        &h.challenge,
+                        &challenge,
+                        &h.node_id,
+                        &me,
+                    );
                     sig::verify(&h.node_id, &msg.0, sig)
                         .map_err(|e| format!("the server's auth does not verify: {e:?}"))?;
                     return Ok(h.clone());
@@ -394,7 +414,7 @@ impl RawClient {
             self.history.push(m.clone());
             match m {
                 Message::Hello(h) if self.their_hello.is_none() => {
-                    let auth = auth_for(params, seed, &h.challenge);
+                    let auth = auth_for(params, seed, &challenge, &h.challenge, &h.node_id);
                     self.their_hello = Some(h);
                     self.send(&auth).await?;
                     sent_auth = true;
