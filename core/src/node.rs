@@ -90,6 +90,8 @@ const TIMED_OUT_PER_PEER: usize = 1_024;
 const TX_WAITING_PER_PEER: usize = MAX_INV;
 /// Missing bodies considered per download pass.
 const BLOCKS_PER_PASS: usize = 256;
+/// Encoded block messages kept for serving (the newest blocks are what peers ask for).
+const ENCODED_BLOCK_CACHE: usize = 8;
 /// Templates are refreshed for pool changes at most this often.
 const TEMPLATE_REFRESH_MS: u64 = 5_000;
 /// How often known nodes are asked of a peer.
@@ -523,6 +525,8 @@ pub struct Node {
     last_feeler_ms: u64,
     /// URLs being dialed as feelers.
     feelers: BTreeSet<String>,
+    /// Recently served block messages, encoded (see `encoded_block`).
+    encoded_blocks: VecDeque<(BlockHash, Arc<[u8]>)>,
     pub stats: NodeStats,
 }
 
@@ -564,6 +568,7 @@ impl Node {
             last_resync_ms: 0,
             last_feeler_ms: 0,
             feelers: BTreeSet::new(),
+            encoded_blocks: VecDeque::new(),
             stats: NodeStats::default(),
             config,
         };
@@ -2077,6 +2082,20 @@ impl Node {
         }
     }
 
+    /// The `block` message for `hash`, encoded once and shared: a new block is asked for by
+    /// every peer it was announced to, so fan-out to N peers encodes it once, not N times.
+    fn encoded_block(&mut self, hash: &BlockHash) -> Option<Arc<[u8]>> {
+        if let Some((_, bytes)) = self.encoded_blocks.iter().find(|(h, _)| h == hash) {
+            return Some(bytes.clone());
+        }
+        let bytes: Arc<[u8]> = Arc::from(Message::Block(self.chain.block(hash)?.clone()).encode());
+        if self.encoded_blocks.len() >= ENCODED_BLOCK_CACHE {
+            self.encoded_blocks.pop_front();
+        }
+        self.encoded_blocks.push_back((*hash, bytes.clone()));
+        Some(bytes)
+    }
+
     /// Serves blocks and transactions. Repeated items are served once; at most
     /// [`MAX_BLOCKS_PER_GETDATA`] blocks and [`MAX_GETDATA_REPLY_BYTES`] bytes go out per
     /// request, and what is left over is answered with `notfound` like what we lack.
@@ -2089,22 +2108,18 @@ impl Node {
             if !seen.insert(item) {
                 continue;
             }
-            let msg = match item.kind {
-                InvKind::Block if blocks < MAX_BLOCKS_PER_GETDATA => self
-                    .chain
-                    .block(&item.hash)
-                    .map(|b| Message::Block(b.clone())),
+            let bytes = match item.kind {
+                InvKind::Block if blocks < MAX_BLOCKS_PER_GETDATA => self.encoded_block(&item.hash),
                 InvKind::Block => None,
                 InvKind::Tx => self
                     .mempool
                     .get(&item.hash)
-                    .map(|e| Message::Tx(e.tx.clone())),
+                    .map(|e| Arc::from(Message::Tx(e.tx.clone()).encode())),
             };
-            let Some(msg) = msg else {
+            let Some(bytes) = bytes else {
                 missing.push(item);
                 continue;
             };
-            let bytes: Arc<[u8]> = Arc::from(msg.encode());
             if bytes_out + bytes.len() > MAX_GETDATA_REPLY_BYTES {
                 missing.push(item);
                 continue;
