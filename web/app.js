@@ -117,6 +117,14 @@ function renderNetwork() {
   $('send-to').placeholder = network === 'test' ? 'ttab_…' : 'tab_…';
 }
 
+/** Connection state from the node's status: open while any relay link is established. */
+function connState(st, ev) {
+  const relays = (st?.peers || []).filter((p) => p.outbound && p.url).map((p) => p.url);
+  if (st?.connected) return { state: 'open', url: relays[0] || ev?.url || st.relay, retryAt: null };
+  const state = ev?.state === 'connecting' ? 'connecting' : ev ? 'closed' : 'connecting';
+  return { state, url: ev?.url || st?.relay, retryAt: ev?.state === 'closed' && ev.retryInMs ? performance.now() + ev.retryInMs : null };
+}
+
 function renderConnection() {
   const c = ui.conn;
   const box = $('conn');
@@ -256,7 +264,7 @@ function refresh() {
     ui.status = st;
     ui.synced = !!st.synced;
     // 'connection' events drive the connection state; until the first one arrives, the status does.
-    if (!ui.connEvents) ui.conn = { state: st.connected ? 'open' : 'connecting', url: st.relay || ui.conn.url };
+    if (!ui.connEvents || st.connected || ui.conn.state === 'open') ui.conn = connState(st, ui.connEvents ? { state: ui.conn.state, url: ui.conn.url } : null);
     renderPeers(st);
     setText($('mempool-count'), String(st.mempool?.count ?? 0));
     setText($('mempool-bytes'), fmtBytes(st.mempool?.bytes ?? 0));
@@ -758,8 +766,12 @@ function handleEvent(ev) {
     case 'connection': {
       ui.connEvents = (ui.connEvents || 0) + 1;
       const prev = ui.conn.state;
-      ui.conn = { state: ev.state, url: ev.url, retryAt: ev.state === 'closed' && ev.retryInMs ? performance.now() + ev.retryInMs : null };
-      if (ev.state !== prev) {
+      // The node keeps several relay links and redials dead ones: the header shows whether
+      // the node is connected at all (and through which relay), not the last event of any link.
+      // Events also arrive while BrowserNode.start is still running (no node yet).
+      ui.conn = connState(node ? query('the node status', () => node.status()) : null, ev);
+      if (ev.state !== prev || ev.url !== ui.lastConnUrl) {
+        ui.lastConnUrl = ev.url;
         if (ev.state === 'open') log('ok', `Connected to ${ev.url}`);
         else if (ev.state === 'closed') log('warn', `Connection to ${ev.url || 'the relay'} closed${ev.retryInMs ? `; retrying in ${Math.ceil(ev.retryInMs / 1000)} s` : ''}`);
         else if (ev.state === 'connecting') log('info', `Connecting to ${ev.url}`);
@@ -876,6 +888,8 @@ async function startNode(wasm) {
   });
   node = started;
   window.tabcoin.node = node;
+  // Load the mining workers now, while the relay that served the page is reachable.
+  miner.prewarm(Number($('mining-workers').value) || miner.count);
   enableControls();
   refresh();
   resolveReady(node);

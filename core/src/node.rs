@@ -96,6 +96,9 @@ const ENCODED_BLOCK_CACHE: usize = 8;
 const TEMPLATE_REFRESH_MS: u64 = 5_000;
 /// How often known nodes are asked of a peer.
 const GETNODES_INTERVAL_MS: u64 = 10 * 60 * 1000;
+/// How often while the node knows fewer relays than it wants links to: a newcomer whose
+/// first answer came before its relay heard of the others learns them within a minute.
+const GETNODES_EAGER_INTERVAL_MS: u64 = 60 * 1000;
 /// A `getnodes` we sent counts as unanswered for this long.
 const NODES_ANSWER_WINDOW_MS: u64 = 2 * 60 * 1000;
 /// A `nodes` message that answers nothing may hold this many records (forwards hold one).
@@ -2536,7 +2539,12 @@ impl Node {
         self.bans.retain(|_, until| *until > now);
         // Dials that never answered.
         self.dialing.retain(|_, &mut at| now < at + DIAL_TIMEOUT_MS);
-        if now >= self.last_getnodes_ms + GETNODES_INTERVAL_MS {
+        let interval = if self.known_nodes.len() < self.config.target_outbound {
+            GETNODES_EAGER_INTERVAL_MS
+        } else {
+            GETNODES_INTERVAL_MS
+        };
+        if now >= self.last_getnodes_ms + interval {
             self.last_getnodes_ms = now;
             let ids: Vec<PeerId> = self
                 .peers

@@ -1092,3 +1092,26 @@ fn links_deliver_in_order() {
     let expected: Vec<u64> = (0..50).map(|n| 1_000 + n).collect();
     assert_eq!(pongs, expected);
 }
+
+/// A browser that asked its relay for known nodes before the relay heard of another relay
+/// learns the other one within a couple of minutes, not ten.
+#[test]
+fn a_newcomer_that_knows_too_few_relays_asks_again_soon() {
+    use tabcoin_core::sim::Sim;
+    use tabcoin_core::store::ChangeSet;
+    use tabcoin_core::wire::NodeKind;
+    let mut sim = Sim::new(tabcoin_core::params::Params::test());
+    let r1 = sim.add_node(Sim::config(NodeKind::Relay, 1, &[]), ChangeSet::default());
+    let mut c = Sim::config(NodeKind::Browser, 2, &[r1]);
+    c.target_outbound = 2;
+    let tab = sim.add_node(c, ChangeSet::default());
+    sim.run_for(10_000);
+    assert_eq!(sim.node(tab).known_nodes().len(), 1, "only relay 1 so far");
+    // Relay 2 appears later and links to relay 1.
+    let r2 = sim.add_node(Sim::config(NodeKind::Relay, 3, &[r1]), ChangeSet::default());
+    let url2 = Sim::url_of(r2);
+    let learned = sim.run_until_for(3 * 60_000, |s| {
+        s.node(tab).known_nodes().iter().any(|r| r.url == url2)
+    });
+    assert!(learned, "the tab did not learn relay 2 within 3 minutes");
+}

@@ -57,9 +57,9 @@ export class Miner {
     clearTimeout(this.retryTimer);
     this.generation++;
     for (const w of this.workers) w.worker.postMessage({ type: 'stop', generation: this.generation });
-    // Idle workers cost memory only; free them so a stopped miner holds nothing.
-    for (const w of this.workers) w.worker.terminate();
-    this.workers = [];
+    // Idle workers are kept: a new one has to fetch worker.js and the wasm package from the
+    // relay that served the page, which may be gone (the node fails over to other relays,
+    // the page cannot).
     this.samples = [];
     this.onChange();
   }
@@ -89,6 +89,12 @@ export class Miner {
     this.template = null;
     this.generation++;
     for (const w of this.workers) w.worker.postMessage({ type: 'stop', generation: this.generation });
+  }
+
+  /** Loads `count` idle workers now, while the relay that served the page is reachable. */
+  prewarm(count) {
+    if (count) this.count = count;
+    this.resize();
   }
 
   resize() {

@@ -223,13 +223,15 @@ export function renderPeers(st) {
   );
   $('peers-empty').hidden = peers.length > 0;
   const relays = st.knownRelays || [];
+  // Relays this node is linked to now (it may have failed over from the one that served the page).
+  const linked = new Set((st.peers || []).filter((p) => p.outbound && p.url).map((p) => p.url));
   renderKeyed(
     $('known-relays'),
     relays,
     (u) => u,
-    (u) => `${u}|${u === st.relay}`,
-    (u) => h('li', {}, h('code', {}, u), u === st.relay ? h('span', { class: 'tag tag-ok' }, 'current') : null),
+    (u) => `${u}|${linked.has(u)}`,
+    (u) => h('li', {}, h('code', {}, u), linked.has(u) ? h('span', { class: 'tag tag-ok' }, 'connected') : null),
   );
   $('relays-empty').hidden = relays.length > 0;
-  setText($('relay-meta'), st.relay ? `via ${st.relay}` : '');
+  setText($('relay-meta'), linked.size ? `via ${[...linked].join(', ')}` : 'no relay connected');
 }
