@@ -27,8 +27,14 @@ if [[ -f relay/benches/fanout.rs ]]; then
   )
   ran=1
 fi
+# The SHA-NI miner kernel against core's miner job and a bare SHA-NI loop (about 30 s).
+if [[ -f relay/benches/shani.rs ]]; then section "cargo bench -p tabcoin-relay --bench shani"; cargo bench -p tabcoin-relay --bench shani; ran=1; fi
 
 # Later stages: browser benches (node scripts driving Chromium).
+# tests/bench/browser.bench.mjs (P1–P7, the `browser` section of docs/BENCHMARKS.md, about
+# 4 minutes) builds what it needs besides web/ itself — the relay, the make_chain and hashrate
+# examples, in release — generates its chain under web/bench-data/ and starts and stops its
+# own relays on 127.0.0.1. BENCH_QUICK=1 makes it short; BENCH_NO_DOC=1 leaves the doc alone.
 shopt -s nullglob
 browser_benches=(tests/bench/*.mjs)
 shopt -u nullglob

@@ -16,6 +16,7 @@ mod api;
 mod conn;
 pub mod miner;
 mod node_task;
+pub mod sha_ni;
 pub mod store;
 
 pub use node_task::RelayError;

@@ -1,14 +1,16 @@
-//! Native mining threads: each works a disjoint nonce slice of the current template with the
-//! core miner job, in short chunks, and drops stale work as soon as a new template arrives.
+//! Native mining threads: each works a disjoint nonce slice of the current template with a
+//! [`FastJob`] (the SHA-NI kernel when the CPU has it, else core's miner job), in short
+//! chunks, and drops stale work as soon as a new template arrives.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
-use tabcoin_core::miner::{BlockTemplate, MinerJob, NonceRange, Step};
+use tabcoin_core::miner::{BlockTemplate, NonceRange, Step};
 use tokio::sync::{mpsc, watch};
 
 use crate::node_task::ToNode;
+use crate::sha_ni::{self, FastJob};
 
 /// Nonces per chunk between checks for a new template (a few milliseconds of work).
 const CHUNK: u64 = 1 << 15;
@@ -31,6 +33,12 @@ impl Miner {
         let (templates, rx) = watch::channel::<Option<(u64, BlockTemplate)>>(None);
         let hashes = Arc::new(AtomicU64::new(0));
         let n = threads.max(1);
+        tracing::info!(
+            threads = n,
+            backend = sha_ni::backend(),
+            encoding = sha_ni::encoding().unwrap_or("-"),
+            "mining"
+        );
         let handles = (0..n)
             .map(|i| {
                 let mut rx = rx.clone();
@@ -68,7 +76,7 @@ fn mine_loop(
     to_node: &mpsc::Sender<ToNode>,
     hashes: &AtomicU64,
 ) {
-    let mut job: Option<(u64, MinerJob)> = None;
+    let mut job: Option<(u64, FastJob)> = None;
     loop {
         if *shutdown.borrow() {
             return;
@@ -79,7 +87,7 @@ fn mine_loop(
             }
             let current = rx.borrow_and_update().clone();
             job = current.and_then(|(generation, t)| {
-                MinerJob::new(t.block.header, NonceRange::slice(worker, workers))
+                FastJob::new(t.block.header, NonceRange::slice(worker, workers))
                     .ok()
                     .map(|j| (generation, j))
             });
