@@ -31,10 +31,7 @@ fi
 section "cargo test --workspace"
 cargo test --workspace
 
-if [[ $core_test_utils -eq 1 ]]; then
-  section "cargo test -p tabcoin-core --features test-utils"
-  cargo test -p tabcoin-core --features test-utils
-fi
+# (core's tests already run with test-utils: core dev-depends on itself with that feature.)
 
 section "cargo build -p tabcoin-core --target $WASM_TARGET --no-default-features (no_std)"
 cargo build -p tabcoin-core --target "$WASM_TARGET" --no-default-features
