@@ -32,3 +32,21 @@ if [[ -d node_modules/uplot/dist ]]; then
   cp node_modules/uplot/LICENSE web/vendor/uplot/ 2>/dev/null || true
   log "vendored uPlot into web/vendor/uplot"
 fi
+# The browser benchmark page (web/bench.html, `npm run bench`) compares the wasm build with
+# pure-JS and other-wasm libraries: vendor their ES module builds the same way.
+if [[ -d node_modules/@noble/hashes ]]; then
+  mkdir -p web/vendor/noble-hashes
+  cp node_modules/@noble/hashes/*.js node_modules/@noble/hashes/LICENSE web/vendor/noble-hashes/
+  log "vendored @noble/hashes into web/vendor/noble-hashes"
+fi
+if [[ -d node_modules/@noble/ed25519 ]]; then
+  mkdir -p web/vendor/noble-ed25519
+  cp node_modules/@noble/ed25519/index.js node_modules/@noble/ed25519/LICENSE web/vendor/noble-ed25519/
+  log "vendored @noble/ed25519 into web/vendor/noble-ed25519"
+fi
+if [[ -d node_modules/hash-wasm/dist ]]; then
+  mkdir -p web/vendor/hash-wasm
+  cp node_modules/hash-wasm/dist/index.esm.js web/vendor/hash-wasm/
+  cp node_modules/hash-wasm/LICENSE web/vendor/hash-wasm/ 2>/dev/null || true
+  log "vendored hash-wasm into web/vendor/hash-wasm"
+fi

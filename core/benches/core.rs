@@ -541,7 +541,7 @@ fn utc_now() -> String {
         .map_or(0, |d| d.as_secs());
     let mut days = secs / 86_400;
     let of_day = secs % 86_400;
-    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
     let mut year = 1970;
     loop {
         let len = if leap(year) { 366 } else { 365 };

@@ -115,7 +115,7 @@ pub fn decode_hex_into(s: &str, out: &mut [u8]) -> Result<(), HexError> {
 
 /// Decodes hex of any even length.
 pub fn decode_hex(s: &str) -> Result<alloc::vec::Vec<u8>, HexError> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(HexError::Length {
             expected: s.len() + 1,
             got: s.len(),

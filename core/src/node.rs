@@ -1847,8 +1847,15 @@ impl Node {
                     id,
                     upto,
                     load: p.blocks_in_flight.len(),
+                    // A window is refilled only once half of it is free, so one getdata
+                    // carries several blocks: asking for each block as the previous one
+                    // arrived sent a message per block, and the relay's per-peer rate limit
+                    // disconnected syncing tabs as flooders (browser bench, P7). A busy peer
+                    // stays a candidate (it has the block) with no room for now.
                     cap: if stalling {
                         1
+                    } else if p.blocks_in_flight.len() > MAX_BLOCKS_IN_FLIGHT_PER_PEER / 2 {
+                        p.blocks_in_flight.len()
                     } else {
                         MAX_BLOCKS_IN_FLIGHT_PER_PEER
                     },

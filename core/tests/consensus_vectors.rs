@@ -147,7 +147,7 @@ fn address_by_hand(prefix: &str, key: &[u8; 32]) -> String {
     for b in data {
         write!(bits, "{b:08b}").unwrap();
     }
-    while bits.len() % 5 != 0 {
+    while !bits.len().is_multiple_of(5) {
         bits.push('0');
     }
     let body: String = bits

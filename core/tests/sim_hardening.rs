@@ -1115,3 +1115,35 @@ fn a_newcomer_that_knows_too_few_relays_asks_again_soon() {
     });
     assert!(learned, "the tab did not learn relay 2 within 3 minutes");
 }
+
+/// Initial sync asks for blocks in batches: far fewer getdata messages than blocks, so a
+/// relay's per-peer message rate limit never mistakes a syncing tab for a flooder.
+#[test]
+fn initial_sync_requests_blocks_in_batches() {
+    use tabcoin_core::chain::Chain;
+    use tabcoin_core::sim::Sim;
+    use tabcoin_core::store::ChangeSet;
+    use tabcoin_core::wire::NodeKind;
+    let params = tabcoin_core::params::Params::test();
+    let mut chain = Chain::new(params.clone());
+    let key = tabcoin_core::testkit::wallet(42, &params).public_key();
+    let mut stored = ChangeSet::default();
+    for _ in 0..400 {
+        let b = tabcoin_core::testkit::block_with(&chain, &[], key, b"batch");
+        stored.merge(chain.accept_block(&b, b.header.time).unwrap().changes);
+    }
+    let mut sim = Sim::new(params);
+    sim.now_ms = (sim.params.genesis_time + 500 * 30) * 1000;
+    let relay = sim.add_node(Sim::config(NodeKind::Relay, 1, &[]), stored);
+    let tab = sim.add_node(
+        Sim::config(NodeKind::Browser, 2, &[relay]),
+        ChangeSet::default(),
+    );
+    let tip = sim.node(relay).chain().tip().hash;
+    assert!(sim.run_until_for(5 * 60_000, |s| s.node(tab).chain().tip().hash == tip));
+    let getdata = sim.delivered.get(&5).copied().unwrap_or(0);
+    assert!(
+        getdata * 4 <= 400,
+        "{getdata} getdata messages for 400 blocks"
+    );
+}

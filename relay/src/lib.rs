@@ -46,7 +46,10 @@ impl Default for Limits {
             max_connections: 20_000,
             max_per_ip: 16,
             max_message_bytes: tabcoin_core::wire::MAX_MESSAGE_SIZE + 64,
-            messages_per_sec: 200,
+            // An honest tab syncing at ~1,000 blocks/s sends ~130 getdata/s (windows of 8+
+            // blocks) plus pongs and announcements; 500/s with bursts of 1,000 leaves it room
+            // while a flooder is still cut off within two seconds.
+            messages_per_sec: 500,
             max_write_buffer_bytes: 16 * 1024 * 1024,
             max_write_buffer_msgs: 1_024,
             dial_timeout: Duration::from_secs(10),

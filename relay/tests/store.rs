@@ -284,7 +284,7 @@ fn next_changes(chain: &mut Chain, params: &Params, round: u64) -> Vec<BlockOutc
         }
         return out;
     }
-    let txs = if round % 3 == 0 {
+    let txs = if round.is_multiple_of(3) {
         alice
             .pay(
                 chain,
