@@ -828,6 +828,24 @@ impl Chain {
             .collect()
     }
 
+    /// Hashes per second spent on the active chain over its last `window` blocks: the work
+    /// they represent divided by the time they took. 0 with fewer than two blocks.
+    pub fn hashrate_estimate(&self, window: u64) -> f64 {
+        let tip = self.tip();
+        let n = tip.height.0.min(window);
+        if n == 0 {
+            return 0.0;
+        }
+        let Some(start) = self
+            .hash_at(Height(tip.height.0 - n))
+            .and_then(|h| self.index.get(&h))
+        else {
+            return 0.0;
+        };
+        let secs = tip.header.time.saturating_sub(start.header.time).max(1) as f64;
+        (tip.work.to_f64_approx() - start.work.to_f64_approx()) / secs
+    }
+
     /// Total subsidy issued by the active chain (genesis issues nothing).
     pub fn issued(&self) -> u128 {
         (1..=self.tip().height.0)

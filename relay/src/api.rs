@@ -246,25 +246,6 @@ pub(crate) fn answer(node: &Node, q: &Query, info: &RelayInfo) -> Value {
     }
 }
 
-/// Hashes per second the network spends, from the work and time of the last blocks.
-fn network_hashrate(node: &Node) -> f64 {
-    let chain = node.chain();
-    let tip = chain.tip();
-    let n = tip.height.0.min(60);
-    if n == 0 {
-        return 0.0;
-    }
-    let Some(start) = chain
-        .hash_at(Height(tip.height.0 - n))
-        .and_then(|h| chain.entry(&h))
-    else {
-        return 0.0;
-    };
-    let secs = tip.header.time.saturating_sub(start.header.time).max(1) as f64;
-    let work = tip.work.to_f64_approx() - start.work.to_f64_approx();
-    work / secs
-}
-
 fn status_json(node: &Node, info: &RelayInfo) -> Value {
     let chain = node.chain();
     let tip = chain.tip();
@@ -294,7 +275,7 @@ fn status_json(node: &Node, info: &RelayInfo) -> Value {
         "connections": info.connections.total(),
         "connections_refused": info.refused.load(Ordering::SeqCst),
         "mempool": { "count": node.mempool().len(), "bytes": node.mempool().bytes() },
-        "hashrate_estimate": network_hashrate(node),
+        "hashrate_estimate": node.chain().hashrate_estimate(60),
         "local_hashrate": info.local_hashes.load(Ordering::SeqCst) as f64 / uptime.max(1.0),
         "mining_threads": info.mining_threads,
         "node_id": node.node_id().to_string(),
