@@ -27,9 +27,13 @@
 //! markers at the end if missing).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../core/benches/support/mod.rs"]
+mod support;
+use support::utc_now;
+
 use std::fmt::Write as _;
 use std::hint::black_box;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use tabcoin_core::miner::{MinerJob, NonceRange, Step};
 use tabcoin_core::params::Params;
@@ -297,40 +301,6 @@ impl Machine {
             rustc,
         }
     }
-}
-
-/// The current time as `YYYY-MM-DD HH:MM UTC`.
-fn utc_now() -> String {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let mut days = secs / 86_400;
-    let of_day = secs % 86_400;
-    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
-    let mut year = 1970;
-    loop {
-        let len = if leap(year) { 366 } else { 365 };
-        if days < len {
-            break;
-        }
-        days -= len;
-        year += 1;
-    }
-    let february = if leap(year) { 29 } else { 28 };
-    let mut month = 1;
-    for len in [31, february, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31] {
-        if days < len {
-            break;
-        }
-        days -= len;
-        month += 1;
-    }
-    format!(
-        "{year:04}-{month:02}-{:02} {:02}:{:02} UTC",
-        days + 1,
-        of_day / 3_600,
-        of_day % 3_600 / 60
-    )
 }
 
 // ---------------------------------------------------------------------------------------------
