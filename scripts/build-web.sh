@@ -23,6 +23,18 @@ wasm-pack build wasm \
   --no-opt \
   --mode no-install
 
+# The same crate with simd128: its miner hashes four nonces per v128 lane group. Workers load
+# it where WebAssembly.validate accepts a simd module and fall back to web/pkg otherwise. A
+# separate target dir keeps the two flag sets from rebuilding each other.
+section "wasm-pack build wasm -> web/pkg-simd (simd128 miner)"
+RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" CARGO_TARGET_DIR="$TABCOIN_ROOT/target/simd" \
+  wasm-pack build wasm \
+  --target web \
+  --out-dir ../web/pkg-simd \
+  --profile release-wasm \
+  --no-opt \
+  --mode no-install
+
 if [[ -f package.json ]]; then
   ensure_node_modules
 fi

@@ -42,6 +42,10 @@ if [[ -d wasm ]]; then
   ensure_chromium
   CHROMEDRIVER="$CHROMEDRIVER_BIN" WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}" \
     wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER_BIN" --mode no-install wasm
+  section "wasm-pack test --headless --chrome wasm (simd128 miner kernel)"
+  RUSTFLAGS="${RUSTFLAGS:-} -C target-feature=+simd128" CARGO_TARGET_DIR="$TABCOIN_ROOT/target/simd" \
+    CHROMEDRIVER="$CHROMEDRIVER_BIN" WASM_BINDGEN_TEST_TIMEOUT="${WASM_BINDGEN_TEST_TIMEOUT:-120}" \
+    wasm-pack test --headless --chrome --chromedriver "$CHROMEDRIVER_BIN" --mode no-install wasm --test simd
 else
   log "no wasm/ crate yet: skipping browser wasm tests"
 fi

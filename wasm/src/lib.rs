@@ -33,6 +33,7 @@ use tabcoin_core::wire::NodeKind;
 
 pub mod bench;
 pub mod idb;
+pub mod simd;
 use idb::{IdbStore, StoreError};
 
 fn now_ms() -> u64 {
@@ -367,7 +368,7 @@ impl BrowserNode {
                 count: i.node.mempool().len(),
                 bytes: i.node.mempool().bytes(),
             },
-            hashrate: hashrate_estimate(chain),
+            hashrate: chain.hashrate_estimate(60),
             node_id: i.node.node_id().to_string(),
             mining: i.mining,
             storage: Storage {
@@ -820,23 +821,6 @@ fn fee_rate_units(rate: f64) -> Result<u64, JsError> {
     Ok(rate as u64)
 }
 
-/// Hashes per second the network spends, from the last blocks' work and time.
-fn hashrate_estimate(chain: &Chain) -> f64 {
-    let tip = chain.tip();
-    let n = tip.height.0.min(60);
-    if n == 0 {
-        return 0.0;
-    }
-    let Some(start) = chain
-        .hash_at(Height(tip.height.0 - n))
-        .and_then(|h| chain.entry(&h))
-    else {
-        return 0.0;
-    };
-    let secs = tip.header.time.saturating_sub(start.header.time).max(1) as f64;
-    (tip.work.to_f64_approx() - start.work.to_f64_approx()) / secs
-}
-
 fn emit(inner: &Rc<RefCell<Inner>>, ev: &JsEvent) {
     let f = inner.borrow().on_event.clone();
     if let Some(f) = f {
@@ -1160,7 +1144,11 @@ async fn run_conn(
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct MinerJob {
+    #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
     job: tabcoin_core::miner::MinerJob,
+    /// With simd128 (`-C target-feature=+simd128`): the 4-wide kernel, same semantics.
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    job: simd::SimdJob,
 }
 
 #[wasm_bindgen]
@@ -1170,7 +1158,11 @@ impl MinerJob {
         let bytes: [u8; HEADER_SIZE] = header
             .try_into()
             .map_err(|_| JsError::new("a header has 88 bytes"))?;
-        let job = tabcoin_core::miner::MinerJob::new(
+        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+        use simd::SimdJob as Job;
+        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
+        use tabcoin_core::miner::MinerJob as Job;
+        let job = Job::new(
             BlockHeader::from_bytes(&bytes),
             NonceRange::slice(worker, workers),
         )
