@@ -74,13 +74,17 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the compute worker -------------------------------------------------------------------------
 
+let simdMod = null; // the simd128 build, loaded in the bench worker where supported
 const nextNonce = new Map(); // implementation → first nonce of its next run (no nonce hashed twice)
 
 /** Hashes `header` with one implementation for about `ms`; {hashes, ms}. */
 async function hashRun(impl, header, ms) {
   const target = targetOf(new DataView(header.buffer, header.byteOffset).getUint32(76, true));
-  if (impl === 'wasm') {
-    const job = new wasm.MinerJob(header, 0, 1);
+  if (impl === 'wasm' || impl === 'wasm-simd') {
+    // 'wasm-simd': the simd128 build (web/pkg-simd), the kernel mining workers load.
+    const Job = impl === 'wasm-simd' ? simdMod?.MinerJob : wasm.MinerJob;
+    if (!Job) throw new Error('the simd128 package (web/pkg-simd) did not load');
+    const job = new Job(header, 0, 1);
     const t0 = performance.now();
     let t;
     do {
@@ -550,6 +554,15 @@ async function workerMain() {
     }
   };
   await init();
+  const probe = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 10, 1, 8, 0, 65, 0, 253, 15, 253, 98, 11]);
+  if (WebAssembly.validate(probe)) {
+    try {
+      simdMod = await import('./pkg-simd/tabcoin_wasm.js');
+      await simdMod.default();
+    } catch {
+      simdMod = null;
+    }
+  }
   self.postMessage({ ready: true });
 }
 
