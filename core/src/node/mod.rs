@@ -5,11 +5,15 @@
 //! Every decision about peers lives here: the relay and the browser host it unchanged and
 //! only move bytes. See `docs/PROTOCOL.md` for the messages and limits.
 
+mod peer;
+mod types;
+
+pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
+
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::fmt;
 
 use crate::chain::{BlockOutcome, Chain, ChainError, LoadError};
 use crate::encode::Encode;
@@ -26,9 +30,7 @@ use crate::wire::{
     Hello, InvItem, InvKind, MAX_ADDRS, MAX_HEADERS, MAX_INV, MAX_LOCATOR, MAX_MESSAGE_SIZE,
     MAX_URL, Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION, auth_message,
 };
-
-/// A connection, numbered by the host.
-pub type PeerId = u64;
+use peer::{Peer, RecentSet};
 
 /// Handshake must finish within this.
 pub const HANDSHAKE_TIMEOUT_MS: u64 = 10_000;
@@ -80,14 +82,10 @@ pub const MAX_NODES_PER_SOURCE: usize = 64;
 pub const NODE_EXPIRY_MS: u64 = 3 * 60 * 60 * 1000;
 /// Longest wait between dials of a relay that keeps failing.
 pub const MAX_DIAL_BACKOFF_MS: u64 = 5 * 60 * 1000;
-/// Hashes remembered per peer as already known to it.
-const KNOWN_PER_PEER: usize = 4_096;
 /// Rejected transaction ids remembered (not requested again).
 const REJECTED_TXS: usize = 4_096;
 /// Timed-out requests remembered per peer.
 const TIMED_OUT_PER_PEER: usize = 1_024;
-/// Announced transactions remembered per peer while they wait for a request slot.
-const TX_WAITING_PER_PEER: usize = MAX_INV;
 /// Missing bodies considered per download pass.
 const BLOCKS_PER_PASS: usize = 256;
 /// Encoded block messages kept for serving (the newest blocks are what peers ask for).
@@ -119,335 +117,6 @@ const DIAL_TIMEOUT_MS: u64 = 30_000;
 const MAX_BANS: usize = 10_000;
 /// URLs found to lead to ourselves, remembered so gossip cannot make us dial them again.
 const SELF_URLS: usize = 16;
-
-/// How a node is configured by its host.
-#[derive(Clone, Debug)]
-pub struct NodeConfig {
-    pub kind: NodeKind,
-    /// The URL others can dial to reach this relay.
-    pub public_url: Option<String>,
-    /// Seed of the node identity key (filled by the host from its RNG, kept across restarts).
-    pub identity_seed: [u8; 32],
-    /// Relays to keep outbound connections to.
-    pub target_outbound: usize,
-    /// Most inbound connections accepted.
-    pub max_inbound: usize,
-    /// Relays dialed at start.
-    pub bootstrap: Vec<String>,
-    /// Key paid by templates; `None` = no mining templates.
-    pub mining_key: Option<PublicKey>,
-    pub mempool_bytes: usize,
-    pub min_fee_rate: u64,
-    pub agent: String,
-}
-
-impl NodeConfig {
-    pub fn new(kind: NodeKind, identity_seed: [u8; 32]) -> Self {
-        NodeConfig {
-            kind,
-            public_url: None,
-            identity_seed,
-            target_outbound: 8,
-            max_inbound: 1_000,
-            bootstrap: Vec::new(),
-            mining_key: None,
-            mempool_bytes: crate::mempool::DEFAULT_MAX_BYTES,
-            min_fee_rate: crate::mempool::DEFAULT_MIN_FEE_RATE,
-            agent: String::from("tabcoin/0.1"),
-        }
-    }
-}
-
-/// What happened, from the host.
-#[derive(Clone, Debug)]
-pub enum Input {
-    /// A connection opened. `remote` is the dialed URL (outbound) or the remote address
-    /// (inbound); bans apply to it.
-    Connected {
-        peer: PeerId,
-        outbound: bool,
-        remote: String,
-    },
-    /// One message arrived.
-    Received {
-        peer: PeerId,
-        bytes: Vec<u8>,
-    },
-    Disconnected {
-        peer: PeerId,
-    },
-    /// A dial the node asked for failed.
-    DialFailed {
-        url: String,
-    },
-    /// Time passed (hosts tick about once a second).
-    Tick,
-    /// A transaction from the local wallet.
-    SubmitTx(Transaction),
-    /// A block from a local miner.
-    MinedBlock(Block),
-    /// A header a worker solved for one of the recent templates.
-    MinedHeader(BlockHeader),
-}
-
-/// What the host must do.
-#[derive(Clone, Debug)]
-pub enum Output {
-    /// Send these bytes as one message (shared, so fan-out does not copy).
-    Send {
-        peer: PeerId,
-        bytes: Arc<[u8]>,
-    },
-    Disconnect {
-        peer: PeerId,
-        reason: DisconnectReason,
-    },
-    Dial {
-        url: String,
-    },
-    /// Write atomically.
-    Persist(ChangeSet),
-    Event(Event),
-    /// Mine this (replaces any earlier template).
-    Template(BlockTemplate),
-}
-
-/// Why the node closes a connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum DisconnectReason {
-    Banned,
-    SelfConnection,
-    DuplicateConnection,
-    WrongNetwork,
-    UnsupportedVersion(u32),
-    BadAuth,
-    HandshakeTimeout,
-    PingTimeout,
-    TooManyPeers,
-    /// A feeler connection had nothing new.
-    FeelerDone,
-    /// A message that does not decode or breaks the protocol's order.
-    Protocol(String),
-    /// Misbehaviour reached the ban score.
-    Misbehaved(String),
-    /// Closed to keep a shared resource within its limit (not a ban).
-    Evicted(String),
-}
-
-impl fmt::Display for DisconnectReason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DisconnectReason::Banned => write!(f, "banned"),
-            DisconnectReason::SelfConnection => write!(f, "connected to self"),
-            DisconnectReason::DuplicateConnection => write!(f, "already connected to this node"),
-            DisconnectReason::WrongNetwork => write!(f, "peer is on another network"),
-            DisconnectReason::UnsupportedVersion(v) => {
-                write!(f, "unsupported protocol version {v}")
-            }
-            DisconnectReason::BadAuth => write!(f, "node id proof failed"),
-            DisconnectReason::HandshakeTimeout => write!(f, "handshake timed out"),
-            DisconnectReason::PingTimeout => write!(f, "ping timed out"),
-            DisconnectReason::TooManyPeers => write!(f, "too many peers"),
-            DisconnectReason::FeelerDone => write!(f, "feeler connection done"),
-            DisconnectReason::Protocol(s) => write!(f, "protocol violation: {s}"),
-            DisconnectReason::Misbehaved(s) => write!(f, "misbehaved: {s}"),
-            DisconnectReason::Evicted(s) => write!(f, "evicted: {s}"),
-        }
-    }
-}
-
-/// Things the UI may show.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Event {
-    TipChanged {
-        hash: BlockHash,
-        height: Height,
-        disconnected: usize,
-    },
-    BlockRejected {
-        hash: BlockHash,
-        reason: String,
-    },
-    TxAccepted {
-        txid: Txid,
-    },
-    TxRejected {
-        txid: Txid,
-        error: MempoolError,
-    },
-    PeerConnected {
-        peer: PeerId,
-        node_id: PublicKey,
-        kind: NodeKind,
-        outbound: bool,
-    },
-    PeerDisconnected {
-        peer: PeerId,
-    },
-    PeerPenalised {
-        peer: PeerId,
-        reason: String,
-        score: u32,
-    },
-    PeerBanned {
-        peer: PeerId,
-        reason: String,
-    },
-    SyncProgress {
-        height: Height,
-        target: Height,
-    },
-    Synced {
-        height: Height,
-    },
-}
-
-/// Counters for tests, metrics and the UI.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct NodeStats {
-    /// Blocks fully checked (duplicates are dropped before this).
-    pub blocks_validated: u64,
-    pub blocks_received: u64,
-    pub blocks_sent: u64,
-    pub headers_received: u64,
-    pub txs_accepted: u64,
-    pub messages_received: u64,
-    pub messages_sent: u64,
-    pub bytes_sent: u64,
-    pub peers_banned: u64,
-}
-
-/// A bounded set that forgets its oldest entries.
-#[derive(Clone, Debug, Default)]
-struct RecentSet {
-    set: BTreeSet<Hash256>,
-    order: VecDeque<Hash256>,
-    cap: usize,
-}
-
-impl RecentSet {
-    fn new(cap: usize) -> Self {
-        RecentSet {
-            cap,
-            ..Default::default()
-        }
-    }
-
-    fn insert(&mut self, h: Hash256) -> bool {
-        if !self.set.insert(h) {
-            return false;
-        }
-        self.order.push_back(h);
-        if self.order.len() > self.cap {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        true
-    }
-
-    fn contains(&self, h: &Hash256) -> bool {
-        self.set.contains(h)
-    }
-}
-
-/// Transactions a peer announced that we have not asked it for yet, oldest first, bounded.
-#[derive(Clone, Debug, Default)]
-struct TxWaiting {
-    order: VecDeque<Txid>,
-    set: BTreeSet<Txid>,
-}
-
-impl TxWaiting {
-    fn push(&mut self, txid: Txid) {
-        if !self.set.insert(txid) {
-            return;
-        }
-        self.order.push_back(txid);
-        while self.set.len() > TX_WAITING_PER_PEER {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.set.remove(&old);
-                }
-                None => break,
-            }
-        }
-        // Entries removed out of order leave stale slots behind; compact now and then.
-        if self.order.len() > 2 * TX_WAITING_PER_PEER {
-            let set = &self.set;
-            self.order.retain(|t| set.contains(t));
-        }
-    }
-
-    fn contains(&self, txid: &Txid) -> bool {
-        self.set.contains(txid)
-    }
-
-    fn remove(&mut self, txid: &Txid) {
-        self.set.remove(txid);
-    }
-}
-
-/// What we know of one connection.
-#[derive(Debug)]
-struct Peer {
-    outbound: bool,
-    remote: String,
-    connected_ms: u64,
-    challenge: [u8; 32],
-    hello: Option<Hello>,
-    authed: bool,
-    established: bool,
-    score: u32,
-    last_recv_ms: u64,
-    ping: Option<(u64, u64)>,
-    /// Block and transaction hashes this peer has or was sent.
-    known: RecentSet,
-    blocks_in_flight: BTreeMap<BlockHash, u64>,
-    /// Block and transaction requests to this peer that timed out, by when. While remembered
-    /// they are not asked of this peer again, and they are welcome if they still arrive.
-    timed_out: BTreeMap<Hash256, u64>,
-    /// Ticks with timed-out block requests since this peer last delivered a block. A peer
-    /// with stalls is asked for one block at a time, and only when no other peer can serve.
-    stalls: u32,
-    txs_in_flight: BTreeMap<Txid, u64>,
-    /// Transactions it announced that wait for a request slot (or for another peer's
-    /// request to fail).
-    tx_waiting: TxWaiting,
-    /// Headers received that do not yet show more work than ours.
-    pending_headers: Vec<BlockHeader>,
-    pending_work: Work,
-    /// The work we believe its chain has: its `hello` claim until a headers answer or a
-    /// timeout shows otherwise, then what its headers demonstrated.
-    best_work: Work,
-    best_height: Height,
-    /// `getnodes` sent and not answered yet, and when the last was sent.
-    nodes_asked: u32,
-    nodes_asked_ms: u64,
-    last_getnodes_from_peer_ms: Option<u64>,
-    /// When the outstanding `getheaders` to this peer was sent.
-    getheaders_sent: Option<u64>,
-    /// When the last `getheaders` to this peer was sent.
-    last_getheaders_ms: Option<u64>,
-    /// A `getheaders` is due as soon as the rate limit allows.
-    getheaders_deferred: bool,
-    /// Non-connecting `headers` messages since the last one that connected.
-    unconnecting: u32,
-    /// An extra outbound connection made to look around, not counted in the target.
-    feeler: bool,
-    /// The most-work header this peer showed us; it has every block up to it.
-    best_header: Option<BlockHash>,
-    /// Blocks it answered "not found" for.
-    lacks: RecentSet,
-}
-
-impl Peer {
-    fn node_id(&self) -> Option<PublicKey> {
-        self.hello.as_ref().map(|h| h.node_id)
-    }
-}
 
 /// A known relay and how dialing it went.
 #[derive(Clone, Debug)]
@@ -849,38 +518,7 @@ impl Node {
         let feeler = outbound && self.feelers.remove(&remote);
         self.peers.insert(
             peer,
-            Peer {
-                outbound,
-                remote,
-                connected_ms: self.now_ms,
-                challenge,
-                hello: None,
-                authed: false,
-                established: false,
-                score: 0,
-                last_recv_ms: self.now_ms,
-                ping: None,
-                known: RecentSet::new(KNOWN_PER_PEER),
-                blocks_in_flight: BTreeMap::new(),
-                timed_out: BTreeMap::new(),
-                stalls: 0,
-                txs_in_flight: BTreeMap::new(),
-                tx_waiting: TxWaiting::default(),
-                pending_headers: Vec::new(),
-                pending_work: Work::ZERO,
-                best_work: Work::ZERO,
-                best_height: Height::GENESIS,
-                nodes_asked: 0,
-                nodes_asked_ms: 0,
-                last_getnodes_from_peer_ms: None,
-                getheaders_sent: None,
-                last_getheaders_ms: None,
-                getheaders_deferred: false,
-                unconnecting: 0,
-                feeler,
-                best_header: None,
-                lacks: RecentSet::new(1_024),
-            },
+            Peer::new(outbound, remote, self.now_ms, challenge, feeler),
         );
         let hello = self.hello(challenge);
         self.send(peer, &hello);
@@ -2613,19 +2251,6 @@ impl Node {
         self.template_dirty = true;
         self.maybe_template();
     }
-}
-
-/// An established peer as the UI sees it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerInfo {
-    pub id: PeerId,
-    pub node_id: PublicKey,
-    pub kind: NodeKind,
-    pub url: Option<String>,
-    pub remote: String,
-    pub outbound: bool,
-    pub best_height: Height,
-    pub score: u32,
 }
 
 fn truncate(mut s: String) -> String {

@@ -1,0 +1,229 @@
+//! The node's public face: how a host configures it, what it feeds in, what it gets back.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::mempool::MempoolError;
+use crate::miner::BlockTemplate;
+use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
+use crate::sig::PublicKey;
+use crate::store::ChangeSet;
+use crate::units::Height;
+use crate::wire::NodeKind;
+
+/// A connection, numbered by the host.
+pub type PeerId = u64;
+
+/// How a node is configured by its host.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    pub kind: NodeKind,
+    /// The URL others can dial to reach this relay.
+    pub public_url: Option<String>,
+    /// Seed of the node identity key (filled by the host from its RNG, kept across restarts).
+    pub identity_seed: [u8; 32],
+    /// Relays to keep outbound connections to.
+    pub target_outbound: usize,
+    /// Most inbound connections accepted.
+    pub max_inbound: usize,
+    /// Relays dialed at start.
+    pub bootstrap: Vec<String>,
+    /// Key paid by templates; `None` = no mining templates.
+    pub mining_key: Option<PublicKey>,
+    pub mempool_bytes: usize,
+    pub min_fee_rate: u64,
+    pub agent: String,
+}
+
+impl NodeConfig {
+    pub fn new(kind: NodeKind, identity_seed: [u8; 32]) -> Self {
+        NodeConfig {
+            kind,
+            public_url: None,
+            identity_seed,
+            target_outbound: 8,
+            max_inbound: 1_000,
+            bootstrap: Vec::new(),
+            mining_key: None,
+            mempool_bytes: crate::mempool::DEFAULT_MAX_BYTES,
+            min_fee_rate: crate::mempool::DEFAULT_MIN_FEE_RATE,
+            agent: String::from("tabcoin/0.1"),
+        }
+    }
+}
+
+/// What happened, from the host.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A connection opened. `remote` is the dialed URL (outbound) or the remote address
+    /// (inbound); bans apply to it.
+    Connected {
+        peer: PeerId,
+        outbound: bool,
+        remote: String,
+    },
+    /// One message arrived.
+    Received {
+        peer: PeerId,
+        bytes: Vec<u8>,
+    },
+    Disconnected {
+        peer: PeerId,
+    },
+    /// A dial the node asked for failed.
+    DialFailed {
+        url: String,
+    },
+    /// Time passed (hosts tick about once a second).
+    Tick,
+    /// A transaction from the local wallet.
+    SubmitTx(Transaction),
+    /// A block from a local miner.
+    MinedBlock(Block),
+    /// A header a worker solved for one of the recent templates.
+    MinedHeader(BlockHeader),
+}
+
+/// What the host must do.
+#[derive(Clone, Debug)]
+pub enum Output {
+    /// Send these bytes as one message (shared, so fan-out does not copy).
+    Send {
+        peer: PeerId,
+        bytes: Arc<[u8]>,
+    },
+    Disconnect {
+        peer: PeerId,
+        reason: DisconnectReason,
+    },
+    Dial {
+        url: String,
+    },
+    /// Write atomically.
+    Persist(ChangeSet),
+    Event(Event),
+    /// Mine this (replaces any earlier template).
+    Template(BlockTemplate),
+}
+
+/// Why the node closes a connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DisconnectReason {
+    Banned,
+    SelfConnection,
+    DuplicateConnection,
+    WrongNetwork,
+    UnsupportedVersion(u32),
+    BadAuth,
+    HandshakeTimeout,
+    PingTimeout,
+    TooManyPeers,
+    /// A feeler connection had nothing new.
+    FeelerDone,
+    /// A message that does not decode or breaks the protocol's order.
+    Protocol(String),
+    /// Misbehaviour reached the ban score.
+    Misbehaved(String),
+    /// Closed to keep a shared resource within its limit (not a ban).
+    Evicted(String),
+}
+
+impl fmt::Display for DisconnectReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DisconnectReason::Banned => write!(f, "banned"),
+            DisconnectReason::SelfConnection => write!(f, "connected to self"),
+            DisconnectReason::DuplicateConnection => write!(f, "already connected to this node"),
+            DisconnectReason::WrongNetwork => write!(f, "peer is on another network"),
+            DisconnectReason::UnsupportedVersion(v) => {
+                write!(f, "unsupported protocol version {v}")
+            }
+            DisconnectReason::BadAuth => write!(f, "node id proof failed"),
+            DisconnectReason::HandshakeTimeout => write!(f, "handshake timed out"),
+            DisconnectReason::PingTimeout => write!(f, "ping timed out"),
+            DisconnectReason::TooManyPeers => write!(f, "too many peers"),
+            DisconnectReason::FeelerDone => write!(f, "feeler connection done"),
+            DisconnectReason::Protocol(s) => write!(f, "protocol violation: {s}"),
+            DisconnectReason::Misbehaved(s) => write!(f, "misbehaved: {s}"),
+            DisconnectReason::Evicted(s) => write!(f, "evicted: {s}"),
+        }
+    }
+}
+
+/// Things the UI may show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    TipChanged {
+        hash: BlockHash,
+        height: Height,
+        disconnected: usize,
+    },
+    BlockRejected {
+        hash: BlockHash,
+        reason: String,
+    },
+    TxAccepted {
+        txid: Txid,
+    },
+    TxRejected {
+        txid: Txid,
+        error: MempoolError,
+    },
+    PeerConnected {
+        peer: PeerId,
+        node_id: PublicKey,
+        kind: NodeKind,
+        outbound: bool,
+    },
+    PeerDisconnected {
+        peer: PeerId,
+    },
+    PeerPenalised {
+        peer: PeerId,
+        reason: String,
+        score: u32,
+    },
+    PeerBanned {
+        peer: PeerId,
+        reason: String,
+    },
+    SyncProgress {
+        height: Height,
+        target: Height,
+    },
+    Synced {
+        height: Height,
+    },
+}
+
+/// Counters for tests, metrics and the UI.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NodeStats {
+    /// Blocks fully checked (duplicates are dropped before this).
+    pub blocks_validated: u64,
+    pub blocks_received: u64,
+    pub blocks_sent: u64,
+    pub headers_received: u64,
+    pub txs_accepted: u64,
+    pub messages_received: u64,
+    pub messages_sent: u64,
+    pub bytes_sent: u64,
+    pub peers_banned: u64,
+}
+
+/// An established peer as the UI sees it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerInfo {
+    pub id: PeerId,
+    pub node_id: PublicKey,
+    pub kind: NodeKind,
+    pub url: Option<String>,
+    pub remote: String,
+    pub outbound: bool,
+    pub best_height: Height,
+    pub score: u32,
+}
