@@ -5,9 +5,11 @@
 //! Every decision about peers lives here: the relay and the browser host it unchanged and
 //! only move bytes. See `docs/PROTOCOL.md` for the messages and limits.
 
+mod addrbook;
 mod peer;
 mod types;
 
+pub use addrbook::{MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, NODE_EXPIRY_MS};
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -28,8 +30,9 @@ use crate::units::{Height, Work};
 use crate::validation::{Conduct, TxError, check_header};
 use crate::wire::{
     Hello, InvItem, InvKind, MAX_ADDRS, MAX_HEADERS, MAX_INV, MAX_LOCATOR, MAX_MESSAGE_SIZE,
-    MAX_URL, Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION, auth_message,
+    Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION, auth_message,
 };
+use addrbook::AddrBook;
 use peer::{Peer, RecentSet};
 
 /// Handshake must finish within this.
@@ -74,14 +77,6 @@ pub const MAX_PENDING_HEADERS: usize = 20 * MAX_HEADERS;
 pub const MAX_PENDING_HEADERS_TOTAL: usize = 100_000;
 /// Orphan blocks kept while their parents are fetched.
 pub const MAX_ORPHANS: usize = 32;
-/// Known relays kept.
-pub const MAX_KNOWN_NODES: usize = 2_000;
-/// Relays one source may have in the table at a time.
-pub const MAX_NODES_PER_SOURCE: usize = 64;
-/// A known relay not heard of for this long is forgotten.
-pub const NODE_EXPIRY_MS: u64 = 3 * 60 * 60 * 1000;
-/// Longest wait between dials of a relay that keeps failing.
-pub const MAX_DIAL_BACKOFF_MS: u64 = 5 * 60 * 1000;
 /// Rejected transaction ids remembered (not requested again).
 const REJECTED_TXS: usize = 4_096;
 /// Timed-out requests remembered per peer.
@@ -115,20 +110,6 @@ const FEELER_LIFETIME_MS: u64 = 30 * 1000;
 const DIAL_TIMEOUT_MS: u64 = 30_000;
 /// Bans remembered at once (the soonest to expire goes first).
 const MAX_BANS: usize = 10_000;
-/// URLs found to lead to ourselves, remembered so gossip cannot make us dial them again.
-const SELF_URLS: usize = 16;
-
-/// A known relay and how dialing it went.
-#[derive(Clone, Debug)]
-struct KnownNode {
-    record: NodeRecord,
-    source: String,
-    failures: u32,
-    next_try_ms: u64,
-    /// Local time (ms) it was last heard of.
-    seen_ms: u64,
-}
-
 /// Which of two connections to the same node survives.
 enum Survivor {
     New,
@@ -171,12 +152,9 @@ pub struct Node {
     keypair: Keypair,
     node_id: PublicKey,
     peers: BTreeMap<PeerId, Peer>,
-    known_nodes: BTreeMap<String, KnownNode>,
-    /// Entries of `known_nodes` per source.
-    per_source: BTreeMap<String, usize>,
+    book: AddrBook,
     dialing: BTreeMap<String, u64>,
     bans: BTreeMap<String, u64>,
-    self_urls: BTreeSet<String>,
     orphans: VecDeque<Block>,
     rejected_txs: RecentSet,
     /// Which peer each requested transaction is asked of.
@@ -185,7 +163,6 @@ pub struct Node {
     template_dirty: bool,
     last_template_ms: u64,
     outputs: VecDeque<Output>,
-    pending_nodes: BTreeMap<String, Option<NodeRecord>>,
     rng: SplitMix,
     challenges: u64,
     now_ms: u64,
@@ -205,24 +182,22 @@ pub struct Node {
 impl Node {
     /// A node over a stored state (an empty ChangeSet for a new node).
     pub fn new(config: NodeConfig, params: Params, stored: ChangeSet) -> Result<Node, LoadError> {
-        let nodes = stored.nodes.clone();
+        let stored_nodes = stored.nodes.clone();
         let chain = Chain::load(params, stored)?;
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);
         let mut rng_seed = [0u8; 8];
         rng_seed.copy_from_slice(&seed.0[..8]);
-        let mut node = Node {
+        let node = Node {
             mempool: Mempool::new(config.mempool_bytes, config.min_fee_rate),
             chain,
             keypair,
             node_id,
             peers: BTreeMap::new(),
-            known_nodes: BTreeMap::new(),
-            per_source: BTreeMap::new(),
+            book: AddrBook::load(stored_nodes, &config.bootstrap),
             dialing: BTreeMap::new(),
             bans: BTreeMap::new(),
-            self_urls: BTreeSet::new(),
             orphans: VecDeque::new(),
             rejected_txs: RecentSet::new(REJECTED_TXS),
             tx_asked: BTreeMap::new(),
@@ -230,7 +205,6 @@ impl Node {
             template_dirty: true,
             last_template_ms: 0,
             outputs: VecDeque::new(),
-            pending_nodes: BTreeMap::new(),
             rng: SplitMix(u64::from_le_bytes(rng_seed)),
             challenges: 0,
             now_ms: 0,
@@ -244,44 +218,6 @@ impl Node {
             stats: NodeStats::default(),
             config,
         };
-        for (url, rec) in nodes {
-            if let Some(rec) = rec {
-                if node.known_nodes.len() >= MAX_KNOWN_NODES {
-                    break;
-                }
-                // Heard of when the record says (seconds), not at time zero.
-                let seen_ms = rec.last_seen.saturating_mul(1000);
-                node.insert_known(
-                    url,
-                    KnownNode {
-                        record: rec,
-                        source: String::from("store"),
-                        failures: 0,
-                        next_try_ms: 0,
-                        seen_ms,
-                    },
-                );
-            }
-        }
-        for url in node.config.bootstrap.clone() {
-            if node.known_nodes.contains_key(&url) {
-                continue;
-            }
-            node.insert_known(
-                url.clone(),
-                KnownNode {
-                    record: NodeRecord {
-                        node_id: PublicKey([0; 32]),
-                        url,
-                        last_seen: 0,
-                    },
-                    source: String::from("bootstrap"),
-                    failures: 0,
-                    next_try_ms: 0,
-                    seen_ms: 0,
-                },
-            );
-        }
         Ok(node)
     }
 
@@ -324,10 +260,7 @@ impl Node {
 
     /// Relays this node knows (the discovery table).
     pub fn known_nodes(&self) -> Vec<NodeRecord> {
-        self.known_nodes
-            .values()
-            .map(|k| k.record.clone())
-            .collect()
+        self.book.records().cloned().collect()
     }
 
     /// Whether the node has caught up with every peer it knows of: its best header is its
@@ -556,18 +489,7 @@ impl Node {
     fn on_dial_failed(&mut self, url: &str) {
         self.dialing.remove(url);
         self.feelers.remove(url);
-        self.note_dial_failure(url);
-    }
-
-    /// Backs off from a relay URL that could not be reached or did not complete a handshake:
-    /// 2^min(f, 9) s after `f` failures in a row, at most 5 minutes.
-    fn note_dial_failure(&mut self, url: &str) {
-        let now = self.now_ms;
-        if let Some(k) = self.known_nodes.get_mut(url) {
-            k.failures = k.failures.saturating_add(1);
-            let backoff = 1_000u64 << k.failures.min(9);
-            k.next_try_ms = now + backoff.min(MAX_DIAL_BACKOFF_MS);
-        }
+        self.book.dial_failed(url, self.now_ms);
     }
 
     /// Closes a connection with a notice saying why; bans when the reason warrants.
@@ -586,7 +508,7 @@ impl Node {
             // A URL is banned and forgotten only if we dialed it: an inbound peer's
             // advertised URL is not proven to be its own.
             if p.outbound {
-                self.forget_node(&p.remote);
+                self.book.forget(&p.remote);
             }
             self.event(Event::PeerBanned {
                 peer,
@@ -601,7 +523,7 @@ impl Node {
                     | DisconnectReason::PingTimeout
             )
         {
-            self.note_dial_failure(&p.remote);
+            self.book.dial_failed(&p.remote, self.now_ms);
         }
         if p.established {
             self.event(Event::PeerDisconnected { peer });
@@ -719,11 +641,7 @@ impl Node {
                 .filter(|p| p.outbound)
                 .map(|p| p.remote.clone())
             {
-                self.forget_node(&url);
-                if self.self_urls.len() >= SELF_URLS {
-                    self.self_urls.pop_first();
-                }
-                self.self_urls.insert(url);
+                self.book.mark_self(url);
             }
             self.drop_peer(peer, DisconnectReason::SelfConnection, false);
             return;
@@ -825,11 +743,7 @@ impl Node {
         let now_ms = self.now_ms;
         if outbound {
             // We dialed `remote` and the node there proved its id: that binding is verified.
-            if let Some(k) = self.known_nodes.get_mut(&remote) {
-                k.failures = 0;
-                k.record.node_id = h.node_id;
-                k.seen_ms = now_ms;
-            }
+            self.book.dial_succeeded(&remote, h.node_id, now_ms);
         }
         let dups: Vec<PeerId> = self
             .peers
@@ -900,99 +814,17 @@ impl Node {
 
     // ---- discovery ---------------------------------------------------------------------
 
-    fn valid_url(url: &str) -> bool {
-        (url.starts_with("ws://") || url.starts_with("wss://"))
-            && url.len() <= MAX_URL
-            && url.len() > 6
-            && !url
-                .bytes()
-                .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
-    }
-
-    fn insert_known(&mut self, url: String, k: KnownNode) {
-        *self.per_source.entry(k.source.clone()).or_insert(0) += 1;
-        if let Some(old) = self.known_nodes.insert(url, k) {
-            self.uncount_source(&old.source);
-        }
-    }
-
-    fn uncount_source(&mut self, source: &str) {
-        if let Some(n) = self.per_source.get_mut(source) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                self.per_source.remove(source);
-            }
-        }
-    }
-
-    /// Removes a relay from the table (and the store); returns whether it was there.
-    fn forget_node(&mut self, url: &str) -> bool {
-        match self.known_nodes.remove(url) {
-            Some(k) => {
-                self.uncount_source(&k.source);
-                self.pending_nodes.insert(String::from(url), None);
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// Makes room in a full table by forgetting the relay we are not connected to that was
-    /// heard of least recently (on a tie, the one that failed most dials).
-    fn evict_stalest_node(&mut self) -> bool {
-        let connected: BTreeSet<&String> = self.peers.values().map(|p| &p.remote).collect();
-        let victim = self
-            .known_nodes
-            .iter()
-            .filter(|(url, k)| k.source != "bootstrap" && !connected.contains(url))
-            .min_by_key(|(url, k)| (k.seen_ms, core::cmp::Reverse(k.failures), (*url).clone()))
-            .map(|(url, _)| url.clone());
-        match victim {
-            Some(url) => self.forget_node(&url),
-            None => false,
-        }
-    }
-
     /// Adds or refreshes a relay record; returns true if it was new. `direct` = the record
     /// was verified (we dialed its URL and the node there proved its id).
     fn learn_node(&mut self, rec: NodeRecord, source: String, direct: bool) -> bool {
-        if !Self::valid_url(&rec.url)
-            || rec.node_id == self.node_id
+        if rec.node_id == self.node_id
             || self.config.public_url.as_deref() == Some(rec.url.as_str())
-            || self.self_urls.contains(&rec.url)
         {
             return false;
         }
-        let now_ms = self.now_ms;
-        if let Some(k) = self.known_nodes.get_mut(&rec.url) {
-            if rec.last_seen > k.record.last_seen || direct {
-                k.record.last_seen = k.record.last_seen.max(rec.last_seen);
-                k.seen_ms = now_ms;
-                if direct {
-                    k.record.node_id = rec.node_id;
-                }
-            }
-            return false;
-        }
-        if !direct && self.per_source.get(&source).copied().unwrap_or(0) >= MAX_NODES_PER_SOURCE {
-            return false;
-        }
-        if self.known_nodes.len() >= MAX_KNOWN_NODES && !self.evict_stalest_node() {
-            return false;
-        }
-        self.pending_nodes
-            .insert(rec.url.clone(), Some(rec.clone()));
-        self.insert_known(
-            rec.url.clone(),
-            KnownNode {
-                record: rec,
-                source,
-                failures: 0,
-                next_try_ms: 0,
-                seen_ms: now_ms,
-            },
-        );
-        true
+        let peers = &self.peers;
+        let connected = || peers.values().map(|p| p.remote.as_str()).collect();
+        self.book.learn(rec, source, direct, self.now_ms, connected)
     }
 
     /// Passes a newly learned relay on to every other established peer, once.
@@ -1039,14 +871,8 @@ impl Node {
             }),
             _ => None,
         };
-        let mut list: Vec<NodeRecord> = self
-            .known_nodes
-            .values()
-            .map(|k| k.record.clone())
-            .collect();
-        list.sort_by_key(|r| core::cmp::Reverse(r.last_seen));
         // A relay's own record always goes in.
-        list.truncate(MAX_ADDRS - usize::from(own.is_some()));
+        let mut list = self.book.freshest(MAX_ADDRS - usize::from(own.is_some()));
         list.extend(own);
         self.send(peer, &Message::Nodes(list));
     }
@@ -1084,8 +910,8 @@ impl Node {
     }
 
     fn flush_nodes(&mut self) {
-        if !self.pending_nodes.is_empty() {
-            let nodes = core::mem::take(&mut self.pending_nodes);
+        let nodes = self.book.take_changes();
+        if !nodes.is_empty() {
             self.outputs.push_back(Output::Persist(ChangeSet {
                 nodes,
                 ..ChangeSet::default()
@@ -1118,12 +944,11 @@ impl Node {
             return;
         }
         let mut candidates: Vec<String> = self
-            .known_nodes
-            .iter()
-            .filter(|(url, k)| {
-                k.next_try_ms <= now
-                    && !connected.contains(*url)
-                    && !connected_ids.contains(&k.record.node_id)
+            .book
+            .dialable(now)
+            .filter(|(url, record)| {
+                !connected.contains(*url)
+                    && !connected_ids.contains(&record.node_id)
                     && !self.dialing.contains_key(*url)
                     && self.bans.get(*url).is_none_or(|&t| t <= now)
             })
@@ -2168,23 +1993,11 @@ impl Node {
                 v
             })
             .collect();
-        let expired: Vec<String> = self
-            .known_nodes
-            .iter()
-            .filter(|(url, k)| {
-                k.seen_ms.max(start).saturating_add(NODE_EXPIRY_MS) < now
-                    && !connected.contains(*url)
-                    && k.source != "bootstrap"
-            })
-            .map(|(u, _)| u.clone())
-            .collect();
-        for url in expired {
-            self.forget_node(&url);
-        }
+        self.book.expire(now, start, &connected);
         self.bans.retain(|_, until| *until > now);
         // Dials that never answered.
         self.dialing.retain(|_, &mut at| now < at + DIAL_TIMEOUT_MS);
-        let interval = if self.known_nodes.len() < self.config.target_outbound {
+        let interval = if self.book.len() < self.config.target_outbound {
             GETNODES_EAGER_INTERVAL_MS
         } else {
             GETNODES_INTERVAL_MS
