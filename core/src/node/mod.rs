@@ -6,6 +6,9 @@
 //! only move bytes. See `docs/PROTOCOL.md` for the messages and limits.
 
 mod addrbook;
+mod connections;
+mod discovery;
+mod handshake;
 mod peer;
 mod types;
 
@@ -24,13 +27,13 @@ use crate::mempool::{Mempool, MempoolError};
 use crate::miner::{BlockTemplate, build_template};
 use crate::params::Params;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
-use crate::sig::{self, Keypair, PublicKey};
+use crate::sig::{Keypair, PublicKey};
 use crate::store::ChangeSet;
 use crate::units::{Height, Work};
 use crate::validation::{Conduct, TxError, check_header};
 use crate::wire::{
-    Hello, InvItem, InvKind, MAX_ADDRS, MAX_HEADERS, MAX_INV, MAX_LOCATOR, MAX_MESSAGE_SIZE,
-    Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION, auth_message,
+    InvItem, InvKind, MAX_HEADERS, MAX_INV, MAX_LOCATOR, MAX_MESSAGE_SIZE, Message, NodeKind,
+    NodeRecord,
 };
 use addrbook::AddrBook;
 use peer::{Peer, RecentSet};
@@ -110,14 +113,6 @@ const FEELER_LIFETIME_MS: u64 = 30 * 1000;
 const DIAL_TIMEOUT_MS: u64 = 30_000;
 /// Bans remembered at once (the soonest to expire goes first).
 const MAX_BANS: usize = 10_000;
-/// Which of two connections to the same node survives.
-enum Survivor {
-    New,
-    Old,
-    /// Both were opened by the other node: it closes one.
-    Both,
-}
-
 /// A small deterministic generator (not cryptographic): peer choice and ping nonces. Seeded
 /// from the identity seed the host filled with real entropy.
 #[derive(Clone, Debug)]
@@ -306,23 +301,7 @@ impl Node {
                 let _ = self.submit_tx(tx);
             }
             Input::MinedBlock(block) => self.on_mined(block),
-            Input::MinedHeader(header) => {
-                let found = self.templates.iter().find(|t| {
-                    t.block.header.prev == header.prev
-                        && t.block.header.merkle_root == header.merkle_root
-                });
-                match found {
-                    Some(t) => {
-                        let mut block = t.block.clone();
-                        block.header = header;
-                        self.on_mined(block);
-                    }
-                    None => self.event(Event::BlockRejected {
-                        hash: header.hash(),
-                        reason: String::from("no template for the mined header"),
-                    }),
-                }
-            }
+            Input::MinedHeader(header) => self.on_mined_header(header),
         }
         self.flush_nodes();
         self.maybe_template();
@@ -369,200 +348,6 @@ impl Node {
         self.outputs.push_back(Output::Send { peer, bytes });
     }
 
-    fn hello(&self, challenge: [u8; 32]) -> Message {
-        let tip = self.chain.tip();
-        Message::Hello(Hello {
-            version: PROTOCOL_VERSION,
-            network: self.chain.genesis_hash(),
-            node_id: self.node_id,
-            kind: self.config.kind,
-            url: self.config.public_url.clone(),
-            best_hash: tip.hash,
-            best_height: tip.height,
-            best_work: tip.work,
-            challenge,
-            agent: self.config.agent.clone(),
-        })
-    }
-
-    /// A fresh handshake challenge: SHA-256d of the secret identity seed, a counter and the
-    /// clock, so other nodes cannot predict it.
-    fn new_challenge(&mut self) -> [u8; 32] {
-        self.challenges += 1;
-        sha256d_parts(&[
-            b"tabcoin/challenge",
-            &self.config.identity_seed,
-            &self.challenges.to_le_bytes(),
-            &self.now_ms.to_le_bytes(),
-        ])
-        .0
-    }
-
-    // ---- connections -------------------------------------------------------------------
-
-    fn banned(&mut self, remote: &str) -> bool {
-        match self.bans.get(remote) {
-            Some(&until) if until > self.now_ms => true,
-            Some(_) => {
-                self.bans.remove(remote);
-                false
-            }
-            None => false,
-        }
-    }
-
-    fn ban(&mut self, remote: String) {
-        self.bans.insert(remote, self.now_ms + BAN_MS);
-        while self.bans.len() > MAX_BANS {
-            let soonest = self
-                .bans
-                .iter()
-                .min_by_key(|(_, until)| **until)
-                .map(|(r, _)| r.clone());
-            match soonest {
-                Some(r) => {
-                    self.bans.remove(&r);
-                }
-                None => break,
-            }
-        }
-    }
-
-    fn on_connected(&mut self, peer: PeerId, outbound: bool, remote: String) {
-        if outbound {
-            self.dialing.remove(&remote);
-        }
-        if self.banned(&remote) {
-            self.outputs.push_back(Output::Disconnect {
-                peer,
-                reason: DisconnectReason::Banned,
-            });
-            return;
-        }
-        let inbound = self.peers.values().filter(|p| !p.outbound).count();
-        if !outbound && inbound >= self.config.max_inbound {
-            self.outputs.push_back(Output::Disconnect {
-                peer,
-                reason: DisconnectReason::TooManyPeers,
-            });
-            return;
-        }
-        let challenge = self.new_challenge();
-        let feeler = outbound && self.feelers.remove(&remote);
-        self.peers.insert(
-            peer,
-            Peer::new(outbound, remote, self.now_ms, challenge, feeler),
-        );
-        let hello = self.hello(challenge);
-        self.send(peer, &hello);
-    }
-
-    fn on_disconnected(&mut self, peer: PeerId) {
-        if let Some(p) = self.peers.remove(&peer) {
-            if p.established {
-                self.event(Event::PeerDisconnected { peer });
-            }
-            self.after_peer_removed(peer, p);
-            self.start_sync();
-        }
-    }
-
-    /// Hands what a closed connection was doing for us to other peers.
-    fn after_peer_removed(&mut self, peer: PeerId, p: Peer) {
-        if p.outbound {
-            self.dialing.remove(&p.remote);
-        }
-        for txid in p.txs_in_flight.keys() {
-            if self.tx_asked.get(txid) == Some(&peer) {
-                self.tx_asked.remove(txid);
-                self.tx_fallback(*txid);
-            }
-        }
-        if !p.blocks_in_flight.is_empty() {
-            self.request_blocks();
-        }
-        if p.getheaders_sent.is_some() {
-            self.start_sync();
-        }
-    }
-
-    fn on_dial_failed(&mut self, url: &str) {
-        self.dialing.remove(url);
-        self.feelers.remove(url);
-        self.book.dial_failed(url, self.now_ms);
-    }
-
-    /// Closes a connection with a notice saying why; bans when the reason warrants.
-    fn drop_peer(&mut self, peer: PeerId, reason: DisconnectReason, ban: bool) {
-        let Some(p) = self.peers.remove(&peer) else {
-            return;
-        };
-        let notice = Message::Notice(Notice {
-            fatal: true,
-            reason: truncate(reason.to_string()),
-        });
-        self.send(peer, &notice);
-        if ban {
-            self.stats.peers_banned += 1;
-            self.ban(p.remote.clone());
-            // A URL is banned and forgotten only if we dialed it: an inbound peer's
-            // advertised URL is not proven to be its own.
-            if p.outbound {
-                self.book.forget(&p.remote);
-            }
-            self.event(Event::PeerBanned {
-                peer,
-                reason: reason.to_string(),
-            });
-        } else if p.outbound
-            && matches!(
-                reason,
-                DisconnectReason::WrongNetwork
-                    | DisconnectReason::UnsupportedVersion(_)
-                    | DisconnectReason::HandshakeTimeout
-                    | DisconnectReason::PingTimeout
-            )
-        {
-            self.book.dial_failed(&p.remote, self.now_ms);
-        }
-        if p.established {
-            self.event(Event::PeerDisconnected { peer });
-        }
-        self.outputs.push_back(Output::Disconnect { peer, reason });
-        self.after_peer_removed(peer, p);
-    }
-
-    /// Applies a verdict about a peer's conduct.
-    fn conduct(&mut self, peer: PeerId, conduct: Conduct, reason: String) {
-        match conduct {
-            Conduct::Ignore => {}
-            Conduct::Disconnect => self.drop_peer(peer, DisconnectReason::Misbehaved(reason), true),
-            Conduct::Penalise(n) => {
-                let Some(p) = self.peers.get_mut(&peer) else {
-                    return;
-                };
-                p.score = p.score.saturating_add(u32::from(n));
-                let score = p.score;
-                if score >= BAN_SCORE {
-                    self.drop_peer(peer, DisconnectReason::Misbehaved(reason), true);
-                } else {
-                    self.event(Event::PeerPenalised {
-                        peer,
-                        reason: reason.clone(),
-                        score,
-                    });
-                    self.send(
-                        peer,
-                        &Message::Notice(Notice {
-                            fatal: false,
-                            reason: truncate(reason),
-                        }),
-                    );
-                }
-            }
-        }
-    }
-
     fn on_bytes(&mut self, peer: PeerId, bytes: &[u8]) {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
@@ -599,385 +384,23 @@ impl Node {
             Message::Inv(items) => self.on_inv(peer, items),
             Message::GetData(items) => self.on_getdata(peer, items),
             Message::NotFound(items) => self.on_notfound(peer, items),
-            Message::GetHeaders { locator, stop } => {
-                let fork = self.chain.find_fork(&locator);
-                let mut headers = self.chain.headers_after(&fork, MAX_HEADERS);
-                if let Some(i) = headers.iter().position(|h| h.hash() == stop) {
-                    headers.truncate(i + 1);
-                }
-                self.send(peer, &Message::Headers(headers));
-            }
+            Message::GetHeaders { locator, stop } => self.on_getheaders(peer, &locator, stop),
             Message::Headers(hs) => self.on_headers(peer, hs),
             Message::Block(b) => self.on_block(peer, b),
             Message::Tx(tx) => self.on_tx(peer, tx),
         }
     }
 
-    fn on_hello(&mut self, peer: PeerId, h: Hello) {
-        let Some(p) = self.peers.get(&peer) else {
-            return;
-        };
-        if p.hello.is_some() {
-            self.drop_peer(
-                peer,
-                DisconnectReason::Protocol(String::from("second hello")),
-                true,
-            );
-            return;
+    /// Answers a `getheaders`: up to [`MAX_HEADERS`] of our best chain after the fork point
+    /// of `locator`, ending at `stop` if it comes first.
+    fn on_getheaders(&mut self, peer: PeerId, locator: &[BlockHash], stop: BlockHash) {
+        let fork = self.chain.find_fork(locator);
+        let mut headers = self.chain.headers_after(&fork, MAX_HEADERS);
+        if let Some(i) = headers.iter().position(|h| h.hash() == stop) {
+            headers.truncate(i + 1);
         }
-        if h.network != self.chain.genesis_hash() {
-            self.drop_peer(peer, DisconnectReason::WrongNetwork, false);
-            return;
-        }
-        if h.version < 1 {
-            self.drop_peer(peer, DisconnectReason::UnsupportedVersion(h.version), false);
-            return;
-        }
-        if h.node_id == self.node_id {
-            // Our own address came back to us: forget it as a relay to dial, for good.
-            if let Some(url) = self
-                .peers
-                .get(&peer)
-                .filter(|p| p.outbound)
-                .map(|p| p.remote.clone())
-            {
-                self.book.mark_self(url);
-            }
-            self.drop_peer(peer, DisconnectReason::SelfConnection, false);
-            return;
-        }
-        // Duplicate node ids are settled once the peer has proven its id (see
-        // `maybe_established`): an unproven claim cannot push out a real connection.
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        let proof = self.keypair.sign(
-            &auth_message(
-                &self.chain.genesis_hash(),
-                &p.challenge,
-                &h.challenge,
-                &self.node_id,
-                &h.node_id,
-            )
-            .0,
-        );
-        let known_best = self.chain.entry(&h.best_hash).map(|e| e.hash);
-        p.best_work = h.best_work;
-        p.best_height = h.best_height;
-        p.best_header = known_best;
-        p.hello = Some(h);
-        self.send(peer, &Message::Auth(proof));
-        self.maybe_established(peer);
+        self.send(peer, &Message::Headers(headers));
     }
-
-    fn on_auth(&mut self, peer: PeerId, sig: sig::Signature) {
-        let Some(p) = self.peers.get(&peer) else {
-            return;
-        };
-        let Some(h) = p.hello.as_ref() else {
-            self.drop_peer(
-                peer,
-                DisconnectReason::Protocol(String::from("auth before hello")),
-                true,
-            );
-            return;
-        };
-        if p.authed {
-            self.drop_peer(
-                peer,
-                DisconnectReason::Protocol(String::from("second auth")),
-                true,
-            );
-            return;
-        }
-        let msg = auth_message(
-            &self.chain.genesis_hash(),
-            &h.challenge,
-            &p.challenge,
-            &h.node_id,
-            &self.node_id,
-        );
-        if sig::verify(&h.node_id, &msg.0, &sig).is_err() {
-            self.drop_peer(peer, DisconnectReason::BadAuth, true);
-            return;
-        }
-        if let Some(p) = self.peers.get_mut(&peer) {
-            p.authed = true;
-        }
-        self.maybe_established(peer);
-    }
-
-    /// Which of two proven connections to the same node to keep. Both sides reach the same
-    /// answer: the connection opened by the node with the smaller id survives; if one node
-    /// opened both, it keeps the older one (and the other side leaves the choice to it).
-    fn duplicate_survivor(&self, new: &Peer, old: &Peer) -> Survivor {
-        let opener = |p: &Peer| {
-            if p.outbound {
-                Some(self.node_id)
-            } else {
-                p.node_id()
-            }
-        };
-        let (a, b) = (opener(new), opener(old));
-        if a != b {
-            if a < b { Survivor::New } else { Survivor::Old }
-        } else if new.outbound {
-            Survivor::Old
-        } else {
-            Survivor::Both
-        }
-    }
-
-    fn maybe_established(&mut self, peer: PeerId) {
-        let Some(p) = self.peers.get(&peer) else {
-            return;
-        };
-        if p.established || !p.authed {
-            return;
-        }
-        let Some(h) = p.hello.clone() else {
-            return;
-        };
-        let outbound = p.outbound;
-        let remote = p.remote.clone();
-        let now_ms = self.now_ms;
-        if outbound {
-            // We dialed `remote` and the node there proved its id: that binding is verified.
-            self.book.dial_succeeded(&remote, h.node_id, now_ms);
-        }
-        let dups: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(id, q)| **id != peer && q.established && q.node_id() == Some(h.node_id))
-            .map(|(&id, _)| id)
-            .collect();
-        for other in dups {
-            let (Some(new), Some(old)) = (self.peers.get(&peer), self.peers.get(&other)) else {
-                continue;
-            };
-            let (new_feeler, old_feeler) = (new.feeler, old.feeler);
-            match self.duplicate_survivor(new, old) {
-                Survivor::New => {
-                    self.drop_peer(other, DisconnectReason::DuplicateConnection, false);
-                    // A feeler that replaces a regular connection becomes a regular one.
-                    if !old_feeler {
-                        if let Some(p) = self.peers.get_mut(&peer) {
-                            p.feeler = false;
-                        }
-                    }
-                }
-                Survivor::Old => {
-                    self.drop_peer(peer, DisconnectReason::DuplicateConnection, false);
-                    if !new_feeler {
-                        if let Some(p) = self.peers.get_mut(&other) {
-                            p.feeler = false;
-                        }
-                    }
-                    return;
-                }
-                Survivor::Both => {}
-            }
-        }
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        p.established = true;
-        self.event(Event::PeerConnected {
-            peer,
-            node_id: h.node_id,
-            kind: h.kind,
-            outbound,
-        });
-        if h.kind == NodeKind::Relay {
-            if let Some(url) = h.url.clone() {
-                // Only a URL we dialed is known to lead to this node. Any other advertised URL
-                // is a candidate like a gossiped one: not bound to this node id, never banned
-                // or forgotten because of this peer, verified when we dial it.
-                let verified = outbound && url == remote;
-                let rec = NodeRecord {
-                    node_id: if verified {
-                        h.node_id
-                    } else {
-                        PublicKey([0; 32])
-                    },
-                    url,
-                    last_seen: self.now_s(),
-                };
-                if self.learn_node(rec.clone(), remote, verified) {
-                    self.forward_node(rec, Some(peer));
-                }
-            }
-        }
-        self.ask_nodes(peer);
-        self.start_sync();
-    }
-
-    // ---- discovery ---------------------------------------------------------------------
-
-    /// Adds or refreshes a relay record; returns true if it was new. `direct` = the record
-    /// was verified (we dialed its URL and the node there proved its id).
-    fn learn_node(&mut self, rec: NodeRecord, source: String, direct: bool) -> bool {
-        if rec.node_id == self.node_id
-            || self.config.public_url.as_deref() == Some(rec.url.as_str())
-        {
-            return false;
-        }
-        let peers = &self.peers;
-        let connected = || peers.values().map(|p| p.remote.as_str()).collect();
-        self.book.learn(rec, source, direct, self.now_ms, connected)
-    }
-
-    /// Passes a newly learned relay on to every other established peer, once.
-    fn forward_node(&mut self, rec: NodeRecord, except: Option<PeerId>) {
-        let targets: Vec<PeerId> = self
-            .peers
-            .iter()
-            .filter(|(id, p)| p.established && Some(**id) != except)
-            .map(|(&id, _)| id)
-            .collect();
-        let bytes: Arc<[u8]> = Arc::from(Message::Nodes(alloc::vec![rec]).encode());
-        for id in targets {
-            self.send_bytes(id, bytes.clone());
-        }
-    }
-
-    fn ask_nodes(&mut self, peer: PeerId) {
-        let now = self.now_ms;
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        p.nodes_asked = p.nodes_asked.saturating_add(1).min(4);
-        p.nodes_asked_ms = now;
-        self.send(peer, &Message::GetNodes);
-    }
-
-    fn on_getnodes(&mut self, peer: PeerId) {
-        let now = self.now_ms;
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        // One answer a minute per peer is plenty; more is ignored.
-        if p.last_getnodes_from_peer_ms
-            .is_some_and(|t| now < t + 60_000)
-        {
-            return;
-        }
-        p.last_getnodes_from_peer_ms = Some(now);
-        let own = match (&self.config.public_url, self.config.kind) {
-            (Some(url), NodeKind::Relay) => Some(NodeRecord {
-                node_id: self.node_id,
-                url: url.clone(),
-                last_seen: self.now_s(),
-            }),
-            _ => None,
-        };
-        // A relay's own record always goes in.
-        let mut list = self.book.freshest(MAX_ADDRS - usize::from(own.is_some()));
-        list.extend(own);
-        self.send(peer, &Message::Nodes(list));
-    }
-
-    fn on_nodes(&mut self, peer: PeerId, list: Vec<NodeRecord>) {
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        // A one-record list is a forward of a newly learned relay; it can cross the answer to
-        // our `getnodes` on the wire, so it never takes the answer's place.
-        let answer = p.nodes_asked > 0 && list.len() != 1;
-        if answer {
-            p.nodes_asked -= 1;
-        }
-        let source = p.remote.clone();
-        if !answer && list.len() > MAX_UNSOLICITED_NODES {
-            self.conduct(
-                peer,
-                Conduct::Penalise(20),
-                String::from("unsolicited node list"),
-            );
-            return;
-        }
-        let now_s = self.now_s();
-        for rec in list {
-            // A record claiming to be from the future is clamped, not trusted.
-            let rec = NodeRecord {
-                last_seen: rec.last_seen.min(now_s),
-                ..rec
-            };
-            if self.learn_node(rec.clone(), source.clone(), false) {
-                self.forward_node(rec, Some(peer));
-            }
-        }
-    }
-
-    fn flush_nodes(&mut self) {
-        let nodes = self.book.take_changes();
-        if !nodes.is_empty() {
-            self.outputs.push_back(Output::Persist(ChangeSet {
-                nodes,
-                ..ChangeSet::default()
-            }));
-        }
-    }
-
-    /// Dials known relays until the outbound target is met.
-    fn dial_more(&mut self) {
-        // Only URLs we dialed count as connected: a URL an inbound peer advertises is not
-        // proven to be its own, and must not keep us from dialing the real relay.
-        let connected: BTreeSet<String> = self.peers.values().map(|p| p.remote.clone()).collect();
-        let connected_ids: BTreeSet<PublicKey> = self
-            .peers
-            .values()
-            .filter(|p| p.authed)
-            .filter_map(|p| p.node_id())
-            .collect();
-        let outbound = self
-            .peers
-            .values()
-            .filter(|p| p.outbound && !p.feeler)
-            .count()
-            + self.dialing.len();
-        let now = self.now_ms;
-        let feeler = outbound >= self.config.target_outbound
-            && self.feelers.is_empty()
-            && now >= self.last_feeler_ms + FEELER_INTERVAL_MS;
-        if outbound >= self.config.target_outbound && !feeler {
-            return;
-        }
-        let mut candidates: Vec<String> = self
-            .book
-            .dialable(now)
-            .filter(|(url, record)| {
-                !connected.contains(*url)
-                    && !connected_ids.contains(&record.node_id)
-                    && !self.dialing.contains_key(*url)
-                    && self.bans.get(*url).is_none_or(|&t| t <= now)
-            })
-            .map(|(url, _)| url.clone())
-            .collect();
-        if feeler {
-            self.last_feeler_ms = now;
-            if candidates.is_empty() {
-                return;
-            }
-            let i = (self.rng.next() % candidates.len() as u64) as usize;
-            let url = candidates.swap_remove(i);
-            self.feelers.insert(url.clone());
-            self.outputs.push_back(Output::Dial { url });
-            return;
-        }
-        let want = self.config.target_outbound - outbound;
-        for _ in 0..want {
-            if candidates.is_empty() {
-                break;
-            }
-            let i = (self.rng.next() % candidates.len() as u64) as usize;
-            let url = candidates.swap_remove(i);
-            self.dialing.insert(url.clone(), now);
-            self.outputs.push_back(Output::Dial { url });
-        }
-    }
-
-    // ---- sync --------------------------------------------------------------------------
 
     /// Asks the peer believed to have the most work for headers if anyone has more than we
     /// know (one sync request at a time).
@@ -1371,8 +794,6 @@ impl Node {
         }
     }
 
-    // ---- blocks ------------------------------------------------------------------------
-
     fn on_block(&mut self, peer: PeerId, block: Block) {
         let hash = block.hash();
         self.stats.blocks_received += 1;
@@ -1640,8 +1061,6 @@ impl Node {
         self.request_blocks();
     }
 
-    // ---- transactions ------------------------------------------------------------------
-
     /// Whether a transaction is worth fetching from anyone.
     fn tx_unwanted(&self, txid: &Txid) -> bool {
         self.mempool.contains(txid) || self.rejected_txs.contains(txid)
@@ -1823,8 +1242,6 @@ impl Node {
             self.send_bytes(id, bytes.clone());
         }
     }
-
-    // ---- timers ------------------------------------------------------------------------
 
     fn on_tick(&mut self) {
         let now = self.now_ms;
@@ -2032,7 +1449,24 @@ impl Node {
         self.start_sync_if_idle();
     }
 
-    // ---- mining ------------------------------------------------------------------------
+    /// A worker solved `header` for one of the recent templates: the block is that
+    /// template's with this header.
+    fn on_mined_header(&mut self, header: BlockHeader) {
+        let found = self.templates.iter().find(|t| {
+            t.block.header.prev == header.prev && t.block.header.merkle_root == header.merkle_root
+        });
+        match found {
+            Some(t) => {
+                let mut block = t.block.clone();
+                block.header = header;
+                self.on_mined(block);
+            }
+            None => self.event(Event::BlockRejected {
+                hash: header.hash(),
+                reason: String::from("no template for the mined header"),
+            }),
+        }
+    }
 
     fn maybe_template(&mut self) {
         let Some(key) = self.config.mining_key else {
@@ -2064,15 +1498,4 @@ impl Node {
         self.template_dirty = true;
         self.maybe_template();
     }
-}
-
-fn truncate(mut s: String) -> String {
-    if s.len() > crate::wire::MAX_REASON {
-        let mut end = crate::wire::MAX_REASON;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-    }
-    s
 }

@@ -1,0 +1,187 @@
+//! Discovery (`docs/PROTOCOL.md` §5): learning relays from handshakes and `nodes`
+//! messages, answering `getnodes`, forwarding new relays, and dialing until the outbound
+//! target is met. The table itself is the [`AddrBook`].
+
+use alloc::collections::BTreeSet;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::encode::Encode;
+use crate::sig::PublicKey;
+use crate::store::ChangeSet;
+use crate::validation::Conduct;
+use crate::wire::{MAX_ADDRS, Message, NodeKind, NodeRecord};
+
+use super::{FEELER_INTERVAL_MS, MAX_UNSOLICITED_NODES, Node, Output, PeerId};
+
+impl Node {
+    /// Adds or refreshes a relay record; returns true if it was new. `direct` = the record
+    /// was verified (we dialed its URL and the node there proved its id).
+    pub(super) fn learn_node(&mut self, rec: NodeRecord, source: String, direct: bool) -> bool {
+        if rec.node_id == self.node_id
+            || self.config.public_url.as_deref() == Some(rec.url.as_str())
+        {
+            return false;
+        }
+        let peers = &self.peers;
+        let connected = || peers.values().map(|p| p.remote.as_str()).collect();
+        self.book.learn(rec, source, direct, self.now_ms, connected)
+    }
+
+    /// Passes a newly learned relay on to every other established peer, once.
+    pub(super) fn forward_node(&mut self, rec: NodeRecord, except: Option<PeerId>) {
+        let targets: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| p.established && Some(**id) != except)
+            .map(|(&id, _)| id)
+            .collect();
+        let bytes: Arc<[u8]> = Arc::from(Message::Nodes(alloc::vec![rec]).encode());
+        for id in targets {
+            self.send_bytes(id, bytes.clone());
+        }
+    }
+
+    pub(super) fn ask_nodes(&mut self, peer: PeerId) {
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.nodes_asked = p.nodes_asked.saturating_add(1).min(4);
+        p.nodes_asked_ms = now;
+        self.send(peer, &Message::GetNodes);
+    }
+
+    pub(super) fn on_getnodes(&mut self, peer: PeerId) {
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        // One answer a minute per peer is plenty; more is ignored.
+        if p.last_getnodes_from_peer_ms
+            .is_some_and(|t| now < t + 60_000)
+        {
+            return;
+        }
+        p.last_getnodes_from_peer_ms = Some(now);
+        let own = match (&self.config.public_url, self.config.kind) {
+            (Some(url), NodeKind::Relay) => Some(NodeRecord {
+                node_id: self.node_id,
+                url: url.clone(),
+                last_seen: self.now_s(),
+            }),
+            _ => None,
+        };
+        // A relay's own record always goes in.
+        let mut list = self.book.freshest(MAX_ADDRS - usize::from(own.is_some()));
+        list.extend(own);
+        self.send(peer, &Message::Nodes(list));
+    }
+
+    pub(super) fn on_nodes(&mut self, peer: PeerId, list: Vec<NodeRecord>) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        // A one-record list is a forward of a newly learned relay; it can cross the answer to
+        // our `getnodes` on the wire, so it never takes the answer's place.
+        let answer = p.nodes_asked > 0 && list.len() != 1;
+        if answer {
+            p.nodes_asked -= 1;
+        }
+        let source = p.remote.clone();
+        if !answer && list.len() > MAX_UNSOLICITED_NODES {
+            self.conduct(
+                peer,
+                Conduct::Penalise(20),
+                String::from("unsolicited node list"),
+            );
+            return;
+        }
+        let now_s = self.now_s();
+        for rec in list {
+            // A record claiming to be from the future is clamped, not trusted.
+            let rec = NodeRecord {
+                last_seen: rec.last_seen.min(now_s),
+                ..rec
+            };
+            if self.learn_node(rec.clone(), source.clone(), false) {
+                self.forward_node(rec, Some(peer));
+            }
+        }
+    }
+
+    pub(super) fn flush_nodes(&mut self) {
+        let nodes = self.book.take_changes();
+        if !nodes.is_empty() {
+            self.outputs.push_back(Output::Persist(ChangeSet {
+                nodes,
+                ..ChangeSet::default()
+            }));
+        }
+    }
+
+    pub(super) fn on_dial_failed(&mut self, url: &str) {
+        self.dialing.remove(url);
+        self.feelers.remove(url);
+        self.book.dial_failed(url, self.now_ms);
+    }
+
+    /// Dials known relays until the outbound target is met.
+    pub(super) fn dial_more(&mut self) {
+        // Only URLs we dialed count as connected: a URL an inbound peer advertises is not
+        // proven to be its own, and must not keep us from dialing the real relay.
+        let connected: BTreeSet<String> = self.peers.values().map(|p| p.remote.clone()).collect();
+        let connected_ids: BTreeSet<PublicKey> = self
+            .peers
+            .values()
+            .filter(|p| p.authed)
+            .filter_map(|p| p.node_id())
+            .collect();
+        let outbound = self
+            .peers
+            .values()
+            .filter(|p| p.outbound && !p.feeler)
+            .count()
+            + self.dialing.len();
+        let now = self.now_ms;
+        let feeler = outbound >= self.config.target_outbound
+            && self.feelers.is_empty()
+            && now >= self.last_feeler_ms + FEELER_INTERVAL_MS;
+        if outbound >= self.config.target_outbound && !feeler {
+            return;
+        }
+        let mut candidates: Vec<String> = self
+            .book
+            .dialable(now)
+            .filter(|(url, record)| {
+                !connected.contains(*url)
+                    && !connected_ids.contains(&record.node_id)
+                    && !self.dialing.contains_key(*url)
+                    && self.bans.get(*url).is_none_or(|&t| t <= now)
+            })
+            .map(|(url, _)| url.clone())
+            .collect();
+        if feeler {
+            self.last_feeler_ms = now;
+            if candidates.is_empty() {
+                return;
+            }
+            let i = (self.rng.next() % candidates.len() as u64) as usize;
+            let url = candidates.swap_remove(i);
+            self.feelers.insert(url.clone());
+            self.outputs.push_back(Output::Dial { url });
+            return;
+        }
+        let want = self.config.target_outbound - outbound;
+        for _ in 0..want {
+            if candidates.is_empty() {
+                break;
+            }
+            let i = (self.rng.next() % candidates.len() as u64) as usize;
+            let url = candidates.swap_remove(i);
+            self.dialing.insert(url.clone(), now);
+            self.outputs.push_back(Output::Dial { url });
+        }
+    }
+}
