@@ -1,0 +1,287 @@
+//! Block relay (`docs/PROTOCOL.md` §7): receiving and validating blocks, orphans,
+//! announcing new tips by header, and serving `getdata`.
+
+use alloc::collections::BTreeSet;
+use alloc::string::ToString;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::chain::{BlockOutcome, ChainError};
+use crate::encode::Encode;
+use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
+use crate::validation::Conduct;
+use crate::wire::{InvItem, InvKind, MAX_HEADERS, Message};
+
+use super::{
+    ENCODED_BLOCK_CACHE, Event, MAX_BLOCKS_PER_GETDATA, MAX_GETDATA_REPLY_BYTES, MAX_ORPHANS, Node,
+    Output, PeerId,
+};
+
+impl Node {
+    pub(super) fn on_block(&mut self, peer: PeerId, block: Block) {
+        let hash = block.hash();
+        self.stats.blocks_received += 1;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let requested = p.blocks_in_flight.remove(&hash).is_some();
+        // A block whose request timed out is late, not unsolicited.
+        let late = !requested && p.timed_out.remove(&hash).is_some();
+        if !requested && !late {
+            self.conduct(
+                peer,
+                Conduct::Penalise(20),
+                alloc::format!("unsolicited block {hash}"),
+            );
+            return;
+        }
+        p.stalls = 0;
+        p.known.insert(hash);
+        self.process_block(Some(peer), block);
+        self.request_blocks();
+    }
+
+    pub(super) fn on_mined(&mut self, block: Block) {
+        self.process_block(None, block);
+    }
+
+    fn process_block(&mut self, from: Option<PeerId>, block: Block) {
+        let hash = block.hash();
+        if self.chain.has_block(&hash) {
+            return;
+        }
+        let now_s = self.now_s();
+        let result = self.chain.accept_block(&block, now_s);
+        match result {
+            Ok(outcome) if outcome.duplicate => {}
+            Ok(outcome) => {
+                self.stats.blocks_validated += 1;
+                let bad_self = outcome
+                    .invalidated
+                    .iter()
+                    .find(|(h, _)| *h == hash)
+                    .cloned();
+                self.apply_outcome(outcome);
+                if let Some((_, e)) = bad_self {
+                    self.event(Event::BlockRejected {
+                        hash,
+                        reason: e.to_string(),
+                    });
+                    if let Some(peer) = from {
+                        self.conduct(peer, e.conduct(), alloc::format!("block {hash}: {e}"));
+                    }
+                }
+                self.connect_orphans(hash);
+            }
+            Err(ChainError::UnknownParent { .. }) => {
+                self.add_orphan(block);
+                if let Some(peer) = from {
+                    self.request_headers(peer, false);
+                }
+            }
+            Err(e) => {
+                if matches!(e, ChainError::Block(_)) {
+                    self.stats.blocks_validated += 1;
+                }
+                self.event(Event::BlockRejected {
+                    hash,
+                    reason: e.to_string(),
+                });
+                if let Some(peer) = from {
+                    self.conduct(peer, e.conduct(), alloc::format!("block {hash}: {e}"));
+                }
+            }
+        }
+    }
+
+    fn add_orphan(&mut self, block: Block) {
+        if self.orphans.iter().any(|b| b.hash() == block.hash()) {
+            return;
+        }
+        if self.orphans.len() >= MAX_ORPHANS {
+            self.orphans.pop_front();
+        }
+        self.orphans.push_back(block);
+    }
+
+    fn connect_orphans(&mut self, parent: BlockHash) {
+        let mut parents = alloc::vec![parent];
+        while let Some(p) = parents.pop() {
+            let (ready, rest): (Vec<Block>, Vec<Block>) =
+                self.orphans.drain(..).partition(|b| b.header.prev == p);
+            self.orphans = rest.into();
+            for b in ready {
+                let h = b.hash();
+                self.process_block(None, b);
+                if self.chain.has_block(&h) {
+                    parents.push(h);
+                }
+            }
+        }
+    }
+
+    /// Persists, updates the pool, announces new blocks and tells the UI.
+    fn apply_outcome(&mut self, outcome: BlockOutcome) {
+        if !outcome.changes.is_empty() {
+            self.outputs
+                .push_back(Output::Persist(outcome.changes.clone()));
+        }
+        if !outcome.tip_changed() {
+            return;
+        }
+        self.mempool.update(&self.chain, &outcome);
+        self.template_dirty = true;
+        // Transactions a reorg returned to the pool are announced again: the winning side
+        // may never have seen them.
+        let returned: Vec<Txid> = outcome
+            .disconnected
+            .iter()
+            .flat_map(|b| b.txs.iter().skip(1).map(Transaction::txid))
+            .filter(|t| self.mempool.contains(t))
+            .collect();
+        for txid in returned {
+            self.announce_tx(txid, None);
+        }
+        let tip = self.chain.tip();
+        let (hash, height) = (tip.hash, tip.height);
+        self.event(Event::TipChanged {
+            hash,
+            height,
+            disconnected: outcome.disconnected.len(),
+        });
+        let headers: Vec<BlockHeader> = outcome
+            .connected
+            .iter()
+            .rev()
+            .take(MAX_HEADERS)
+            .rev()
+            .filter_map(|h| self.chain.entry(h).map(|e| e.header))
+            .collect();
+        self.announce_headers(&headers);
+        if self.is_synced() && !self.was_synced {
+            self.was_synced = true;
+            self.event(Event::Synced { height });
+        } else if !self.is_synced() {
+            let target = self.chain.best_header().height;
+            self.event(Event::SyncProgress { height, target });
+        }
+    }
+
+    /// Announces new blocks by header to each established peer that does not have them. The
+    /// list sent is the contiguous suffix after the last header the peer is known to have, so
+    /// it is always a chain.
+    fn announce_headers(&mut self, headers: &[BlockHeader]) {
+        let ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.established)
+            .map(|(&id, _)| id)
+            .collect();
+        for id in ids {
+            let Some(p) = self.peers.get_mut(&id) else {
+                continue;
+            };
+            let chain = &self.chain;
+            let has = |h: &BlockHeader| {
+                let hash = h.hash();
+                p.known.contains(&hash)
+                    || p.best_header.is_some_and(|b| chain.is_ancestor(&hash, &b))
+            };
+            let start = headers.iter().rposition(has).map_or(0, |i| i + 1);
+            let fresh = &headers[start..];
+            if fresh.is_empty() {
+                continue;
+            }
+            for h in fresh {
+                p.known.insert(h.hash());
+            }
+            let msg = Message::Headers(fresh.to_vec());
+            self.send(id, &msg);
+        }
+    }
+
+    /// The `block` message for `hash`, encoded once and shared: a new block is asked for by
+    /// every peer it was announced to, so fan-out to N peers encodes it once, not N times.
+    fn encoded_block(&mut self, hash: &BlockHash) -> Option<Arc<[u8]>> {
+        if let Some((_, bytes)) = self.encoded_blocks.iter().find(|(h, _)| h == hash) {
+            return Some(bytes.clone());
+        }
+        let bytes: Arc<[u8]> = Arc::from(Message::Block(self.chain.block(hash)?.clone()).encode());
+        if self.encoded_blocks.len() >= ENCODED_BLOCK_CACHE {
+            self.encoded_blocks.pop_front();
+        }
+        self.encoded_blocks.push_back((*hash, bytes.clone()));
+        Some(bytes)
+    }
+
+    /// Serves blocks and transactions. Repeated items are served once; at most
+    /// [`MAX_BLOCKS_PER_GETDATA`] blocks and [`MAX_GETDATA_REPLY_BYTES`] bytes go out per
+    /// request, and what is left over is answered with `notfound` like what we lack.
+    pub(super) fn on_getdata(&mut self, peer: PeerId, items: Vec<InvItem>) {
+        let mut seen: BTreeSet<InvItem> = BTreeSet::new();
+        let mut missing = Vec::new();
+        let mut blocks = 0usize;
+        let mut bytes_out = 0usize;
+        for item in items {
+            if !seen.insert(item) {
+                continue;
+            }
+            let bytes = match item.kind {
+                InvKind::Block if blocks < MAX_BLOCKS_PER_GETDATA => self.encoded_block(&item.hash),
+                InvKind::Block => None,
+                InvKind::Tx => self
+                    .mempool
+                    .get(&item.hash)
+                    .map(|e| Arc::from(Message::Tx(e.tx.clone()).encode())),
+            };
+            let Some(bytes) = bytes else {
+                missing.push(item);
+                continue;
+            };
+            if bytes_out + bytes.len() > MAX_GETDATA_REPLY_BYTES {
+                missing.push(item);
+                continue;
+            }
+            bytes_out += bytes.len();
+            if item.kind == InvKind::Block {
+                blocks += 1;
+                self.stats.blocks_sent += 1;
+            }
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.known.insert(item.hash);
+            }
+            self.send_bytes(peer, bytes);
+        }
+        if !missing.is_empty() {
+            self.send(peer, &Message::NotFound(missing));
+        }
+    }
+
+    pub(super) fn on_notfound(&mut self, peer: PeerId, items: Vec<InvItem>) {
+        let mut failed_txs = Vec::new();
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for i in items {
+                match i.kind {
+                    InvKind::Block => {
+                        if p.blocks_in_flight.remove(&i.hash).is_some() {
+                            p.lacks.insert(i.hash);
+                        }
+                    }
+                    InvKind::Tx => {
+                        if p.txs_in_flight.remove(&i.hash).is_some() {
+                            failed_txs.push(i.hash);
+                        }
+                    }
+                }
+            }
+        }
+        for txid in failed_txs {
+            if self.tx_asked.get(&txid) == Some(&peer) {
+                self.tx_asked.remove(&txid);
+            }
+            self.tx_fallback(txid);
+        }
+        self.fill_tx_requests(peer);
+        self.request_blocks();
+    }
+}

@@ -1,0 +1,424 @@
+//! Headers-first sync (`docs/PROTOCOL.md` §6): asking for headers, checking and holding
+//! them until they show more work than ours, committing them to the block tree, and
+//! requesting the missing bodies from peers that have them.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use crate::hash::Hash256;
+use crate::primitives::{BlockHash, BlockHeader};
+use crate::units::{Height, Work};
+use crate::validation::{Conduct, check_header};
+use crate::wire::{InvItem, InvKind, MAX_HEADERS, MAX_LOCATOR, Message};
+
+use super::{
+    BLOCKS_PER_PASS, DisconnectReason, Event, GETHEADERS_MIN_INTERVAL_MS,
+    MAX_BLOCKS_IN_FLIGHT_PER_PEER, MAX_PENDING_HEADERS, MAX_PENDING_HEADERS_TOTAL,
+    MAX_UNCONNECTING_HEADERS, Node, PeerId,
+};
+
+impl Node {
+    /// Answers a `getheaders`: up to [`MAX_HEADERS`] of our best chain after the fork point
+    /// of `locator`, ending at `stop` if it comes first.
+    pub(super) fn on_getheaders(&mut self, peer: PeerId, locator: &[BlockHash], stop: BlockHash) {
+        let fork = self.chain.find_fork(locator);
+        let mut headers = self.chain.headers_after(&fork, MAX_HEADERS);
+        if let Some(i) = headers.iter().position(|h| h.hash() == stop) {
+            headers.truncate(i + 1);
+        }
+        self.send(peer, &Message::Headers(headers));
+    }
+
+    /// Asks the peer believed to have the most work for headers if anyone has more than we
+    /// know (one sync request at a time).
+    pub(super) fn start_sync(&mut self) {
+        let best = self.chain.best_header().work;
+        if self
+            .peers
+            .values()
+            .any(|p| p.established && p.getheaders_sent.is_some())
+        {
+            return;
+        }
+        let Some((&peer, _)) = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.established && p.best_work > best)
+            .max_by(|a, b| a.1.best_work.cmp(&b.1.best_work))
+        else {
+            self.request_blocks();
+            return;
+        };
+        self.request_headers(peer, false);
+    }
+
+    /// Sends `getheaders` to `peer` unless one is outstanding there. A `continuation` (the
+    /// answer to our request was a full batch) goes at once; other requests go at most once
+    /// per [`GETHEADERS_MIN_INTERVAL_MS`] per peer, later ones wait for a tick.
+    pub(super) fn request_headers(&mut self, peer: PeerId, continuation: bool) {
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        if !p.established || p.getheaders_sent.is_some() {
+            return;
+        }
+        if !continuation
+            && p.last_getheaders_ms
+                .is_some_and(|t| now < t + GETHEADERS_MIN_INTERVAL_MS)
+        {
+            p.getheaders_deferred = true;
+            return;
+        }
+        p.getheaders_deferred = false;
+        p.getheaders_sent = Some(now);
+        p.last_getheaders_ms = Some(now);
+        let mut locator = Vec::with_capacity(MAX_LOCATOR);
+        let pending = p.pending_headers.last().map(BlockHeader::hash);
+        locator.extend(pending);
+        // Locate from the best header so a half-done download resumes where it stopped.
+        locator.extend(
+            self.chain
+                .best_header_locator(MAX_LOCATOR - locator.len())
+                .into_iter()
+                .filter(|h| Some(*h) != pending),
+        );
+        self.send(
+            peer,
+            &Message::GetHeaders {
+                locator,
+                stop: Hash256::ZERO,
+            },
+        );
+    }
+
+    /// The cumulative work of the best header `peer` has shown us (zero if none).
+    pub(super) fn demonstrated_work(&self, peer: PeerId) -> Work {
+        self.peers
+            .get(&peer)
+            .and_then(|p| p.best_header)
+            .and_then(|b| self.chain.entry(&b))
+            .map_or(Work::ZERO, |e| e.work)
+    }
+
+    pub(super) fn on_headers(&mut self, peer: PeerId, hs: Vec<BlockHeader>) {
+        self.stats.headers_received += hs.len() as u64;
+        let full = hs.len() == MAX_HEADERS;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let answer = p.getheaders_sent.is_some();
+        if hs.is_empty() {
+            // Only an answer can be empty; an empty message nobody asked for is ignored.
+            if answer {
+                p.getheaders_sent = None;
+                self.end_of_answer(peer, Work::ZERO);
+            }
+            return;
+        }
+        // Where it attaches: the continuation of this peer's pending headers, or our tree.
+        let pending_tip = p.pending_headers.last().map(BlockHeader::hash);
+        let continues = Some(hs[0].prev) == pending_tip;
+        let base_work = if continues {
+            Some(p.pending_work)
+        } else {
+            self.chain.entry(&hs[0].prev).map(|e| e.work)
+        };
+        let Some(mut work) = base_work else {
+            // Connects to nothing we know: an announcement from a peer on a branch (or far
+            // ahead) we have not seen. Ask where it forks. Only a peer that keeps sending
+            // such headers without its answers ever linking them up is penalised. (An
+            // answer to our locator always connects, so this does not count as one.)
+            p.unconnecting = p.unconnecting.saturating_add(1);
+            if p.unconnecting > MAX_UNCONNECTING_HEADERS {
+                self.conduct(
+                    peer,
+                    Conduct::Penalise(20),
+                    String::from("headers do not connect"),
+                );
+            }
+            self.request_headers(peer, false);
+            return;
+        };
+        p.unconnecting = 0;
+        if answer {
+            p.getheaders_sent = None;
+        }
+        if !continues {
+            p.pending_headers.clear();
+            p.pending_work = Work::ZERO;
+        }
+        // Check linkage and proof of work before anything is kept.
+        let params = self.chain.params().clone();
+        let mut prev = hs[0].prev;
+        for h in &hs {
+            if h.prev != prev {
+                self.conduct(
+                    peer,
+                    Conduct::Disconnect,
+                    String::from("headers are not a chain"),
+                );
+                return;
+            }
+            if let Err(e) = check_header(h, &params) {
+                self.conduct(
+                    peer,
+                    e.conduct(),
+                    alloc::format!("header {}: {e}", h.hash()),
+                );
+                return;
+            }
+            let hw = h.bits.to_target().map(|t| t.work()).unwrap_or(Work::ZERO);
+            work = work.checked_add(hw).unwrap_or(Work::MAX);
+            prev = h.hash();
+        }
+        let last = hs[hs.len() - 1].hash();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.known.insert(last);
+        p.pending_headers.extend(hs);
+        p.pending_work = work;
+        if p.pending_headers.len() > MAX_PENDING_HEADERS {
+            self.conduct(
+                peer,
+                Conduct::Disconnect,
+                String::from("too many low-work headers"),
+            );
+            return;
+        }
+        self.limit_pending_headers();
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
+        if work > self.chain.best_header().work {
+            self.commit_headers(peer);
+        } else if self.chain.entry(&last).is_some() {
+            // Nothing new to us, but it tells what the peer has.
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.pending_headers.clear();
+                p.pending_work = Work::ZERO;
+            }
+            self.note_peer_header(peer, last);
+        }
+        if !self.peers.contains_key(&peer) {
+            return;
+        }
+        if full {
+            // There may be more: continue at once if we asked, else as the rate allows.
+            self.request_headers(peer, answer);
+        } else if answer {
+            self.end_of_answer(peer, work);
+        } else {
+            // An announcement: whatever did not beat our chain is dropped.
+            if let Some(p) = self.peers.get_mut(&peer) {
+                p.pending_headers.clear();
+                p.pending_work = Work::ZERO;
+            }
+            self.request_blocks();
+            self.start_sync_if_idle();
+        }
+    }
+
+    /// The peer answered our `getheaders` and has no more: drop what did not beat our chain,
+    /// believe from now on only the work its headers showed, and penalise a claim its
+    /// headers did not back (`delivered` = cumulative work of the last batch, kept or not).
+    fn end_of_answer(&mut self, peer: PeerId, delivered: Work) {
+        let ours = self.chain.best_header().work;
+        let demonstrated = self.demonstrated_work(peer);
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let claimed = p.best_work;
+        p.pending_headers.clear();
+        p.pending_work = Work::ZERO;
+        p.best_work = demonstrated;
+        if claimed > demonstrated.max(delivered) && claimed > ours {
+            self.conduct(
+                peer,
+                Conduct::Penalise(50),
+                String::from("claimed more work than its headers show"),
+            );
+        }
+        self.request_blocks();
+        self.start_sync_if_idle();
+    }
+
+    pub(super) fn start_sync_if_idle(&mut self) {
+        if !self.peers.values().any(|p| p.getheaders_sent.is_some()) {
+            self.start_sync();
+        }
+    }
+
+    /// Keeps the headers pending across all peers within [`MAX_PENDING_HEADERS_TOTAL`] by
+    /// closing the newest connections holding some.
+    fn limit_pending_headers(&mut self) {
+        loop {
+            let total: usize = self.peers.values().map(|p| p.pending_headers.len()).sum();
+            if total <= MAX_PENDING_HEADERS_TOTAL {
+                return;
+            }
+            let newest = self
+                .peers
+                .iter()
+                .filter(|(_, p)| !p.pending_headers.is_empty())
+                .max_by_key(|(id, p)| (p.connected_ms, **id))
+                .map(|(&id, _)| id);
+            let Some(id) = newest else {
+                return;
+            };
+            self.drop_peer(
+                id,
+                DisconnectReason::Evicted(String::from("too many pending headers")),
+                false,
+            );
+        }
+    }
+
+    /// Moves a peer's pending headers into the block tree (full contextual checks).
+    fn commit_headers(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let headers = core::mem::take(&mut p.pending_headers);
+        p.pending_work = Work::ZERO;
+        let now_s = self.now_s();
+        let mut accepted = None;
+        for h in headers {
+            match self.chain.accept_header(&h, now_s) {
+                Ok(_) => accepted = Some(h.hash()),
+                Err(e) => {
+                    let conduct = e.conduct();
+                    let reason = alloc::format!("header {}: {e}", h.hash());
+                    if conduct == Conduct::Ignore {
+                        break;
+                    }
+                    self.conduct(peer, conduct, reason);
+                    return;
+                }
+            }
+        }
+        if let Some(last) = accepted {
+            self.note_peer_header(peer, last);
+        }
+        let best = self.chain.best_header();
+        let (height, target) = (self.chain.height(), best.height);
+        self.event(Event::SyncProgress { height, target });
+        self.request_blocks();
+    }
+
+    /// Records that `peer` has the block `hash` (in our tree) and all its ancestors.
+    fn note_peer_header(&mut self, peer: PeerId, hash: BlockHash) {
+        let Some(e) = self.chain.entry(&hash) else {
+            return;
+        };
+        let (work, height) = (e.work, e.height);
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let better = p
+            .best_header
+            .and_then(|b| self.chain.entry(&b))
+            .is_none_or(|e| e.work < work);
+        if better {
+            p.best_header = Some(hash);
+            p.best_height = p.best_height.max(height);
+        }
+        if work > p.best_work {
+            p.best_work = work;
+        }
+    }
+
+    /// Requests missing bodies along the best header chain from peers that have them.
+    pub(super) fn request_blocks(&mut self) {
+        let missing = self.chain.missing_blocks(BLOCKS_PER_PASS);
+        if missing.is_empty() {
+            return;
+        }
+        let in_flight: BTreeSet<BlockHash> = self
+            .peers
+            .values()
+            .flat_map(|p| p.blocks_in_flight.keys().copied())
+            .collect();
+        struct Candidate {
+            id: PeerId,
+            /// It has every block of our best-header chain up to this height.
+            upto: Height,
+            load: usize,
+            cap: usize,
+            stalling: bool,
+        }
+        let chain = &self.chain;
+        let mut cands: Vec<Candidate> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.established)
+            .filter_map(|(&id, p)| {
+                let upto = chain.best_chain_common_height(&p.best_header?)?;
+                let stalling = p.stalls > 0;
+                Some(Candidate {
+                    id,
+                    upto,
+                    load: p.blocks_in_flight.len(),
+                    // A window is refilled only once half of it is free, so one getdata
+                    // carries several blocks: asking for each block as the previous one
+                    // arrived sent a message per block, and the relay's per-peer rate limit
+                    // disconnected syncing tabs as flooders (browser bench, P7). A busy peer
+                    // stays a candidate (it has the block) with no room for now.
+                    cap: if stalling {
+                        1
+                    } else if p.blocks_in_flight.len() > MAX_BLOCKS_IN_FLIGHT_PER_PEER / 2 {
+                        p.blocks_in_flight.len()
+                    } else {
+                        MAX_BLOCKS_IN_FLIGHT_PER_PEER
+                    },
+                    stalling,
+                })
+            })
+            .collect();
+        let mut per_peer: BTreeMap<PeerId, Vec<InvItem>> = BTreeMap::new();
+        for hash in missing {
+            if in_flight.contains(&hash) {
+                continue;
+            }
+            let Some(height) = chain.entry(&hash).map(|e| e.height) else {
+                continue;
+            };
+            let peers = &self.peers;
+            let has = |c: &Candidate| {
+                c.upto >= height && peers.get(&c.id).is_some_and(|p| !p.lacks.contains(&hash))
+            };
+            // A peer that let this block's request time out, or lets requests time out at
+            // all, is asked only when no other peer has the block.
+            let good = |c: &Candidate| {
+                !c.stalling
+                    && peers
+                        .get(&c.id)
+                        .is_some_and(|p| !p.timed_out.contains_key(&hash))
+            };
+            let any_good = cands.iter().any(|c| has(c) && good(c));
+            let choice = cands
+                .iter_mut()
+                .filter(|c| has(c) && (!any_good || good(c)) && c.load < c.cap)
+                .min_by_key(|c| (c.load, c.id));
+            let Some(c) = choice else {
+                break;
+            };
+            c.load += 1;
+            per_peer.entry(c.id).or_default().push(InvItem {
+                kind: InvKind::Block,
+                hash,
+            });
+        }
+        let now = self.now_ms;
+        for (peer, items) in per_peer {
+            if let Some(p) = self.peers.get_mut(&peer) {
+                for i in &items {
+                    p.blocks_in_flight.insert(i.hash, now);
+                }
+            }
+            self.send(peer, &Message::GetData(items));
+        }
+    }
+}

@@ -1,0 +1,229 @@
+//! Transaction relay (`docs/PROTOCOL.md` §7): the local wallet's transactions,
+//! announcements, requests with fallback to other announcers, and the pool's verdicts.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use crate::encode::Encode;
+use crate::mempool::MempoolError;
+use crate::primitives::{Transaction, Txid};
+use crate::validation::{Conduct, TxError};
+use crate::wire::{InvItem, InvKind, MAX_INV, Message};
+
+use super::{Event, MAX_TXS_IN_FLIGHT_PER_PEER, Node, PeerId};
+
+impl Node {
+    /// Adds a local transaction to the pool and announces it. The same as
+    /// `Input::SubmitTx`, with the verdict returned.
+    pub fn submit_tx(&mut self, tx: Transaction) -> Result<Txid, MempoolError> {
+        let txid = tx.txid();
+        match self.mempool.add(tx, &self.chain) {
+            Ok(txid) => {
+                self.stats.txs_accepted += 1;
+                self.template_dirty = true;
+                self.event(Event::TxAccepted { txid });
+                self.announce_tx(txid, None);
+                Ok(txid)
+            }
+            Err(error) => {
+                self.event(Event::TxRejected {
+                    txid,
+                    error: error.clone(),
+                });
+                Err(error)
+            }
+        }
+    }
+
+    /// Whether a transaction is worth fetching from anyone.
+    fn tx_unwanted(&self, txid: &Txid) -> bool {
+        self.mempool.contains(txid) || self.rejected_txs.contains(txid)
+    }
+
+    fn send_tx_requests(&mut self, peer: PeerId, txids: Vec<Txid>) {
+        if txids.is_empty() {
+            return;
+        }
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        for t in &txids {
+            p.txs_in_flight.insert(*t, now);
+            p.tx_waiting.remove(t);
+            self.tx_asked.insert(*t, peer);
+        }
+        let items = txids
+            .into_iter()
+            .map(|hash| InvItem {
+                kind: InvKind::Tx,
+                hash,
+            })
+            .collect();
+        self.send(peer, &Message::GetData(items));
+    }
+
+    /// A request for `txid` ended without it (timeout, `notfound`, disconnect): ask the next
+    /// peer that announced it and has a free request slot.
+    pub(super) fn tx_fallback(&mut self, txid: Txid) {
+        if self.tx_unwanted(&txid) || self.tx_asked.contains_key(&txid) {
+            return;
+        }
+        let next = self
+            .peers
+            .iter()
+            .find(|(_, p)| {
+                p.established
+                    && p.tx_waiting.contains(&txid)
+                    && p.txs_in_flight.len() < MAX_TXS_IN_FLIGHT_PER_PEER
+                    && !p.timed_out.contains_key(&txid)
+            })
+            .map(|(&id, _)| id);
+        if let Some(id) = next {
+            self.send_tx_requests(id, alloc::vec![txid]);
+        }
+    }
+
+    /// Fills `peer`'s free request slots with transactions it announced that nobody is
+    /// being asked for.
+    pub(super) fn fill_tx_requests(&mut self, peer: PeerId) {
+        let Some(p) = self.peers.get(&peer) else {
+            return;
+        };
+        let free = MAX_TXS_IN_FLIGHT_PER_PEER.saturating_sub(p.txs_in_flight.len());
+        if free == 0 || p.tx_waiting.set.is_empty() {
+            return;
+        }
+        let mut ask = Vec::new();
+        let mut stale = Vec::new();
+        for t in &p.tx_waiting.order {
+            if ask.len() >= free {
+                break;
+            }
+            if !p.tx_waiting.contains(t) {
+                continue;
+            }
+            if self.tx_unwanted(t) {
+                stale.push(*t);
+            } else if !self.tx_asked.contains_key(t) && !p.timed_out.contains_key(t) {
+                ask.push(*t);
+            }
+        }
+        if let Some(p) = self.peers.get_mut(&peer) {
+            for t in &stale {
+                p.tx_waiting.remove(t);
+            }
+        }
+        self.send_tx_requests(peer, ask);
+    }
+
+    pub(super) fn on_inv(&mut self, peer: PeerId, items: Vec<InvItem>) {
+        let mut ask = Vec::new();
+        let mut unknown_block = false;
+        for item in items.into_iter().take(MAX_INV) {
+            let unwanted = item.kind == InvKind::Tx && self.tx_unwanted(&item.hash);
+            let asked = self.tx_asked.contains_key(&item.hash);
+            let Some(p) = self.peers.get_mut(&peer) else {
+                return;
+            };
+            p.known.insert(item.hash);
+            match item.kind {
+                InvKind::Tx => {
+                    if unwanted || p.txs_in_flight.contains_key(&item.hash) {
+                        continue;
+                    }
+                    let free = p.txs_in_flight.len() + ask.len() < MAX_TXS_IN_FLIGHT_PER_PEER;
+                    if !asked && free && !p.timed_out.contains_key(&item.hash) {
+                        if !ask.contains(&item.hash) {
+                            ask.push(item.hash);
+                        }
+                    } else {
+                        // Asked of someone else, or no slot free: remember who has it.
+                        p.tx_waiting.push(item.hash);
+                    }
+                }
+                InvKind::Block => {
+                    if self.chain.entry(&item.hash).is_none() {
+                        unknown_block = true;
+                    }
+                }
+            }
+        }
+        self.send_tx_requests(peer, ask);
+        if unknown_block {
+            self.request_headers(peer, false);
+        }
+    }
+
+    pub(super) fn on_tx(&mut self, peer: PeerId, tx: Transaction) {
+        let txid = tx.txid();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let requested = p.txs_in_flight.remove(&txid).is_some();
+        let late = !requested && p.timed_out.remove(&txid).is_some();
+        if !requested && !late {
+            self.conduct(
+                peer,
+                Conduct::Penalise(10),
+                alloc::format!("unsolicited transaction {txid}"),
+            );
+            return;
+        }
+        p.known.insert(txid);
+        p.tx_waiting.remove(&txid);
+        if self.tx_asked.get(&txid) == Some(&peer) {
+            self.tx_asked.remove(&txid);
+        }
+        match self.mempool.add(tx, &self.chain) {
+            Ok(_) => {
+                self.stats.txs_accepted += 1;
+                self.template_dirty = true;
+                self.event(Event::TxAccepted { txid });
+                self.announce_tx(txid, Some(peer));
+            }
+            Err(e) => {
+                // Only a verdict about the transaction itself is remembered: one refused
+                // for a missing parent, a low fee or a full pool may be fine later.
+                if intrinsic_rejection(&e) {
+                    self.rejected_txs.insert(txid);
+                }
+                let conduct = e.conduct();
+                self.conduct(peer, conduct, alloc::format!("transaction {txid}: {e}"));
+            }
+        }
+        self.fill_tx_requests(peer);
+    }
+
+    pub(super) fn announce_tx(&mut self, txid: Txid, except: Option<PeerId>) {
+        let ids: Vec<PeerId> = self
+            .peers
+            .iter()
+            .filter(|(id, p)| p.established && Some(**id) != except && !p.known.contains(&txid))
+            .map(|(&id, _)| id)
+            .collect();
+        let bytes: Arc<[u8]> = Arc::from(
+            Message::Inv(alloc::vec![InvItem {
+                kind: InvKind::Tx,
+                hash: txid,
+            }])
+            .encode(),
+        );
+        for id in ids {
+            if let Some(p) = self.peers.get_mut(&id) {
+                p.known.insert(txid);
+            }
+            self.send_bytes(id, bytes.clone());
+        }
+    }
+}
+
+/// Whether a pool refusal says something about the transaction itself (so it is not worth
+/// fetching again), rather than about our pool or chain at the moment.
+fn intrinsic_rejection(e: &MempoolError) -> bool {
+    matches!(
+        e,
+        MempoolError::Invalid(te)
+            if !matches!(te, TxError::MissingInput { .. } | TxError::ImmatureCoinbase { .. })
+    )
+}
