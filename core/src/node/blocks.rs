@@ -9,12 +9,11 @@ use alloc::vec::Vec;
 use crate::chain::{BlockOutcome, ChainError};
 use crate::encode::Encode;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
-use crate::validation::Conduct;
 use crate::wire::{InvItem, InvKind, MAX_HEADERS, Message};
 
 use super::{
     ENCODED_BLOCK_CACHE, Event, MAX_BLOCKS_PER_GETDATA, MAX_GETDATA_REPLY_BYTES, MAX_ORPHANS, Node,
-    Output, PeerId,
+    Offence, Output, PeerId,
 };
 
 impl Node {
@@ -28,11 +27,7 @@ impl Node {
         // A block whose request timed out is late, not unsolicited.
         let late = !requested && p.timed_out.remove(&hash).is_some();
         if !requested && !late {
-            self.conduct(
-                peer,
-                Conduct::Penalise(20),
-                alloc::format!("unsolicited block {hash}"),
-            );
+            self.offence(peer, Offence::UnsolicitedBlock(hash));
             return;
         }
         p.stalls = 0;

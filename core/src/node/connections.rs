@@ -6,7 +6,9 @@ use alloc::string::{String, ToString};
 use crate::validation::Conduct;
 use crate::wire::{Message, Notice};
 
-use super::{BAN_MS, BAN_SCORE, DisconnectReason, Event, MAX_BANS, Node, Output, Peer, PeerId};
+use super::{
+    BAN_MS, BAN_SCORE, DisconnectReason, Event, MAX_BANS, Node, Offence, Output, Peer, PeerId,
+};
 
 impl Node {
     pub(super) fn on_connected(&mut self, peer: PeerId, outbound: bool, remote: String) {
@@ -105,6 +107,15 @@ impl Node {
         }
         self.outputs.push_back(Output::Disconnect { peer, reason });
         self.after_peer_removed(peer, p);
+    }
+
+    /// Applies what an offence costs the peer. One that costs the connection closes it
+    /// with the offence's own reason (a protocol breach is named as one).
+    pub(super) fn offence(&mut self, peer: PeerId, offence: Offence) {
+        match offence.conduct() {
+            Conduct::Disconnect => self.drop_peer(peer, offence.disconnect_reason(), true),
+            conduct => self.conduct(peer, conduct, offence.reason()),
+        }
     }
 
     /// Applies a verdict about a peer's conduct.

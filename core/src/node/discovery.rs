@@ -10,10 +10,9 @@ use alloc::vec::Vec;
 use crate::encode::Encode;
 use crate::sig::PublicKey;
 use crate::store::ChangeSet;
-use crate::validation::Conduct;
 use crate::wire::{MAX_ADDRS, Message, NodeKind, NodeRecord};
 
-use super::{FEELER_INTERVAL_MS, MAX_UNSOLICITED_NODES, Node, Output, PeerId};
+use super::{FEELER_INTERVAL_MS, MAX_UNSOLICITED_NODES, Node, Offence, Output, PeerId};
 
 impl Node {
     /// Adds or refreshes a relay record; returns true if it was new. `direct` = the record
@@ -91,11 +90,7 @@ impl Node {
         }
         let source = p.remote.clone();
         if !answer && list.len() > MAX_UNSOLICITED_NODES {
-            self.conduct(
-                peer,
-                Conduct::Penalise(20),
-                String::from("unsolicited node list"),
-            );
+            self.offence(peer, Offence::UnsolicitedNodes);
             return;
         }
         let now_s = self.now_s();

@@ -2,14 +2,13 @@
 //! what happens once a connection is established, including which of two connections to
 //! the same node survives.
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::hash::sha256d_parts;
 use crate::sig::{self, PublicKey};
 use crate::wire::{Hello, Message, NodeKind, NodeRecord, PROTOCOL_VERSION, auth_message};
 
-use super::{DisconnectReason, Event, Node, Peer, PeerId};
+use super::{DisconnectReason, Event, Node, Offence, Peer, PeerId};
 
 impl Node {
     pub(super) fn hello(&self, challenge: [u8; 32]) -> Message {
@@ -46,11 +45,7 @@ impl Node {
             return;
         };
         if p.hello.is_some() {
-            self.drop_peer(
-                peer,
-                DisconnectReason::Protocol(String::from("second hello")),
-                true,
-            );
+            self.offence(peer, Offence::SecondHello);
             return;
         }
         if h.network != self.chain.genesis_hash() {
@@ -103,19 +98,11 @@ impl Node {
             return;
         };
         let Some(h) = p.hello.as_ref() else {
-            self.drop_peer(
-                peer,
-                DisconnectReason::Protocol(String::from("auth before hello")),
-                true,
-            );
+            self.offence(peer, Offence::AuthBeforeHello);
             return;
         };
         if p.authed {
-            self.drop_peer(
-                peer,
-                DisconnectReason::Protocol(String::from("second auth")),
-                true,
-            );
+            self.offence(peer, Offence::SecondAuth);
             return;
         }
         let msg = auth_message(
@@ -126,7 +113,7 @@ impl Node {
             &self.node_id,
         );
         if sig::verify(&h.node_id, &msg.0, &sig).is_err() {
-            self.drop_peer(peer, DisconnectReason::BadAuth, true);
+            self.offence(peer, Offence::BadAuth);
             return;
         }
         if let Some(p) = self.peers.get_mut(&peer) {

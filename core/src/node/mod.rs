@@ -17,6 +17,7 @@ mod connections;
 mod discovery;
 mod handshake;
 mod mining;
+mod offence;
 mod peer;
 mod sync;
 mod timers;
@@ -27,7 +28,7 @@ pub use addrbook::{MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, N
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -42,6 +43,7 @@ use crate::sig::{Keypair, PublicKey};
 use crate::store::ChangeSet;
 use crate::wire::{MAX_HEADERS, MAX_MESSAGE_SIZE, Message, NodeKind, NodeRecord};
 use addrbook::AddrBook;
+use offence::Offence;
 use peer::{Peer, RecentSet};
 
 /// Handshake must finish within this.
@@ -332,7 +334,7 @@ impl Node {
         let msg = match Message::from_bytes(bytes) {
             Ok(m) => m,
             Err(e) => {
-                self.drop_peer(peer, DisconnectReason::Protocol(e.to_string()), true);
+                self.offence(peer, Offence::Undecodable(e));
                 return;
             }
         };
@@ -341,11 +343,7 @@ impl Node {
             Message::Hello(h) => self.on_hello(peer, h),
             Message::Auth(sig) => self.on_auth(peer, sig),
             Message::Notice(_) => {}
-            _ if !established => self.drop_peer(
-                peer,
-                DisconnectReason::Protocol(String::from("message before handshake")),
-                true,
-            ),
+            _ if !established => self.offence(peer, Offence::MessageBeforeHandshake),
             Message::Ping(n) => self.send(peer, &Message::Pong(n)),
             Message::Pong(n) => {
                 if let Some(p) = self.peers.get_mut(&peer) {

@@ -15,7 +15,7 @@ use crate::wire::{InvItem, InvKind, MAX_HEADERS, MAX_LOCATOR, Message};
 use super::{
     BLOCKS_PER_PASS, DisconnectReason, Event, GETHEADERS_MIN_INTERVAL_MS,
     MAX_BLOCKS_IN_FLIGHT_PER_PEER, MAX_PENDING_HEADERS, MAX_PENDING_HEADERS_TOTAL,
-    MAX_UNCONNECTING_HEADERS, Node, PeerId,
+    MAX_UNCONNECTING_HEADERS, Node, Offence, PeerId,
 };
 
 impl Node {
@@ -132,11 +132,7 @@ impl Node {
             // answer to our locator always connects, so this does not count as one.)
             p.unconnecting = p.unconnecting.saturating_add(1);
             if p.unconnecting > MAX_UNCONNECTING_HEADERS {
-                self.conduct(
-                    peer,
-                    Conduct::Penalise(20),
-                    String::from("headers do not connect"),
-                );
+                self.offence(peer, Offence::UnconnectingHeaders);
             }
             self.request_headers(peer, false);
             return;
@@ -154,11 +150,7 @@ impl Node {
         let mut prev = hs[0].prev;
         for h in &hs {
             if h.prev != prev {
-                self.conduct(
-                    peer,
-                    Conduct::Disconnect,
-                    String::from("headers are not a chain"),
-                );
+                self.offence(peer, Offence::HeadersNotAChain);
                 return;
             }
             if let Err(e) = check_header(h, &params) {
@@ -181,11 +173,7 @@ impl Node {
         p.pending_headers.extend(hs);
         p.pending_work = work;
         if p.pending_headers.len() > MAX_PENDING_HEADERS {
-            self.conduct(
-                peer,
-                Conduct::Disconnect,
-                String::from("too many low-work headers"),
-            );
+            self.offence(peer, Offence::TooManyPendingHeaders);
             return;
         }
         self.limit_pending_headers();
@@ -235,11 +223,7 @@ impl Node {
         p.pending_work = Work::ZERO;
         p.best_work = demonstrated;
         if claimed > demonstrated.max(delivered) && claimed > ours {
-            self.conduct(
-                peer,
-                Conduct::Penalise(50),
-                String::from("claimed more work than its headers show"),
-            );
+            self.offence(peer, Offence::UnbackedWorkClaim);
         }
         self.request_blocks();
         self.start_sync_if_idle();

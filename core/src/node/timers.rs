@@ -7,15 +7,14 @@ use alloc::vec::Vec;
 
 use crate::primitives::{BlockHash, Txid};
 use crate::units::Work;
-use crate::validation::Conduct;
 use crate::wire::Message;
 
 use super::{
     BLOCK_REQUEST_TIMEOUT_MS, DIAL_TIMEOUT_MS, DisconnectReason, Event, FEELER_LIFETIME_MS,
-    GETHEADERS_MIN_INTERVAL_MS, GETHEADERS_TIMEOUT_MS, GETHEADERS_TIMEOUT_PENALTY,
-    GETNODES_EAGER_INTERVAL_MS, GETNODES_INTERVAL_MS, HANDSHAKE_TIMEOUT_MS, NODES_ANSWER_WINDOW_MS,
-    Node, Output, PING_INTERVAL_MS, PING_TIMEOUT_MS, PeerId, RESYNC_INTERVAL_MS, STALL_PENALTY,
-    TIMED_OUT_MEMORY_MS, TIMED_OUT_PER_PEER, TX_REQUEST_TIMEOUT_MS,
+    GETHEADERS_MIN_INTERVAL_MS, GETHEADERS_TIMEOUT_MS, GETNODES_EAGER_INTERVAL_MS,
+    GETNODES_INTERVAL_MS, HANDSHAKE_TIMEOUT_MS, NODES_ANSWER_WINDOW_MS, Node, Offence, Output,
+    PING_INTERVAL_MS, PING_TIMEOUT_MS, PeerId, RESYNC_INTERVAL_MS, TIMED_OUT_MEMORY_MS,
+    TIMED_OUT_PER_PEER, TX_REQUEST_TIMEOUT_MS,
 };
 
 impl Node {
@@ -135,11 +134,7 @@ impl Node {
         // A peer that does not deliver what it was asked for is penalised each time, so one
         // that never delivers is eventually dropped.
         for &id in &stalled {
-            self.conduct(
-                id,
-                Conduct::Penalise(STALL_PENALTY),
-                String::from("block requests timed out"),
-            );
+            self.offence(id, Offence::BlockRequestsTimedOut);
         }
         for id in header_timeouts {
             let demonstrated = self.demonstrated_work(id);
@@ -149,11 +144,7 @@ impl Node {
                 p.pending_work = Work::ZERO;
                 p.best_work = demonstrated;
             }
-            self.conduct(
-                id,
-                Conduct::Penalise(GETHEADERS_TIMEOUT_PENALTY),
-                String::from("headers request timed out"),
-            );
+            self.offence(id, Offence::HeadersTimeout);
         }
         for id in deferred_headers {
             self.request_headers(id, false);

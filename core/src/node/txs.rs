@@ -7,10 +7,10 @@ use alloc::vec::Vec;
 use crate::encode::Encode;
 use crate::mempool::MempoolError;
 use crate::primitives::{Transaction, Txid};
-use crate::validation::{Conduct, TxError};
+use crate::validation::TxError;
 use crate::wire::{InvItem, InvKind, MAX_INV, Message};
 
-use super::{Event, MAX_TXS_IN_FLIGHT_PER_PEER, Node, PeerId};
+use super::{Event, MAX_TXS_IN_FLIGHT_PER_PEER, Node, Offence, PeerId};
 
 impl Node {
     /// Adds a local transaction to the pool and announces it. The same as
@@ -163,11 +163,7 @@ impl Node {
         let requested = p.txs_in_flight.remove(&txid).is_some();
         let late = !requested && p.timed_out.remove(&txid).is_some();
         if !requested && !late {
-            self.conduct(
-                peer,
-                Conduct::Penalise(10),
-                alloc::format!("unsolicited transaction {txid}"),
-            );
+            self.offence(peer, Offence::UnsolicitedTx(txid));
             return;
         }
         p.known.insert(txid);
