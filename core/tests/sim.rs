@@ -3,15 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+mod common;
+
 use std::collections::BTreeSet;
 
+use common::{MINUTE, long_chain};
 use tabcoin_core::chain::Chain;
 use tabcoin_core::params::Params;
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::wire::NodeKind;
-
-const MINUTE: u64 = 60_000;
 
 /// `n` relays, relay `i` started knowing only relay `i - 1` (relay 0 knows relay 1).
 fn relay_network(n: usize, target: usize) -> Sim {
@@ -86,23 +87,6 @@ fn propagation_reaches_all_validated_once_sent_once_per_link() {
             assert_eq!(*n, 1, "block sent {n} times from {from} to {to}");
         }
     }
-}
-
-/// A 2,000-block chain held by relays 0 and 1.
-fn long_chain(params: &Params, n: usize) -> ChangeSet {
-    let mut chain = Chain::new(params.clone());
-    let key = tabcoin_core::testkit::wallet(42, params).public_key();
-    let mut all = ChangeSet::default();
-    for _ in 0..n {
-        let block = tabcoin_core::testkit::block_with(&chain, &[], key, b"long");
-        all.merge(
-            chain
-                .accept_block(&block, block.header.time)
-                .unwrap()
-                .changes,
-        );
-    }
-    all
 }
 
 #[test]

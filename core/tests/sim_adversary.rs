@@ -4,69 +4,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+mod common;
+
+use common::{
+    bans, closed, honest_still_converge, network, network_with_peer, next_block, penalties,
+};
 use tabcoin_core::encode::Encode;
-use tabcoin_core::node::{Event, PeerId};
+use tabcoin_core::node::Event;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHeader, Payload};
 use tabcoin_core::sim::Sim;
-use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::{seal, wallet};
 use tabcoin_core::units::{Amount, U256, Work};
-use tabcoin_core::wire::{InvItem, InvKind, Message, NodeKind, NodeRecord};
-
-const MINUTE: u64 = 60_000;
-
-/// Four relays that found each other and share a 5-block chain; a raw endpoint at index 4.
-fn network() -> (Sim, usize) {
-    let mut sim = Sim::new(Params::test());
-    for i in 0..4 {
-        let boot = if i == 0 { 1 } else { i - 1 };
-        let mut c = Sim::config(NodeKind::Relay, i as u8 + 1, &[boot]);
-        c.target_outbound = 2;
-        c.mining_key = Some(wallet(i as u8 + 1, &sim.params).public_key());
-        sim.add_node(c, ChangeSet::default());
-    }
-    sim.run_for(2 * MINUTE);
-    for _ in 0..5 {
-        sim.mine(0);
-        assert!(sim.run_until_for(MINUTE, |s| s.converged()));
-    }
-    let raw = sim.add_raw();
-    (sim, raw)
-}
-
-fn closed(sim: &Sim, raw: usize, peer: PeerId) -> bool {
-    sim.raw(raw).closed.contains(&peer)
-}
-
-fn banned_events(sim: &Sim, node: usize) -> Vec<String> {
-    sim.sim_node(node)
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::PeerBanned { reason, .. } => Some(reason.clone()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn penalties(sim: &Sim, node: usize) -> Vec<(String, u32)> {
-    sim.sim_node(node)
-        .events
-        .iter()
-        .filter_map(|e| match e {
-            Event::PeerPenalised { reason, score, .. } => Some((reason.clone(), *score)),
-            _ => None,
-        })
-        .collect()
-}
-
-/// Honest nodes still agree and still make progress.
-fn honest_still_converge(sim: &mut Sim) {
-    let b = sim.mine(2);
-    assert!(sim.run_until_for(MINUTE, |s| s.converged()
-        && s.node(0).chain().tip().hash == b.hash()));
-}
+use tabcoin_core::wire::{InvItem, InvKind, Message, NodeRecord};
 
 #[test]
 fn garbage_bytes_disconnect_and_ban_the_sender() {
@@ -77,9 +27,9 @@ fn garbage_bytes_disconnect_and_ban_the_sender() {
     sim.run_for(1_000);
     assert!(closed(&sim, raw, p));
     assert!(
-        banned_events(&sim, 0)[0].contains("unknown message type 255"),
+        bans(&sim, 0)[0].contains("unknown message type 255"),
         "{:?}",
-        banned_events(&sim, 0)
+        bans(&sim, 0)
     );
     // Coming back from the same address is refused at once.
     let again = sim.raw_connect(raw, 0, "10.0.0.66");
@@ -94,9 +44,7 @@ fn garbage_bytes_disconnect_and_ban_the_sender() {
 
 #[test]
 fn oversized_and_malformed_messages_are_refused_with_their_limit() {
-    let (mut sim, raw) = network();
-    let p = sim.raw_connect(raw, 0, "10.0.0.67");
-    sim.raw_handshake(raw, p, [0xa1; 32]);
+    let (mut sim, raw, p) = network_with_peer("10.0.0.67", 0xa1, false);
     let mut ping = Message::Ping(1).encode();
     ping.extend_from_slice(&[0u8; 64]);
     sim.raw_send(raw, p, ping);
@@ -123,11 +71,7 @@ fn oversized_and_malformed_messages_are_refused_with_their_limit() {
     sim.raw_send(raw, q, bad);
     sim.run_for(1_000);
     assert!(closed(&sim, raw, q));
-    assert!(
-        banned_events(&sim, 1)
-            .iter()
-            .any(|r| r.contains("malformed block"))
-    );
+    assert!(bans(&sim, 1).iter().any(|r| r.contains("malformed block")));
     honest_still_converge(&mut sim);
 }
 
@@ -139,7 +83,7 @@ fn messages_before_the_handshake_and_silent_peers_are_dropped() {
     sim.run_for(1_000);
     assert!(closed(&sim, raw, p));
     assert!(
-        banned_events(&sim, 0)
+        bans(&sim, 0)
             .iter()
             .any(|r| r.contains("message before handshake"))
     );
@@ -154,13 +98,7 @@ fn messages_before_the_handshake_and_silent_peers_are_dropped() {
 
 /// A block on node 0's tip whose coinbase overpays, mined so its proof of work is valid.
 fn overpaying_block(sim: &Sim) -> Block {
-    let chain = sim.node(0).chain();
-    let mut b = tabcoin_core::testkit::block_with(
-        chain,
-        &[],
-        wallet(99, &sim.params).public_key(),
-        b"evil",
-    );
+    let mut b = next_block(sim, 0, 99, b"evil");
     b.txs[0].outputs[0].amount =
         Amount::from_units(b.txs[0].outputs[0].amount.units() + 1).unwrap();
     seal(b)
@@ -168,10 +106,8 @@ fn overpaying_block(sim: &Sim) -> Block {
 
 #[test]
 fn an_invalid_block_is_rejected_and_its_sender_banned() {
-    let (mut sim, raw) = network();
+    let (mut sim, raw, p) = network_with_peer("10.0.0.71", 0xa3, false);
     let tip = sim.node(0).chain().tip().hash;
-    let p = sim.raw_connect(raw, 0, "10.0.0.71");
-    sim.raw_handshake(raw, p, [0xa3; 32]);
     let bad = overpaying_block(&sim);
     sim.raw_send(raw, p, Message::Headers(vec![bad.header]).encode());
     let asked = sim.run_until_for(5_000, |s| {
@@ -197,17 +133,9 @@ fn an_invalid_block_is_rejected_and_its_sender_banned() {
 
 #[test]
 fn an_unsolicited_block_is_refused_unprocessed() {
-    let (mut sim, raw) = network();
-    let p = sim.raw_connect(raw, 0, "10.0.0.72");
-    sim.raw_handshake(raw, p, [0xa4; 32]);
+    let (mut sim, raw, p) = network_with_peer("10.0.0.72", 0xa4, false);
     // Even a valid block is refused when nobody asked for it.
-    let chain = sim.node(0).chain();
-    let good = tabcoin_core::testkit::block_with(
-        chain,
-        &[],
-        wallet(98, &sim.params).public_key(),
-        b"pushy",
-    );
+    let good = next_block(&sim, 0, 98, b"pushy");
     let validated = sim.node(0).stats.blocks_validated;
     sim.raw_send(raw, p, Message::Block(good.clone()).encode());
     sim.run_for(1_000);
@@ -233,9 +161,7 @@ fn an_unsolicited_block_is_refused_unprocessed() {
 
 #[test]
 fn bad_signature_transactions_are_penalised_then_banned() {
-    let (mut sim, raw) = network();
-    let p = sim.raw_connect(raw, 0, "10.0.0.73");
-    sim.raw_handshake(raw, p, [0xa5; 32]);
+    let (mut sim, raw, p) = network_with_peer("10.0.0.73", 0xa5, false);
     let payer = wallet(1, &sim.params);
     let to = wallet(2, &sim.params).public_key();
     for round in 0..2u64 {
@@ -416,7 +342,7 @@ fn a_peer_on_another_network_or_impersonating_is_dropped() {
     sim.run_for(1_000);
     assert!(closed(&sim, raw, q));
     assert!(
-        banned_events(&sim, 1)
+        bans(&sim, 1)
             .iter()
             .any(|r| r.contains("node id proof failed"))
     );

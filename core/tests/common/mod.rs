@@ -1,0 +1,173 @@
+//! What the simulator tests share: the small network most adversarial scenarios start
+//! from, a raw peer connected to it, chains to sync, and readers of what the nodes did.
+
+// Each test binary uses its own subset of these helpers.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+use tabcoin_core::chain::Chain;
+use tabcoin_core::hash::Hash256;
+use tabcoin_core::node::{Event, PeerId};
+use tabcoin_core::params::Params;
+use tabcoin_core::primitives::{Block, BlockHeader};
+use tabcoin_core::sim::Sim;
+use tabcoin_core::store::ChangeSet;
+use tabcoin_core::testkit::{block_with, child_of, wallet};
+use tabcoin_core::units::Height;
+use tabcoin_core::wire::{InvItem, InvKind, Message, NodeKind};
+
+pub const MINUTE: u64 = 60_000;
+
+// ---- networks ------------------------------------------------------------------------
+
+/// Four relays that found each other and share a 5-block chain mined by relay 0 (relay `i`
+/// pays wallet `i + 1`); a raw endpoint at index 4.
+pub fn network() -> (Sim, usize) {
+    let mut sim = Sim::new(Params::test());
+    for i in 0..4 {
+        let boot = if i == 0 { 1 } else { i - 1 };
+        let mut c = Sim::config(NodeKind::Relay, i as u8 + 1, &[boot]);
+        c.target_outbound = 2;
+        c.mining_key = Some(wallet(i as u8 + 1, &sim.params).public_key());
+        sim.add_node(c, ChangeSet::default());
+    }
+    sim.run_for(2 * MINUTE);
+    for _ in 0..5 {
+        sim.mine(0);
+        assert!(sim.run_until_for(MINUTE, |s| s.converged()));
+    }
+    let raw = sim.add_raw();
+    (sim, raw)
+}
+
+/// [`network`] with the raw endpoint connected to relay 0 from `addr` and through the
+/// handshake with identity `seed`; with `auto_pong` it answers pings, so long scenarios
+/// keep the connection. Returns the simulator, the raw endpoint and its connection.
+pub fn network_with_peer(addr: &str, seed: u8, auto_pong: bool) -> (Sim, usize, PeerId) {
+    let (mut sim, raw) = network();
+    sim.set_auto_pong(raw, auto_pong);
+    let p = sim.raw_connect(raw, 0, addr);
+    sim.raw_handshake(raw, p, [seed; 32]);
+    (sim, raw, p)
+}
+
+/// Honest nodes still agree and still make progress.
+pub fn honest_still_converge(sim: &mut Sim) {
+    let b = sim.mine(2);
+    assert!(sim.run_until_for(MINUTE, |s| s.converged()
+        && s.node(0).chain().tip().hash == b.hash()));
+}
+
+// ---- chains and blocks ---------------------------------------------------------------
+
+/// A chain of `n` blocks as a store would hold it.
+pub fn long_chain(params: &Params, n: usize) -> ChangeSet {
+    let mut chain = Chain::new(params.clone());
+    let key = wallet(42, params).public_key();
+    let mut all = ChangeSet::default();
+    for _ in 0..n {
+        let block = block_with(&chain, &[], key, b"long");
+        all.merge(
+            chain
+                .accept_block(&block, block.header.time)
+                .unwrap()
+                .changes,
+        );
+    }
+    all
+}
+
+/// `n` sealed blocks on genesis (each only its coinbase), built without a chain.
+pub fn branch(params: &Params, n: usize, extra: &[u8]) -> Vec<Block> {
+    let key = wallet(77, params).public_key();
+    let mut parent = params.genesis_block();
+    let mut out: Vec<Block> = Vec::with_capacity(n);
+    for h in 0..n as u64 {
+        let first = out.first().map_or(0, |b| b.header.time);
+        let b = child_of(params, &parent, Height(h), first, key, extra);
+        out.push(b.clone());
+        parent = b;
+    }
+    out
+}
+
+/// A valid block on node `node`'s tip paying wallet `payee`, tagged `extra`.
+pub fn next_block(sim: &Sim, node: usize, payee: u8, extra: &[u8]) -> Block {
+    block_with(
+        sim.node(node).chain(),
+        &[],
+        wallet(payee, &sim.params).public_key(),
+        extra,
+    )
+}
+
+pub fn headers_of(blocks: &[Block]) -> Vec<BlockHeader> {
+    blocks.iter().map(|b| b.header).collect()
+}
+
+// ---- messages ------------------------------------------------------------------------
+
+pub fn block_inv(hash: Hash256) -> Message {
+    Message::Inv(vec![InvItem {
+        kind: InvKind::Block,
+        hash,
+    }])
+}
+
+pub fn tx_inv(hash: Hash256) -> Message {
+    Message::Inv(vec![InvItem {
+        kind: InvKind::Tx,
+        hash,
+    }])
+}
+
+pub fn getdata_for(m: &Message, hash: &Hash256) -> bool {
+    matches!(m, Message::GetData(items) if items.iter().any(|i| i.hash == *hash))
+}
+
+pub fn is_getheaders(m: &Message) -> bool {
+    matches!(m, Message::GetHeaders { .. })
+}
+
+/// Messages `raw` received on `peer` since `seen` (which is advanced).
+pub fn fresh(sim: &Sim, raw: usize, peer: PeerId, seen: &mut usize) -> Vec<Message> {
+    let all = sim.raw_messages(raw, peer);
+    let out = all[(*seen).min(all.len())..].to_vec();
+    *seen = all.len();
+    out
+}
+
+/// How many messages `raw` received on `peer` match `f`.
+pub fn count<F: Fn(&Message) -> bool>(sim: &Sim, raw: usize, peer: PeerId, f: F) -> usize {
+    sim.raw_messages(raw, peer).iter().filter(|m| f(m)).count()
+}
+
+// ---- what the nodes did --------------------------------------------------------------
+
+/// Whether the node closed the raw endpoint's connection `peer`.
+pub fn closed(sim: &Sim, raw: usize, peer: PeerId) -> bool {
+    sim.raw(raw).closed.contains(&peer)
+}
+
+/// The reasons of every ban node `node` made.
+pub fn bans(sim: &Sim, node: usize) -> Vec<String> {
+    sim.sim_node(node)
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeerBanned { reason, .. } => Some(reason.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The reason and resulting score of every penalty node `node` gave.
+pub fn penalties(sim: &Sim, node: usize) -> Vec<(String, u32)> {
+    sim.sim_node(node)
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::PeerPenalised { reason, score, .. } => Some((reason.clone(), *score)),
+            _ => None,
+        })
+        .collect()
+}
