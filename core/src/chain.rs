@@ -44,8 +44,6 @@ pub struct BlockEntry {
     pub work: Work,
     /// Median time of the `mtp_window` blocks ending here (what a child must exceed).
     pub median_time_past: u64,
-    /// Time of block 1 on this block's chain (the difficulty anchor); 0 for genesis.
-    pub first_block_time: u64,
     pub status: Status,
     /// Arrival order, for first-seen tie breaks.
     pub seq: u64,
@@ -183,8 +181,8 @@ impl Chain {
                 .to_target()
                 .expect("genesis bits are valid")
                 .work(),
-            median_time_past: header.time,
-            first_block_time: 0,
+            // Block 1 must be after the launch time (the difficulty schedule's start).
+            median_time_past: params.genesis_median_time_past(),
             status: Status::HaveData,
             seq: 0,
         };
@@ -372,7 +370,6 @@ impl Chain {
             height: tip.height,
             time: tip.header.time,
             median_time_past: tip.median_time_past,
-            first_block_time: tip.first_block_time,
         }
     }
 
@@ -381,7 +378,6 @@ impl Chain {
             height: entry.height,
             time: entry.header.time,
             median_time_past: entry.median_time_past,
-            first_block_time: entry.first_block_time,
         }
     }
 
@@ -395,11 +391,6 @@ impl Chain {
                 .expect("bits were checked before making an entry")
                 .work(),
         );
-        let first_block_time = if parent.height.0 == 0 {
-            header.time
-        } else {
-            parent.first_block_time
-        };
         let mut times = Vec::with_capacity(self.params.mtp_window);
         times.push(header.time);
         let mut cursor = Some(parent);
@@ -418,7 +409,6 @@ impl Chain {
             height: parent.height.next(),
             work: work.expect("cumulative work cannot pass 2^256"),
             median_time_past: median_time(&mut times),
-            first_block_time,
             status,
             seq,
         }
