@@ -73,6 +73,15 @@ impl fmt::Display for ChainError {
     }
 }
 
+impl core::error::Error for ChainError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            ChainError::Block(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl ChainError {
     pub fn conduct(&self) -> Conduct {
         match self {
@@ -133,6 +142,15 @@ impl fmt::Display for LoadError {
             LoadError::BadBlock { hash, error } => write!(f, "stored block {hash}: {error}"),
             LoadError::Inconsistent { reason } => write!(f, "inconsistent store: {reason}"),
             LoadError::WrongNetwork => write!(f, "store belongs to another network"),
+        }
+    }
+}
+
+impl core::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            LoadError::BadBlock { error, .. } => Some(error),
+            _ => None,
         }
     }
 }
@@ -570,13 +588,6 @@ impl Chain {
     /// Hash of the block at `height` on the best-header chain.
     pub fn best_chain_hash_at(&self, height: Height) -> Option<BlockHash> {
         self.best_chain.get(height.0 as usize).copied()
-    }
-
-    /// Whether `hash` is on the chain ending at the best header.
-    pub fn is_on_best_chain(&self, hash: &BlockHash) -> bool {
-        self.index
-            .get(hash)
-            .is_some_and(|e| self.best_chain_hash_at(e.height) == Some(*hash))
     }
 
     /// Height of the newest block of the best-header chain that `hash` has (itself or an

@@ -93,6 +93,8 @@ impl fmt::Display for AddressError {
     }
 }
 
+impl core::error::Error for AddressError {}
+
 /// Parses an address of the network with `prefix`. Upper case is accepted.
 pub fn decode_address(prefix: &str, address: &str) -> Result<PublicKey, AddressError> {
     let address = address.trim();
@@ -156,6 +158,8 @@ pub enum WalletError {
         max: usize,
     },
     EmptyPost,
+    /// The post text breaks another consensus rule (a bidirectional control).
+    InvalidPost(crate::validation::TxError),
     /// The amounts involved pass the supply cap.
     Overflow,
 }
@@ -173,8 +177,18 @@ impl fmt::Display for WalletError {
             WalletError::PostTooLong { len, max } => {
                 write!(f, "post is {len} bytes, the limit is {max}")
             }
-            WalletError::EmptyPost => write!(f, "post has no text"),
+            WalletError::EmptyPost => write!(f, "post has no visible text"),
+            WalletError::InvalidPost(e) => write!(f, "post refused: {e}"),
             WalletError::Overflow => write!(f, "amount too large"),
+        }
+    }
+}
+
+impl core::error::Error for WalletError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            WalletError::InvalidPost(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -358,7 +372,10 @@ impl Wallet {
                     Err(crate::validation::TxError::PostTooLong { len, max }) => {
                         return Err(WalletError::PostTooLong { len, max });
                     }
-                    Err(_) => return Err(WalletError::EmptyPost),
+                    Err(crate::validation::TxError::EmptyPost) => {
+                        return Err(WalletError::EmptyPost);
+                    }
+                    Err(e) => return Err(WalletError::InvalidPost(e)),
                     Ok(()) => {}
                 }
                 Payload::Post(Post {

@@ -32,7 +32,7 @@ use tabcoin_core::primitives::{
     MAX_TX_INPUTS, MAX_TX_OUTPUTS, SIGHASH_TAG, Transaction,
 };
 use tabcoin_core::sig::PublicKey;
-use tabcoin_core::testkit::{block_with, extend_empty, wallet};
+use tabcoin_core::testkit::{block_with, extend_empty, seal, wallet};
 use tabcoin_core::units::{Amount, COIN, CompactTarget, Height, MAX_MONEY};
 use tabcoin_core::validation::{check_post_text, validate_tx};
 use tabcoin_core::wallet::{decode_address, encode_address};
@@ -316,6 +316,56 @@ fn asert(d: &mut Doc) {
         d.kv(&format!("{name}-bits"), bits);
         d.kv(&format!("{name}-target"), bits.to_target().unwrap());
     }
+}
+
+/// Block rules of issue 9 (§13, §14.2): the verdict of the stateless check, and whether it
+/// condemns the header; and the launch-time rule for block 1 (§12).
+fn block_rules(d: &mut Doc) {
+    use tabcoin_core::validation::{ParentInfo, check_block, check_header_context};
+    d.section(
+        "block-rules",
+        &[
+            "Test network, coinbase-only block 1 built by the test kit, then changed and re-mined:",
+            "this crate's error text and whether it marks the header invalid for good.",
+        ],
+    );
+    let params = Params::test();
+    let chain = Chain::new(params.clone());
+    let key = wallet(1, &params).public_key();
+    let base = block_with(&chain, &[], key, b"vectors");
+    let one = Amount::from_units(1).unwrap();
+    let mut many = base.clone();
+    many.txs[0].outputs =
+        vec![tabcoin_core::primitives::TxOut { amount: one, key }; MAX_TX_OUTPUTS + 1];
+    let mut empty = base.clone();
+    empty.txs.clear();
+    let mut wrong_root = base.clone();
+    wrong_root.header.merkle_root = Hash256([1; 32]);
+    let cases = [
+        ("coinbase-4097-outputs", seal(many)),
+        ("empty-body-zero-root", seal(empty)),
+        (
+            "wrong-merkle-root",
+            tabcoin_core::miner::mine(wrong_root).unwrap(),
+        ),
+    ];
+    for (name, blk) in cases {
+        let err = check_block(&blk, &params).unwrap_err();
+        d.kv(&format!("{name}-error"), &err);
+        d.kv(&format!("{name}-marks-invalid"), err.marks_header_invalid());
+    }
+    // Block 1 must be later than the launch time (main network, its genesis as parent).
+    let main = Params::main();
+    let genesis = ParentInfo {
+        height: Height(0),
+        time: main.genesis_time,
+        median_time_past: main.genesis_median_time_past(),
+    };
+    let mut header = main.genesis_block().header;
+    header.prev = main.genesis_hash();
+    header.time = main.launch_time;
+    let err = check_header_context(&header, &genesis, &main, u64::MAX).unwrap_err();
+    d.kv("main-block-1-at-launch-time-error", err);
 }
 
 /// Post texts (§11): the verdict of `check_post_text` on each, with the error text.
@@ -611,6 +661,7 @@ fn generate() -> String {
     test_chain_and_tx(&mut d);
     asert(&mut d);
     post_text(&mut d);
+    block_rules(&mut d);
     address(&mut d);
     varint(&mut d);
     merkle_shapes(&mut d);
