@@ -327,7 +327,20 @@ impl Fixture {
         let genesis = self.parent.genesis_hash();
         self.block.txs[1..]
             .iter()
-            .map(|tx| tx.sighash(&genesis))
+            .map(|tx| {
+                let spent: Vec<TxOut> = tx
+                    .inputs
+                    .iter()
+                    .map(|i| {
+                        self.parent
+                            .utxo()
+                            .coin(&i.prev)
+                            .expect("bench payments spend the parent's coins")
+                            .output
+                    })
+                    .collect();
+                tx.sighash(&genesis, &spent)
+            })
             .collect()
     }
 
@@ -402,7 +415,11 @@ fn build_fixture() -> Fixture {
                 outputs,
                 payload: Payload::None,
             };
-            w.sign_tx(&mut tx, &genesis);
+            let spent: Vec<TxOut> = coins
+                .iter()
+                .map(|&(_, amount)| TxOut { amount, key })
+                .collect();
+            w.sign_tx(&mut tx, &spent, &genesis);
             tx
         })
         .collect();

@@ -79,20 +79,11 @@ fn main() {
         .block(&chain.hash_at(fork_height).expect("active"))
         .expect("stored")
         .clone();
-    let anchor = chain.tip().first_block_time;
-    let b1 = child_of(
-        &params,
-        &fork,
-        fork_height,
-        anchor,
-        bob.public_key(),
-        b"rival-1",
-    );
+    let b1 = child_of(&params, &fork, fork_height, bob.public_key(), b"rival-1");
     let b2 = child_of(
         &params,
         &b1,
         fork_height.next(),
-        anchor,
         bob.public_key(),
         b"rival-2",
     );

@@ -44,8 +44,6 @@ pub struct BlockEntry {
     pub work: Work,
     /// Median time of the `mtp_window` blocks ending here (what a child must exceed).
     pub median_time_past: u64,
-    /// Time of block 1 on this block's chain (the difficulty anchor); 0 for genesis.
-    pub first_block_time: u64,
     pub status: Status,
     /// Arrival order, for first-seen tie breaks.
     pub seq: u64,
@@ -71,6 +69,15 @@ impl fmt::Display for ChainError {
             ChainError::KnownInvalid { hash } => {
                 write!(f, "block {hash} is or descends from an invalid block")
             }
+        }
+    }
+}
+
+impl core::error::Error for ChainError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            ChainError::Block(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -139,6 +146,15 @@ impl fmt::Display for LoadError {
     }
 }
 
+impl core::error::Error for LoadError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            LoadError::BadBlock { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 type Candidate = (Work, Reverse<u64>, BlockHash);
 
 /// Heights above the fork of the active and best-header chains that
@@ -183,8 +199,8 @@ impl Chain {
                 .to_target()
                 .expect("genesis bits are valid")
                 .work(),
-            median_time_past: header.time,
-            first_block_time: 0,
+            // Block 1 must be after the launch time (the difficulty schedule's start).
+            median_time_past: params.genesis_median_time_past(),
             status: Status::HaveData,
             seq: 0,
         };
@@ -372,7 +388,6 @@ impl Chain {
             height: tip.height,
             time: tip.header.time,
             median_time_past: tip.median_time_past,
-            first_block_time: tip.first_block_time,
         }
     }
 
@@ -381,7 +396,6 @@ impl Chain {
             height: entry.height,
             time: entry.header.time,
             median_time_past: entry.median_time_past,
-            first_block_time: entry.first_block_time,
         }
     }
 
@@ -395,11 +409,6 @@ impl Chain {
                 .expect("bits were checked before making an entry")
                 .work(),
         );
-        let first_block_time = if parent.height.0 == 0 {
-            header.time
-        } else {
-            parent.first_block_time
-        };
         let mut times = Vec::with_capacity(self.params.mtp_window);
         times.push(header.time);
         let mut cursor = Some(parent);
@@ -418,7 +427,6 @@ impl Chain {
             height: parent.height.next(),
             work: work.expect("cumulative work cannot pass 2^256"),
             median_time_past: median_time(&mut times),
-            first_block_time,
             status,
             seq,
         }
@@ -580,13 +588,6 @@ impl Chain {
     /// Hash of the block at `height` on the best-header chain.
     pub fn best_chain_hash_at(&self, height: Height) -> Option<BlockHash> {
         self.best_chain.get(height.0 as usize).copied()
-    }
-
-    /// Whether `hash` is on the chain ending at the best header.
-    pub fn is_on_best_chain(&self, hash: &BlockHash) -> bool {
-        self.index
-            .get(hash)
-            .is_some_and(|e| self.best_chain_hash_at(e.height) == Some(*hash))
     }
 
     /// Height of the newest block of the best-header chain that `hash` has (itself or an

@@ -57,6 +57,8 @@ impl fmt::Display for DecodeError {
     }
 }
 
+impl core::error::Error for DecodeError {}
+
 /// A cursor over untrusted bytes.
 #[derive(Debug)]
 pub struct Reader<'a> {

@@ -79,6 +79,8 @@ impl fmt::Display for HexError {
     }
 }
 
+impl core::error::Error for HexError {}
+
 /// Lower-case hex of `bytes`.
 pub fn to_hex(bytes: &[u8]) -> alloc::string::String {
     const DIGITS: &[u8; 16] = b"0123456789abcdef";

@@ -232,7 +232,7 @@ impl Mempool {
                 min: self.min_fee_rate,
             });
         }
-        verify_tx_signatures(&tx, &inputs.keys, &chain.genesis_hash(), params)
+        verify_tx_signatures(&tx, &inputs.spent, &chain.genesis_hash(), params)
             .map_err(MempoolError::Invalid)?;
         let parents: BTreeSet<Txid> = tx
             .spends()
@@ -491,7 +491,8 @@ mod tests {
             ],
             payload: crate::primitives::Payload::None,
         };
-        s.alice.sign_tx(&mut tx, &s.chain.genesis_hash());
+        s.alice
+            .sign_tx(&mut tx, &[cb.outputs[0]], &s.chain.genesis_hash());
         tx
     }
 

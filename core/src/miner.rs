@@ -77,7 +77,7 @@ pub fn build_template(
             prev: chain.tip().hash,
             merkle_root: Hash256::ZERO,
             time: now.max(ctx.median_time_past + 1),
-            bits: params.next_bits(ctx.height, ctx.time, ctx.first_block_time),
+            bits: params.next_bits(ctx.height, ctx.time),
             nonce: 0,
         },
         txs,

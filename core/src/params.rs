@@ -32,6 +32,10 @@ pub struct Params {
     /// Easiest target any block may have.
     pub pow_limit: CompactTarget,
     pub genesis_time: u64,
+    /// When the network starts (seconds since the epoch, ≥ `genesis_time`): block 1 must be
+    /// later, and the difficulty schedule expects block `h` at `launch_time + h·T`. Fixed
+    /// at launch in the parameters, so no miner's timestamp can move the schedule.
+    pub launch_time: u64,
     pub genesis_bits: CompactTarget,
     pub genesis_nonce: u64,
     pub genesis_message: &'static [u8],
@@ -72,6 +76,8 @@ impl Params {
             // Target 0x0fffff << 216 ≈ 2^236: at most about 2^20 hashes per block.
             pow_limit: CompactTarget(0x1e0f_ffff),
             genesis_time: 1_795_219_200, // 2026-11-21T00:00:00Z
+            // Set to the announced start when the network launches (CONSENSUS.md §6.2).
+            launch_time: 1_795_219_200,
             // Target 2^230: 2^26 ≈ 67 million expected hashes.
             genesis_bits: CompactTarget(0x1d40_0000),
             genesis_nonce: MAIN_GENESIS_NONCE,
@@ -122,36 +128,34 @@ impl Params {
         }
     }
 
-    /// The difficulty anchor is block 1 of the chain being extended, at its own time: the
-    /// schedule starts when the chain really starts, however long after the genesis
-    /// timestamp that is. (Anchoring at genesis would leave a network launched later far
-    /// behind schedule, at the easiest target, until it caught up.) Its "parent time" is one
-    /// block time before it, so block 2 starts at the genesis target.
-    pub fn asert_anchor(&self, first_block_time: u64) -> AsertAnchor {
+    /// The difficulty anchor, fixed by the parameters: genesis (height 0) with the genesis
+    /// bits, its "parent time" one block time before `launch_time`, so the schedule expects
+    /// block `h` at `launch_time + h·T`. No block's timestamp moves it: a miner who stamps a
+    /// block early only makes the next block harder.
+    pub fn asert_anchor(&self) -> AsertAnchor {
         AsertAnchor {
-            height: 1,
-            parent_time: i64::try_from(first_block_time)
+            height: 0,
+            parent_time: i64::try_from(self.launch_time)
                 .unwrap_or(i64::MAX)
                 .saturating_sub(self.target_block_time),
             bits: self.genesis_bits,
         }
     }
 
-    /// Bits required of the block after a tip at `parent_height` with `parent_time`, on a
-    /// chain whose block 1 has time `first_block_time` (ignored while the parent is genesis).
-    /// Blocks 1 and 2 carry the genesis bits.
-    pub fn next_bits(
-        &self,
-        parent_height: Height,
-        parent_time: u64,
-        first_block_time: u64,
-    ) -> CompactTarget {
+    /// What a block 1 must be later than: the launch time (never before genesis).
+    pub fn genesis_median_time_past(&self) -> u64 {
+        self.launch_time.max(self.genesis_time)
+    }
+
+    /// Bits required of the block after a tip at `parent_height` with `parent_time`.
+    /// Block 1 carries the genesis bits; later blocks follow ASERT from the fixed anchor.
+    pub fn next_bits(&self, parent_height: Height, parent_time: u64) -> CompactTarget {
         if parent_height.0 == 0 {
             return self.genesis_bits;
         }
         crate::pow::next_target(
             &self.asert(),
-            &self.asert_anchor(first_block_time),
+            &self.asert_anchor(),
             parent_height.0,
             i64::try_from(parent_time).unwrap_or(i64::MAX),
         )
@@ -250,32 +254,27 @@ mod tests {
     }
 
     #[test]
-    fn blocks_one_and_two_start_at_the_genesis_target() {
+    fn blocks_on_schedule_from_launch_carry_the_genesis_target() {
         for p in [Params::main(), Params::test()] {
-            // However late block 1 comes, the schedule starts with it.
-            let late = p.genesis_time + 10 * 24 * 3600;
-            assert_eq!(p.next_bits(Height(0), p.genesis_time, 0), p.genesis_bits);
-            assert_eq!(p.next_bits(Height(1), late, late), p.genesis_bits);
-            assert_eq!(p.next_bits(Height(2), late + 30, late), p.genesis_bits);
+            assert!(p.launch_time >= p.genesis_time);
+            let t = |h: u64| p.launch_time + 30 * h;
+            assert_eq!(p.next_bits(Height(0), p.genesis_time), p.genesis_bits);
+            for h in 1..50 {
+                assert_eq!(p.next_bits(Height(h), t(h)), p.genesis_bits, "{h}");
+            }
         }
     }
 
     #[test]
-    fn main_difficulty_follows_the_schedule_from_block_one() {
+    fn main_difficulty_follows_the_schedule_from_launch() {
         let p = Params::main();
-        let t1 = p.genesis_time + 86_400;
+        let t = |h: u64| p.launch_time + 30 * h;
         // One half-life behind schedule at height 21: the target doubles.
-        let behind = p
-            .next_bits(Height(21), t1 + 20 * 30 + 600, t1)
-            .to_target()
-            .unwrap();
+        let behind = p.next_bits(Height(21), t(21) + 600).to_target().unwrap();
         let start = p.genesis_bits.to_target().unwrap();
         assert!(behind > start);
         // One half-life ahead: it halves.
-        let ahead = p
-            .next_bits(Height(41), t1 + 40 * 30 - 600, t1)
-            .to_target()
-            .unwrap();
+        let ahead = p.next_bits(Height(41), t(41) - 600).to_target().unwrap();
         assert!(ahead < start);
     }
 }

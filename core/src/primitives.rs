@@ -176,7 +176,8 @@ pub struct Transaction {
     pub payload: Payload,
 }
 
-const SIGHASH_TAG: &[u8] = b"tabcoin/sighash/v1";
+/// Domain tag of the signature hash (v2: commits to the spent outputs).
+pub const SIGHASH_TAG: &[u8] = b"tabcoin/sighash/v2";
 
 impl Transaction {
     pub fn is_coinbase(&self) -> bool {
@@ -222,10 +223,15 @@ impl Transaction {
     }
 
     /// The message every input signs: a tag, the network's genesis hash (a signature for one
-    /// network is worthless on another), and the transaction without its signatures.
-    pub fn sighash(&self, genesis: &BlockHash) -> Hash256 {
-        let mut body = Vec::with_capacity(self.encoded_len());
+    /// network is worthless on another), the transaction without its signatures, and the
+    /// outputs its inputs spend (`spent[i]` is the output input `i` spends: amount and key),
+    /// so a signer that is told the amounts cannot be lied to about the fee it signs.
+    pub fn sighash(&self, genesis: &BlockHash, spent: &[TxOut]) -> Hash256 {
+        let mut body = Vec::with_capacity(self.encoded_len() + spent.len() * 40);
         self.encode_parts(&mut body, false);
+        for o in spent {
+            o.encode_to(&mut body);
+        }
         sha256d_parts(&[SIGHASH_TAG, &genesis.0, &body])
     }
 
@@ -489,7 +495,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn sighash_commits_to_network_and_ignores_signatures() {
+    fn sighash_commits_to_network_and_spent_outputs_and_ignores_signatures() {
         let mut tx = Transaction {
             inputs: alloc::vec![TxIn {
                 prev: OutPoint {
@@ -501,9 +507,23 @@ pub(crate) mod tests {
             outputs: alloc::vec![],
             payload: Payload::None,
         };
-        let a = tx.sighash(&Hash256([1; 32]));
-        assert_ne!(a, tx.sighash(&Hash256([2; 32])));
+        let spent = TxOut {
+            amount: Amount::from_units(5).unwrap(),
+            key: PublicKey([3; 32]),
+        };
+        let a = tx.sighash(&Hash256([1; 32]), &[spent]);
+        assert_ne!(a, tx.sighash(&Hash256([2; 32]), &[spent]));
+        let richer = TxOut {
+            amount: Amount::from_units(6).unwrap(),
+            ..spent
+        };
+        assert_ne!(a, tx.sighash(&Hash256([1; 32]), &[richer]));
+        let other_key = TxOut {
+            key: PublicKey([4; 32]),
+            ..spent
+        };
+        assert_ne!(a, tx.sighash(&Hash256([1; 32]), &[other_key]));
         tx.inputs[0].sig = Signature([7; 64]);
-        assert_eq!(a, tx.sighash(&Hash256([1; 32])));
+        assert_eq!(a, tx.sighash(&Hash256([1; 32]), &[spent]));
     }
 }

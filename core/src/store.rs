@@ -222,6 +222,8 @@ impl fmt::Display for Infallible {
     }
 }
 
+impl core::error::Error for Infallible {}
+
 impl Store for MemStore {
     type Error = Infallible;
 

@@ -68,22 +68,14 @@ pub fn extend_empty(chain: &mut Chain, n: usize, reward: PublicKey, extra: &[u8]
 }
 
 /// A sealed coinbase-only block on `parent` (at `parent_height`) that needs no chain: for
-/// building branches on top of blocks a chain would refuse. `first_block_time` is the time
-/// of block 1 on that branch (the difficulty anchor; unused when the parent is genesis or
-/// block 1 itself).
+/// building branches on top of blocks a chain would refuse.
 pub fn child_of(
     params: &Params,
     parent: &Block,
     parent_height: crate::units::Height,
-    first_block_time: u64,
     reward: PublicKey,
     extra: &[u8],
 ) -> Block {
-    let anchor = if parent_height.0 == 1 {
-        parent.header.time
-    } else {
-        first_block_time
-    };
     use crate::primitives::{BlockHeader, HEADER_VERSION, Payload, TxOut};
     let height = parent_height.next();
     let coinbase = Transaction {
@@ -103,7 +95,7 @@ pub fn child_of(
             prev: parent.hash(),
             merkle_root: crate::hash::Hash256::ZERO,
             time: parent.header.time + params.target_block_time as u64,
-            bits: params.next_bits(parent_height, parent.header.time, anchor),
+            bits: params.next_bits(parent_height, parent.header.time),
             nonce: 0,
         },
         txs: alloc::vec![coinbase],

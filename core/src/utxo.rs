@@ -17,6 +17,19 @@ pub struct Coin {
     pub coinbase: bool,
 }
 
+impl Coin {
+    /// The first block height whose transactions may spend this coin: a coinbase output
+    /// waits `coinbase_maturity` blocks after the block that created it; any other output is
+    /// spendable from its own block on.
+    pub fn spendable_height(&self, params: &crate::params::Params) -> Height {
+        if self.coinbase {
+            Height(self.height.0.saturating_add(params.coinbase_maturity))
+        } else {
+            self.height
+        }
+    }
+}
+
 impl Encode for Coin {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.output.encode_to(out);

@@ -17,10 +17,10 @@ use crate::encode::Encode;
 use crate::params::{Network, Params};
 use crate::pow::PowError;
 use crate::primitives::{
-    Block, BlockHash, BlockHeader, HEADER_VERSION, MAX_COINBASE_EXTRA, MAX_POST_BYTES, OutPoint,
-    Payload, Transaction, Txid,
+    Block, BlockHash, BlockHeader, HEADER_VERSION, MAX_BLOCK_TXS_DECODE, MAX_COINBASE_EXTRA,
+    MAX_POST_BYTES, MAX_TX_INPUTS, MAX_TX_OUTPUTS, OutPoint, Payload, Transaction, TxOut, Txid,
 };
-use crate::sig::{self, PublicKey, SigCheck, VerifyMode};
+use crate::sig::{self, SigCheck, VerifyMode};
 use crate::units::{Amount, CompactTarget, Height};
 use crate::utxo::{BlockUndo, UtxoOverlay, UtxoView, apply_tx, sum_outputs};
 
@@ -41,6 +41,16 @@ pub enum Conduct {
 pub enum TxError {
     NoInputs,
     NoOutputs,
+    /// More inputs than any node can decode (a transaction built in memory).
+    TooManyInputs {
+        count: usize,
+        max: usize,
+    },
+    /// More outputs than any node can decode (a transaction built in memory).
+    TooManyOutputs {
+        count: usize,
+        max: usize,
+    },
     /// The outputs add up past the supply cap.
     ValueOverflow,
     /// The same outpoint appears twice among the inputs.
@@ -53,8 +63,16 @@ pub enum TxError {
     },
     /// A coinbase outside the first position of a block, or offered as a loose transaction.
     UnexpectedCoinbase,
-    /// A post with no text, or only spaces, tabs and line breaks.
+    /// A post with no visible text: empty, or only characters of the invisible set
+    /// ([`is_invisible`]).
     EmptyPost,
+    /// A post carrying a bidirectional formatting control (U+061C, U+200E, U+200F,
+    /// U+202A–U+202E, U+2066–U+2069), which can make text display as something else.
+    PostBidiControl {
+        /// Byte offset of the control in the text.
+        offset: usize,
+        code_point: u32,
+    },
     /// A post longer than the limit (the decoder refuses these too; this catches
     /// transactions built in memory).
     PostTooLong {
@@ -91,6 +109,12 @@ impl fmt::Display for TxError {
         match self {
             TxError::NoInputs => write!(f, "transaction has no inputs"),
             TxError::NoOutputs => write!(f, "transaction has no outputs"),
+            TxError::TooManyInputs { count, max } => {
+                write!(f, "transaction has {count} inputs, the limit is {max}")
+            }
+            TxError::TooManyOutputs { count, max } => {
+                write!(f, "transaction has {count} outputs, the limit is {max}")
+            }
             TxError::ValueOverflow => write!(f, "outputs add up past the supply cap"),
             TxError::DuplicateInput { outpoint } => {
                 write!(
@@ -103,7 +127,11 @@ impl fmt::Display for TxError {
                 write!(f, "transaction is {size} bytes, the limit is {max}")
             }
             TxError::UnexpectedCoinbase => write!(f, "coinbase outside the first position"),
-            TxError::EmptyPost => write!(f, "post has no text"),
+            TxError::EmptyPost => write!(f, "post has no visible text"),
+            TxError::PostBidiControl { offset, code_point } => write!(
+                f,
+                "post has the bidirectional control u+{code_point:04x} at byte {offset}"
+            ),
             TxError::PostTooLong { len, max } => {
                 write!(f, "post is {len} bytes, the limit is {max}")
             }
@@ -134,6 +162,8 @@ impl fmt::Display for TxError {
         }
     }
 }
+
+impl core::error::Error for TxError {}
 
 impl TxError {
     /// How a peer that relayed this loose transaction behaved.
@@ -177,6 +207,11 @@ pub enum BlockError {
     },
     /// Outputs of the coinbase add up past the supply cap.
     CoinbaseValueOverflow,
+    /// The coinbase has more outputs than any node can decode.
+    CoinbaseTooManyOutputs {
+        count: usize,
+        max: usize,
+    },
     /// The coinbase's free-form data is longer than the limit.
     CoinbaseExtraTooLong {
         len: usize,
@@ -240,6 +275,9 @@ impl fmt::Display for BlockError {
             BlockError::CoinbaseValueOverflow => {
                 write!(f, "coinbase outputs add up past the supply cap")
             }
+            BlockError::CoinbaseTooManyOutputs { count, max } => {
+                write!(f, "coinbase has {count} outputs, the limit is {max}")
+            }
             BlockError::CoinbaseExtraTooLong { len, max } => {
                 write!(f, "coinbase data is {len} bytes, the limit is {max}")
             }
@@ -269,6 +307,16 @@ impl fmt::Display for BlockError {
     }
 }
 
+impl core::error::Error for BlockError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            BlockError::Pow(e) => Some(e),
+            BlockError::Tx { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 impl BlockError {
     /// How the peer that sent this block behaved.
     pub fn conduct(&self) -> Conduct {
@@ -279,16 +327,13 @@ impl BlockError {
     }
 
     /// Whether the block itself (not just the copy we were sent) is invalid, so its hash and
-    /// descendants can be rejected forever. A bad merkle root or a too-large body may be a
-    /// mutated copy of a valid header; a future time may become valid later.
+    /// descendants can be rejected forever. A bad merkle root means the body is not the one
+    /// the header commits to (a mutated or wrong copy); a future time may become valid later.
+    /// Every other body rule is checked after the merkle root, so it judges the true body.
     pub fn marks_header_invalid(&self) -> bool {
         !matches!(
             self,
-            BlockError::MerkleMismatch
-                | BlockError::TimeTooNew { .. }
-                | BlockError::TooLarge { .. }
-                | BlockError::TooManyTransactions { .. }
-                | BlockError::NoTransactions
+            BlockError::MerkleMismatch | BlockError::TimeTooNew { .. }
         )
     }
 }
@@ -303,6 +348,20 @@ pub fn check_tx(tx: &Transaction, params: &Params) -> Result<(), TxError> {
     }
     if tx.outputs.is_empty() {
         return Err(TxError::NoOutputs);
+    }
+    // The decoder's limits are rules too: a transaction built in memory never met the
+    // decoder, and one no peer can decode must never be valid.
+    if tx.inputs.len() > MAX_TX_INPUTS {
+        return Err(TxError::TooManyInputs {
+            count: tx.inputs.len(),
+            max: MAX_TX_INPUTS,
+        });
+    }
+    if tx.outputs.len() > MAX_TX_OUTPUTS {
+        return Err(TxError::TooManyOutputs {
+            count: tx.outputs.len(),
+            max: MAX_TX_OUTPUTS,
+        });
     }
     let size = tx.encoded_len();
     if size > params.max_tx_size {
@@ -326,9 +385,52 @@ pub fn check_tx(tx: &Transaction, params: &Params) -> Result<(), TxError> {
     Ok(())
 }
 
-/// A post must hold 1..=MAX_POST_BYTES bytes of UTF-8 and at least one byte that is not an
-/// ASCII space, tab, CR or LF. (Defined by bytes, not by a Unicode whitespace table, so no
-/// implementation's Unicode version can change consensus.)
+/// The twelve bidirectional formatting controls (Unicode's `Bidi_Control` set, closed since
+/// Unicode 6.3): ALM, LRM, RLM, LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI. They reorder how
+/// the characters around them are displayed, so a post holding one could show other text
+/// than it carries.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c as u32, 0x061C | 0x200E | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069)
+}
+
+/// Code points that display as nothing (or as blank space), as a fixed list of ranges so no
+/// Unicode version can change consensus: C0 and C1 controls and DEL, spaces, zero-width and
+/// format characters, fillers, variation selectors and tags.
+const INVISIBLE: &[(u32, u32)] = &[
+    (0x0000, 0x0020),   // C0 controls and SPACE
+    (0x007F, 0x00A0),   // DEL, C1 controls, NO-BREAK SPACE
+    (0x00AD, 0x00AD),   // SOFT HYPHEN
+    (0x034F, 0x034F),   // COMBINING GRAPHEME JOINER
+    (0x061C, 0x061C),   // ARABIC LETTER MARK
+    (0x115F, 0x1160),   // HANGUL CHOSEONG / JUNGSEONG FILLER
+    (0x17B4, 0x17B5),   // KHMER VOWEL INHERENT AQ / AA
+    (0x180B, 0x180F),   // MONGOLIAN FREE VARIATION SELECTORS, VOWEL SEPARATOR
+    (0x2000, 0x200F),   // EN QUAD … RIGHT-TO-LEFT MARK (spaces, ZWSP, ZWNJ, ZWJ, LRM, RLM)
+    (0x2028, 0x202F),   // LINE / PARAGRAPH SEPARATOR, embeddings, overrides, NNBSP
+    (0x205F, 0x206F),   // MEDIUM MATHEMATICAL SPACE … NOMINAL DIGIT SHAPES
+    (0x2800, 0x2800),   // BRAILLE PATTERN BLANK
+    (0x3000, 0x3000),   // IDEOGRAPHIC SPACE
+    (0x3164, 0x3164),   // HANGUL FILLER
+    (0xFE00, 0xFE0F),   // VARIATION SELECTORS
+    (0xFEFF, 0xFEFF),   // ZERO WIDTH NO-BREAK SPACE
+    (0xFFA0, 0xFFA0),   // HALFWIDTH HANGUL FILLER
+    (0xFFF9, 0xFFFB),   // INTERLINEAR ANNOTATION controls
+    (0x1D173, 0x1D17A), // MUSICAL SYMBOL BEGIN BEAM … END PHRASE
+    (0xE0000, 0xE007F), // TAGS
+    (0xE0100, 0xE01EF), // VARIATION SELECTORS SUPPLEMENT
+];
+
+/// Whether `c` is in the invisible set ([`INVISIBLE`], listed in CONSENSUS.md §11).
+pub fn is_invisible(c: char) -> bool {
+    let c = c as u32;
+    INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// A post must hold at most MAX_POST_BYTES bytes of UTF-8, no bidirectional formatting
+/// control ([`is_bidi_control`]), and at least one character outside the invisible set
+/// ([`is_invisible`]): what a post displays is what it carries. Both sets are fixed lists of
+/// code points, not Unicode property tables, so no implementation's Unicode version can
+/// change consensus.
 pub fn check_post_text(text: &str) -> Result<(), TxError> {
     if text.len() > MAX_POST_BYTES {
         return Err(TxError::PostTooLong {
@@ -336,10 +438,13 @@ pub fn check_post_text(text: &str) -> Result<(), TxError> {
             max: MAX_POST_BYTES,
         });
     }
-    if text
-        .bytes()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-    {
+    if let Some((offset, c)) = text.char_indices().find(|&(_, c)| is_bidi_control(c)) {
+        return Err(TxError::PostBidiControl {
+            offset,
+            code_point: c as u32,
+        });
+    }
+    if text.chars().all(is_invisible) {
         return Err(TxError::EmptyPost);
     }
     Ok(())
@@ -356,25 +461,47 @@ pub fn check_header(header: &BlockHeader, params: &Params) -> Result<(), BlockEr
         .map_err(BlockError::Pow)
 }
 
-/// A block that passed the stateless checks, with its transaction ids computed once.
+/// A block that passed the stateless checks, with its transaction ids computed once. Only
+/// [`check_block`] makes one, so holding one proves the checks passed.
 #[derive(Debug, Clone)]
 pub struct CheckedBlock<'a> {
-    pub block: &'a Block,
-    pub hash: BlockHash,
-    pub txids: Vec<Txid>,
+    block: &'a Block,
+    hash: BlockHash,
+    txids: Vec<Txid>,
+}
+
+impl<'a> CheckedBlock<'a> {
+    pub fn block(&self) -> &'a Block {
+        self.block
+    }
+
+    pub fn hash(&self) -> BlockHash {
+        self.hash
+    }
+
+    /// The txids of the block's transactions, in block order.
+    pub fn txids(&self) -> &[Txid] {
+        &self.txids
+    }
 }
 
 /// Stateless checks of a whole block. The cheap proof of work comes first, so junk costs the
-/// sender a hash before it costs us anything.
+/// sender a hash before it costs us anything; then the merkle root, so every later rule
+/// judges the body the header commits to and a failure condemns the header itself.
 pub fn check_block<'a>(block: &'a Block, params: &Params) -> Result<CheckedBlock<'a>, BlockError> {
     check_header(&block.header, params)?;
+    let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
+    if crate::merkle::root(&txids) != block.header.merkle_root {
+        return Err(BlockError::MerkleMismatch);
+    }
     if block.txs.is_empty() {
         return Err(BlockError::NoTransactions);
     }
-    if block.txs.len() > params.max_block_txs {
+    let max_txs = params.max_block_txs.min(MAX_BLOCK_TXS_DECODE);
+    if block.txs.len() > max_txs {
         return Err(BlockError::TooManyTransactions {
             count: block.txs.len(),
-            max: params.max_block_txs,
+            max: max_txs,
         });
     }
     let size = block.encoded_len();
@@ -384,16 +511,18 @@ pub fn check_block<'a>(block: &'a Block, params: &Params) -> Result<CheckedBlock
             max: params.max_block_size,
         });
     }
-    let txids: Vec<Txid> = block.txs.iter().map(Transaction::txid).collect();
-    if crate::merkle::root(&txids) != block.header.merkle_root {
-        return Err(BlockError::MerkleMismatch);
-    }
     let coinbase = &block.txs[0];
     if !coinbase.is_coinbase() {
         return Err(BlockError::MissingCoinbase);
     }
     if !coinbase.inputs.is_empty() {
         return Err(BlockError::CoinbaseHasInputs);
+    }
+    if coinbase.outputs.len() > MAX_TX_OUTPUTS {
+        return Err(BlockError::CoinbaseTooManyOutputs {
+            count: coinbase.outputs.len(),
+            max: MAX_TX_OUTPUTS,
+        });
     }
     if sum_outputs(&coinbase.outputs).is_none() {
         return Err(BlockError::CoinbaseValueOverflow);
@@ -430,10 +559,9 @@ pub fn check_block<'a>(block: &'a Block, params: &Params) -> Result<CheckedBlock
 pub struct ParentInfo {
     pub height: Height,
     pub time: u64,
-    /// Median time of the last `mtp_window` blocks up to and including the parent.
+    /// Median time of the last `mtp_window` blocks up to and including the parent (for
+    /// genesis: the launch time, [`Params::genesis_median_time_past`]).
     pub median_time_past: u64,
-    /// Time of block 1 on the parent's chain (the difficulty anchor); 0 for genesis.
-    pub first_block_time: u64,
 }
 
 /// Checks a header against its parent and the local clock (`now` in seconds).
@@ -443,7 +571,7 @@ pub fn check_header_context(
     params: &Params,
     now: u64,
 ) -> Result<(), BlockError> {
-    let expected = params.next_bits(parent.height, parent.time, parent.first_block_time);
+    let expected = params.next_bits(parent.height, parent.time);
     if header.bits != expected {
         return Err(BlockError::WrongBits {
             expected,
@@ -476,8 +604,9 @@ pub fn median_time(times: &mut [u64]) -> u64 {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckedInputs {
     pub fee: Amount,
-    /// The key each input must be signed by, in input order.
-    pub keys: Vec<PublicKey>,
+    /// The output each input spends, in input order: its key must sign, and the sighash
+    /// commits to it.
+    pub spent: Vec<TxOut>,
 }
 
 /// Checks a non-coinbase transaction's inputs against `view` for inclusion at `height`:
@@ -490,25 +619,23 @@ pub fn check_tx_inputs(
     params: &Params,
 ) -> Result<CheckedInputs, TxError> {
     let mut total = Amount::ZERO;
-    let mut keys = Vec::with_capacity(tx.inputs.len());
+    let mut spent = Vec::with_capacity(tx.inputs.len());
     for input in &tx.inputs {
         let coin = view.coin(&input.prev).ok_or(TxError::MissingInput {
             outpoint: input.prev,
         })?;
-        if coin.coinbase {
-            let spendable_at = Height(coin.height.0.saturating_add(params.coinbase_maturity));
-            if height < spendable_at {
-                return Err(TxError::ImmatureCoinbase {
-                    outpoint: input.prev,
-                    spendable_at,
-                });
-            }
+        let spendable_at = coin.spendable_height(params);
+        if height < spendable_at {
+            return Err(TxError::ImmatureCoinbase {
+                outpoint: input.prev,
+                spendable_at,
+            });
         }
         // Every coin is below the cap, but their sum may not be.
         total = total
             .checked_add(coin.output.amount)
             .ok_or(TxError::ValueOverflow)?;
-        keys.push(coin.output.key);
+        spent.push(coin.output);
     }
     let outputs = sum_outputs(&tx.outputs).ok_or(TxError::ValueOverflow)?;
     let fee = total
@@ -518,45 +645,49 @@ pub fn check_tx_inputs(
             outputs,
         })?;
     if let Payload::Post(p) = &tx.payload {
-        if keys.first() != Some(&p.author) {
+        if spent.first().map(|o| o.key) != Some(p.author) {
             return Err(TxError::PostAuthorMismatch);
         }
     }
-    Ok(CheckedInputs { fee, keys })
+    Ok(CheckedInputs { fee, spent })
 }
 
 /// Explains a failed signature: a valid signature made for another known network is
 /// reported as such, anything else as a bad signature.
-fn signature_error(tx: &Transaction, input: usize, key: &PublicKey, params: &Params) -> TxError {
+fn signature_error(tx: &Transaction, input: usize, spent: &[TxOut], params: &Params) -> TxError {
     let sig = &tx.inputs[input].sig;
+    let key = &spent[input].key;
     for (network, genesis) in Params::known_genesis_hashes() {
-        if network != params.network && sig::verify(key, &tx.sighash(&genesis).0, sig).is_ok() {
+        if network != params.network
+            && sig::verify(key, &tx.sighash(&genesis, spent).0, sig).is_ok()
+        {
             return TxError::WrongNetwork { input, network };
         }
     }
     TxError::BadSignature { input }
 }
 
-/// Verifies every input signature of `tx` with the single rule.
+/// Verifies every input signature of `tx` with the single rule; `spent[i]` is the output
+/// input `i` spends (from [`check_tx_inputs`]).
 pub fn verify_tx_signatures(
     tx: &Transaction,
-    keys: &[PublicKey],
+    spent: &[TxOut],
     genesis: &BlockHash,
     params: &Params,
 ) -> Result<(), TxError> {
-    let msg = tx.sighash(genesis);
+    let msg = tx.sighash(genesis, spent);
     let checks: Vec<SigCheck<'_>> = tx
         .inputs
         .iter()
-        .zip(keys)
-        .map(|(i, key)| SigCheck {
-            key,
+        .zip(spent)
+        .map(|(i, o)| SigCheck {
+            key: &o.key,
             msg: &msg.0,
             sig: &i.sig,
         })
         .collect();
     sig::verify_all(&checks, VerifyMode::Single)
-        .map_err(|(input, _)| signature_error(tx, input, &keys[input], params))
+        .map_err(|(input, _)| signature_error(tx, input, spent, params))
 }
 
 /// Full contextual validation of a loose transaction against `view` for the next block at
@@ -570,7 +701,7 @@ pub fn validate_tx(
 ) -> Result<Amount, TxError> {
     check_tx(tx, params)?;
     let inputs = check_tx_inputs(tx, view, height, params)?;
-    verify_tx_signatures(tx, &inputs.keys, genesis, params)?;
+    verify_tx_signatures(tx, &inputs.spent, genesis, params)?;
     Ok(inputs.fee)
 }
 
@@ -588,8 +719,9 @@ pub fn connect_block<V: UtxoView + ?Sized>(
     let block = checked.block;
     let mut undo = BlockUndo::default();
     let mut fees = Amount::ZERO;
+    // Per transaction: its sighash and the outputs its inputs spend.
     let mut sighashes = Vec::with_capacity(block.txs.len());
-    let mut keys: Vec<(usize, usize, PublicKey)> = Vec::new();
+    let mut spent: Vec<Vec<TxOut>> = Vec::with_capacity(block.txs.len());
 
     let coinbase = &block.txs[0];
     match &coinbase.payload {
@@ -610,12 +742,11 @@ pub fn connect_block<V: UtxoView + ?Sized>(
             fees = fees
                 .checked_add(inputs.fee)
                 .ok_or(BlockError::CoinbaseValueOverflow)?;
-            for (input, key) in inputs.keys.into_iter().enumerate() {
-                keys.push((index, input, key));
-            }
-            sighashes.push(tx.sighash(genesis));
+            sighashes.push(tx.sighash(genesis, &inputs.spent));
+            spent.push(inputs.spent);
         } else {
             sighashes.push(crate::hash::Hash256::ZERO);
+            spent.push(Vec::new());
         }
         apply_tx(view, tx, checked.txids[index], height, &mut undo).map_err(|outpoint| {
             BlockError::Tx {
@@ -638,29 +769,33 @@ pub fn connect_block<V: UtxoView + ?Sized>(
     // by the same key carries the same signature over the same sighash — are verified once.
     // The verdict cannot change, and the first failing triple is first met at the first
     // failing input, so errors name the same input as checking each one would.
+    let all = block
+        .txs
+        .iter()
+        .enumerate()
+        .flat_map(|(index, tx)| (0..tx.inputs.len()).map(move |input| (index, input)));
     let mut seen = alloc::collections::BTreeSet::new();
-    let mut unique: Vec<usize> = Vec::with_capacity(keys.len());
-    for (i, (index, input, key)) in keys.iter().enumerate() {
-        if seen.insert((*index, key.0, block.txs[*index].inputs[*input].sig.0)) {
-            unique.push(i);
+    let mut unique: Vec<(usize, usize)> = Vec::new();
+    // The coinbase has no inputs (check_block), so only later transactions contribute.
+    for (index, input) in all {
+        let key = spent[index][input].key;
+        if seen.insert((index, key.0, block.txs[index].inputs[input].sig.0)) {
+            unique.push((index, input));
         }
     }
     let checks: Vec<SigCheck<'_>> = unique
         .iter()
-        .map(|&i| {
-            let (index, input, key) = &keys[i];
-            SigCheck {
-                key,
-                msg: &sighashes[*index].0,
-                sig: &block.txs[*index].inputs[*input].sig,
-            }
+        .map(|&(index, input)| SigCheck {
+            key: &spent[index][input].key,
+            msg: &sighashes[index].0,
+            sig: &block.txs[index].inputs[input].sig,
         })
         .collect();
     if let Err((u, _)) = sig::verify_all(&checks, mode) {
-        let (index, input, key) = keys[unique[u]];
+        let (index, input) = unique[u];
         return Err(BlockError::Tx {
             index,
-            error: signature_error(&block.txs[index], input, &key, params),
+            error: signature_error(&block.txs[index], input, &spent[index], params),
         });
     }
     Ok(undo)

@@ -16,7 +16,7 @@ use crate::hash::sha256d_parts;
 use crate::mempool::Mempool;
 use crate::primitives::{OutPoint, Payload, Post, Transaction, TxIn, TxOut};
 use crate::sig::{Keypair, PublicKey, Signature};
-use crate::units::{Amount, Height};
+use crate::units::Amount;
 use crate::utxo::UtxoView;
 
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
@@ -93,6 +93,8 @@ impl fmt::Display for AddressError {
     }
 }
 
+impl core::error::Error for AddressError {}
+
 /// Parses an address of the network with `prefix`. Upper case is accepted.
 pub fn decode_address(prefix: &str, address: &str) -> Result<PublicKey, AddressError> {
     let address = address.trim();
@@ -156,6 +158,8 @@ pub enum WalletError {
         max: usize,
     },
     EmptyPost,
+    /// The post text breaks another consensus rule (a bidirectional control).
+    InvalidPost(crate::validation::TxError),
     /// The amounts involved pass the supply cap.
     Overflow,
 }
@@ -173,8 +177,18 @@ impl fmt::Display for WalletError {
             WalletError::PostTooLong { len, max } => {
                 write!(f, "post is {len} bytes, the limit is {max}")
             }
-            WalletError::EmptyPost => write!(f, "post has no text"),
+            WalletError::EmptyPost => write!(f, "post has no visible text"),
+            WalletError::InvalidPost(e) => write!(f, "post refused: {e}"),
             WalletError::Overflow => write!(f, "amount too large"),
+        }
+    }
+}
+
+impl core::error::Error for WalletError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            WalletError::InvalidPost(e) => Some(e),
+            _ => None,
         }
     }
 }
@@ -242,14 +256,13 @@ impl Wallet {
 
     pub fn balance(&self, chain: &Chain, mempool: &Mempool) -> Balance {
         let next = chain.height().next();
-        let maturity = chain.params().coinbase_maturity;
         let mut b = Balance::default();
         let add = |a: Amount, x: Amount| a.checked_add(x).unwrap_or(Amount::MAX);
         for (op, coin) in chain.utxo().coins_of(&self.key) {
             let amount = coin.output.amount;
             if mempool.spender(op).is_some() {
                 b.spending = add(b.spending, amount);
-            } else if coin.coinbase && next.0 < coin.height.0.saturating_add(maturity) {
+            } else if next < coin.spendable_height(chain.params()) {
                 b.immature = add(b.immature, amount);
             } else {
                 b.confirmed = add(b.confirmed, amount);
@@ -290,13 +303,11 @@ impl Wallet {
     fn spendable(&self, chain: &Chain, mempool: &Mempool) -> Vec<Spendable> {
         let next = chain.height().next();
         let view = mempool.view(chain);
-        let maturity = chain.params().coinbase_maturity;
         let mut coins: Vec<Spendable> = chain
             .utxo()
             .coins_of(&self.key)
             .filter(|(op, c)| {
-                mempool.spender(op).is_none()
-                    && !(c.coinbase && next.0 < c.height.0.saturating_add(maturity))
+                mempool.spender(op).is_none() && next >= c.spendable_height(chain.params())
             })
             .map(|(op, c)| Spendable {
                 outpoint: *op,
@@ -361,7 +372,10 @@ impl Wallet {
                     Err(crate::validation::TxError::PostTooLong { len, max }) => {
                         return Err(WalletError::PostTooLong { len, max });
                     }
-                    Err(_) => return Err(WalletError::EmptyPost),
+                    Err(crate::validation::TxError::EmptyPost) => {
+                        return Err(WalletError::EmptyPost);
+                    }
+                    Err(e) => return Err(WalletError::InvalidPost(e)),
                     Ok(()) => {}
                 }
                 Payload::Post(Post {
@@ -413,7 +427,8 @@ impl Wallet {
                 continue;
             }
             // Otherwise change below dust is left to the miner as extra fee.
-            self.sign_tx(&mut tx, &chain.genesis_hash());
+            let spent = self.spent_outputs(&tx, &coins);
+            self.sign_tx(&mut tx, &spent, &chain.genesis_hash());
             return Ok(tx);
         }
         let needed = target
@@ -422,9 +437,31 @@ impl Wallet {
         Err(WalletError::InsufficientFunds { available, needed })
     }
 
-    /// Signs every input of `tx` for the network with `genesis` (all inputs must be ours).
-    pub fn sign_tx(&self, tx: &mut Transaction, genesis: &crate::primitives::BlockHash) {
-        let msg = tx.sighash(genesis);
+    /// The outputs `tx`'s inputs spend, looked up among our spendable `coins` (every input
+    /// of a transaction we build is one of them).
+    fn spent_outputs(&self, tx: &Transaction, coins: &[Spendable]) -> Vec<TxOut> {
+        tx.inputs
+            .iter()
+            .map(|i| TxOut {
+                amount: coins
+                    .iter()
+                    .find(|c| c.outpoint == i.prev)
+                    .map_or(Amount::ZERO, |c| c.amount),
+                key: self.key,
+            })
+            .collect()
+    }
+
+    /// Signs every input of `tx` for the network with `genesis`; `spent[i]` is the output
+    /// input `i` spends (all must be ours). The signature commits to those amounts and keys,
+    /// so a wrong amount here makes a signature the network rejects, never a wrong fee.
+    pub fn sign_tx(
+        &self,
+        tx: &mut Transaction,
+        spent: &[TxOut],
+        genesis: &crate::primitives::BlockHash,
+    ) {
+        let msg = tx.sighash(genesis, spent);
         let sig = self.keypair.sign(&msg.0);
         for input in &mut tx.inputs {
             input.sig = sig;
@@ -439,11 +476,6 @@ fn fee_for(rate: u64, size: usize) -> Result<Amount, WalletError> {
         .ok()
         .and_then(Amount::from_units)
         .ok_or(WalletError::Overflow)
-}
-
-/// Mined height at which a coin created at `height` becomes spendable.
-pub fn spendable_height(height: Height, maturity: u64) -> Height {
-    Height(height.0.saturating_add(maturity))
 }
 
 #[cfg(test)]
@@ -506,6 +538,7 @@ mod tests {
         use crate::params::Params;
         use crate::primitives::MAX_POST_BYTES;
         use crate::testkit::{extend, extend_empty, wallet};
+        use crate::units::Height;
         use crate::validation::validate_tx;
 
         fn amount(u: u64) -> Amount {

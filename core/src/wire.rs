@@ -143,6 +143,15 @@ impl fmt::Display for WireError {
     }
 }
 
+impl core::error::Error for WireError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            WireError::Decode { error, .. } => Some(error),
+            _ => None,
+        }
+    }
+}
+
 const T_HELLO: u8 = 0;
 const T_AUTH: u8 = 1;
 const T_GETNODES: u8 = 2;

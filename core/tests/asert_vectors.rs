@@ -235,3 +235,70 @@ fn run09_first_row_needs_truncating_division() {
         CompactTarget(0x1802ae16)
     );
 }
+
+/// Issue 9, rule 2: the miner of block 1 must not choose the difficulty anchor. On a network
+/// that really starts a day after its genesis timestamp, a block-1 miner stamps
+/// `genesis_time + 1` (the earliest time the median-time rule allows), then everyone mines on
+/// schedule from the real start. No block may come easier than the genesis target.
+mod launch {
+    use tabcoin_core::chain::Chain;
+    use tabcoin_core::mempool::Mempool;
+    use tabcoin_core::miner::build_template;
+    use tabcoin_core::params::Params;
+    use tabcoin_core::testkit::{seal, wallet};
+    use tabcoin_core::units::CompactTarget;
+
+    const DAY: u64 = 86_400;
+
+    /// Main-network difficulty rules (30 s blocks, 600 s half-life) with targets cheap enough
+    /// to mine in a test: genesis target ≈ 2^248 (about 256 hashes), limit ≈ 2^255. The
+    /// network launches a day after its genesis timestamp.
+    fn params() -> Params {
+        let test = Params::test();
+        Params {
+            half_life: 600,
+            genesis_bits: CompactTarget(0x2000_ffff),
+            launch_time: test.genesis_time + DAY,
+            ..test
+        }
+    }
+
+    /// Mines a block on the tip stamped `time` and returns whether the chain took it.
+    fn mine_at(chain: &mut Chain, time: u64) -> Result<(), String> {
+        let key = wallet(1, chain.params()).public_key();
+        let mut t = build_template(chain, &Mempool::new(usize::MAX, 0), key, time, b"");
+        t.block.header.time = time;
+        let block = seal(t.block);
+        chain
+            .accept_block(&block, time)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn stamping_block_one_early_buys_no_easy_blocks() {
+        let params = params();
+        let genesis_target = params.genesis_bits.to_target().unwrap();
+        let launch = params.genesis_time + DAY;
+        let mut chain = Chain::new(params.clone());
+        // The attacker's block 1, as early as the median-time rule alone would allow: refused,
+        // block 1 must come after the launch time.
+        let early = mine_at(&mut chain, params.genesis_time + 1);
+        assert!(early.unwrap_err().contains("median time past"));
+        // The earliest block 1 allowed puts the chain ahead of schedule: harder, not easier.
+        mine_at(&mut chain, launch + 1).unwrap();
+        let next = params.next_bits(chain.height(), launch + 1);
+        assert!(next.to_target().unwrap() < genesis_target);
+        // Then honest mining on schedule from the real start.
+        let first = chain.height().0 + 1;
+        let mut easy = 0;
+        for h in first..first + 200 {
+            mine_at(&mut chain, launch + 30 * h).unwrap();
+            let bits = chain.tip().header.bits;
+            if bits.to_target().unwrap() > genesis_target {
+                easy += 1;
+            }
+        }
+        assert_eq!(easy, 0, "blocks easier than the genesis target");
+    }
+}

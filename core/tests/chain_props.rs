@@ -159,7 +159,7 @@ proptest! {
         // Descendants of the bad block give its branch more work than A.
         let mut height = tabcoin_core::units::Height(b.height().0 + 1);
         for i in 0..8u8 {
-            let blk = child_of(&w.params, branch.last().unwrap(), height, b.tip().first_block_time, w.wallets[3].public_key(), &[i]);
+            let blk = child_of(&w.params, branch.last().unwrap(), height, w.wallets[3].public_key(), &[i]);
             height = height.next();
             branch.push(blk);
         }
@@ -228,4 +228,129 @@ fn reload_from_store_resumes_same_state() {
     assert_eq!(c.utxo(), side.utxo());
     assert_eq!(c.active_chain(), side.active_chain());
     assert_eq!(store.writes, 12 + 5);
+}
+
+// ---- Valid means decodable (issue 9, rule 1) ----
+
+/// Characters a hostile post may try: plain, right-to-left, bidi controls, invisible ones and
+/// 4-byte ones (so texts cross the 320-byte limit).
+const POST_CHARS: &[char] = &[
+    'a',
+    ' ',
+    '\n',
+    '\u{5d0}',
+    '\u{202e}',
+    '\u{2066}',
+    '\u{200b}',
+    '\u{a0}',
+    '\u{3164}',
+    '\u{1f600}',
+    '\u{0}',
+];
+
+fn arb_count() -> impl Strategy<Value = usize> {
+    use tabcoin_core::primitives::MAX_TX_OUTPUTS;
+    prop_oneof![0usize..4, MAX_TX_OUTPUTS - 1..=MAX_TX_OUTPUTS + 1]
+}
+
+/// Checks that a block the chain accepted round-trips through every codec a node uses: the
+/// block encoding, the wire message, the ChangeSet a host stores, and a reload from a store.
+fn check_round_trips(
+    params: &Params,
+    block: &Block,
+    changes: &tabcoin_core::store::ChangeSet,
+    store: &mut MemStore,
+) {
+    use tabcoin_core::encode::{Decode, Encode};
+    use tabcoin_core::wire::{MAX_MESSAGE_SIZE, Message};
+    let bytes = block.encode();
+    assert_eq!(&Block::decode(&bytes).unwrap(), block, "Block::decode");
+    let msg = Message::Block(block.clone()).encode();
+    assert!(msg.len() <= MAX_MESSAGE_SIZE);
+    assert_eq!(
+        Message::from_bytes(&msg).unwrap(),
+        Message::Block(block.clone()),
+        "wire codec"
+    );
+    let cs = changes.encode();
+    assert_eq!(
+        &tabcoin_core::store::ChangeSet::decode(&cs).unwrap(),
+        changes,
+        "ChangeSet codec"
+    );
+    store.persist(changes).unwrap();
+    let loaded = tabcoin_core::store::ChangeSet::decode(&store.load().unwrap().encode()).unwrap();
+    Chain::load(params.clone(), loaded).expect("a stored valid chain loads");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+    /// Every block `Chain` accepts round-trips through `Block::decode`, the wire codec and
+    /// `ChangeSet` encode/decode, whatever a miner puts in it: coinbase outputs around the
+    /// decode limit, long coinbase data, a payment with that many outputs, hostile post text.
+    #[test]
+    fn every_accepted_block_round_trips_through_every_codec(
+        attempts in proptest::collection::vec(
+            (arb_count(), 0usize..=66, proptest::option::of((arb_count(), proptest::collection::vec(proptest::sample::select(POST_CHARS), 0..100)))),
+            1..4,
+        )
+    ) {
+        use tabcoin_core::primitives::{Payload, Post, TxIn, TxOut};
+        use tabcoin_core::sig::Signature;
+        use tabcoin_core::utxo::UtxoView;
+        // No transaction size limit: only the decode limits stand between a miner and an
+        // undecodable block.
+        let params = Params { max_tx_size: usize::MAX, ..Params::test() };
+        let alice = wallet(1, &params);
+        let mut chain = Chain::new(params.clone());
+        let mut store = MemStore::new();
+        for _ in 0..3 {
+            let b = block_with(&chain, &[], alice.public_key(), b"");
+            let out = chain.accept_block(&b, b.header.time).unwrap();
+            check_round_trips(&params, &b, &out.changes, &mut store);
+        }
+        for (i, (cb_outputs, extra, payment)) in attempts.into_iter().enumerate() {
+            let mut blk = block_with(&chain, &[], alice.public_key(), b"");
+            let one = Amount::from_units(1).unwrap();
+            blk.txs[0].outputs = vec![TxOut { amount: one, key: alice.public_key() }; cb_outputs];
+            if let Payload::Coinbase { extra: e, .. } = &mut blk.txs[0].payload {
+                *e = vec![7; extra];
+            }
+            if let Some((outputs, text)) = payment {
+                // Spend the coinbase of block 1 + i (mature), to `outputs` outputs, with a post.
+                let hash = chain.hash_at(tabcoin_core::units::Height(1 + i as u64)).unwrap();
+                let prev = tabcoin_core::primitives::OutPoint { txid: chain.block(&hash).unwrap().txs[0].txid(), vout: 0 };
+                let Some(coin) = chain.utxo().coin(&prev) else { continue };
+                let mut tx = Transaction {
+                    inputs: vec![TxIn { prev, sig: Signature([0; 64]) }],
+                    outputs: vec![TxOut { amount: one, key: alice.public_key() }; outputs],
+                    payload: Payload::Post(Post { author: alice.public_key(), text: text.into_iter().collect() }),
+                };
+                alice.sign_tx(&mut tx, &[coin.output], &chain.genesis_hash());
+                blk.txs.push(tx);
+            }
+            let blk = seal(blk);
+            let decodes = {
+                use tabcoin_core::encode::{Decode, Encode};
+                Block::decode(&blk.encode()).is_ok()
+            };
+            match chain.accept_block(&blk, blk.header.time) {
+                Ok(out) if out.invalidated.is_empty() => {
+                    prop_assert!(decodes, "the chain accepted a block no node can decode");
+                    check_round_trips(&params, &blk, &out.changes, &mut store);
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+/// A block at the size limit fits a wire message on both networks.
+#[test]
+fn the_largest_valid_block_fits_a_wire_message() {
+    for params in [Params::main(), Params::test()] {
+        // One type byte, then the block.
+        assert!(params.max_block_size < tabcoin_core::wire::MAX_MESSAGE_SIZE);
+    }
 }

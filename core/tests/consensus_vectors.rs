@@ -29,12 +29,12 @@ use tabcoin_core::merkle;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{
     Block, HEADER_SIZE, HEADER_VERSION, MAX_BLOCK_TXS_DECODE, MAX_COINBASE_EXTRA, MAX_POST_BYTES,
-    MAX_TX_INPUTS, MAX_TX_OUTPUTS, Transaction,
+    MAX_TX_INPUTS, MAX_TX_OUTPUTS, SIGHASH_TAG, Transaction,
 };
 use tabcoin_core::sig::PublicKey;
-use tabcoin_core::testkit::{block_with, extend_empty, wallet};
+use tabcoin_core::testkit::{block_with, extend_empty, seal, wallet};
 use tabcoin_core::units::{Amount, COIN, CompactTarget, Height, MAX_MONEY};
-use tabcoin_core::validation::validate_tx;
+use tabcoin_core::validation::{check_post_text, validate_tx};
 use tabcoin_core::wallet::{decode_address, encode_address};
 
 const WRITE_VAR: &str = "TABCOIN_WRITE_VECTORS";
@@ -178,8 +178,9 @@ fn constants(d: &mut Doc) {
     d.kv("max-block-txs-decode", MAX_BLOCK_TXS_DECODE);
     d.kv("max-post-bytes", MAX_POST_BYTES);
     d.kv("max-coinbase-extra", MAX_COINBASE_EXTRA);
-    d.kv("sighash-tag", "tabcoin/sighash/v1");
-    d.kv("sighash-tag-hex", to_hex(b"tabcoin/sighash/v1"));
+    assert_eq!(SIGHASH_TAG, b"tabcoin/sighash/v2");
+    d.kv("sighash-tag", std::str::from_utf8(SIGHASH_TAG).unwrap());
+    d.kv("sighash-tag-hex", to_hex(SIGHASH_TAG));
 }
 
 fn genesis(d: &mut Doc, params: &Params) {
@@ -206,6 +207,7 @@ fn genesis(d: &mut Doc, params: &Params) {
     d.kv("max-future-drift", params.max_future_drift);
     d.kv("mtp-window", params.mtp_window);
     d.kv("genesis-time", params.genesis_time);
+    d.kv("launch-time", params.launch_time);
     d.kv("genesis-nonce", params.genesis_nonce);
     d.kv(
         "genesis-message",
@@ -235,8 +237,20 @@ fn genesis(d: &mut Doc, params: &Params) {
     d.kv("work", target.work());
     d.kv(
         "block-1-bits",
-        params.next_bits(Height(0), params.genesis_time, 0),
+        params.next_bits(Height(0), params.genesis_time),
     );
+    d.kv("block-1-min-time", params.genesis_median_time_past() + 1);
+    // Every height from 1 on issues its subsidy; genesis issues nothing.
+    let eras = (0..64u64).map(|era| {
+        u128::from(
+            params
+                .subsidy(Height(era * params.halving_interval))
+                .units(),
+        ) * u128::from(params.halving_interval)
+    });
+    let total = eras.sum::<u128>() - u128::from(params.subsidy(Height(0)).units());
+    assert!(total <= u128::from(MAX_MONEY));
+    d.kv("total-issuance", total);
 }
 
 fn address(d: &mut Doc) {
@@ -268,24 +282,22 @@ fn address(d: &mut Doc) {
 
 fn asert(d: &mut Doc) {
     let params = Params::main();
-    // Block 1 of this example chain came a day after the genesis timestamp.
-    let first = params.genesis_time + 86_400;
-    let anchor = params.asert_anchor(first);
+    let launch = params.launch_time;
+    let anchor = params.asert_anchor();
     d.section(
         "asert",
         &[
-            "Main-network difficulty: bits = next_bits(tip height, tip time, block-1 time) for the block after the tip.",
-            "Anchor: block 1 (height 1), parent time = block-1 time - target-block-time, bits = genesis bits.",
-            "Example chain: block 1 at genesis-time + 86400; on schedule, the tip at height h has time block-1 time + 30 (h - 1).",
+            "Main-network difficulty: bits = next_bits(tip height, tip time) for the block after the tip.",
+            "Anchor (fixed by the parameters): height 0, parent time = launch-time - target-block-time, bits = genesis bits.",
+            "On schedule, the tip at height h has time launch-time + 30 h.",
             "The last row is 7 s early: the exponent -764.58 truncates to -764 (floor would give -765).",
         ],
     );
-    d.kv("block-1-time", first);
     d.kv("anchor-height", anchor.height);
     d.kv("anchor-parent-time", anchor.parent_time);
     d.kv("anchor-bits", anchor.bits);
     let h = 100u64;
-    let on_time = first + 30 * (h - 1);
+    let on_time = launch + 30 * h;
     let rows: [(&str, u64); 4] = [
         ("on-schedule", on_time),
         ("ten-blocks-ahead", on_time - 300),
@@ -293,7 +305,7 @@ fn asert(d: &mut Doc) {
         ("seven-seconds-ahead", on_time - 7),
     ];
     for (name, time) in rows {
-        let bits = params.next_bits(Height(h), time, first);
+        let bits = params.next_bits(Height(h), time);
         let time_delta = time as i128 - i128::from(anchor.parent_time);
         let ideal = i128::from(params.target_block_time) * (h as i128 - anchor.height as i128 + 1);
         // Truncating division, as the rule (and the published vectors) require.
@@ -303,6 +315,84 @@ fn asert(d: &mut Doc) {
         d.kv(&format!("{name}-exponent"), exponent);
         d.kv(&format!("{name}-bits"), bits);
         d.kv(&format!("{name}-target"), bits.to_target().unwrap());
+    }
+}
+
+/// Block rules of issue 9 (§13, §14.2): the verdict of the stateless check, and whether it
+/// condemns the header; and the launch-time rule for block 1 (§12).
+fn block_rules(d: &mut Doc) {
+    use tabcoin_core::validation::{ParentInfo, check_block, check_header_context};
+    d.section(
+        "block-rules",
+        &[
+            "Test network, coinbase-only block 1 built by the test kit, then changed and re-mined:",
+            "this crate's error text and whether it marks the header invalid for good.",
+        ],
+    );
+    let params = Params::test();
+    let chain = Chain::new(params.clone());
+    let key = wallet(1, &params).public_key();
+    let base = block_with(&chain, &[], key, b"vectors");
+    let one = Amount::from_units(1).unwrap();
+    let mut many = base.clone();
+    many.txs[0].outputs =
+        vec![tabcoin_core::primitives::TxOut { amount: one, key }; MAX_TX_OUTPUTS + 1];
+    let mut empty = base.clone();
+    empty.txs.clear();
+    let mut wrong_root = base.clone();
+    wrong_root.header.merkle_root = Hash256([1; 32]);
+    let cases = [
+        ("coinbase-4097-outputs", seal(many)),
+        ("empty-body-zero-root", seal(empty)),
+        (
+            "wrong-merkle-root",
+            tabcoin_core::miner::mine(wrong_root).unwrap(),
+        ),
+    ];
+    for (name, blk) in cases {
+        let err = check_block(&blk, &params).unwrap_err();
+        d.kv(&format!("{name}-error"), &err);
+        d.kv(&format!("{name}-marks-invalid"), err.marks_header_invalid());
+    }
+    // Block 1 must be later than the launch time (main network, its genesis as parent).
+    let main = Params::main();
+    let genesis = ParentInfo {
+        height: Height(0),
+        time: main.genesis_time,
+        median_time_past: main.genesis_median_time_past(),
+    };
+    let mut header = main.genesis_block().header;
+    header.prev = main.genesis_hash();
+    header.time = main.launch_time;
+    let err = check_header_context(&header, &genesis, &main, u64::MAX).unwrap_err();
+    d.kv("main-block-1-at-launch-time-error", err);
+}
+
+/// Post texts (§11): the verdict of `check_post_text` on each, with the error text.
+fn post_text(d: &mut Doc) {
+    d.section(
+        "post-text",
+        &[
+            "Post texts as UTF-8 hex and the verdict: ok, or this crate's error text.",
+            "Bidirectional controls are rejected anywhere; a text of invisible characters only is empty.",
+        ],
+    );
+    let cases: [(&str, &str); 10] = [
+        ("plain", "live"),
+        ("right-to-left-override", "\u{202e}evil"),
+        ("isolate", "pay \u{2066}me\u{2069}"),
+        ("right-to-left-mark", "a\u{200f}b"),
+        ("ascii-blank", " \t\r\n"),
+        ("zero-width-space-only", "\u{200b}"),
+        ("no-break-and-ideographic-space", "\u{a0}\u{3000}"),
+        ("hangul-filler-only", "\u{3164}"),
+        ("zero-width-inside-text", "a\u{200b}b"),
+        ("hebrew", "\u{5e9}\u{5dc}\u{5d5}\u{5dd}"),
+    ];
+    for (name, text) in cases {
+        d.kv(&format!("{name}-hex"), to_hex(text.as_bytes()));
+        let verdict = check_post_text(text).map_or_else(|e| e.to_string(), |()| "ok".into());
+        d.kv(&format!("{name}-verdict"), verdict);
     }
 }
 
@@ -330,6 +420,7 @@ fn test_chain_and_tx(d: &mut Doc) {
     for (i, blk) in blocks.iter().enumerate() {
         check_header_layout(blk);
         let n = i + 1;
+        d.kv(&format!("block-{n}-time"), blk.header.time);
         d.kv(&format!("block-{n}-hash"), blk.hash());
         d.kv(&format!("block-{n}-hex"), to_hex(&blk.encode()));
     }
@@ -353,15 +444,22 @@ fn test_chain_and_tx(d: &mut Doc) {
         "only block 1's coinbase is mature at height 3"
     );
     let input = &tx.inputs[0];
-    let sighash = tx.sighash(&genesis);
+    let spent_coin = tabcoin_core::utxo::UtxoView::coin(chain.utxo(), &input.prev).unwrap();
+    let sighash = tx.sighash(&genesis, &[spent_coin.output]);
     let enc = tx.encode();
 
     // The signature-free body is the encoding with the 64 signature bytes cut out (one input:
     // count byte, 36-byte outpoint, then the signature).
     let body = [&enc[..37], &enc[37 + 64..]].concat();
     assert_eq!(&enc[37..37 + 64], &input.sig.0[..]);
+    // v2: the spent outputs follow the body, amount (u64 LE) then key, in input order.
+    let spent_hex = [
+        &spent_coin.output.amount.units().to_le_bytes()[..],
+        &spent_coin.output.key.0,
+    ]
+    .concat();
     assert_eq!(
-        sha256d_raw(&[b"tabcoin/sighash/v1", &genesis.0, &body]),
+        sha256d_raw(&[b"tabcoin/sighash/v2", &genesis.0, &body, &spent_hex]),
         sighash.0
     );
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&a.public_key().0).unwrap();
@@ -372,15 +470,13 @@ fn test_chain_and_tx(d: &mut Doc) {
     .unwrap();
     assert_eq!(sha256d_raw(&[&enc]), tx.txid().0);
     assert_eq!(Transaction::decode(&enc).unwrap(), tx);
-    let spent = chain.utxo();
-    let spent_coin = tabcoin_core::utxo::UtxoView::coin(spent, &input.prev).unwrap();
 
     d.section(
         "signed-tx",
         &[
             "A pays B 150000000 units (1.5 TAB) at fee rate 1000 units/kB, post \"hello tabcoin\",",
             "built by A's wallet on the tip at height 2 for inclusion at height 3.",
-            "sighash = SHA-256d(sighash-tag || test genesis hash || unsigned-body); ed25519 signing is",
+            "sighash = SHA-256d(sighash-tag || test genesis hash || unsigned-body || spent-outputs); ed25519 signing is",
             "deterministic (RFC 8032), so the signature and txid are reproducible.",
         ],
     );
@@ -389,6 +485,7 @@ fn test_chain_and_tx(d: &mut Doc) {
     d.kv("spent-outpoint-vout", input.prev.vout);
     d.kv("spent-outpoint-hex", to_hex(&input.prev.encode()));
     d.kv("spent-amount", spent_coin.output.amount.units());
+    d.kv("spent-outputs-hex", to_hex(&spent_hex));
     d.kv("amount", amount.units());
     d.kv("post", tx.post().unwrap().text.as_str());
     d.kv("unsigned-body-hex", to_hex(&body));
@@ -563,6 +660,8 @@ fn generate() -> String {
     genesis(&mut d, &Params::test());
     test_chain_and_tx(&mut d);
     asert(&mut d);
+    post_text(&mut d);
+    block_rules(&mut d);
     address(&mut d);
     varint(&mut d);
     merkle_shapes(&mut d);

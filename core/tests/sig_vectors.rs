@@ -376,3 +376,35 @@ fn plain_verify_batch_disagrees_with_the_rule() {
     assert!(EXPECTED[3].accept);
     assert!(!plain[3]);
 }
+
+/// Keys whose x coordinate is 0 with the sign bit set ("−0"): y = 1 (the identity) and
+/// y = −1 (the point of order 2). ed25519-dalek's decompression accepts them (negating x = 0
+/// changes nothing; RFC 8032 §5.1.3 would reject them), so they are keys, not `InvalidKey`;
+/// but both points have small order, so `verify_strict` rejects every signature: an output
+/// locked to them can never be spent. CONSENSUS.md §8.1 states this.
+#[test]
+fn x_zero_with_the_sign_bit_set_decodes_but_never_verifies() {
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    identity[31] = 0x80;
+    let mut minus_one = [0xffu8; 32];
+    minus_one[0] = 0xec; // p − 1 = 2^255 − 20, little-endian, sign bit set
+    for bytes in [identity, minus_one] {
+        let point = CompressedEdwardsY(bytes)
+            .decompress()
+            .expect("decompresses");
+        assert!(point.is_small_order());
+        assert!(ed25519_dalek::VerifyingKey::from_bytes(&bytes).is_ok());
+        let key = PublicKey(bytes);
+        // The signature a key holder would make: for the identity, s = r and R = [r]B verify
+        // the cofactorless equation; verify_strict must still reject it.
+        let r = Scalar::from(7u64);
+        let big_r = EdwardsPoint::mul_base(&r).compress();
+        let mut sig = [0u8; 64];
+        sig[..32].copy_from_slice(big_r.as_bytes());
+        sig[32..].copy_from_slice(r.as_bytes());
+        for s in [Signature(sig), Signature([0; 64])] {
+            assert_eq!(verify(&key, &[5; 32], &s), Err(SigError::Invalid));
+        }
+    }
+}

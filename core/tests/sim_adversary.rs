@@ -227,7 +227,6 @@ fn low_work_header_floods_are_not_stored() {
             &params,
             &parent,
             tabcoin_core::units::Height(h),
-            headers.first().map_or(0, |f| f.time),
             wallet(97, &params).public_key(),
             b"flood",
         );

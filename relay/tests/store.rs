@@ -134,14 +134,7 @@ fn chain_reorg_and_nodes_round_trip() {
         .unwrap();
     let mut disconnected = Vec::new();
     for _ in 0..3 {
-        let b = child_of(
-            &params,
-            &parent,
-            height,
-            chain.tip().first_block_time,
-            bob.public_key(),
-            b"side",
-        );
+        let b = child_of(&params, &parent, height, bob.public_key(), b"side");
         let outcome = accept(&mut chain, &b);
         disconnected.extend(outcome.disconnected.iter().map(Block::hash));
         store.persist(&outcome.changes).unwrap();
@@ -270,14 +263,7 @@ fn next_changes(chain: &mut Chain, params: &Params, round: u64) -> Vec<BlockOutc
         let mut out = Vec::new();
         for _ in 0..2 {
             let extra = round.to_le_bytes();
-            let b = child_of(
-                params,
-                &parent,
-                height,
-                tip.first_block_time,
-                bob.public_key(),
-                &extra,
-            );
+            let b = child_of(params, &parent, height, bob.public_key(), &extra);
             out.push(accept(chain, &b));
             parent = b;
             height = height.next();

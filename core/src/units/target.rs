@@ -52,11 +52,6 @@ impl U256 {
         self.0[0]
     }
 
-    /// Builds a value from limbs, least significant first.
-    pub const fn from_limbs(limbs: [u64; 4]) -> U256 {
-        U256(limbs)
-    }
-
     /// The limbs, least significant first.
     pub const fn to_limbs(self) -> [u64; 4] {
         self.0
@@ -298,10 +293,6 @@ impl U256 {
 
     pub fn checked_div(self, rhs: U256) -> Option<U256> {
         self.div_rem(rhs).map(|(q, _)| q)
-    }
-
-    pub fn checked_rem(self, rhs: U256) -> Option<U256> {
-        self.div_rem(rhs).map(|(_, r)| r)
     }
 
     /// Quotient and remainder by a `u64`, or `None` when dividing by zero.

@@ -82,8 +82,7 @@ pub fn branch(params: &Params, n: usize, extra: &[u8]) -> Vec<Block> {
     let mut parent = params.genesis_block();
     let mut out: Vec<Block> = Vec::with_capacity(n);
     for h in 0..n as u64 {
-        let first = out.first().map_or(0, |b| b.header.time);
-        let b = child_of(params, &parent, Height(h), first, key, extra);
+        let b = child_of(params, &parent, Height(h), key, extra);
         out.push(b.clone());
         parent = b;
     }
