@@ -16,7 +16,7 @@
 //! Both keep every transaction after its pool parents and stay within the byte and count
 //! budgets, so either is a valid block body.
 
-use alloc::collections::{BTreeMap, BinaryHeap};
+use alloc::collections::BinaryHeap;
 use alloc::vec;
 use alloc::vec::Vec;
 use core::cmp::Ordering;
@@ -24,12 +24,13 @@ use core::cmp::Ordering;
 use super::{Mempool, MempoolEntry, Package};
 use crate::primitives::Txid;
 
-/// A candidate in a heap: its (package) fee over its (package) size, older first at equal
-/// rates.
+/// A candidate in a heap: its (package) fee over its (package) size, older (lower `seq`)
+/// first at equal rates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Candidate {
     fee: u64,
     bytes: usize,
+    seq: u64,
     index: u32,
     version: u32,
 }
@@ -40,6 +41,7 @@ impl Ord for Candidate {
         let a = u128::from(self.fee) * other.bytes.max(1) as u128;
         let b = u128::from(other.fee) * self.bytes.max(1) as u128;
         a.cmp(&b)
+            .then_with(|| other.seq.cmp(&self.seq))
             .then_with(|| other.index.cmp(&self.index))
             .then_with(|| self.version.cmp(&other.version))
     }
@@ -51,36 +53,70 @@ impl PartialOrd for Candidate {
     }
 }
 
-/// The pool as dense arrays, in arrival order.
+/// The pool as dense arrays (in txid order, the pool's own): entries, and parent and child
+/// lists flattened into one array each.
 pub(super) struct Graph<'a> {
     entries: Vec<&'a MempoolEntry>,
-    parents: Vec<Vec<u32>>,
-    children: Vec<Vec<u32>>,
+    parent_at: Vec<u32>,
+    parents: Vec<u32>,
+    child_at: Vec<u32>,
+    children: Vec<u32>,
+    /// The smallest transaction: once less room than this is left, nothing more fits.
+    min_size: usize,
 }
 
 impl<'a> Graph<'a> {
     pub(super) fn new(pool: &'a Mempool) -> Graph<'a> {
-        let entries = pool.entries();
-        let index: BTreeMap<Txid, u32> = entries
-            .iter()
-            .enumerate()
-            .map(|(i, e)| (e.txid, i as u32))
-            .collect();
-        let parents: Vec<Vec<u32>> = entries
-            .iter()
-            .map(|e| e.parents.iter().map(|p| index[p]).collect())
-            .collect();
-        let mut children = vec![Vec::new(); entries.len()];
-        for (i, ps) in parents.iter().enumerate() {
-            for &p in ps {
-                children[p as usize].push(i as u32);
+        let entries: Vec<&MempoolEntry> = pool.entries.values().collect();
+        let index = |t: &Txid| {
+            entries
+                .binary_search_by(|e| e.txid.cmp(t))
+                .expect("a pool parent is a pool entry") as u32
+        };
+        let mut parent_at = Vec::with_capacity(entries.len() + 1);
+        let mut parents = Vec::new();
+        let mut child_count = vec![0u32; entries.len() + 1];
+        for e in &entries {
+            parent_at.push(parents.len() as u32);
+            for p in &e.parents {
+                let p = index(p);
+                child_count[p as usize] += 1;
+                parents.push(p);
             }
         }
+        parent_at.push(parents.len() as u32);
+        // Children by counting sort over the parent lists.
+        let mut child_at = Vec::with_capacity(entries.len() + 1);
+        let mut at = 0u32;
+        for c in &child_count {
+            child_at.push(at);
+            at += c;
+        }
+        let mut fill = child_at.clone();
+        let mut children = vec![0u32; parents.len()];
+        for i in 0..entries.len() {
+            for &p in &parents[parent_at[i] as usize..parent_at[i + 1] as usize] {
+                children[fill[p as usize] as usize] = i as u32;
+                fill[p as usize] += 1;
+            }
+        }
+        let min_size = entries.iter().map(|e| e.size).min().unwrap_or(0);
         Graph {
             entries,
+            parent_at,
             parents,
+            child_at,
             children,
+            min_size,
         }
+    }
+
+    fn parents(&self, i: usize) -> &[u32] {
+        &self.parents[self.parent_at[i] as usize..self.parent_at[i + 1] as usize]
+    }
+
+    fn children(&self, i: usize) -> &[u32] {
+        &self.children[self.child_at[i] as usize..self.child_at[i + 1] as usize]
     }
 }
 
@@ -100,6 +136,11 @@ struct Budget {
 }
 
 impl Budget {
+    /// Nothing of at least `min_size` bytes fits any more.
+    fn full(&self, min_size: usize) -> bool {
+        !self.fits(min_size, 1)
+    }
+
     fn fits(&self, bytes: usize, txs: usize) -> bool {
         self.bytes.saturating_add(bytes) <= self.max_bytes
             && self.txs.saturating_add(txs) <= self.max_txs
@@ -116,6 +157,7 @@ pub(super) fn by_ancestor_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) 
         .map(|i| Candidate {
             fee: package[i].fee,
             bytes: package[i].bytes,
+            seq: g.entries[i].seq,
             index: i as u32,
             version: 0,
         })
@@ -139,7 +181,8 @@ pub(super) fn by_ancestor_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) 
     let mut visited = vec![0u32; n];
     let mut pushed = vec![0u32; n];
     let mut epoch = 0u32;
-    while let Some(c) = heap.pop() {
+    while !budget.full(g.min_size) {
+        let Some(c) = heap.pop() else { break };
         out.heap_ops += 1;
         let i = c.index as usize;
         if selected[i] || c.version != version[i] {
@@ -161,7 +204,7 @@ pub(super) fn by_ancestor_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) 
             }
             visited[t as usize] = epoch;
             members.push(t);
-            stack.extend(g.parents[t as usize].iter().copied());
+            stack.extend(g.parents(t as usize).iter().copied());
         }
         // Ancestors first: an ancestor's ancestry is a strict subset of its descendant's.
         members.sort_by_key(|&t| (g.entries[t as usize].ancestors.count, t));
@@ -184,14 +227,14 @@ pub(super) fn by_ancestor_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) 
             epoch += 1;
             let this_walk = epoch;
             stack.clear();
-            stack.extend(g.children[t as usize].iter().copied());
+            stack.extend(g.children(t as usize).iter().copied());
             while let Some(d) = stack.pop() {
                 let du = d as usize;
                 if visited[du] == this_walk {
                     continue;
                 }
                 visited[du] = this_walk;
-                stack.extend(g.children[du].iter().copied());
+                stack.extend(g.children(du).iter().copied());
                 // A selected descendant (another member) is walked through, not updated.
                 if selected[du] {
                     continue;
@@ -209,6 +252,7 @@ pub(super) fn by_ancestor_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) 
             heap.push(Candidate {
                 fee: package[du].fee,
                 bytes: package[du].bytes,
+                seq: g.entries[du].seq,
                 index: d,
                 version: version[du],
             });
@@ -220,10 +264,11 @@ pub(super) fn by_ancestor_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) 
 
 fn by_own_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) -> Selection {
     let n = g.entries.len();
-    let mut missing: Vec<usize> = g.parents.iter().map(Vec::len).collect();
+    let mut missing: Vec<usize> = (0..n).map(|i| g.parents(i).len()).collect();
     let candidate = |i: usize| Candidate {
         fee: g.entries[i].fee.units(),
         bytes: g.entries[i].size,
+        seq: g.entries[i].seq,
         index: i as u32,
         version: 0,
     };
@@ -240,7 +285,8 @@ fn by_own_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) -> Selection {
         fees: 0,
         heap_ops: heap.len(),
     };
-    while let Some(c) = heap.pop() {
+    while !budget.full(g.min_size) {
+        let Some(c) = heap.pop() else { break };
         out.heap_ops += 1;
         let i = c.index as usize;
         let e = g.entries[i];
@@ -252,7 +298,7 @@ fn by_own_rate(g: &Graph<'_>, max_bytes: usize, max_txs: usize) -> Selection {
         budget.txs += 1;
         out.fees += e.fee.units();
         out.order.push(c.index);
-        for &k in &g.children[i] {
+        for &k in g.children(i) {
             missing[k as usize] -= 1;
             if missing[k as usize] == 0 {
                 heap.push(candidate(k as usize));
