@@ -9,10 +9,13 @@
 //! 1. mining: `MinerJob::step` (midstate) against `sha256d(&header.to_bytes())` per nonce;
 //! 2. block validation: `Chain::accept_block` of a block of ~300 payments with
 //!    `VerifyMode::Batch` against `VerifyMode::Single`, and `sig::verify_all` alone on the same
-//!    signatures.
+//!    signatures;
+//! 3. template: `Mempool::select` against the old multi-pass selection on a 5 MB pool of
+//!    adversarial chains (`mempool/mod.rs`; its own section of the docs, written whenever the
+//!    figure runs under `--bench`).
 //!
 //! Arguments: cargo passes `--bench`; other flags are ignored. A word without a leading `-`
-//! is a filter: only figures whose name (`mining`, `block`, `sigs`) contains it are measured,
+//! is a filter: only figures whose name (`mining`, `block`, `sigs`, `template`) contains it are measured,
 //! and the docs are not rewritten. Without `--bench` (e.g. `cargo test --benches`) every figure
 //! runs once, briefly, as a smoke test, and the docs are not rewritten either. A full run
 //! rewrites the part of `docs/BENCHMARKS.md` between `<!-- core:begin -->` and
@@ -21,6 +24,8 @@
 
 #[path = "support/mod.rs"]
 mod support;
+#[path = "mempool/mod.rs"]
+mod template;
 use support::utc_now;
 
 use std::fmt::Write as _;
@@ -1058,10 +1063,39 @@ fn main() {
         results.fixture = Some(fx);
     }
 
+    let mut ran_template = false;
+    if cfg.wants("template") {
+        let bench = cfg.block_budget > Duration::ZERO;
+        let budget = if bench {
+            Duration::from_secs(10)
+        } else {
+            Duration::ZERO
+        };
+        let m = template::measure(bench, budget, if bench { 10 } else { 1 });
+        m.print();
+        if bench {
+            let desc = format!(
+                "{} ({} logical CPUs), {}",
+                machine.cpu, machine.logical_cpus, machine.rustc
+            );
+            match template::write_docs(DOC_PATH, &m.doc_section(&machine.date, &desc)) {
+                Ok(()) => println!("wrote the mempool section of docs/BENCHMARKS.md"),
+                Err(e) => {
+                    eprintln!("cannot write {DOC_PATH}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        ran_template = true;
+    }
+
     let rows = rows(&results);
+    if rows.is_empty() && ran_template {
+        return;
+    }
     if rows.is_empty() {
         eprintln!(
-            "no figure matches the filter {:?} (figures: mining, block, sigs)",
+            "no figure matches the filter {:?} (figures: mining, block, sigs, template)",
             cfg.filter.as_deref().unwrap_or("")
         );
         return;

@@ -13,7 +13,7 @@ use core::fmt;
 use crate::chain::Chain;
 use crate::encode::Encode;
 use crate::hash::sha256d_parts;
-use crate::mempool::Mempool;
+use crate::mempool::{Mempool, MempoolError};
 use crate::primitives::{OutPoint, Payload, Post, Transaction, TxIn, TxOut};
 use crate::sig::{Keypair, PublicKey, Signature};
 use crate::units::Amount;
@@ -22,9 +22,6 @@ use crate::utxo::UtxoView;
 const BASE32: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
 const PAYLOAD_LEN: usize = 36;
 const ADDRESS_BODY_LEN: usize = 58; // ceil(36 * 8 / 5)
-
-/// Change smaller than this is left to the miner instead of making a dust output.
-pub const DUST: u64 = 1_000;
 
 fn checksum(prefix: &str, key: &PublicKey) -> [u8; 4] {
     let h = sha256d_parts(&[prefix.as_bytes(), &[0], &key.0]);
@@ -162,6 +159,21 @@ pub enum WalletError {
     InvalidPost(crate::validation::TxError),
     /// The amounts involved pass the supply cap.
     Overflow,
+    /// The payment is below the pool's dust limit: nobody would relay it.
+    Dust {
+        amount: Amount,
+        min: Amount,
+    },
+    /// Paying needs `inputs` coins or more, a transaction over `max` bytes: consolidate
+    /// coins first (pay yourself smaller amounts), or pay less.
+    TooLarge {
+        inputs: usize,
+        max: usize,
+    },
+    /// The coins that would pay it cannot be spent now without the pool refusing the
+    /// transaction (e.g. unconfirmed change at the end of a chain at the ancestor limit):
+    /// wait for a block.
+    Policy(MempoolError),
 }
 
 impl fmt::Display for WalletError {
@@ -180,6 +192,15 @@ impl fmt::Display for WalletError {
             WalletError::EmptyPost => write!(f, "post has no visible text"),
             WalletError::InvalidPost(e) => write!(f, "post refused: {e}"),
             WalletError::Overflow => write!(f, "amount too large"),
+            WalletError::Dust { amount, min } => {
+                write!(f, "{amount} is below the dust limit of {min}")
+            }
+            WalletError::TooLarge { inputs, max } => write!(
+                f,
+                "paying needs {inputs} coins or more, over the {max}-byte transaction limit: \
+                 consolidate coins first"
+            ),
+            WalletError::Policy(e) => write!(f, "the pool would refuse it: {e}"),
         }
     }
 }
@@ -384,6 +405,21 @@ impl Wallet {
                 })
             }
         };
+        // Never below what the pool relays.
+        let rate = rate.max(mempool.min_fee_rate());
+        let dust = mempool.dust_limit();
+        // Change is kept only if it is not dust at this payment's own rate either: worth
+        // more than creating and later spending it costs at three times that rate.
+        let min_change = dust.max(crate::mempool::dust_limit(rate));
+        if let Some(o) = &pay {
+            if o.amount < dust {
+                return Err(WalletError::Dust {
+                    amount: o.amount,
+                    min: dust,
+                });
+            }
+        }
+        let max_size = chain.params().max_tx_size;
         let coins = self.spendable(chain, mempool);
         let available = Amount::checked_sum(coins.iter().map(|c| c.amount)).unwrap_or(Amount::MAX);
         let target = pay.map_or(Amount::ZERO, |o| o.amount);
@@ -392,27 +428,46 @@ impl Wallet {
             outputs: pay.into_iter().collect(),
             payload,
         };
+        let change_size = crate::mempool::policy::OUTPUT_SIZE;
+        let mut parents = alloc::collections::BTreeSet::new();
+        // Why an unconfirmed coin was passed over, if one was.
+        let mut skipped: Option<MempoolError> = None;
         let mut total = Amount::ZERO;
         for coin in &coins {
             tx.inputs.push(TxIn {
                 prev: coin.outpoint,
                 sig: Signature([0; 64]),
             });
+            // Signatures have a fixed size, so these sizes are exact before signing.
+            let size = tx.encoded_len();
+            if size > max_size {
+                // Coins go largest first: no other choice needs fewer inputs.
+                return Err(WalletError::TooLarge {
+                    inputs: tx.inputs.len(),
+                    max: max_size,
+                });
+            }
+            if mempool.contains(&coin.outpoint.txid) && !parents.contains(&coin.outpoint.txid) {
+                let mut with = parents.clone();
+                with.insert(coin.outpoint.txid);
+                if let Err(e) = mempool.check_limits(&with, size + change_size) {
+                    // Spending it would break the pool's package limits: try other coins.
+                    tx.inputs.pop();
+                    skipped.get_or_insert(e);
+                    continue;
+                }
+                parents = with;
+            }
             total = total
                 .checked_add(coin.amount)
                 .ok_or(WalletError::Overflow)?;
-            // Signatures have a fixed size, so these sizes are exact before signing.
-            let fee_without_change = fee_for(rate, tx.encoded_len())?;
-            let mut with_change = tx.clone();
-            with_change.outputs.push(TxOut {
-                amount: Amount::ZERO,
-                key: self.key,
-            });
-            let fee_with_change = fee_for(rate, with_change.encoded_len())?;
+            let fee_without_change = fee_for(rate, size)?;
+            let fee_with_change = fee_for(rate, size + change_size)?;
             let change = target
                 .checked_add(fee_with_change)
-                .and_then(|needed| total.checked_sub(needed));
-            if let Some(change) = change.filter(|c| c.units() >= DUST) {
+                .and_then(|needed| total.checked_sub(needed))
+                .filter(|c| *c >= min_change && size + change_size <= max_size);
+            if let Some(change) = change {
                 tx.outputs.push(TxOut {
                     amount: change,
                     key: self.key,
@@ -426,10 +481,18 @@ impl Wallet {
                 // A post needs its change output; a payment needs its fee covered.
                 continue;
             }
-            // Otherwise change below dust is left to the miner as extra fee.
+            // Otherwise change below the dust limit is left to the miner as extra fee.
+            // What the pool checks beyond validity, checked on the final transaction.
+            mempool.check_dust(&tx).map_err(WalletError::Policy)?;
+            mempool
+                .check_limits(&parents, tx.encoded_len())
+                .map_err(WalletError::Policy)?;
             let spent = self.spent_outputs(&tx, &coins);
             self.sign_tx(&mut tx, &spent, &chain.genesis_hash());
             return Ok(tx);
+        }
+        if let Some(e) = skipped {
+            return Err(WalletError::Policy(e));
         }
         let needed = target
             .checked_add(fee_for(rate, 200)?)
@@ -477,6 +540,9 @@ fn fee_for(rate: u64, size: usize) -> Result<Amount, WalletError> {
         .and_then(Amount::from_units)
         .ok_or(WalletError::Overflow)
 }
+
+#[cfg(test)]
+mod policy_tests;
 
 #[cfg(test)]
 mod tests {

@@ -3,9 +3,12 @@
 //! Ordered by fee rate and bounded by bytes: when full, a new transaction evicts the
 //! lowest-rate ones (with their descendants) only if it pays a higher rate. The first
 //! transaction seen to spend an outpoint wins; later conflicts are refused. Transactions may
-//! spend outputs of other pool transactions. On a reorg the transactions of disconnected
-//! blocks come back and everything is re-checked against the new tip: what now conflicts
-//! with the chain or became immature leaves.
+//! spend outputs of other pool transactions, within ancestor and descendant limits (count and
+//! bytes, [`policy`]) that keep every package small, so template building
+//! ([`Mempool::select`]) is O(n log n). Outputs below the dust limit are refused. On a reorg
+//! the transactions of disconnected blocks come back and everything is re-checked against the
+//! new tip (limits included): what now conflicts with the chain, became immature or would
+//! break a limit leaves, and with it its descendants.
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -18,6 +21,13 @@ use crate::primitives::{Block, OutPoint, Transaction, Txid};
 use crate::units::{Amount, Height};
 use crate::utxo::{Coin, UtxoView};
 use crate::validation::{Conduct, TxError, check_tx, check_tx_inputs, verify_tx_signatures};
+
+pub mod policy;
+mod select;
+
+pub use policy::{
+    MAX_ANCESTOR_BYTES, MAX_ANCESTORS, MAX_DESCENDANT_BYTES, MAX_DESCENDANTS, Package, dust_limit,
+};
 
 /// Default pool size: 5 MB of encoded transactions.
 pub const DEFAULT_MAX_BYTES: usize = 5_000_000;
@@ -44,6 +54,32 @@ pub enum MempoolError {
     Full {
         rate: u64,
     },
+    /// Output `vout` holds less than it would cost to spend (policy::dust_limit).
+    Dust {
+        vout: u32,
+        amount: Amount,
+        min: Amount,
+    },
+    /// More than `max` transactions in its unconfirmed ancestry (itself included).
+    TooManyAncestors {
+        max: usize,
+    },
+    /// Its unconfirmed ancestry (itself included) is `bytes` long, over `max`.
+    AncestorsTooLarge {
+        bytes: usize,
+        max: usize,
+    },
+    /// Pool transaction `ancestor` would have more than `max` descendants (itself included).
+    TooManyDescendants {
+        ancestor: Txid,
+        max: usize,
+    },
+    /// Pool transaction `ancestor` and its descendants would be `bytes` long, over `max`.
+    DescendantsTooLarge {
+        ancestor: Txid,
+        bytes: usize,
+        max: usize,
+    },
 }
 
 impl fmt::Display for MempoolError {
@@ -62,6 +98,33 @@ impl fmt::Display for MempoolError {
             MempoolError::Full { rate } => {
                 write!(f, "pool is full of transactions paying at least {rate}/kB")
             }
+            MempoolError::Dust { vout, amount, min } => {
+                write!(
+                    f,
+                    "output {vout} of {amount} is dust (the minimum is {min})"
+                )
+            }
+            MempoolError::TooManyAncestors { max } => write!(
+                f,
+                "more than {max} unconfirmed transactions in its ancestry (itself included)"
+            ),
+            MempoolError::AncestorsTooLarge { bytes, max } => write!(
+                f,
+                "unconfirmed ancestry of {bytes} bytes is over the limit of {max}"
+            ),
+            MempoolError::TooManyDescendants { ancestor, max } => write!(
+                f,
+                "pool transaction {ancestor} would have more than {max} descendants"
+            ),
+            MempoolError::DescendantsTooLarge {
+                ancestor,
+                bytes,
+                max,
+            } => write!(
+                f,
+                "pool transaction {ancestor} and its descendants would be {bytes} bytes, \
+                 over the limit of {max}"
+            ),
         }
     }
 }
@@ -86,6 +149,10 @@ pub struct MempoolEntry {
     pub seq: u64,
     /// Pool transactions whose outputs this one spends.
     pub parents: BTreeSet<Txid>,
+    /// This transaction and all its pool ancestors.
+    pub ancestors: Package,
+    /// This transaction and all its pool descendants.
+    pub descendants: Package,
 }
 
 impl MempoolEntry {
@@ -143,6 +210,8 @@ impl UtxoView for PoolView<'_> {
 }
 
 impl Mempool {
+    /// A pool of at most `max_bytes` encoded transactions refusing fee rates below
+    /// `min_fee_rate` and outputs below `dust_limit(min_fee_rate)`.
     pub fn new(max_bytes: usize, min_fee_rate: u64) -> Self {
         Mempool {
             max_bytes,
@@ -170,6 +239,11 @@ impl Mempool {
 
     pub fn min_fee_rate(&self) -> u64 {
         self.min_fee_rate
+    }
+
+    /// The smallest output value this pool relays.
+    pub fn dust_limit(&self) -> Amount {
+        dust_limit(self.min_fee_rate)
     }
 
     pub fn contains(&self, txid: &Txid) -> bool {
@@ -201,6 +275,75 @@ impl Mempool {
         }
     }
 
+    /// The first output of `tx` below the dust limit, as the error refusing it.
+    pub fn check_dust(&self, tx: &Transaction) -> Result<(), MempoolError> {
+        let min = self.dust_limit();
+        match tx.outputs.iter().position(|o| o.amount < min) {
+            None => Ok(()),
+            Some(vout) => Err(MempoolError::Dust {
+                vout: vout as u32,
+                amount: tx.outputs[vout].amount,
+                min,
+            }),
+        }
+    }
+
+    /// Pool transactions whose outputs `tx` spends.
+    pub fn parents_of(&self, tx: &Transaction) -> BTreeSet<Txid> {
+        tx.spends()
+            .filter(|op| self.entries.contains_key(&op.txid))
+            .map(|op| op.txid)
+            .collect()
+    }
+
+    /// Checks the ancestor and descendant limits for a transaction of `size` bytes spending
+    /// outputs of the pool transactions `parents`; returns its pool ancestors (itself
+    /// excluded). The walk stops as soon as a limit is passed, so it costs O(limit) whatever
+    /// the pool holds.
+    pub fn check_limits(
+        &self,
+        parents: &BTreeSet<Txid>,
+        size: usize,
+    ) -> Result<BTreeSet<Txid>, MempoolError> {
+        let mut ancestors = BTreeSet::new();
+        let mut bytes = size;
+        let mut stack: Vec<Txid> = parents.iter().copied().collect();
+        while let Some(t) = stack.pop() {
+            if !ancestors.insert(t) {
+                continue;
+            }
+            if ancestors.len() + 1 > MAX_ANCESTORS {
+                return Err(MempoolError::TooManyAncestors { max: MAX_ANCESTORS });
+            }
+            let e = self
+                .entries
+                .get(&t)
+                .expect("parents and their parents are pool transactions");
+            bytes += e.size;
+            if e.descendants.count + 1 > MAX_DESCENDANTS {
+                return Err(MempoolError::TooManyDescendants {
+                    ancestor: t,
+                    max: MAX_DESCENDANTS,
+                });
+            }
+            if e.descendants.bytes + size > MAX_DESCENDANT_BYTES {
+                return Err(MempoolError::DescendantsTooLarge {
+                    ancestor: t,
+                    bytes: e.descendants.bytes + size,
+                    max: MAX_DESCENDANT_BYTES,
+                });
+            }
+            stack.extend(e.parents.iter().copied());
+        }
+        if bytes > MAX_ANCESTOR_BYTES {
+            return Err(MempoolError::AncestorsTooLarge {
+                bytes,
+                max: MAX_ANCESTOR_BYTES,
+            });
+        }
+        Ok(ancestors)
+    }
+
     /// Validates `tx` against the chain tip plus the pool and adds it.
     pub fn add(&mut self, tx: Transaction, chain: &Chain) -> Result<Txid, MempoolError> {
         let txid = tx.txid();
@@ -209,6 +352,7 @@ impl Mempool {
         }
         let params = chain.params();
         check_tx(&tx, params).map_err(MempoolError::Invalid)?;
+        self.check_dust(&tx)?;
         for op in tx.spends() {
             if let Some(&with) = self.spends.get(op) {
                 return Err(MempoolError::Conflict {
@@ -232,14 +376,21 @@ impl Mempool {
                 min: self.min_fee_rate,
             });
         }
+        let parents = self.parents_of(&tx);
+        let ancestors = self.check_limits(&parents, size)?;
         verify_tx_signatures(&tx, &inputs.spent, &chain.genesis_hash(), params)
             .map_err(MempoolError::Invalid)?;
-        let parents: BTreeSet<Txid> = tx
-            .spends()
-            .filter(|op| self.entries.contains_key(&op.txid))
-            .map(|op| op.txid)
-            .collect();
-        self.make_room(size, rate, &parents)?;
+        self.make_room(size, rate, &ancestors)?;
+        let own = Package::one(inputs.fee, size);
+        let mut with_ancestors = own;
+        for a in &ancestors {
+            let e = self
+                .entries
+                .get_mut(a)
+                .expect("make_room never evicts an ancestor of the newcomer");
+            with_ancestors.add(Package::one(e.fee, e.size));
+            e.descendants.add(own);
+        }
         for op in tx.spends() {
             self.spends.insert(*op, txid);
         }
@@ -259,11 +410,14 @@ impl Mempool {
                 size,
                 seq,
                 parents,
+                ancestors: with_ancestors,
+                descendants: own,
             },
         );
         Ok(txid)
     }
 
+    /// Pool ancestors of a transaction with pool parents `parents` (itself excluded).
     fn ancestors(&self, parents: &BTreeSet<Txid>) -> BTreeSet<Txid> {
         let mut out = BTreeSet::new();
         let mut stack: Vec<Txid> = parents.iter().copied().collect();
@@ -277,13 +431,14 @@ impl Mempool {
         out
     }
 
-    /// Evicts lower-rate transactions (never an ancestor of the newcomer) until `size`
-    /// more bytes fit; refuses if that would take evicting anything paying `rate` or more.
+    /// Evicts lower-rate transactions (never one of `keep`, the newcomer's ancestors) until
+    /// `size` more bytes fit; refuses if that would take evicting anything paying `rate` or
+    /// more.
     fn make_room(
         &mut self,
         size: usize,
         rate: u64,
-        parents: &BTreeSet<Txid>,
+        keep: &BTreeSet<Txid>,
     ) -> Result<(), MempoolError> {
         if self.bytes + size <= self.max_bytes {
             return Ok(());
@@ -291,7 +446,6 @@ impl Mempool {
         if size > self.max_bytes {
             return Err(MempoolError::Full { rate });
         }
-        let keep = self.ancestors(parents);
         // Plan first, so a refusal leaves the pool untouched.
         let mut victims = BTreeSet::new();
         let mut freed = 0usize;
@@ -323,6 +477,7 @@ impl Mempool {
         Ok(())
     }
 
+    /// `txid` and its pool descendants, `txid` first.
     fn with_descendants(&self, txid: Txid) -> Vec<Txid> {
         let mut out = Vec::new();
         let mut seen = BTreeSet::new();
@@ -338,8 +493,23 @@ impl Mempool {
         out
     }
 
-    /// Removes one entry, leaving its children (whose `parents` lose it).
+    /// Removes one entry, leaving its children (whose `parents` lose it). Its descendants'
+    /// ancestor packages and its ancestors' descendant packages shrink by it.
     fn remove_one(&mut self, txid: &Txid) -> Option<MempoolEntry> {
+        let e = self.entries.get(txid)?;
+        let own = Package::one(e.fee, e.size);
+        let ancestors = self.ancestors(&e.parents);
+        let descendants = self.with_descendants(*txid);
+        for a in &ancestors {
+            if let Some(a) = self.entries.get_mut(a) {
+                a.descendants.sub(own);
+            }
+        }
+        for d in descendants.iter().skip(1) {
+            if let Some(d) = self.entries.get_mut(d) {
+                d.ancestors.sub(own);
+            }
+        }
         let e = self.entries.remove(txid)?;
         self.by_rate.remove(&(e.fee_rate(), Reverse(e.seq), *txid));
         for op in e.tx.spends() {
@@ -350,6 +520,9 @@ impl Mempool {
         for p in &e.parents {
             if let Some(kids) = self.children.get_mut(p) {
                 kids.remove(txid);
+                if kids.is_empty() {
+                    self.children.remove(p);
+                }
             }
         }
         if let Some(kids) = self.children.remove(txid) {
@@ -365,8 +538,10 @@ impl Mempool {
 
     /// Removes a transaction and everything that spends its outputs.
     pub fn remove_with_descendants(&mut self, txid: &Txid) -> Vec<MempoolEntry> {
-        self.with_descendants(*txid)
-            .into_iter()
+        // Leaves first: each removal then has no descendants left to update.
+        let mut all = self.with_descendants(*txid);
+        all.sort_by_key(|t| Reverse(self.entries.get(t).map_or(0, |e| e.ancestors.count)));
+        all.into_iter()
             .filter_map(|t| self.remove_one(&t))
             .collect()
     }
@@ -400,7 +575,8 @@ impl Mempool {
             next_seq: self.next_seq,
             ..Mempool::new(self.max_bytes, self.min_fee_rate)
         };
-        // Oldest disconnected block first, so parents come before children.
+        // Oldest disconnected block first, so parents come before children. A transaction
+        // refused now (a limit, a conflict) takes its descendants with it: they miss an input.
         for block in outcome.disconnected.iter().rev() {
             for tx in block.txs.iter().skip(1) {
                 let _ = self.add(tx.clone(), chain);
@@ -410,274 +586,7 @@ impl Mempool {
             let _ = self.add(tx, chain);
         }
     }
-
-    /// Transactions for a block template: highest fee rate first, a transaction only after
-    /// its pool parents, within `max_bytes` and `max_txs`.
-    pub fn select(&self, max_bytes: usize, max_txs: usize) -> Vec<&MempoolEntry> {
-        let mut chosen: Vec<&MempoolEntry> = Vec::new();
-        let mut included = BTreeSet::new();
-        let mut bytes = 0usize;
-        loop {
-            let mut progress = false;
-            for &(_, _, txid) in self.by_rate.iter().rev() {
-                if included.contains(&txid) || chosen.len() >= max_txs {
-                    continue;
-                }
-                let e = &self.entries[&txid];
-                if bytes + e.size > max_bytes || !e.parents.iter().all(|p| included.contains(p)) {
-                    continue;
-                }
-                included.insert(txid);
-                bytes += e.size;
-                chosen.push(e);
-                progress = true;
-            }
-            if !progress {
-                return chosen;
-            }
-        }
-    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::params::Params;
-    use crate::testkit::{block_with, extend, extend_empty, wallet};
-    use crate::wallet::Wallet;
-
-    struct Setup {
-        chain: Chain,
-        alice: Wallet,
-        bob: Wallet,
-    }
-
-    /// Alice has 6 mature coinbases.
-    fn setup() -> Setup {
-        let params = Params::test();
-        let alice = wallet(1, &params);
-        let bob = wallet(2, &params);
-        let mut chain = Chain::new(params);
-        extend_empty(&mut chain, 8, alice.public_key(), b"a");
-        Setup { chain, alice, bob }
-    }
-
-    fn amount(u: u64) -> Amount {
-        Amount::from_units(u).unwrap()
-    }
-
-    /// Alice pays Bob from one specific coinbase at `rate`, built by hand.
-    fn pay_from(s: &Setup, height: u64, units: u64, rate_fee: u64) -> Transaction {
-        let hash = s.chain.hash_at(Height(height)).unwrap();
-        let cb = &s.chain.block(&hash).unwrap().txs[0];
-        let have = cb.outputs[0].amount.units();
-        let mut tx = Transaction {
-            inputs: alloc::vec![crate::primitives::TxIn {
-                prev: OutPoint {
-                    txid: cb.txid(),
-                    vout: 0
-                },
-                sig: crate::sig::Signature([0; 64]),
-            }],
-            outputs: alloc::vec![
-                crate::primitives::TxOut {
-                    amount: amount(units),
-                    key: s.bob.public_key()
-                },
-                crate::primitives::TxOut {
-                    amount: amount(have - units - rate_fee),
-                    key: s.alice.public_key()
-                },
-            ],
-            payload: crate::primitives::Payload::None,
-        };
-        s.alice
-            .sign_tx(&mut tx, &[cb.outputs[0]], &s.chain.genesis_hash());
-        tx
-    }
-
-    #[test]
-    fn orders_by_fee_rate_and_refuses_low_fees() {
-        let s = setup();
-        let mut pool = Mempool::new(DEFAULT_MAX_BYTES, 1_000);
-        let low = pay_from(&s, 1, 1_000, 500);
-        let high = pay_from(&s, 2, 1_000, 5_000);
-        let mid = pay_from(&s, 3, 1_000, 2_000);
-        for tx in [low.clone(), high.clone(), mid.clone()] {
-            pool.add(tx, &s.chain).unwrap();
-        }
-        let order: Vec<Txid> = pool
-            .select(usize::MAX, usize::MAX)
-            .iter()
-            .map(|e| e.txid)
-            .collect();
-        assert_eq!(order, [high.txid(), mid.txid(), low.txid()]);
-        let cheap = pay_from(&s, 4, 1_000, 10);
-        assert!(matches!(
-            pool.add(cheap, &s.chain),
-            Err(MempoolError::FeeTooLow { min: 1_000, .. })
-        ));
-        assert_eq!(pool.add(high, &s.chain), Err(MempoolError::AlreadyKnown));
-    }
-
-    #[test]
-    fn first_seen_wins_conflicts() {
-        let s = setup();
-        let mut pool = Mempool::default();
-        let a = pay_from(&s, 1, 1_000, 1_000);
-        let b = pay_from(&s, 1, 2_000, 50_000); // same coin, much higher fee
-        pool.add(a.clone(), &s.chain).unwrap();
-        assert_eq!(
-            pool.add(b, &s.chain),
-            Err(MempoolError::Conflict {
-                outpoint: a.inputs[0].prev,
-                with: a.txid()
-            })
-        );
-        assert_eq!(pool.len(), 1);
-    }
-
-    #[test]
-    fn bounded_by_bytes_evicting_lowest_rate_with_descendants() {
-        let s = setup();
-        let size = pay_from(&s, 1, 1_000, 1_000).encoded_len();
-        let mut pool = Mempool::new(size * 3, 0);
-        let low = pay_from(&s, 1, 1_000, 1_000);
-        pool.add(low.clone(), &s.chain).unwrap();
-        // Bob spends the low-fee payment's output before it confirms: a descendant.
-        let child = s
-            .bob
-            .pay(
-                &s.chain,
-                &pool,
-                s.alice.public_key(),
-                amount(100),
-                2_000,
-                None,
-            )
-            .unwrap();
-        pool.add(child.clone(), &s.chain).unwrap();
-        pool.add(pay_from(&s, 2, 1_000, 3_000), &s.chain).unwrap();
-        assert!(pool.bytes() <= size * 3);
-        // Full: a cheaper transaction is refused and nothing changes.
-        let before = pool.len();
-        assert!(matches!(
-            pool.add(pay_from(&s, 3, 1_000, 100), &s.chain),
-            Err(MempoolError::Full { .. })
-        ));
-        assert_eq!(pool.len(), before);
-        // A better one evicts the lowest rate and, with it, the child that depends on it.
-        let rich = pay_from(&s, 4, 1_000, 50_000);
-        pool.add(rich.clone(), &s.chain).unwrap();
-        assert!(!pool.contains(&low.txid()));
-        assert!(!pool.contains(&child.txid()));
-        assert!(pool.contains(&rich.txid()));
-        assert!(pool.bytes() <= size * 3);
-        assert!(pool.spender(&low.inputs[0].prev).is_none());
-    }
-
-    #[test]
-    fn parents_are_selected_before_children() {
-        let s = setup();
-        let mut pool = Mempool::default();
-        let parent = pay_from(&s, 1, 1_000_000, 1_000);
-        pool.add(parent.clone(), &s.chain).unwrap();
-        let child = s
-            .bob
-            .pay(
-                &s.chain,
-                &pool,
-                s.alice.public_key(),
-                amount(1_000),
-                50_000,
-                None,
-            )
-            .unwrap();
-        pool.add(child.clone(), &s.chain).unwrap();
-        let order: Vec<Txid> = pool
-            .select(usize::MAX, usize::MAX)
-            .iter()
-            .map(|e| e.txid)
-            .collect();
-        assert_eq!(order, [parent.txid(), child.txid()]);
-        // The template with both is a valid block.
-        let mut chain = s.chain.clone();
-        let t = crate::miner::build_template(
-            &chain,
-            &pool,
-            s.alice.public_key(),
-            crate::testkit::next_time(&chain),
-            b"",
-        );
-        let blk = crate::testkit::seal(t.block);
-        let out = chain.accept_block(&blk, blk.header.time).unwrap();
-        assert!(out.tip_changed() && out.invalidated.is_empty());
-        pool.update(&chain, &out);
-        assert!(pool.is_empty());
-    }
-
-    #[test]
-    fn mined_and_conflicting_transactions_leave_on_connect() {
-        let s = setup();
-        let mut chain = s.chain.clone();
-        let mut pool = Mempool::default();
-        let mined = pay_from(&s, 1, 1_000, 1_000);
-        let doomed = pay_from(&s, 2, 1_000, 1_000);
-        let kept = pay_from(&s, 3, 1_000, 1_000);
-        for tx in [mined.clone(), doomed.clone(), kept.clone()] {
-            pool.add(tx, &chain).unwrap();
-        }
-        // The block carries `mined` and a different spend of `doomed`'s coin.
-        let rival = pay_from(&s, 2, 7_000, 1_000);
-        let (_, out) = extend(
-            &mut chain,
-            &[mined.clone(), rival],
-            s.alice.public_key(),
-            b"b",
-        )
-        .unwrap();
-        pool.update(&chain, &out);
-        assert!(!pool.contains(&mined.txid()));
-        assert!(!pool.contains(&doomed.txid()));
-        assert!(pool.contains(&kept.txid()));
-    }
-
-    #[test]
-    fn reorg_returns_losing_transactions_and_drops_conflicts() {
-        let s = setup();
-        let mut a = s.chain.clone();
-        let b_start = s.chain.clone();
-        let mut pool = Mempool::default();
-        let only_a = pay_from(&s, 1, 1_000, 1_000);
-        let a_version = pay_from(&s, 2, 1_000, 1_000);
-        let (_, out) = extend(
-            &mut a,
-            &[only_a.clone(), a_version.clone()],
-            s.alice.public_key(),
-            b"A",
-        )
-        .unwrap();
-        pool.update(&a, &out);
-        assert!(pool.is_empty());
-        // Branch B spends coin 2 differently and is two blocks long.
-        let b_version = pay_from(&s, 2, 9_000, 1_000);
-        let mut b = b_start;
-        let b1 = block_with(
-            &b,
-            core::slice::from_ref(&b_version),
-            s.bob.public_key(),
-            b"B",
-        );
-        b.accept_block(&b1, b1.header.time).unwrap();
-        let b2 = block_with(&b, &[], s.bob.public_key(), b"B");
-        a.accept_block(&b1, b1.header.time).unwrap();
-        let out = a.accept_block(&b2, b2.header.time).unwrap();
-        assert_eq!(out.disconnected.len(), 1);
-        pool.update(&a, &out);
-        // `only_a` returns; `a_version` conflicts with B's spend and stays out.
-        assert!(pool.contains(&only_a.txid()));
-        assert!(!pool.contains(&a_version.txid()));
-        assert!(!pool.contains(&b_version.txid()));
-        assert_eq!(pool.len(), 1);
-    }
-}
+mod tests;

@@ -1,0 +1,152 @@
+//! The wallet never builds a transaction the pool refuses: fee rate, dust, size and the
+//! unconfirmed-chain limits (issue 9, rules 5 and 6).
+
+use super::*;
+use crate::chain::Chain;
+use crate::mempool::{MAX_ANCESTORS, MempoolError};
+use crate::params::Params;
+use crate::testkit::{extend, extend_empty, wallet};
+
+fn amount(u: u64) -> Amount {
+    Amount::from_units(u).unwrap()
+}
+
+/// A chain where alice has 6 mature coinbases and carol confirmed coins of `values`.
+fn setup(values: &[u64]) -> (Chain, Wallet, Wallet, Wallet) {
+    let params = Params::test();
+    let (alice, bob, carol) = (wallet(1, &params), wallet(2, &params), wallet(3, &params));
+    let mut chain = Chain::new(params);
+    extend_empty(&mut chain, 8, alice.public_key(), b"");
+    if !values.is_empty() {
+        let hash = chain.hash_at(Height(1)).unwrap();
+        let cb = &chain.block(&hash).unwrap().txs[0];
+        let have = cb.outputs[0].amount.units();
+        let mut outputs: Vec<TxOut> = values
+            .iter()
+            .map(|&v| TxOut {
+                amount: amount(v),
+                key: carol.public_key(),
+            })
+            .collect();
+        outputs.push(TxOut {
+            amount: amount(have - values.iter().sum::<u64>() - 200_000),
+            key: alice.public_key(),
+        });
+        let mut tx = Transaction {
+            inputs: alloc::vec![TxIn {
+                prev: OutPoint {
+                    txid: cb.txid(),
+                    vout: 0,
+                },
+                sig: Signature([0; 64]),
+            }],
+            outputs,
+            payload: Payload::None,
+        };
+        alice.sign_tx(&mut tx, &[cb.outputs[0]], &chain.genesis_hash());
+        extend(&mut chain, &[tx], alice.public_key(), b"fan").unwrap();
+    }
+    (chain, alice, bob, carol)
+}
+
+#[test]
+fn payments_below_the_dust_limit_are_refused() {
+    let (chain, alice, bob, _) = setup(&[]);
+    let pool = Mempool::default();
+    let min = pool.dust_limit();
+    let below = amount(min.units() - 1);
+    assert_eq!(
+        alice.pay(&chain, &pool, bob.public_key(), below, 1_000, None),
+        Err(WalletError::Dust { amount: below, min })
+    );
+    let tx = alice
+        .pay(&chain, &pool, bob.public_key(), min, 1_000, None)
+        .unwrap();
+    Mempool::default().add(tx, &chain).unwrap();
+}
+
+#[test]
+fn a_stricter_pool_gets_its_fee_rate_and_no_dust_change() {
+    // A pool at 5,000 units per kB: dust is below 2,100 units. Carol's one coin leaves about
+    // 1,500 units of change at that rate: it goes to the fee instead of a dust output.
+    let (chain, _, bob, carol) = setup(&[100_000]);
+    let mut pool = Mempool::new(crate::mempool::DEFAULT_MAX_BYTES, 5_000);
+    assert_eq!(pool.dust_limit().units(), 2_100);
+    let size_one_output = 1 + 100 + 1 + 40 + 1;
+    let pay = 100_000 - 5 * size_one_output as u64 - 1_500;
+    let tx = carol
+        .pay(&chain, &pool, bob.public_key(), amount(pay), 1_000, None)
+        .unwrap();
+    assert_eq!(tx.outputs.len(), 1);
+    pool.add(tx, &chain).unwrap();
+}
+
+#[test]
+fn a_payment_needing_a_transaction_over_the_size_limit_is_refused() {
+    // 1,200 coins of 10,000 units: spending them all takes 120 kB, over the 100 kB limit.
+    let (chain, _, bob, carol) = setup(&[10_000; 1_200]);
+    let pool = Mempool::default();
+    let all = 1_200 * (10_000 - 100) - 1_000;
+    assert!(matches!(
+        carol.pay(&chain, &pool, bob.public_key(), amount(all), 1_000, None),
+        Err(WalletError::TooLarge { .. })
+    ));
+    // What fits in 100 kB (about 990 inputs) is paid.
+    let tx = carol
+        .pay(
+            &chain,
+            &pool,
+            bob.public_key(),
+            amount(900 * 9_000),
+            1_000,
+            None,
+        )
+        .unwrap();
+    assert!(tx.encoded_len() <= chain.params().max_tx_size);
+    Mempool::default().add(tx, &chain).unwrap();
+}
+
+#[test]
+fn unconfirmed_chains_stop_at_the_ancestor_limit() {
+    let (chain, _, bob, carol) = setup(&[10_000_000, 5_000_000]);
+    let mut pool = Mempool::default();
+    // Carol pays from change to change (the change is her largest coin): 25 transactions in
+    // one unconfirmed chain, the first spending her larger confirmed coin.
+    for _ in 0..MAX_ANCESTORS {
+        let tx = carol
+            .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
+            .unwrap();
+        pool.add(tx, &chain).unwrap();
+    }
+    assert_eq!(pool.len(), MAX_ANCESTORS);
+    // A 26th on that chain would be refused: the wallet takes the other confirmed coin.
+    let tx = carol
+        .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
+        .unwrap();
+    assert_eq!(tx.inputs.len(), 1);
+    assert!(!pool.contains(&tx.inputs[0].prev.txid));
+    pool.add(tx.clone(), &chain).unwrap();
+    // Its change starts a new chain.
+    let next = carol
+        .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
+        .unwrap();
+    assert_eq!(next.inputs[0].prev.txid, tx.txid());
+    pool.add(next, &chain).unwrap();
+
+    // A wallet whose only coin is at the end of a chain at the limit refuses, saying why,
+    // instead of building what the pool refuses.
+    let (chain, _, bob, dave) = setup(&[10_000_000]);
+    let mut pool = Mempool::default();
+    for _ in 0..MAX_ANCESTORS {
+        let tx = dave
+            .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
+            .unwrap();
+        pool.add(tx, &chain).unwrap();
+    }
+    assert_eq!(
+        dave.pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None),
+        Err(WalletError::Policy(MempoolError::TooManyAncestors {
+            max: MAX_ANCESTORS
+        }))
+    );
+}
