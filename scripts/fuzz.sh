@@ -15,8 +15,9 @@
 # committed seeds in fuzz/corpus/TARGET are only read. To keep a useful new input, copy it
 # into fuzz/corpus/TARGET (keep that small) and, for a crash, add a regression test to core.
 #
-# Stable rustc: cargo fuzz passes -Z flags to rustc, which stable accepts under
-# RUSTC_BOOTSTRAP=1. It is set only for these builds (their own target dir, fuzz/target).
+# Stable rustc: without a sanitizer, cargo fuzz passes rustc only stable flags (-C passes,
+# -C llvm-args for coverage); AddressSanitizer needs -Zsanitizer, which stable accepts under
+# RUSTC_BOOTSTRAP=1. It is set for these builds only (their own target dir, fuzz/target).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$TABCOIN_ROOT"
 
