@@ -277,7 +277,18 @@ fn main() {
         .expect("attacker block 1 is valid");
     let a2 = testkit::block_with(&chain, &[], attacker_key, b"atk");
     let m = |msg: &Message| Op::Send(msg.encode());
-    let streams: [(&str, bool, Vec<Op>); 5] = [
+    let streams: [(&str, bool, Vec<Op>); 6] = [
+        (
+            "sealed-and-signed",
+            true,
+            vec![
+                Op::SignedTx(f.unconfirmed.encode()),
+                Op::SealedBlock(a1.encode()),
+                Op::SealedBlock(a2.encode()),
+                Op::Wait(3),
+                Op::SealedBlock(next.encode()),
+            ],
+        ),
         (
             "requests",
             true,

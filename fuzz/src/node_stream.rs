@@ -6,8 +6,10 @@
 //! a multiple of the bytes the attacker sent; the honest peer is still served (a block the
 //! victim mines afterwards reaches it).
 
-use tabcoin_core::encode::Encode;
+use tabcoin_core::encode::{Decode, Encode};
+use tabcoin_core::miner::mine;
 use tabcoin_core::node::PeerId;
+use tabcoin_core::primitives::{Block, Transaction};
 use tabcoin_core::sig::Keypair;
 use tabcoin_core::sim::{Actor, Sim};
 use tabcoin_core::wire::{Message, NodeKind, auth_message};
@@ -24,11 +26,20 @@ pub enum Op {
     Wait(u8),
     /// Open another connection, with a valid handshake or without.
     Connect { handshake: bool },
+    /// Decode these bytes as a block, repair its merkle root and proof of work (at the test
+    /// network's limit), send it as a `block` message: valid-looking bodies of any shape.
+    SealedBlock(Vec<u8>),
+    /// Decode these bytes as a transaction, sign every input with wallet 1 (which holds the
+    /// fixture's coins), send it as a `tx` message.
+    SignedTx(Vec<u8>),
 }
 
 const TAG_SEND: u8 = 0;
 const TAG_WAIT: u8 = 1;
 const TAG_CONNECT: u8 = 2;
+const TAG_SEALED_BLOCK: u8 = 3;
+const TAG_SIGNED_TX: u8 = 4;
+const TAGS: u8 = 5;
 /// Connections the attacker may open (more only repeats what one does).
 const MAX_CONNECTIONS: usize = 8;
 /// Heap the stream may leave behind regardless of its size (caches, tables, one template).
@@ -38,17 +49,22 @@ const FIXED_ALLOWANCE: usize = 4 << 20;
 const PER_BYTE_ALLOWANCE: usize = 32;
 
 /// The input layout: a flag byte (bit 0: handshake on the first connection), then ops:
-/// `0, len: u16 LE, bytes` = send; `1, seconds: u8` = wait; `2, flags: u8` = connect.
+/// `0, len: u16 LE, bytes` = send; `1, seconds: u8` = wait; `2, flags: u8` = connect;
+/// `3, len: u16 LE, block` = sealed block; `4, len: u16 LE, tx` = signed transaction.
+/// A tag byte counts modulo 5.
 pub fn encode_ops(handshake: bool, ops: &[Op]) -> Vec<u8> {
     let mut out = vec![u8::from(handshake)];
     for op in ops {
+        let mut put = |tag: u8, b: &[u8]| {
+            let len = u16::try_from(b.len()).expect("seed messages are below 64 KiB");
+            out.push(tag);
+            out.extend_from_slice(&len.to_le_bytes());
+            out.extend_from_slice(b);
+        };
         match op {
-            Op::Send(b) => {
-                let len = u16::try_from(b.len()).expect("seed messages are below 64 KiB");
-                out.push(TAG_SEND);
-                out.extend_from_slice(&len.to_le_bytes());
-                out.extend_from_slice(b);
-            }
+            Op::Send(b) => put(TAG_SEND, b),
+            Op::SealedBlock(b) => put(TAG_SEALED_BLOCK, b),
+            Op::SignedTx(b) => put(TAG_SIGNED_TX, b),
             Op::Wait(s) => out.extend_from_slice(&[TAG_WAIT, *s]),
             Op::Connect { handshake } => {
                 out.extend_from_slice(&[TAG_CONNECT, u8::from(*handshake)])
@@ -58,22 +74,27 @@ pub fn encode_ops(handshake: bool, ops: &[Op]) -> Vec<u8> {
     out
 }
 
+/// A `len: u16 LE, bytes` field (shorter if the input ends first).
+fn take_bytes(rest: &mut &[u8]) -> Vec<u8> {
+    let len = match rest {
+        [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
+        _ => 0,
+    };
+    let body = rest.get(2..).unwrap_or(&[]);
+    let (b, tail) = body.split_at(len.min(body.len()));
+    *rest = tail;
+    b.to_vec()
+}
+
 fn parse_ops(data: &[u8]) -> Option<(bool, Vec<Op>)> {
     let (&flags, mut rest) = data.split_first()?;
     let mut ops = Vec::new();
     while let Some((&tag, tail)) = rest.split_first() {
         rest = tail;
-        match tag % 3 {
-            TAG_SEND => {
-                let len = match rest {
-                    [a, b, ..] => usize::from(u16::from_le_bytes([*a, *b])),
-                    _ => 0,
-                };
-                rest = rest.get(2..).unwrap_or(&[]);
-                let len = len.min(rest.len());
-                ops.push(Op::Send(rest[..len].to_vec()));
-                rest = &rest[len..];
-            }
+        match tag % TAGS {
+            TAG_SEND => ops.push(Op::Send(take_bytes(&mut rest))),
+            TAG_SEALED_BLOCK => ops.push(Op::SealedBlock(take_bytes(&mut rest))),
+            TAG_SIGNED_TX => ops.push(Op::SignedTx(take_bytes(&mut rest))),
             TAG_WAIT => {
                 let s = rest.first().copied().unwrap_or(1);
                 rest = rest.get(1..).unwrap_or(&[]);
@@ -187,6 +208,29 @@ pub fn node_stream(data: &[u8]) {
             Op::Send(bytes) => {
                 sent += bytes.len();
                 sim.raw_send(raw, peer, bytes);
+                sim.run_for(50);
+            }
+            Op::SealedBlock(bytes) => {
+                let Ok(mut block) = Block::decode(&bytes) else {
+                    continue;
+                };
+                block.header.merkle_root = block.compute_merkle_root();
+                if block.header.bits == f.params.pow_limit {
+                    block = mine(block).expect("test network bits are valid");
+                }
+                let msg = Message::Block(block).encode();
+                sent += msg.len();
+                sim.raw_send(raw, peer, msg);
+                sim.run_for(50);
+            }
+            Op::SignedTx(bytes) => {
+                let Ok(mut tx) = Transaction::decode(&bytes) else {
+                    continue;
+                };
+                f.miner.sign_tx(&mut tx, &f.params.genesis_hash());
+                let msg = Message::Tx(tx).encode();
+                sent += msg.len();
+                sim.raw_send(raw, peer, msg);
                 sim.run_for(50);
             }
             Op::Wait(s) => sim.run_for(u64::from(s) * 1_000),
