@@ -20,7 +20,7 @@ use tabcoin_core::wire::{
     Hello, InvItem, InvKind, Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION,
 };
 use tabcoin_fuzz::validation::{block_flags, tx_flags};
-use tabcoin_fuzz::{Op, encode_ops, fixture};
+use tabcoin_fuzz::{Op, encode_ops, fixture, stream_flags};
 
 fn write(root: &Path, target: &str, name: &str, bytes: &[u8]) {
     let dir = root.join(target);
@@ -277,10 +277,31 @@ fn main() {
         .expect("attacker block 1 is valid");
     let a2 = testkit::block_with(&chain, &[], attacker_key, b"atk");
     let m = |msg: &Message| Op::Send(msg.encode());
-    let streams: [(&str, bool, Vec<Op>); 6] = [
+    const HS: u8 = stream_flags::HANDSHAKE;
+    let streams: [(&str, u8, Vec<Op>); 8] = [
+        (
+            "dialed",
+            HS | stream_flags::DIALED,
+            vec![
+                m(&messages[7].1),
+                m(&messages[3].1),
+                Op::Wait(2),
+                m(&messages[5].1),
+            ],
+        ),
+        (
+            "browser-victim",
+            HS | stream_flags::DIALED | stream_flags::BROWSER_VICTIM,
+            vec![
+                m(&messages[8].1),
+                m(&messages[10].1),
+                Op::Wait(40),
+                m(&messages[3].1),
+            ],
+        ),
         (
             "sealed-and-signed",
-            true,
+            HS,
             vec![
                 Op::SignedTx(f.unconfirmed.encode()),
                 Op::SealedBlock(a1.encode()),
@@ -291,7 +312,7 @@ fn main() {
         ),
         (
             "requests",
-            true,
+            HS,
             vec![
                 m(&messages[7].1),
                 m(&messages[5].1),
@@ -303,7 +324,7 @@ fn main() {
         ),
         (
             "new-blocks",
-            true,
+            HS,
             vec![
                 m(&Message::Headers(vec![a1.header, a2.header])),
                 Op::Wait(1),
@@ -314,7 +335,7 @@ fn main() {
         ),
         (
             "tx-and-notice",
-            true,
+            HS,
             vec![
                 m(&messages[10].1),
                 Op::Wait(2),
@@ -324,7 +345,7 @@ fn main() {
         ),
         (
             "no-handshake",
-            false,
+            0,
             vec![
                 m(&messages[7].1),
                 Op::Send(vec![0xff, 0, 1]),
@@ -334,7 +355,7 @@ fn main() {
         ),
         (
             "stale-and-unknown",
-            true,
+            HS,
             vec![
                 m(&messages[8].1),
                 m(&Message::GetData(vec![InvItem {

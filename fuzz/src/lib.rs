@@ -25,7 +25,7 @@ pub mod validation;
 pub use decoders::{
     decode_block, decode_changeset, decode_header, decode_message, decode_node_records, decode_tx,
 };
-pub use node_stream::{Op, encode_ops, node_stream};
+pub use node_stream::{Op, encode_ops, node_stream, stream_flags};
 pub use validation::{validate_block, validate_tx};
 
 /// The names of every target (one `fuzz_targets/NAME.rs` and one `corpus/NAME/` each).

@@ -43,17 +43,31 @@ const TAGS: u8 = 5;
 /// Connections the attacker may open (more only repeats what one does).
 const MAX_CONNECTIONS: usize = 8;
 /// Heap the stream may leave behind regardless of its size (caches, tables, one template).
-const FIXED_ALLOWANCE: usize = 4 << 20;
+const FIXED_ALLOWANCE: usize = 1 << 20;
 /// Heap per byte the attacker sent that may remain: the victim and the honest node each keep
 /// accepted blocks in their chain and their store, decoded.
 const PER_BYTE_ALLOWANCE: usize = 32;
 
-/// The input layout: a flag byte (bit 0: handshake on the first connection), then ops:
+/// Flags of the first byte of a `node_stream` input.
+pub mod stream_flags {
+    /// Complete a valid handshake on the first connection.
+    pub const HANDSHAKE: u8 = 1;
+    /// The first connection is one the victim dials (the attacker is in its bootstrap list)
+    /// instead of an inbound one.
+    pub const DIALED: u8 = 2;
+    /// The victim is a browser node (and the honest peer a relay it dials).
+    pub const BROWSER_VICTIM: u8 = 4;
+}
+
+/// Where the attacker listens for the victim's dial.
+const ATTACKER_URL: &str = "ws://attacker.sim/ws";
+
+/// The input layout: a flag byte ([`stream_flags`]), then ops:
 /// `0, len: u16 LE, bytes` = send; `1, seconds: u8` = wait; `2, flags: u8` = connect;
 /// `3, len: u16 LE, block` = sealed block; `4, len: u16 LE, tx` = signed transaction.
 /// A tag byte counts modulo 5.
-pub fn encode_ops(handshake: bool, ops: &[Op]) -> Vec<u8> {
-    let mut out = vec![u8::from(handshake)];
+pub fn encode_ops(flags: u8, ops: &[Op]) -> Vec<u8> {
+    let mut out = vec![flags];
     for op in ops {
         let mut put = |tag: u8, b: &[u8]| {
             let len = u16::try_from(b.len()).expect("seed messages are below 64 KiB");
@@ -86,7 +100,7 @@ fn take_bytes(rest: &mut &[u8]) -> Vec<u8> {
     b.to_vec()
 }
 
-fn parse_ops(data: &[u8]) -> Option<(bool, Vec<Op>)> {
+fn parse_ops(data: &[u8]) -> Option<(u8, Vec<Op>)> {
     let (&flags, mut rest) = data.split_first()?;
     let mut ops = Vec::new();
     while let Some((&tag, tail)) = rest.split_first() {
@@ -109,7 +123,7 @@ fn parse_ops(data: &[u8]) -> Option<(bool, Vec<Op>)> {
             }
         }
     }
-    Some((flags & 1 == 1, ops))
+    Some((flags, ops))
 }
 
 /// A handshake from the attacker with identity `seed`; false if the node never answered
@@ -170,20 +184,40 @@ fn forget_harness_records(sim: &mut Sim) {
 }
 
 pub fn node_stream(data: &[u8]) {
-    let Some((first_handshake, ops)) = parse_ops(data) else {
+    let Some((flags, ops)) = parse_ops(data) else {
         return;
     };
+    let dialed = flags & stream_flags::DIALED != 0;
     let f = fixture();
     let mut sim = Sim::new(f.params.clone());
     sim.jitter_ms = 0;
     sim.latency_ms = 10;
-    let mut vc = Sim::config(NodeKind::Relay, 1, &[]);
-    vc.mining_key = Some(f.miner.public_key());
-    let victim = sim.add_node(vc, f.stored.clone());
-    let honest = sim.add_node(
-        Sim::config(NodeKind::Browser, 2, &[victim]),
-        f.stored.clone(),
-    );
+    let raw = sim.add_raw();
+    sim.set_auto_pong(raw, true);
+    sim.raw_listen(raw, ATTACKER_URL);
+    let (victim, honest) = if flags & stream_flags::BROWSER_VICTIM != 0 {
+        // Actors: raw 0, honest relay 1, victim browser 2 (dials the relay).
+        let honest = sim.add_node(Sim::config(NodeKind::Relay, 2, &[]), f.stored.clone());
+        let mut vc = Sim::config(NodeKind::Browser, 1, &[honest]);
+        vc.mining_key = Some(f.miner.public_key());
+        if dialed {
+            vc.bootstrap.push(String::from(ATTACKER_URL));
+        }
+        (sim.add_node(vc, f.stored.clone()), honest)
+    } else {
+        // Actors: raw 0, victim relay 1, honest browser 2 (dials the victim).
+        let mut vc = Sim::config(NodeKind::Relay, 1, &[]);
+        vc.mining_key = Some(f.miner.public_key());
+        if dialed {
+            vc.bootstrap.push(String::from(ATTACKER_URL));
+        }
+        let victim = sim.add_node(vc, f.stored.clone());
+        let honest = sim.add_node(
+            Sim::config(NodeKind::Browser, 2, &[victim]),
+            f.stored.clone(),
+        );
+        (victim, honest)
+    };
     let honest_id = sim.node(honest).node_id();
     let linked = sim.run_until_for(60_000, |s| {
         s.node(victim)
@@ -192,15 +226,18 @@ pub fn node_stream(data: &[u8]) {
             .any(|p| p.node_id == honest_id)
     });
     assert!(linked, "the honest node did not connect before the attack");
-    let raw = sim.add_raw();
-    sim.set_auto_pong(raw, true);
+    // The victim's dial of the attacker, if it made one by now.
+    let dialed_peer = sim.raw(raw).inbox.keys().next().copied();
     forget_harness_records(&mut sim);
     let baseline = live_bytes();
 
     let mut sent = 0usize;
     let mut connections = 1;
-    let mut peer = sim.raw_connect(raw, victim, "203.0.113.7:4000");
-    if first_handshake {
+    let mut peer = match dialed_peer {
+        Some(p) if dialed => p,
+        _ => sim.raw_connect(raw, victim, "203.0.113.7:4000"),
+    };
+    if flags & stream_flags::HANDSHAKE != 0 {
         try_handshake(&mut sim, raw, peer, [0xa7; 32]);
     }
     for op in ops {
