@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # npm test: every check, in the order a failure is cheapest to find. Stops at the first failure.
 #   1. rustfmt, clippy (-D warnings), cargo test (+ core's test-utils feature), core for wasm32 no_std
+#   1b. fuzz smoke: every cargo-fuzz target for a few seconds (scripts/fuzz.sh --smoke)
 #   2. with wasm/:  wasm-pack test in headless Debian Chromium
 #   3. with tests/*.test.mjs and package.json: end-to-end tests (node --test, Playwright, Chromium)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,6 +33,12 @@ section "cargo test --workspace"
 cargo test --workspace
 
 # (core's tests already run with test-utils: core dev-depends on itself with that feature.)
+
+if [[ -d fuzz ]]; then
+  # Each target for FUZZ_SMOKE_SECONDS (default 10); a crash fails the run. npm run fuzz runs longer.
+  section "fuzz smoke: scripts/fuzz.sh --smoke"
+  bash scripts/fuzz.sh --smoke
+fi
 
 section "cargo build -p tabcoin-core --target $WASM_TARGET --no-default-features (no_std)"
 cargo build -p tabcoin-core --target "$WASM_TARGET" --no-default-features

@@ -1,0 +1,3 @@
+#![no_main]
+// libFuzzer entry point; the harness and its invariants are in src/ (`tabcoin_fuzz::decode_node_records`).
+libfuzzer_sys::fuzz_target!(|data: &[u8]| tabcoin_fuzz::decode_node_records(data));
