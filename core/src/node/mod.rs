@@ -146,6 +146,7 @@ pub struct Node {
     keypair: Keypair,
     node_id: PublicKey,
     peers: BTreeMap<PeerId, Peer>,
+    /// Known relays (the discovery table).
     book: AddrBook,
     dialing: BTreeMap<String, u64>,
     bans: BTreeMap<String, u64>,
@@ -183,7 +184,7 @@ impl Node {
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);
         let mut rng_seed = [0u8; 8];
         rng_seed.copy_from_slice(&seed.0[..8]);
-        let node = Node {
+        Ok(Node {
             mempool: Mempool::new(config.mempool_bytes, config.min_fee_rate),
             chain,
             keypair,
@@ -211,8 +212,7 @@ impl Node {
             encoded_blocks: VecDeque::new(),
             stats: NodeStats::default(),
             config,
-        };
-        Ok(node)
+        })
     }
 
     pub fn chain(&self) -> &Chain {
