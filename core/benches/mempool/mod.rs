@@ -494,7 +494,7 @@ impl Measured {
             "- **What the old pool admitted.** Without limits a pool could hold one chain of \
              any depth, and B then takes one pass per transaction: {unbounded} (fabricated \
              entries, B alone, one call each) — quadratic in the depth. The limits refuse the \
-             26th transaction of a chain, so no pool today has such a chain.\n"
+             26th transaction of a chain, so no pool today has such a chain."
         )
         .unwrap();
         let (cpu, wall) = (ms(mean(&self.template_cpu)), ms(median(&self.template)));
