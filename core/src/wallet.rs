@@ -209,6 +209,7 @@ impl core::error::Error for WalletError {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             WalletError::InvalidPost(e) => Some(e),
+            WalletError::Policy(e) => Some(e),
             _ => None,
         }
     }

@@ -179,7 +179,6 @@ fn main() {
         &f.params,
         &f.blocks[6],
         Height(7),
-        f.blocks[0].header.time,
         atk.public_key(),
         b"fork",
     );

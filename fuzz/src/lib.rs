@@ -11,10 +11,11 @@ use tabcoin_core::chain::Chain;
 use tabcoin_core::encode::Encode;
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::params::Params;
-use tabcoin_core::primitives::{Block, Transaction};
+use tabcoin_core::primitives::{Block, Transaction, TxOut};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit;
 use tabcoin_core::units::Amount;
+use tabcoin_core::utxo::UtxoView;
 use tabcoin_core::wallet::Wallet;
 
 pub mod alloc_count;
@@ -40,6 +41,32 @@ pub const TARGETS: [&str; 9] = [
     "validate_tx",
     "node_stream",
 ];
+
+/// Signs every input of `tx` with `wallet` over the outputs it spends: found in the fixture
+/// chain's UTXO set or among the outputs of its unconfirmed payment; an input spending
+/// anything else is signed over a zero-value output of the wallet (so its signature fails).
+pub fn sign(f: &Fixture, wallet: &Wallet, tx: &mut Transaction) {
+    let unconfirmed = f.unconfirmed.txid();
+    let spent: Vec<TxOut> = tx
+        .inputs
+        .iter()
+        .map(|i| {
+            if let Some(coin) = f.chain.utxo().coin(&i.prev) {
+                return coin.output;
+            }
+            if i.prev.txid == unconfirmed {
+                if let Some(out) = f.unconfirmed.outputs.get(i.prev.vout as usize) {
+                    return *out;
+                }
+            }
+            TxOut {
+                amount: Amount::ZERO,
+                key: wallet.public_key(),
+            }
+        })
+        .collect();
+    wallet.sign_tx(tx, &spent, &f.params.genesis_hash());
+}
 
 /// A small test-network chain that the validation and node targets start from: eight blocks
 /// mined by wallet 1 (coinbases of blocks 1..=6 are mature), block 8 holding a payment from

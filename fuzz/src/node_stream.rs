@@ -264,7 +264,7 @@ pub fn node_stream(data: &[u8]) {
                 let Ok(mut tx) = Transaction::decode(&bytes) else {
                     continue;
                 };
-                f.miner.sign_tx(&mut tx, &f.params.genesis_hash());
+                crate::sign(f, &f.miner, &mut tx);
                 let msg = Message::Tx(tx).encode();
                 sent += msg.len();
                 sim.raw_send(raw, peer, msg);

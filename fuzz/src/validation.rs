@@ -84,12 +84,11 @@ pub fn validate_block(data: &[u8]) {
         let ctx = chain.next_block_context();
         block.header.bits = f
             .params
-            .next_bits(ctx.height, ctx.time, ctx.first_block_time);
+            .next_bits(ctx.height, ctx.time);
     }
     if flags & block_flags::SIGN != 0 {
-        let genesis = f.params.genesis_hash();
         for tx in block.txs.iter_mut().filter(|t| !t.is_coinbase()) {
-            f.miner.sign_tx(tx, &genesis);
+            crate::sign(f, &f.miner, tx);
         }
     }
     if flags & block_flags::MERKLE != 0 {
@@ -126,12 +125,11 @@ pub fn validate_tx(data: &[u8]) {
         return;
     };
     let f = fixture();
-    let genesis = f.params.genesis_hash();
     if flags & tx_flags::SIGN_MINER != 0 {
-        f.miner.sign_tx(&mut tx, &genesis);
+        crate::sign(f, &f.miner, &mut tx);
     }
     if flags & tx_flags::SIGN_PAYEE != 0 {
-        f.payee.sign_tx(&mut tx, &genesis);
+        crate::sign(f, &f.payee, &mut tx);
     }
     let mut chain = f.chain.clone();
     let mut pool = Mempool::new(DEFAULT_MAX_BYTES, DEFAULT_MIN_FEE_RATE);

@@ -147,7 +147,7 @@ function renderTx(tx, ctx) {
           'div',
           { class: 'tx-post' },
           h('div', { class: 'feed-meta' }, h('span', { class: 'feed-author', title: tx.post.author }, shortAddr(tx.post.author)), youTag(tx.post.author, ctx)),
-          h('p', { class: 'feed-text' }, tx.post.text),
+          h('p', { class: 'feed-text', dir: 'auto' }, tx.post.text),
         )
       : null,
   );
@@ -196,7 +196,7 @@ export function renderFeed(posts, ctx) {
           '·',
           p.time ? timeEl(p.time) : null,
         ),
-        h('p', { class: 'feed-text' }, p.text),
+        h('p', { class: 'feed-text', dir: 'auto' }, p.text),
       ),
   );
   $('feed-empty').hidden = posts.length > 0;

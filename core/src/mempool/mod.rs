@@ -129,6 +129,15 @@ impl fmt::Display for MempoolError {
     }
 }
 
+impl core::error::Error for MempoolError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        match self {
+            MempoolError::Invalid(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 impl MempoolError {
     pub fn conduct(&self) -> Conduct {
         match self {

@@ -216,10 +216,14 @@ impl Node {
 
 /// Whether a pool refusal says something about the transaction itself (so it is not worth
 /// fetching again), rather than about our pool or chain at the moment.
+/// A refusal that no later state can change (so the txid is not fetched again): invalid for
+/// a reason of its own, or dust (the outputs are part of the txid).
 fn intrinsic_rejection(e: &MempoolError) -> bool {
-    matches!(
-        e,
-        MempoolError::Invalid(te)
-            if !matches!(te, TxError::MissingInput { .. } | TxError::ImmatureCoinbase { .. })
-    )
+    match e {
+        MempoolError::Invalid(te) => {
+            !matches!(te, TxError::MissingInput { .. } | TxError::ImmatureCoinbase { .. })
+        }
+        MempoolError::Dust { .. } => true,
+        _ => false,
+    }
 }
