@@ -3,8 +3,8 @@
 //! that API requests never run on the node task. Blocks and transactions of the chain are
 //! read from the store instead ([`crate::store::StoreReader`]).
 //!
-//! Cost on the node task is bounded: the status is O(1) (plus the UTXO digest on small sets)
-//! and is rebuilt before the outputs of a tip change are sent, so the API never shows a
+//! Cost on the node task is bounded: the status is O(1) (plus the UTXO digest on small sets,
+//! see [`DIGEST_EVERY_TIP_MAX_COINS`]) and is rebuilt before the outputs of a tip change are sent, so the API never shows a
 //! state older than what peers were told; the pool and peer views are O(pool) and O(peers)
 //! and are rebuilt at most every [`SLOW_VIEWS_EVERY`], after the outputs went out.
 
@@ -27,10 +27,10 @@ pub(crate) const SLOW_VIEWS_EVERY: Duration = Duration::from_millis(200);
 pub(crate) const MEMPOOL_LIST: usize = 1_000;
 /// `/api/peers` lists at most this many relay links and known relays.
 pub(crate) const PEERS_LIST: usize = 500;
-/// Up to this many coins the UTXO digest is recomputed on every tip change; above it, at
-/// most once per [`BIG_DIGEST_EVERY`] (it hashes the whole set: the core keeps no
-/// incremental commitment).
-pub(crate) const DIGEST_EVERY_TIP_MAX_COINS: usize = 100_000;
+/// Up to this many coins (about 1 MB to hash) the UTXO digest is recomputed on every tip
+/// change; above it, at most once per [`BIG_DIGEST_EVERY`] and only after the outputs went
+/// out (it hashes the whole set: the core keeps no incremental commitment).
+pub(crate) const DIGEST_EVERY_TIP_MAX_COINS: usize = 10_000;
 pub(crate) const BIG_DIGEST_EVERY: Duration = Duration::from_secs(60);
 
 /// One published view of the node.
@@ -145,7 +145,8 @@ impl Publisher {
         let digest_due = if coins <= DIGEST_EVERY_TIP_MAX_COINS {
             self.digest.0 != tip.hash
         } else {
-            self.digest_at
+            slow && self
+                .digest_at
                 .is_none_or(|t| t.elapsed() >= BIG_DIGEST_EVERY)
         };
         if digest_due {

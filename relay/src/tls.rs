@@ -174,8 +174,10 @@ async fn accept_tls(
             let _ = tcp.set_nodelay(true);
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => {
-                    drop(permit);
+                    // The permit is held until the server took the stream, so finished
+                    // handshakes waiting for it count against the cap too.
                     let _ = ready.send((stream, addr)).await;
+                    drop(permit);
                 }
                 Ok(Err(e)) => tracing::debug!(%addr, "tls handshake failed: {e}"),
                 Err(_) => tracing::debug!(%addr, "tls handshake timed out"),
