@@ -144,7 +144,12 @@ async fn ws_handler(
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !state.api.origins.allows(&headers) {
+    let snap = snapshot(&state);
+    if !state
+        .api
+        .origins
+        .allows(&headers, &snap.peers.relay_origins)
+    {
         state.refused.fetch_add(1, Ordering::SeqCst);
         return (
             StatusCode::FORBIDDEN,

@@ -1,6 +1,8 @@
 //! Browser-facing policy: which pages may open `/ws` (the `Origin` check) and the security
 //! headers every response carries (CSP and friends).
 
+use std::collections::HashSet;
+
 use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -44,7 +46,9 @@ pub fn security_headers(router: Router) -> Router {
 /// sites' pages from using their visitors' browsers against this relay. Allowed: a request
 /// without `Origin` (relays, tools: not a browser page), the relay's own origin (the
 /// `Origin` host equals the `Host` the request was sent to, or the host of the relay's
-/// public URL), and every origin in `--allowed-origin` (`*` allows any).
+/// public URL), the pages of the relays this relay knows (a tab served by one relay fails
+/// over to the others: `ws://h:p/ws` in the known-relay table allows `http://h:p`,
+/// `wss://` allows `https://`), and every origin in `--allowed-origin` (`*` allows any).
 #[derive(Debug, Clone, Default)]
 pub struct OriginPolicy {
     /// Normalised `scheme://host[:port]` entries.
@@ -71,8 +75,9 @@ impl OriginPolicy {
         }
     }
 
-    /// Whether a `/ws` handshake with these headers may proceed.
-    pub fn allows(&self, headers: &HeaderMap) -> bool {
+    /// Whether a `/ws` handshake with these headers may proceed; `relay_origins` are the
+    /// origins of known relays ([`relay_origin`]).
+    pub fn allows(&self, headers: &HeaderMap, relay_origins: &HashSet<String>) -> bool {
         let Some(origin) = headers.get(header::ORIGIN) else {
             return true;
         };
@@ -83,7 +88,7 @@ impl OriginPolicy {
             // `null` (sandboxed frames, file: pages) and garbage.
             return false;
         };
-        if self.allowed.contains(&origin) {
+        if self.allowed.contains(&origin) || relay_origins.contains(&origin) {
             return true;
         }
         let Some((_, origin_host)) = origin.split_once("://") else {
@@ -101,6 +106,18 @@ impl OriginPolicy {
         };
         host.as_deref().is_some_and(same_host) || self.public_host.as_deref().is_some_and(same_host)
     }
+}
+
+/// The origin of the page a relay at `ws_url` serves (`ws://h:p/ws` → `http://h:p`).
+pub fn relay_origin(ws_url: &str) -> Option<String> {
+    let (scheme, rest) = ws_url.split_once("://")?;
+    let scheme = match scheme.to_ascii_lowercase().as_str() {
+        "ws" => "http",
+        "wss" => "https",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    normalise_origin(&format!("{scheme}://{authority}"))
 }
 
 /// `scheme://host[:port]` in lower case without a default port, or `None` if `s` is not an
@@ -141,23 +158,57 @@ mod tests {
         h
     }
 
+    fn none() -> HashSet<String> {
+        HashSet::new()
+    }
+
     #[test]
     fn default_allows_same_origin_and_non_browsers_only() {
         let p = OriginPolicy::new(&[], None);
-        assert!(p.allows(&req(None, "relay.example:8080")));
-        assert!(p.allows(&req(
+        assert!(p.allows_(&req(None, "relay.example:8080")));
+        assert!(p.allows_(&req(
             Some("http://relay.example:8080"),
             "relay.example:8080"
         )));
-        assert!(p.allows(&req(Some("https://Relay.Example"), "relay.example")));
-        assert!(p.allows(&req(Some("https://relay.example"), "relay.example:443")));
-        assert!(!p.allows(&req(Some("https://evil.example"), "relay.example")));
-        assert!(!p.allows(&req(
+        assert!(p.allows_(&req(Some("https://Relay.Example"), "relay.example")));
+        assert!(p.allows_(&req(Some("https://relay.example"), "relay.example:443")));
+        assert!(!p.allows_(&req(Some("https://evil.example"), "relay.example")));
+        assert!(!p.allows_(&req(
             Some("http://relay.example:9999"),
             "relay.example:8080"
         )));
-        assert!(!p.allows(&req(Some("null"), "relay.example")));
-        assert!(!p.allows(&req(Some("garbage"), "relay.example")));
+        assert!(!p.allows_(&req(Some("null"), "relay.example")));
+        assert!(!p.allows_(&req(Some("garbage"), "relay.example")));
+    }
+
+    impl OriginPolicy {
+        fn allows_(&self, headers: &HeaderMap) -> bool {
+            self.allows(headers, &none())
+        }
+    }
+
+    #[test]
+    fn pages_of_known_relays_are_allowed() {
+        let p = OriginPolicy::new(&[], None);
+        let known: HashSet<String> = [
+            "ws://127.0.0.1:8081/ws",
+            "wss://Other.Example/ws",
+            "garbage",
+        ]
+        .iter()
+        .filter_map(|u| relay_origin(u))
+        .collect();
+        assert_eq!(known.len(), 2);
+        assert!(p.allows(
+            &req(Some("http://127.0.0.1:8081"), "127.0.0.1:8080"),
+            &known
+        ));
+        assert!(p.allows(&req(Some("https://other.example"), "relay.example"), &known));
+        assert!(!p.allows(
+            &req(Some("https://other.example:8443"), "relay.example"),
+            &known
+        ));
+        assert!(!p.allows(&req(Some("http://other.example"), "relay.example"), &known));
     }
 
     #[test]
@@ -169,12 +220,12 @@ mod tests {
             ],
             Some("wss://relay.example/ws"),
         );
-        assert!(p.allows(&req(Some("https://wallet.example"), "10.0.0.5:8080")));
-        assert!(p.allows(&req(Some("http://localhost:3000"), "10.0.0.5:8080")));
+        assert!(p.allows_(&req(Some("https://wallet.example"), "10.0.0.5:8080")));
+        assert!(p.allows_(&req(Some("http://localhost:3000"), "10.0.0.5:8080")));
         // Behind a proxy that rewrites Host, the public URL still names the relay.
-        assert!(p.allows(&req(Some("https://relay.example"), "10.0.0.5:8080")));
-        assert!(!p.allows(&req(Some("https://other.example"), "10.0.0.5:8080")));
+        assert!(p.allows_(&req(Some("https://relay.example"), "10.0.0.5:8080")));
+        assert!(!p.allows_(&req(Some("https://other.example"), "10.0.0.5:8080")));
         let any = OriginPolicy::new(&["*".into()], None);
-        assert!(any.allows(&req(Some("https://anything.example"), "relay.example")));
+        assert!(any.allows_(&req(Some("https://anything.example"), "relay.example")));
     }
 }

@@ -8,7 +8,7 @@
 //! state older than what peers were told; the pool and peer views are O(pool) and O(peers)
 //! and are rebuilt at most every [`SLOW_VIEWS_EVERY`], after the outputs went out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -58,6 +58,8 @@ pub(crate) struct MempoolView {
 /// Peers: the public view (kinds, counts, relay URLs) and the operator's (with addresses).
 #[derive(Debug, Default)]
 pub(crate) struct PeersView {
+    /// Origins of the pages of known and linked relays (allowed to open `/ws`).
+    pub relay_origins: HashSet<String>,
     pub browsers: usize,
     pub relays: usize,
     pub known_relays: usize,
@@ -245,6 +247,12 @@ fn peers_view(node: &Node, with_private: bool) -> PeersView {
         .collect();
     let known = node.known_nodes();
     let known_relays = known.len();
+    let relay_origins: HashSet<String> = known
+        .iter()
+        .map(|r| r.url.as_str())
+        .chain(peers.iter().filter_map(|p| p.url.as_deref()))
+        .filter_map(crate::http_policy::relay_origin)
+        .collect();
     let known: Vec<Value> = known
         .into_iter()
         .take(PEERS_LIST)
@@ -257,6 +265,7 @@ fn peers_view(node: &Node, with_private: bool) -> PeersView {
     });
     if !with_private {
         return PeersView {
+            relay_origins,
             browsers,
             relays,
             known_relays,
@@ -285,6 +294,7 @@ fn peers_view(node: &Node, with_private: bool) -> PeersView {
         "known_relays": known,
     });
     PeersView {
+        relay_origins,
         browsers,
         relays,
         known_relays,

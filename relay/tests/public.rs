@@ -143,6 +143,39 @@ async fn only_allowed_origins_may_open_ws() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tab_served_by_a_known_relay_may_fail_over_here() {
+    let a = Relay::start(Relay::test_config(), true).await;
+    let page_of_a = format!("http://{}", a.addr);
+    let b = Relay::start(Relay::test_config(), true).await;
+    // Before B knows A, a tab from A's page is a stranger to B.
+    let e = connect(&b, 21, &[("Origin", page_of_a.as_str())])
+        .await
+        .unwrap_err();
+    assert!(e.contains("403"), "{e}");
+    // A links to B and B learns A's URL: A's pages may now use B.
+    let mut c = Relay::test_config();
+    c.peers = vec![b.ws_url.clone()];
+    drop(a);
+    let a2 = Relay::start(c, true).await;
+    let page_of_a2 = format!("http://{}", a2.addr);
+    assert!(
+        b.wait_json("/api/peers", WAIT, |p| p["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["url"] == a2.ws_url.as_str()))
+            .await
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while let Err(e) = connect(&b, 21, &[("Origin", page_of_a2.as_str())]).await {
+        assert!(tokio::time::Instant::now() < deadline, "{e}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    a2.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_page_and_the_api_carry_security_headers() {
     let relay = Relay::start(Relay::test_config(), false).await;
     for path in ["/", "/app.js", "/api/status"] {
