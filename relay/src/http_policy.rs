@@ -42,13 +42,21 @@ pub fn security_headers(router: Router) -> Router {
 
 /// Which pages may open `/ws`.
 ///
-/// A browser always sends `Origin` on a WebSocket handshake, so the check stops other
-/// sites' pages from using their visitors' browsers against this relay. Allowed: a request
-/// without `Origin` (relays, tools: not a browser page), the relay's own origin (the
-/// `Origin` host equals the `Host` the request was sent to, or the host of the relay's
-/// public URL), the pages of the relays this relay knows (a tab served by one relay fails
-/// over to the others: `ws://h:p/ws` in the known-relay table allows `http://h:p`,
-/// `wss://` allows `https://`), and every origin in `--allowed-origin` (`*` allows any).
+/// **Default: every page.** A tab runs the page of whichever relay served it and fails over
+/// to the other relays it learns, including after the relay that served it is gone for good,
+/// so a relay cannot list the origins its honest visitors come from. Nothing is lost by
+/// allowing them: `/ws` carries no ambient authority (no cookies, no accounts), so a
+/// cross-site page gets nothing a script could not get by connecting directly, and what a
+/// site could do with its visitors' connections is bounded by the per-IP and global limits
+/// like any other client.
+///
+/// **Restricted** (`--allowed-origin` given, without `*`): a browser's handshake is accepted
+/// only from the relay's own origin (the `Origin` host equals the `Host` the request was sent
+/// to, or the host of the relay's public URL), from the pages of the relays this relay knows
+/// (`ws://h:p/ws` in the known-relay table or a relay link allows `http://h:p`, `wss://`
+/// allows `https://`) and from the listed origins; tabs served by a relay it has never
+/// heard of (or forgot) cannot fail over here. A handshake without `Origin` (relays, tools:
+/// not a browser page) is always accepted.
 #[derive(Debug, Clone, Default)]
 pub struct OriginPolicy {
     /// Normalised `scheme://host[:port]` entries.
@@ -61,7 +69,7 @@ pub struct OriginPolicy {
 impl OriginPolicy {
     pub fn new(allowed: &[String], public_url: Option<&str>) -> OriginPolicy {
         OriginPolicy {
-            any: allowed.iter().any(|a| a.trim() == "*"),
+            any: allowed.is_empty() || allowed.iter().any(|a| a.trim() == "*"),
             allowed: allowed
                 .iter()
                 .filter(|a| a.trim() != "*")
@@ -163,8 +171,16 @@ mod tests {
     }
 
     #[test]
-    fn default_allows_same_origin_and_non_browsers_only() {
+    fn by_default_every_page_may_connect() {
         let p = OriginPolicy::new(&[], None);
+        assert!(p.allows_(&req(None, "relay.example:8080")));
+        assert!(p.allows_(&req(Some("https://other-relay.example"), "relay.example")));
+        assert!(p.allows_(&req(Some("null"), "relay.example")));
+    }
+
+    #[test]
+    fn restricted_allows_same_origin_and_non_browsers_only() {
+        let p = OriginPolicy::new(&["https://listed.example".into()], None);
         assert!(p.allows_(&req(None, "relay.example:8080")));
         assert!(p.allows_(&req(
             Some("http://relay.example:8080"),
@@ -188,8 +204,8 @@ mod tests {
     }
 
     #[test]
-    fn pages_of_known_relays_are_allowed() {
-        let p = OriginPolicy::new(&[], None);
+    fn restricted_allows_pages_of_known_relays() {
+        let p = OriginPolicy::new(&["https://listed.example".into()], None);
         let known: HashSet<String> = [
             "ws://127.0.0.1:8081/ws",
             "wss://Other.Example/ws",

@@ -92,7 +92,8 @@ pub struct Config {
     pub tls_ca: Vec<PathBuf>,
     /// Reverse proxies whose forwarding header names the client.
     pub proxies: client_addr::ProxyPolicy,
-    /// Origins besides the relay's own whose pages may open `/ws` (`*`: any).
+    /// Empty: every page may open `/ws`. Otherwise only the relay's own, known relays' and
+    /// these origins (`*`: every page again); see [`http_policy::OriginPolicy`].
     pub allowed_origins: Vec<String>,
     /// A second listener for the operator: `/api/peers` with peer addresses.
     pub private_api: Option<SocketAddr>,

@@ -78,9 +78,10 @@ struct Args {
     /// The header the trusted proxies write: x-forwarded-for or forwarded (RFC 7239).
     #[arg(long, default_value = "x-forwarded-for", value_parser = parse_forwarded_header)]
     forwarded_header: ForwardedHeader,
-    /// An origin (https://host[:port]) whose pages may open /ws besides the relay's own
-    /// (repeatable; * allows any). Clients sending no Origin (relays, tools) are always
-    /// allowed.
+    /// Restrict which pages may open /ws: the relay's own origin, the pages of relays it
+    /// knows, and each origin given here (https://host[:port], repeatable). By default every
+    /// page may (tabs fail over between relays); * keeps that. Clients sending no Origin
+    /// (relays, tools) are always allowed.
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
     /// Also listen here (keep it private, e.g. 127.0.0.1:9090) for the operator's API:

@@ -117,7 +117,23 @@ async fn per_ip_limits_and_records_use_the_address_a_trusted_proxy_forwards() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn only_allowed_origins_may_open_ws() {
+async fn by_default_any_page_may_open_ws() {
+    let relay = Relay::start(Relay::test_config(), false).await;
+    for origin in [
+        "https://another-relay.example",
+        "http://127.0.0.1:1",
+        "null",
+    ] {
+        assert!(
+            connect(&relay, 22, &[("Origin", origin)]).await.is_ok(),
+            "{origin}"
+        );
+    }
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_allowed_origins_may_open_ws_when_restricted() {
     let mut config = Relay::test_config();
     config.allowed_origins = vec!["https://wallet.example".into()];
     let relay = Relay::start(config, false).await;
@@ -143,10 +159,12 @@ async fn only_allowed_origins_may_open_ws() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tab_served_by_a_known_relay_may_fail_over_here() {
+async fn with_a_restricted_policy_tabs_of_known_relays_may_still_fail_over_here() {
     let a = Relay::start(Relay::test_config(), true).await;
     let page_of_a = format!("http://{}", a.addr);
-    let b = Relay::start(Relay::test_config(), true).await;
+    let mut restricted = Relay::test_config();
+    restricted.allowed_origins = vec!["https://wallet.example".into()];
+    let b = Relay::start(restricted, true).await;
     // Before B knows A, a tab from A's page is a stranger to B.
     let e = connect(&b, 21, &[("Origin", page_of_a.as_str())])
         .await
