@@ -2,7 +2,6 @@
 //! feeds the node task, and a writer that drains a bounded queue. Inbound connections come
 //! from axum, outbound ones from tokio-tungstenite; both run the same pump.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -32,11 +31,12 @@ pub(crate) enum Outgoing {
     Close(CloseReason),
 }
 
-/// Accepts an upgraded inbound WebSocket.
+/// Accepts an upgraded inbound WebSocket; `remote` is what bans count against (the
+/// client's address after trusted proxies, IPv6 by /64).
 pub(crate) async fn serve_inbound(
     state: AppState,
     socket: WebSocket,
-    addr: SocketAddr,
+    remote: String,
     slot: ConnSlot,
 ) {
     let (sink, stream) = socket.split();
@@ -56,16 +56,7 @@ pub(crate) async fn serve_inbound(
             })),
         }))
     });
-    // Bans apply to the address, not the port.
-    pump(
-        state,
-        false,
-        addr.ip().to_string(),
-        stream,
-        sink,
-        Some(slot),
-    )
-    .await;
+    pump(state, false, remote, stream, sink, Some(slot)).await;
 }
 
 /// Dials a relay in the background; failure is reported to the node.
@@ -77,9 +68,15 @@ pub(crate) fn dial(state: AppState, url: String) {
             .write_buffer_size(0)
             .max_message_size(Some(state.limits.max_message_bytes))
             .max_frame_size(Some(state.limits.max_message_bytes));
+        let tls = tokio_tungstenite::Connector::Rustls(state.tls_client.clone());
         let attempt = tokio::time::timeout(
             state.limits.dial_timeout,
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false),
+            tokio_tungstenite::connect_async_tls_with_config(
+                url.as_str(),
+                Some(config),
+                false,
+                Some(tls),
+            ),
         )
         .await;
         let socket = match attempt {

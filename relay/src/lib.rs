@@ -13,11 +13,15 @@ use tabcoin_core::params::Network;
 use tabcoin_core::sig::PublicKey;
 
 mod api;
+pub mod client_addr;
 mod conn;
+pub mod http_policy;
 pub mod miner;
 mod node_task;
 pub mod sha_ni;
+mod snapshot;
 pub mod store;
+pub mod tls;
 
 pub use node_task::RelayError;
 
@@ -82,6 +86,17 @@ pub struct Config {
     pub mining: Option<MiningConfig>,
     /// Fixed node identity (tests); otherwise kept in the database or random.
     pub identity_seed: Option<[u8; 32]>,
+    /// Serve https and wss with this certificate and key (PEM) instead of plain http/ws.
+    pub tls: Option<tls::TlsFiles>,
+    /// Extra trusted root certificates (PEM files) for dialing `wss://` relays.
+    pub tls_ca: Vec<PathBuf>,
+    /// Reverse proxies whose forwarding header names the client.
+    pub proxies: client_addr::ProxyPolicy,
+    /// Empty: every page may open `/ws`. Otherwise only the relay's own, known relays' and
+    /// these origins (`*`: every page again); see [`http_policy::OriginPolicy`].
+    pub allowed_origins: Vec<String>,
+    /// A second listener for the operator: `/api/peers` with peer addresses.
+    pub private_api: Option<SocketAddr>,
 }
 
 impl Config {
@@ -96,6 +111,11 @@ impl Config {
             limits: Limits::default(),
             mining: None,
             identity_seed: None,
+            tls: None,
+            tls_ca: Vec::new(),
+            proxies: client_addr::ProxyPolicy::default(),
+            allowed_origins: Vec::new(),
+            private_api: None,
         }
     }
 }

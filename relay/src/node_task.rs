@@ -5,19 +5,20 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, info, warn};
 
 use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::BlockHeader;
-use tabcoin_core::store::{ChangeSet, MemStore, Store};
+use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::wire::NodeKind;
 
-use crate::api::Query;
+use crate::api::ApiState;
 use crate::miner::Miner;
+use crate::snapshot::Publisher;
 use crate::store::RedbStore;
 use crate::{Config, Limits, conn};
 
@@ -30,6 +31,7 @@ pub enum RelayError {
     Store(crate::store::StoreError),
     Load(tabcoin_core::chain::LoadError),
     Io(std::io::Error),
+    Tls(crate::tls::TlsError),
 }
 
 impl std::fmt::Display for RelayError {
@@ -38,6 +40,7 @@ impl std::fmt::Display for RelayError {
             RelayError::Store(e) => write!(f, "store: {e}"),
             RelayError::Load(e) => write!(f, "loading the chain: {e}"),
             RelayError::Io(e) => write!(f, "io: {e}"),
+            RelayError::Tls(e) => write!(f, "tls: {e}"),
         }
     }
 }
@@ -92,7 +95,6 @@ pub(crate) enum ToNode {
         url: String,
     },
     Mined(BlockHeader),
-    Query(Query, oneshot::Sender<serde_json::Value>),
 }
 
 /// Counts connections globally and per IP; a slot is freed when its guard drops.
@@ -165,6 +167,10 @@ pub(crate) struct AppState {
     pub shutdown: watch::Receiver<bool>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub refused: Arc<AtomicU64>,
+    /// What the HTTP API reads (never the node itself).
+    pub api: Arc<ApiState>,
+    /// Client TLS for dialing `wss://` relays.
+    pub tls_client: Arc<rustls::ClientConfig>,
 }
 
 impl AppState {
@@ -180,25 +186,17 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Either store, behind one interface.
-enum AnyStore {
-    Mem(MemStore),
-    Redb(Box<RedbStore>),
-}
+/// The store: a redb database on disk, or the same in memory (`data_dir: None`), so that
+/// the API reads one kind of store.
+struct AnyStore(Box<RedbStore>);
 
 impl AnyStore {
     fn load(&mut self) -> Result<ChangeSet, RelayError> {
-        match self {
-            AnyStore::Mem(s) => Ok(s.load().unwrap_or_default()),
-            AnyStore::Redb(s) => s.load().map_err(RelayError::Store),
-        }
+        self.0.load().map_err(RelayError::Store)
     }
 
     fn persist(&mut self, cs: &ChangeSet) -> Result<(), String> {
-        match self {
-            AnyStore::Mem(s) => s.persist(cs).map_err(|e| e.to_string()),
-            AnyStore::Redb(s) => s.persist(cs).map_err(|e| e.to_string()),
-        }
+        self.0.persist(cs).map_err(|e| e.to_string())
     }
 }
 
@@ -213,13 +211,10 @@ fn random_seed() -> [u8; 32] {
     seed
 }
 
-/// Details the API shows that the node does not hold.
+/// Counters the metrics show that the node does not hold.
 #[derive(Debug, Clone)]
 pub(crate) struct RelayInfo {
-    pub started: Instant,
     pub local_hashes: Arc<AtomicU64>,
-    pub mining_threads: usize,
-    pub connections: Arc<ConnCounter>,
     pub refused: Arc<AtomicU64>,
 }
 
@@ -229,16 +224,33 @@ pub(crate) async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RelayError> {
     let params = Params::for_network(config.network);
-    let mut store = match &config.data_dir {
-        Some(dir) => AnyStore::Redb(Box::new(
-            RedbStore::open(dir, params.genesis_hash()).map_err(RelayError::Store)?,
-        )),
-        None => AnyStore::Mem(MemStore::new()),
+    let mut store = AnyStore(Box::new(
+        match &config.data_dir {
+            Some(dir) => RedbStore::open(dir, params.genesis_hash()),
+            None => RedbStore::in_memory(params.genesis_hash()),
+        }
+        .map_err(RelayError::Store)?,
+    ));
+    let seed = match config.identity_seed {
+        Some(s) => s,
+        None => store
+            .0
+            .identity_seed(random_seed)
+            .map_err(RelayError::Store)?,
     };
-    let seed = match (&mut store, config.identity_seed) {
-        (_, Some(s)) => s,
-        (AnyStore::Redb(s), None) => s.identity_seed(random_seed).map_err(RelayError::Store)?,
-        (AnyStore::Mem(_), None) => random_seed(),
+    let store_reader = store.0.reader(params.genesis_block());
+    let server_tls = match &config.tls {
+        Some(files) => Some(crate::tls::server_config(files).map_err(RelayError::Tls)?),
+        None => None,
+    };
+    let tls_client = crate::tls::client_config(&config.tls_ca).map_err(RelayError::Tls)?;
+    let private_listener = match config.private_api {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(RelayError::Io)?,
+        ),
+        None => None,
     };
     let stored = store.load()?;
     let mut nc = NodeConfig::new(NodeKind::Relay, seed);
@@ -265,6 +277,29 @@ pub(crate) async fn run(
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let counter = Arc::new(ConnCounter::default());
     let refused = Arc::new(AtomicU64::new(0));
+    let miner = config
+        .mining
+        .as_ref()
+        .map(|m| Miner::start(m.threads, to_node.clone(), shutdown_rx.clone()));
+    let local_hashes = miner
+        .as_ref()
+        .map_or_else(|| Arc::new(AtomicU64::new(0)), |m| m.hashes.clone());
+    let (mut publisher, snapshot) = Publisher::new(private_listener.is_some());
+    publisher.after_outputs(&node);
+    let api = Arc::new(ApiState::new(
+        snapshot,
+        store_reader,
+        config.proxies.clone(),
+        crate::http_policy::OriginPolicy::new(
+            &config.allowed_origins,
+            config.public_url.as_deref(),
+        ),
+        params.address_prefix,
+        local_hashes.clone(),
+        config.mining.as_ref().map_or(0, |m| m.threads),
+        counter.clone(),
+        refused.clone(),
+    ));
     let state = AppState {
         to_node: to_node.clone(),
         counter: counter.clone(),
@@ -273,19 +308,11 @@ pub(crate) async fn run(
         shutdown: shutdown_rx.clone(),
         metrics: recorder.handle(),
         refused: refused.clone(),
+        api,
+        tls_client,
     };
-
-    let miner = config
-        .mining
-        .as_ref()
-        .map(|m| Miner::start(m.threads, to_node.clone(), shutdown_rx.clone()));
     let info = RelayInfo {
-        started: Instant::now(),
-        local_hashes: miner
-            .as_ref()
-            .map_or_else(|| Arc::new(AtomicU64::new(0)), |m| m.hashes.clone()),
-        mining_threads: config.mining.as_ref().map_or(0, |m| m.threads),
-        connections: counter.clone(),
+        local_hashes,
         refused,
     };
 
@@ -296,9 +323,26 @@ pub(crate) async fn run(
             let _ = rx.wait_for(|s| *s).await;
         }
     };
+    if let Some(l) = private_listener {
+        let private = crate::api::private_router(state.clone());
+        let mut rx = shutdown_rx.clone();
+        if let Ok(addr) = l.local_addr() {
+            info!("private api on http://{addr}/api/peers");
+        }
+        tokio::spawn(async move {
+            axum::serve(l, private)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
+    }
+    let listener = crate::tls::RelayListener::new(listener, server_tls).map_err(RelayError::Io)?;
     let server = tokio::spawn(async move {
+        use axum::serve::ListenerExt;
+        // `tap_io` only makes the listener's address type the connect info.
         axum::serve(
-            listener,
+            listener.tap_io(|_| {}),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(server_shutdown)
@@ -321,6 +365,7 @@ pub(crate) async fn run(
         miner: miner.as_ref().map(|m| m.templates.clone()),
         store,
         info,
+        publisher,
     };
     ctx.drain(&mut node, &mut conns);
     loop {
@@ -342,8 +387,14 @@ pub(crate) async fn run(
                 node.handle(now_ms(), Input::Tick);
                 ctx.update_metrics(&node, &conns);
             }
+            // The API's pool and peer views catch up within SLOW_VIEWS_EVERY.
+            _ = sleep_until_some(ctx.publisher.refresh_due()) => {}
         }
+        ctx.publisher.touch();
+        // The API shows a new tip before any peer hears of it; slower views follow.
+        ctx.publisher.before_outputs(&node);
         ctx.drain(&mut node, &mut conns);
+        ctx.publisher.after_outputs(&node);
     }
     info!("shutting down: closing {} connections", conns.len());
     for c in conns.values() {
@@ -362,6 +413,13 @@ pub(crate) async fn run(
     Ok(())
 }
 
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
 struct Ctx {
     state: AppState,
     recorder: metrics_exporter_prometheus::PrometheusRecorder,
@@ -369,6 +427,7 @@ struct Ctx {
     miner: Option<watch::Sender<Option<(u64, tabcoin_core::miner::BlockTemplate)>>>,
     store: AnyStore,
     info: RelayInfo,
+    publisher: Publisher,
 }
 
 impl Ctx {
@@ -408,10 +467,14 @@ impl Ctx {
                     header.hash(),
                     node.chain().height().next()
                 );
+                let hash = header.hash();
                 node.handle(now, Input::MinedHeader(header));
-            }
-            ToNode::Query(q, reply) => {
-                let _ = reply.send(crate::api::answer(node, &q, &self.info));
+                if !node.chain().has_block(&hash) {
+                    // Rejected (e.g. its time ran past the drift limit on a fast chain):
+                    // ask for a fresh template, or the miner would wait for one forever.
+                    let key = node.config().mining_key;
+                    node.set_mining_key(key);
+                }
             }
         }
     }
