@@ -58,6 +58,7 @@ pub(crate) fn router(state: AppState, web_dir: &Path) -> Router {
 async fn ws_handler(
     State(state): State<AppState>,
     ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    meter: Option<axum::Extension<std::sync::Arc<crate::budget::ConnMeter>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     match state.counter.acquire(addr.ip(), &state.limits) {
@@ -90,7 +91,9 @@ async fn ws_handler(
             .write_buffer_size(0)
             .max_message_size(state.limits.max_message_bytes)
             .max_frame_size(state.limits.max_message_bytes)
-            .on_upgrade(move |socket| crate::conn::serve_inbound(state, socket, addr, slot)),
+            .on_upgrade(move |socket| {
+                crate::conn::serve_inbound(state, socket, addr, slot, meter.map(|m| m.0))
+            }),
     }
 }
 
