@@ -201,6 +201,7 @@ async fn pump<R, W>(
     let mut writer_kill = kill_rx.clone();
     let writer_kill_tx = kill_tx.clone();
     let writer_meter = meter.clone();
+    let write_timeouts = state.write_timeouts.clone();
     let (write_timeout, close_timeout) = (state.limits.write_timeout, state.limits.close_timeout);
     let writer = tokio::spawn(async move {
         loop {
@@ -221,6 +222,7 @@ async fn pump<R, W>(
                             return;
                         }
                         Err(_) => {
+                            write_timeouts.fetch_add(1, Ordering::SeqCst);
                             let _ = writer_kill_tx.send(Some(CloseReason::new(
                                 1008,
                                 format!("write deadline: a message took over {} ms", write_timeout.as_millis()),

@@ -183,6 +183,8 @@ pub(crate) struct AppState {
     pub budget: Arc<Budget>,
     /// Room in the node inbox, in bytes.
     pub inbox: Arc<Semaphore>,
+    /// Peers closed because a message was not written within the write deadline.
+    pub write_timeouts: Arc<AtomicU64>,
 }
 
 impl AppState {
@@ -307,6 +309,7 @@ pub(crate) async fn run(
         refused: refused.clone(),
         budget: budget.clone(),
         inbox: Arc::new(Semaphore::new(inbox_bytes)),
+        write_timeouts: Arc::new(AtomicU64::new(0)),
     };
 
     let miner = config
@@ -565,6 +568,8 @@ impl Ctx {
             metrics::counter!("tabcoin_peers_banned_total").absolute(s.peers_banned);
             metrics::counter!("tabcoin_slow_readers_dropped_total").absolute(self.slow_readers);
             metrics::counter!("tabcoin_memory_budget_drops_total").absolute(self.budget_drops);
+            metrics::counter!("tabcoin_write_deadline_drops_total")
+                .absolute(self.state.write_timeouts.load(Ordering::SeqCst));
             let budget = &self.state.budget;
             metrics::gauge!("tabcoin_memory_budget_bytes").set(budget.limit() as f64);
             metrics::gauge!("tabcoin_memory_used_bytes").set(budget.used() as f64);

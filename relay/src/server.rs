@@ -15,8 +15,7 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tower::ServiceExt;
@@ -206,17 +205,16 @@ pub(crate) async fn serve(
     handles: ServerHandles,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
+    // HTTP/1.1 only: HTTP/2 would need its own limits (streams, header lists, pings), and
+    // hyper-util's protocol-sniffing `auto` builder reads its first bytes with no timeout,
+    // which would let a silent connection stay forever.
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_buf_size(HTTP_BUF)
         .keep_alive(true);
-    // HTTP/2 would need its own limits (streams, header lists, pings); plain-text clients
-    // (browsers included) speak HTTP/1.1 here, and HTTP/1-only skips the protocol sniffing
-    // read, which has no timeout of its own.
-    let builder = Arc::new(builder.http1_only());
+    let builder = Arc::new(builder);
     let polite = Arc::new(Semaphore::new(POLITE_REFUSALS));
     let mut conns = tokio::task::JoinSet::new();
     loop {
@@ -258,7 +256,7 @@ pub(crate) async fn serve(
         let mut stop = shutdown.clone();
         let grace = limits.shutdown_grace;
         conns.spawn(async move {
-            let conn = builder.serve_connection_with_upgrades(io, svc);
+            let conn = builder.serve_connection(io, svc).with_upgrades();
             tokio::pin!(conn);
             tokio::select! {
                 r = conn.as_mut() => {
