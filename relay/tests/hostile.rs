@@ -341,7 +341,7 @@ async fn new_connections_are_refused_with_503_before_the_budget_is_exceeded() {
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("memory budget"), "{text}");
     let ws = RawClient::connect_from(&relay.ws_url, ip(7, 101), None).await;
-    let err = ws.err().expect("refused").to_string();
+    let err = ws.expect_err("refused").to_string();
     assert!(err.contains("503"), "{err}");
     // Closing some makes room again.
     drop(open.drain(..5));
