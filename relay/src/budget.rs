@@ -24,9 +24,10 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Charged per open connection at accept time: the HTTP header buffer (at most
-/// [`HTTP_BUF`]), the WebSocket read buffer, the protocol state of both, two tasks and a
-/// channel. Measured idle cost is about a third of this (docs/BENCHMARKS.md, fan-out).
-pub const CONN_BASE: usize = 48 * 1024;
+/// [`HTTP_BUF`], freed at the upgrade) or the 8 KiB WebSocket read buffer, the protocol state,
+/// two tasks and a channel. A handshaken idle connection measured 15 KiB (docs/BENCHMARKS.md,
+/// fan-out); what a connection holds beyond that (messages) is charged separately.
+pub const CONN_BASE: usize = 32 * 1024;
 
 /// Largest HTTP/1 read buffer (request line and headers) per connection.
 pub const HTTP_BUF: usize = 16 * 1024;
