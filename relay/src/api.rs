@@ -103,6 +103,13 @@ pub(crate) fn router(state: AppState, web_dir: &Path) -> Router {
         .route("/api/mempool", get(mempool))
         .route("/metrics", get(metrics))
         .fallback_service(files)
+        // Inner: the per-client API rate; outer: who the client is (it runs first).
+        .layer(middleware::from_fn_with_state(
+            Arc::new(crate::server::ApiRate::new(
+                state.limits.api_requests_per_sec,
+            )),
+            crate::server::api_rate_limit,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             client_addr_layer,
@@ -142,6 +149,7 @@ async fn ws_handler(
     State(state): State<AppState>,
     Extension(client): Extension<ClientAddr>,
     headers: HeaderMap,
+    meter: Option<axum::Extension<std::sync::Arc<crate::budget::ConnMeter>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let snap = snapshot(&state);
@@ -193,6 +201,7 @@ async fn ws_handler(
                     socket,
                     client_addr::limit_key_string(client.ip),
                     slot,
+                    meter.map(|m| m.0),
                 )
             }),
     }

@@ -46,9 +46,34 @@ struct Args {
     /// Address mined coins are paid to (required with --mine).
     #[arg(long)]
     address: Option<String>,
-    /// Most WebSocket connections in total.
+    /// Most TCP connections in total, HTTP and WebSocket alike (refused with 503 beyond).
     #[arg(long, default_value_t = Limits::default().max_connections)]
     max_connections: usize,
+    /// Most TCP connections from one IP address, HTTP and WebSocket alike (429 beyond).
+    #[arg(long, default_value_t = Limits::default().max_http_per_ip)]
+    max_http_per_ip: usize,
+    /// Memory budget for connections, their buffers and queues and the node inbox, in bytes
+    /// (suffixes K, M, G allowed); new connections are refused with 503 before it is exceeded.
+    #[arg(long, default_value = "512M", value_parser = parse_bytes)]
+    max_memory: usize,
+    /// Bytes of received messages waiting for the node, all peers together.
+    #[arg(long, default_value = "16M", value_parser = parse_bytes)]
+    inbox_bytes: usize,
+    /// Seconds one queued message may take to be written before the peer is closed.
+    #[arg(long, default_value_t = Limits::default().write_timeout.as_secs())]
+    write_timeout_secs: u64,
+    /// Seconds a client may take to send request headers (and to stay idle between requests).
+    #[arg(long, default_value_t = Limits::default().header_read_timeout.as_secs())]
+    header_read_timeout_secs: u64,
+    /// Seconds one HTTP request may take to be answered (408 beyond).
+    #[arg(long, default_value_t = Limits::default().request_timeout.as_secs())]
+    request_timeout_secs: u64,
+    /// Largest HTTP request body in bytes (413 beyond).
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// API requests (/api/…, /metrics) per second from one IP, bursts of twice that (429 beyond).
+    #[arg(long, default_value_t = Limits::default().api_requests_per_sec)]
+    api_requests_per_sec: u32,
     /// Most WebSocket connections from one IP address.
     #[arg(long, default_value_t = Limits::default().max_per_ip)]
     max_per_ip: usize,
@@ -96,6 +121,21 @@ fn parse_cidr(s: &str) -> Result<Cidr, String> {
 
 fn parse_forwarded_header(s: &str) -> Result<ForwardedHeader, String> {
     s.parse().map_err(|e: ClientAddrError| e.to_string())
+}
+
+/// Bytes with an optional K, M or G suffix (powers of 1024).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1usize << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("not a byte count: {s:?} (e.g. 512M)"))
 }
 
 fn parse_network(s: &str) -> Result<Network, String> {
@@ -158,6 +198,14 @@ fn real_main(args: Args) -> Result<(), String> {
     config.limits = Limits {
         max_connections: args.max_connections,
         max_per_ip: args.max_per_ip,
+        max_http_per_ip: args.max_http_per_ip,
+        max_memory: args.max_memory,
+        inbox_bytes: args.inbox_bytes,
+        write_timeout: Duration::from_secs(args.write_timeout_secs.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        max_body_bytes: args.max_body_bytes,
+        api_requests_per_sec: args.api_requests_per_sec,
         max_message_bytes: args.max_message_bytes,
         messages_per_sec: args.messages_per_sec,
         max_write_buffer_bytes: args.max_write_buffer_bytes,

@@ -2,12 +2,12 @@
 //! dials, the store and the miner. Connection tasks reach it only through bounded channels.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
@@ -17,6 +17,7 @@ use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::wire::NodeKind;
 
 use crate::api::ApiState;
+use crate::budget::{Budget, Charge, OVER_BUDGET, OutboxCharges};
 use crate::miner::Miner;
 use crate::snapshot::Publisher;
 use crate::store::RedbStore;
@@ -32,6 +33,8 @@ pub enum RelayError {
     Load(tabcoin_core::chain::LoadError),
     Io(std::io::Error),
     Tls(crate::tls::TlsError),
+    /// The limits contradict each other (e.g. a memory budget below the inbox budget).
+    Limits(String),
 }
 
 impl std::fmt::Display for RelayError {
@@ -41,16 +44,25 @@ impl std::fmt::Display for RelayError {
             RelayError::Load(e) => write!(f, "loading the chain: {e}"),
             RelayError::Io(e) => write!(f, "io: {e}"),
             RelayError::Tls(e) => write!(f, "tls: {e}"),
+            RelayError::Limits(e) => write!(f, "limits: {e}"),
         }
     }
 }
 
 impl std::error::Error for RelayError {}
 
+/// One message queued for a connection's writer, with its charge against the memory budget
+/// (shared by every queue holding the same buffer).
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub bytes: Arc<[u8]>,
+    _charge: Arc<Charge>,
+}
+
 /// The way from the node task to one connection's writer.
 #[derive(Debug)]
 pub(crate) struct ConnOut {
-    pub tx: mpsc::Sender<Arc<[u8]>>,
+    pub tx: mpsc::Sender<Queued>,
     /// Bytes queued and not yet written.
     pub queued: Arc<AtomicUsize>,
     /// Tells the connection to close, and why (WebSocket close code and reason).
@@ -87,6 +99,8 @@ pub(crate) enum ToNode {
     Received {
         conn: ConnId,
         bytes: Vec<u8>,
+        /// The message's room in the inbox byte budget, freed once the node handled it.
+        permit: OwnedSemaphorePermit,
     },
     Closed {
         conn: ConnId,
@@ -171,6 +185,12 @@ pub(crate) struct AppState {
     pub api: Arc<ApiState>,
     /// Client TLS for dialing `wss://` relays.
     pub tls_client: Arc<rustls::ClientConfig>,
+    /// The memory budget every connection and queue charges.
+    pub budget: Arc<Budget>,
+    /// Room in the node inbox, in bytes.
+    pub inbox: Arc<Semaphore>,
+    /// Peers closed because a message was not written within the write deadline.
+    pub write_timeouts: Arc<AtomicU64>,
 }
 
 impl AppState {
@@ -272,6 +292,20 @@ pub(crate) async fn run(
         crate::display_url(local)
     );
 
+    let limits = &config.limits;
+    let budget = Budget::new(limits.max_memory);
+    // The inbox must hold at least one largest message, or a peer sending one would wait
+    // forever; its bytes are set aside from the budget once, here.
+    let inbox_bytes = limits
+        .inbox_bytes
+        .max(limits.max_message_bytes)
+        .min(Semaphore::MAX_PERMITS);
+    let inbox_charge = budget.reserve(inbox_bytes).ok_or_else(|| {
+        RelayError::Limits(format!(
+            "the memory budget ({} bytes) is smaller than the inbox ({inbox_bytes} bytes)",
+            limits.max_memory
+        ))
+    })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (to_node, mut inbox) = mpsc::channel::<ToNode>(4_096);
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
@@ -310,18 +344,23 @@ pub(crate) async fn run(
         refused: refused.clone(),
         api,
         tls_client,
+        budget: budget.clone(),
+        inbox: Arc::new(Semaphore::new(inbox_bytes)),
+        write_timeouts: Arc::new(AtomicU64::new(0)),
     };
     let info = RelayInfo {
         local_hashes,
-        refused,
+        refused: refused.clone(),
     };
 
-    let app = crate::api::router(state.clone(), &config.web_dir);
-    let server_shutdown = {
-        let mut rx = shutdown_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
+    let app = crate::server::with_limits(
+        crate::api::router(state.clone(), &config.web_dir),
+        &config.limits,
+    );
+    let proxies = state.api.proxies.clone();
+    let handles = crate::server::ServerHandles {
+        accepted: Arc::new(crate::server::Accepted::default()),
+        refused: refused.clone(),
     };
     if let Some(l) = private_listener {
         let private = crate::api::private_router(state.clone());
@@ -337,17 +376,16 @@ pub(crate) async fn run(
                 .await
         });
     }
-    let listener = crate::tls::RelayListener::new(listener, server_tls).map_err(RelayError::Io)?;
-    let server = tokio::spawn(async move {
-        use axum::serve::ListenerExt;
-        // `tap_io` only makes the listener's address type the connect info.
-        axum::serve(
-            listener.tap_io(|_| {}),
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(server_shutdown)
-        .await
-    });
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        server_tls.map(tokio_rustls::TlsAcceptor::from),
+        proxies,
+        app,
+        config.limits.clone(),
+        budget.clone(),
+        handles.clone(),
+        shutdown_rx.clone(),
+    ));
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(true);
@@ -366,6 +404,9 @@ pub(crate) async fn run(
         store,
         info,
         publisher,
+        outbox: OutboxCharges::default(),
+        budget_drops: 0,
+        accepted: handles.accepted.clone(),
     };
     ctx.drain(&mut node, &mut conns);
     loop {
@@ -385,6 +426,7 @@ pub(crate) async fn run(
             }
             _ = tick.tick() => {
                 node.handle(now_ms(), Input::Tick);
+                ctx.outbox.prune();
                 ctx.update_metrics(&node, &conns);
             }
             // The API's pool and peer views catch up within SLOW_VIEWS_EVERY.
@@ -409,6 +451,7 @@ pub(crate) async fn run(
     let _ = server.await;
     // Every ChangeSet was written as it came; dropping the store closes the database.
     drop(ctx);
+    drop(inbox_charge);
     info!("stopped");
     Ok(())
 }
@@ -428,6 +471,10 @@ struct Ctx {
     store: AnyStore,
     info: RelayInfo,
     publisher: Publisher,
+    outbox: OutboxCharges,
+    /// Peers closed because the memory budget could not hold what they were sent.
+    budget_drops: u64,
+    accepted: Arc<crate::server::Accepted>,
 }
 
 impl Ctx {
@@ -450,10 +497,15 @@ impl Ctx {
                     },
                 );
             }
-            ToNode::Received { conn, bytes } => {
+            ToNode::Received {
+                conn,
+                bytes,
+                permit,
+            } => {
                 if conns.contains_key(&conn) {
                     node.handle(now, Input::Received { peer: conn, bytes });
                 }
+                drop(permit);
             }
             ToNode::Closed { conn } => {
                 if conns.remove(&conn).is_some() {
@@ -487,21 +539,44 @@ impl Ctx {
                     let Some(c) = conns.get(&peer) else { continue };
                     let len = bytes.len();
                     let queued = c.queued.load(Ordering::SeqCst);
-                    let over_bytes = queued + len > self.state.limits.max_write_buffer_bytes;
-                    if over_bytes || c.tx.try_send(bytes).is_err() {
-                        warn!(peer, queued, "slow reader: write buffer full, dropping");
-                        self.slow_readers += 1;
-                        let _ = c.kill.send(Some(CloseReason::new(
-                            1008,
-                            format!(
-                                "slow reader: write buffer over {} bytes",
-                                self.state.limits.max_write_buffer_bytes
-                            ),
-                        )));
+                    let slow = CloseReason::new(
+                        1008,
+                        format!(
+                            "slow reader: write buffer over {} bytes",
+                            self.state.limits.max_write_buffer_bytes
+                        ),
+                    );
+                    let close = if queued + len > self.state.limits.max_write_buffer_bytes {
+                        Some(slow)
+                    } else {
+                        match self.outbox.charge(&self.state.budget, &bytes) {
+                            None => Some(CloseReason::new(1013, OVER_BUDGET)),
+                            Some(charge) => {
+                                let item = Queued {
+                                    bytes,
+                                    _charge: charge,
+                                };
+                                match c.tx.try_send(item) {
+                                    Ok(()) => {
+                                        c.queued.fetch_add(len, Ordering::SeqCst);
+                                        None
+                                    }
+                                    Err(_) => Some(slow),
+                                }
+                            }
+                        }
+                    };
+                    if let Some(reason) = close {
+                        if reason.code == 1013 {
+                            warn!(peer, len, "memory budget exhausted, dropping the peer");
+                            self.budget_drops += 1;
+                        } else {
+                            warn!(peer, queued, "slow reader: write buffer full, dropping");
+                            self.slow_readers += 1;
+                        }
+                        let _ = c.kill.send(Some(reason));
                         conns.remove(&peer);
                         node.handle(now_ms(), Input::Disconnected { peer });
-                    } else {
-                        c.queued.fetch_add(len, Ordering::SeqCst);
                     }
                 }
                 Output::Disconnect { peer, reason } => {
@@ -555,6 +630,15 @@ impl Ctx {
             metrics::counter!("tabcoin_bytes_sent_total").absolute(s.bytes_sent);
             metrics::counter!("tabcoin_peers_banned_total").absolute(s.peers_banned);
             metrics::counter!("tabcoin_slow_readers_dropped_total").absolute(self.slow_readers);
+            metrics::counter!("tabcoin_memory_budget_drops_total").absolute(self.budget_drops);
+            metrics::counter!("tabcoin_write_deadline_drops_total")
+                .absolute(self.state.write_timeouts.load(Ordering::SeqCst));
+            let budget = &self.state.budget;
+            metrics::gauge!("tabcoin_memory_budget_bytes").set(budget.limit() as f64);
+            metrics::gauge!("tabcoin_memory_used_bytes").set(budget.used() as f64);
+            metrics::gauge!("tabcoin_inbox_free_bytes")
+                .set(self.state.inbox.available_permits() as f64);
+            metrics::gauge!("tabcoin_tcp_connections").set(self.accepted.total() as f64);
             metrics::counter!("tabcoin_connections_refused_total")
                 .absolute(self.info.refused.load(Ordering::SeqCst));
             metrics::counter!("tabcoin_local_hashes_total")

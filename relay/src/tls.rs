@@ -2,13 +2,13 @@
 //! (`--tls-cert`, `--tls-key`), and the client side for dialing `wss://` relays (the bundled
 //! Mozilla root store from `webpki-roots`, plus `--tls-ca` files for private CAs).
 //!
-//! Handshakes run in their own tasks, each with a deadline and at most
-//! [`MAX_HANDSHAKES`] at once, so a client that opens TCP and never speaks TLS holds
-//! neither the accept loop nor memory for long.
+//! Handshakes run in the connection's own task (see `server.rs`) under
+//! [`HANDSHAKE_TIMEOUT`], after the connection was admitted under the connection caps and
+//! the memory budget, so a client that opens TCP and never speaks TLS holds neither the
+//! accept loop nor memory for long.
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,13 +19,9 @@ use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc};
-use tokio_rustls::TlsAcceptor;
+use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-/// TLS handshakes in progress at once; connections beyond it are closed at once.
-pub const MAX_HANDSHAKES: usize = 1_024;
 /// How long a client may take to complete the TLS handshake.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -111,110 +107,6 @@ pub fn client_config(extra_roots: &[PathBuf]) -> Result<Arc<ClientConfig>, TlsEr
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(Arc::new(config))
-}
-
-/// The relay's listener: plain TCP, or TLS on top of it.
-#[derive(Debug)]
-pub struct RelayListener {
-    local: SocketAddr,
-    inner: Inner,
-}
-
-#[derive(Debug)]
-enum Inner {
-    Plain(TcpListener),
-    /// Streams whose handshake completed, from the accept task.
-    Tls(mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>),
-}
-
-impl RelayListener {
-    /// Wraps `listener`; with a TLS config, accepts in a background task that ends when
-    /// this listener is dropped.
-    pub fn new(listener: TcpListener, tls: Option<Arc<ServerConfig>>) -> io::Result<Self> {
-        let local = listener.local_addr()?;
-        let inner = match tls {
-            None => Inner::Plain(listener),
-            Some(config) => {
-                let (tx, rx) = mpsc::channel(64);
-                tokio::spawn(accept_tls(listener, TlsAcceptor::from(config), tx));
-                Inner::Tls(rx)
-            }
-        };
-        Ok(RelayListener { local, inner })
-    }
-}
-
-async fn accept_tls(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
-    ready: mpsc::Sender<(TlsStream<TcpStream>, SocketAddr)>,
-) {
-    let handshakes = Arc::new(Semaphore::new(MAX_HANDSHAKES));
-    loop {
-        let accepted = tokio::select! {
-            _ = ready.closed() => return,
-            a = listener.accept() => a,
-        };
-        let (tcp, addr) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = handshakes.clone().try_acquire_owned() else {
-            tracing::debug!(%addr, "too many TLS handshakes in progress; closing");
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        let ready = ready.clone();
-        tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(stream)) => {
-                    // The permit is held until the server took the stream, so finished
-                    // handshakes waiting for it count against the cap too.
-                    let _ = ready.send((stream, addr)).await;
-                    drop(permit);
-                }
-                Ok(Err(e)) => tracing::debug!(%addr, "tls handshake failed: {e}"),
-                Err(_) => tracing::debug!(%addr, "tls handshake timed out"),
-            }
-        });
-    }
-}
-
-impl axum::serve::Listener for RelayListener {
-    type Io = RelayStream;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (RelayStream, SocketAddr) {
-        match &mut self.inner {
-            Inner::Plain(l) => loop {
-                match TcpListener::accept(l).await {
-                    Ok((s, a)) => {
-                        let _ = s.set_nodelay(true);
-                        return (RelayStream::Plain(s), a);
-                    }
-                    Err(e) => {
-                        tracing::warn!("accept failed: {e}");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
-                }
-            },
-            Inner::Tls(rx) => match rx.recv().await {
-                Some((s, a)) => (RelayStream::Tls(Box::new(s)), a),
-                // The accept task only ends when this listener is dropped.
-                None => std::future::pending().await,
-            },
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<SocketAddr> {
-        Ok(self.local)
-    }
 }
 
 /// A connection to the relay, with or without TLS.

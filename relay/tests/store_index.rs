@@ -89,14 +89,7 @@ fn the_tx_index_follows_connects_reorgs_and_restarts() {
     let mut parent = chain.block(&fork).unwrap().clone();
     let mut gone = Vec::new();
     for height in 3..6 {
-        let b = child_of(
-            &params,
-            &parent,
-            Height(height),
-            chain.tip().first_block_time,
-            bob.public_key(),
-            b"side",
-        );
+        let b = child_of(&params, &parent, Height(height), bob.public_key(), b"side");
         let outcome = chain.accept_block(&b, b.header.time).unwrap();
         gone.extend(outcome.disconnected.iter().cloned());
         store.persist(&outcome.changes).unwrap();

@@ -255,6 +255,31 @@ impl RawClient {
         Ok(RawClient::from_ws(ws))
     }
 
+    /// Like [`RawClient::connect_from`] with a 4 KiB WebSocket read buffer instead of
+    /// tungstenite's 128 KiB, for tests and the soak that hold thousands of clients.
+    pub async fn connect_lean(url: &str, local: std::net::IpAddr) -> Result<RawClient> {
+        use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+        let addr: std::net::SocketAddr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .ok_or("url without host")?
+            .parse()?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        let stream = socket.connect(addr).await?;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (ws, _response) = tokio_tungstenite::client_async_with_config(
+            url,
+            MaybeTlsStream::Plain(stream),
+            Some(config),
+        )
+        .await?;
+        Ok(RawClient::from_ws(ws))
+    }
+
     /// Sends `bytes` as one binary frame (need not be a valid message).
     pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<()> {
         self.ws.send(WsMessage::binary(bytes)).await?;
