@@ -259,9 +259,10 @@ impl Node {
 
     /// Whether the node has caught up with every peer it knows of: its best header is its
     /// tip and no established peer is believed to have more work. A peer's `hello` claim is
-    /// believed only until it answers a `getheaders` (or lets one time out); from then on
-    /// what its headers showed counts, so a peer claiming work it does not have cannot hold
-    /// this false for longer than one request.
+    /// checked with a `getheaders` sent at once (in parallel with other claimants) and
+    /// believed only until it is answered or times out; from then on what its headers showed
+    /// counts, and a claim they did not back costs the connection. So peers claiming work
+    /// they do not have cannot hold this false for longer than one request timeout.
     pub fn is_synced(&self) -> bool {
         let tip = self.chain.tip();
         let have_peer = self.peers.values().any(|p| p.established);

@@ -220,9 +220,10 @@ impl Node {
 /// a reason of its own, or dust (the outputs are part of the txid).
 fn intrinsic_rejection(e: &MempoolError) -> bool {
     match e {
-        MempoolError::Invalid(te) => {
-            !matches!(te, TxError::MissingInput { .. } | TxError::ImmatureCoinbase { .. })
-        }
+        MempoolError::Invalid(te) => !matches!(
+            te,
+            TxError::MissingInput { .. } | TxError::ImmatureCoinbase { .. }
+        ),
         MempoolError::Dust { .. } => true,
         _ => false,
     }
