@@ -8,8 +8,11 @@
 mod common;
 
 use common::*;
-use tabcoin_core::node::GETHEADERS_TIMEOUT_MS;
+use tabcoin_core::encode::Encode;
+use tabcoin_core::node::{BAN_MS, GETHEADERS_TIMEOUT_MS, SCORE_DECAY_MS};
+use tabcoin_core::store::Store;
 use tabcoin_core::units::{U256, Work};
+use tabcoin_core::wire::Message;
 
 // ---- 6: claims of work that are never backed -------------------------------------------
 
@@ -61,4 +64,87 @@ fn peers_that_only_claim_work_cannot_stall_mining() {
         sim.run_for(1_000);
         assert!(closed(&sim, raw, p), "{addr} reconnected");
     }
+}
+
+// ---- 7: scores that decay, bans that last ----------------------------------------------
+
+/// A ban is persisted through the host's store and survives a restart; it covers the whole
+/// IPv6 /64 and lifts after an hour.
+#[test]
+fn bans_survive_a_restart_and_cover_the_ipv6_64() {
+    let (mut sim, raw) = network();
+    let p = sim.raw_connect(raw, 0, "2001:db8:1:2::5");
+    sim.raw_send(raw, p, vec![0xff, 1, 2, 3]);
+    sim.run_for(1_000);
+    assert!(closed(&sim, raw, p));
+    assert_eq!(bans(&sim, 0).len(), 1);
+    // Restart relay 0 from what it persisted.
+    let stored = sim.sim_node(0).store.clone().load().unwrap();
+    assert_eq!(
+        stored.bans.keys().collect::<Vec<_>>(),
+        ["2001:db8:1:2::/64"],
+        "the ban was not persisted by its /64"
+    );
+    let config = sim.node(0).config().clone();
+    sim.set_online(0, false);
+    let restarted = sim.add_node(config, stored);
+    sim.run_for(1_000);
+    // Another address of the same /64 is refused at connect; another /64 is not.
+    let same = sim.raw_connect(raw, restarted, "2001:db8:1:2:ffff::9");
+    sim.run_for(1_000);
+    assert!(
+        closed(&sim, raw, same),
+        "the ban did not survive the restart"
+    );
+    let other = sim.raw_connect(raw, restarted, "2001:db8:1:3::5");
+    sim.raw_handshake(raw, other, [0xe7; 32]);
+    assert!(!closed(&sim, raw, other), "a neighbouring /64 was banned");
+    // After an hour the ban has run out, and the store forgot it.
+    sim.run_for(BAN_MS);
+    let again = sim.raw_connect(raw, restarted, "2001:db8:1:2::5");
+    sim.raw_handshake(raw, again, [0xe8; 32]);
+    assert!(!closed(&sim, raw, again), "the ban outlasted its hour");
+    assert!(
+        sim.sim_node(restarted)
+            .store
+            .clone()
+            .load()
+            .unwrap()
+            .bans
+            .is_empty()
+    );
+}
+
+/// Scores decay (one point per `SCORE_DECAY_MS`): a peer that misbehaves a little now and
+/// then is not banned for it in the long run, while a burst still bans.
+#[test]
+fn scores_decay_over_time() {
+    let (mut sim, raw, p) = network_with_peer("10.0.0.90", 0xe9, true);
+    let pushy = next_block(&sim, 0, 98, b"pushy");
+    // An unsolicited block (20 points) every 15 minutes for two hours: 160 points in all,
+    // but 25 decay between two.
+    // (It answers the node's periodic `getheaders` as an empty-handed peer does.)
+    let mut seen = 0;
+    for _ in 0..8 {
+        sim.raw_send(raw, p, Message::Block(pushy.clone()).encode());
+        for _ in 0..15 * 60 {
+            sim.run_for(1_000);
+            if fresh(&sim, raw, p, &mut seen).iter().any(is_getheaders) {
+                sim.raw_send(raw, p, Message::Headers(Vec::new()).encode());
+            }
+        }
+    }
+    assert!(!closed(&sim, raw, p), "occasional misbehaviour was banned");
+    let scores: Vec<u32> = penalties(&sim, 0)
+        .iter()
+        .filter(|(r, _)| r.contains("unsolicited block"))
+        .map(|(_, s)| *s)
+        .collect();
+    assert_eq!(scores, [20; 8], "{SCORE_DECAY_MS} ms per point");
+    // Five in a burst still ban.
+    for _ in 0..5 {
+        sim.raw_send(raw, p, Message::Block(pushy.clone()).encode());
+    }
+    sim.run_for(1_000);
+    assert!(closed(&sim, raw, p));
 }

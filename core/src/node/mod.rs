@@ -25,6 +25,7 @@ mod txs;
 mod types;
 
 pub use addrbook::{MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, NODE_EXPIRY_MS};
+pub use connections::ban_key;
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -71,6 +72,9 @@ pub const GETHEADERS_MIN_INTERVAL_MS: u64 = 2_000;
 pub const BAN_MS: u64 = 60 * 60 * 1000;
 /// Misbehaviour score at which a peer is banned.
 pub const BAN_SCORE: u32 = 100;
+/// A misbehaviour score falls by one point per this much time (100 points an hour), and is
+/// kept for the address group after the connection closes until it has fallen to zero.
+pub const SCORE_DECAY_MS: u64 = 36_000;
 /// Blocks requested from one peer at a time.
 pub const MAX_BLOCKS_IN_FLIGHT_PER_PEER: usize = 16;
 /// Blocks served for one `getdata` (more are answered with `notfound`).
@@ -149,7 +153,10 @@ pub struct Node {
     /// Known relays (the discovery table).
     book: AddrBook,
     dialing: BTreeMap<String, u64>,
+    /// Bans by [`ban_key`]: until when (ms). Persisted (`ChangeSet::bans`).
     bans: BTreeMap<String, u64>,
+    /// Scores of closed connections by [`ban_key`]: (score, when it was last decayed).
+    scores: BTreeMap<String, (u32, u64)>,
     orphans: VecDeque<Block>,
     rejected_txs: RecentSet,
     /// Which peer each requested transaction is asked of.
@@ -178,6 +185,15 @@ impl Node {
     /// A node over a stored state (an empty ChangeSet for a new node).
     pub fn new(config: NodeConfig, params: Params, stored: ChangeSet) -> Result<Node, LoadError> {
         let stored_nodes = stored.nodes.clone();
+        // Stored bans come back (expired ones go at the first input); the soonest to expire
+        // are dropped beyond the limit.
+        let mut bans: Vec<(String, u64)> = stored
+            .bans
+            .iter()
+            .filter_map(|(k, until)| until.map(|u| (k.clone(), u)))
+            .collect();
+        bans.sort_by_key(|(_, until)| core::cmp::Reverse(*until));
+        bans.truncate(MAX_BANS);
         let chain = Chain::load(params, stored)?;
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
@@ -192,7 +208,8 @@ impl Node {
             peers: BTreeMap::new(),
             book: AddrBook::load(stored_nodes, &config.bootstrap),
             dialing: BTreeMap::new(),
-            bans: BTreeMap::new(),
+            bans: bans.into_iter().collect(),
+            scores: BTreeMap::new(),
             orphans: VecDeque::new(),
             rejected_txs: RecentSet::new(REJECTED_TXS),
             tx_asked: BTreeMap::new(),

@@ -188,7 +188,10 @@ impl Node {
             })
             .collect();
         self.book.expire(now, start, &connected);
-        self.bans.retain(|_, until| *until > now);
+        self.expire_bans();
+        for p in self.peers.values_mut() {
+            p.decay_score(now);
+        }
         // Dials that never answered.
         self.dialing.retain(|_, &mut at| now < at + DIAL_TIMEOUT_MS);
         let interval = if self.book.len() < self.config.target_outbound {
