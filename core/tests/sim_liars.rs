@@ -9,9 +9,10 @@ mod common;
 
 use common::*;
 use tabcoin_core::encode::Encode;
-use tabcoin_core::node::{BAN_MS, GETHEADERS_TIMEOUT_MS, SCORE_DECAY_MS};
+use tabcoin_core::node::{BAN_MS, GETHEADERS_TIMEOUT_MS, SCORE_DECAY_MS, TX_REQUEST_TIMEOUT_MS};
 use tabcoin_core::store::Store;
-use tabcoin_core::units::{U256, Work};
+use tabcoin_core::testkit::wallet;
+use tabcoin_core::units::{Amount, U256, Work};
 use tabcoin_core::wire::Message;
 
 // ---- 6: claims of work that are never backed -------------------------------------------
@@ -147,4 +148,60 @@ fn scores_decay_over_time() {
     }
     sim.run_for(1_000);
     assert!(closed(&sim, raw, p));
+}
+
+// ---- 8: transactions can't be withheld -------------------------------------------------
+
+/// Four attacker connections announce a transaction first and never send it; an honest
+/// announcer's copy still reaches the pool within one request timeout (the first request
+/// goes to a random announcer, the rest are asked in parallel after a short timeout).
+#[test]
+fn silent_announcers_delay_a_transaction_by_one_timeout_at_most() {
+    let (mut sim, _) = network();
+    let tx = {
+        let n = sim.node(0);
+        wallet(1, &sim.params)
+            .pay(
+                n.chain(),
+                n.mempool(),
+                wallet(2, &sim.params).public_key(),
+                Amount::from_units(5_000).unwrap(),
+                2_000,
+                None,
+            )
+            .unwrap()
+    };
+    let txid = tx.txid();
+    let mut conns = Vec::new();
+    for i in 0..5u8 {
+        let raw = sim.add_raw();
+        sim.set_auto_pong(raw, true);
+        let p = sim.raw_connect(raw, 0, &format!("10.0.9.{i}"));
+        sim.raw_handshake(raw, p, [0xf0 + i; 32]);
+        conns.push((raw, p));
+    }
+    // The attackers (the first four) announce first, the honest peer (the last) after them.
+    for &(raw, p) in &conns {
+        sim.raw_send(raw, p, tx_inv(txid).encode());
+        sim.run_for(200);
+    }
+    let (honest, hp) = conns[4];
+    let start = sim.now_ms;
+    let mut seen = 0;
+    while !sim.node(0).mempool().contains(&txid) && sim.now_ms < start + 10 * MINUTE {
+        sim.run_for(100);
+        if fresh(&sim, honest, hp, &mut seen)
+            .iter()
+            .any(|m| getdata_for(m, &txid))
+        {
+            sim.raw_send(honest, hp, Message::Tx(tx.clone()).encode());
+        }
+    }
+    let took = sim.now_ms - start;
+    assert!(sim.node(0).mempool().contains(&txid), "never arrived");
+    assert!(took <= TX_REQUEST_TIMEOUT_MS, "arrived after {took} ms");
+    // Nobody was asked twice.
+    for &(raw, p) in &conns {
+        assert!(count(&sim, raw, p, |m| getdata_for(m, &txid)) <= 1);
+    }
 }

@@ -86,6 +86,13 @@ pub const MAX_GETDATA_REPLY_BYTES: usize = MAX_BLOCKS_PER_GETDATA * MAX_MESSAGE_
 pub const MAX_TXS_IN_FLIGHT_PER_PEER: usize = 100;
 /// A requested transaction that does not arrive within this is asked of another announcer.
 pub const TX_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// A requested transaction that does not arrive within this is asked of every other
+/// announcer at once (the first request stays open until [`TX_REQUEST_TIMEOUT_MS`]).
+pub const TX_FALLBACK_MS: u64 = 5_000;
+/// Announced transactions waiting for their first request at the next tick.
+const MAX_TXS_DUE: usize = 10_000;
+/// Transactions remembered as already asked of every announcer.
+const TXS_FANNED: usize = 4_096;
 /// Headers held per peer before they show more work than ours.
 pub const MAX_PENDING_HEADERS: usize = 20 * MAX_HEADERS;
 /// Headers held across all peers before they show more work than ours.
@@ -161,6 +168,10 @@ pub struct Node {
     rejected_txs: RecentSet,
     /// Which peer each requested transaction is asked of.
     tx_asked: BTreeMap<Txid, PeerId>,
+    /// Transactions announced since the last tick that nobody is asked for yet.
+    txs_due: BTreeSet<Txid>,
+    /// Transactions whose slow first request was followed by requests to every announcer.
+    txs_fanned: RecentSet,
     templates: VecDeque<BlockTemplate>,
     template_dirty: bool,
     last_template_ms: u64,
@@ -213,6 +224,8 @@ impl Node {
             orphans: VecDeque::new(),
             rejected_txs: RecentSet::new(REJECTED_TXS),
             tx_asked: BTreeMap::new(),
+            txs_due: BTreeSet::new(),
+            txs_fanned: RecentSet::new(TXS_FANNED),
             templates: VecDeque::new(),
             template_dirty: true,
             last_template_ms: 0,

@@ -170,6 +170,8 @@ impl Node {
         for id in refill {
             self.fill_tx_requests(id);
         }
+        self.fan_out_slow_txs();
+        self.request_due_txs();
         if !stalled.is_empty() {
             self.request_blocks();
         }
