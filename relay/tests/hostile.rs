@@ -135,7 +135,9 @@ impl Honest {
 
 /// A block of many signed posts (~30 KB), mined on the relay through `m`.
 async fn big_block(m: &NodeClient, honest: &NodeClient) -> tabcoin_core::primitives::Block {
-    for _ in 0..3 {
+    // Enough mature coinbases that 60 posts spread over several unconfirmed chains, each
+    // within the pool's 25-transaction ancestor limit (the wallet spends the largest coin).
+    for _ in 0..8 {
         m.mine_and_submit().await.unwrap();
     }
     for i in 0..60 {
