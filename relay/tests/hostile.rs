@@ -526,6 +526,66 @@ async fn connections_from_many_addresses_meet_the_global_cap_with_503() {
     relay.stop().await;
 }
 
+/// A request for `path` as a reverse proxy forwards it for `client`.
+fn get_for(path: &str, client: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: relay\r\nX-Forwarded-For: {client}\r\nConnection: close\r\n\r\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trusted_proxy_carries_many_clients_each_limited_on_its_own() {
+    let proxy = ip(15, 9);
+    let mut config = Relay::test_config();
+    config.limits.max_http_per_ip = 4;
+    config.limits.api_requests_per_sec = 1;
+    config.proxies = tabcoin_relay::client_addr::ProxyPolicy {
+        trusted: vec![proxy.to_string().parse().unwrap()],
+        header: tabcoin_relay::client_addr::ForwardedHeader::XForwardedFor,
+    };
+    let relay = Relay::start(config, true).await;
+    let honest = Honest::join(&relay).await;
+    // The proxy holds more connections than one address may: it carries many clients.
+    let mut open = Vec::new();
+    for _ in 0..12 {
+        open.push(tcp_from(relay.addr, proxy).await.unwrap());
+    }
+    wait_metric(&relay, "tabcoin_tcp_connections", |v| v >= 14.0).await;
+    let (status, text) = http_from(relay.addr, proxy, &get_for("/", "198.51.100.7")).await;
+    assert_eq!(status, 200, "{text}");
+    // Any other address still meets its cap of 4.
+    let mut other = Vec::new();
+    for _ in 0..4 {
+        other.push(tcp_from(relay.addr, ip(15, 10)).await.unwrap());
+    }
+    wait_metric(&relay, "tabcoin_tcp_connections", |v| v >= 18.0).await;
+    let (status, text) = http_from(relay.addr, ip(15, 10), &get("/")).await;
+    assert_eq!(status, 429, "{text}");
+    drop(open);
+    drop(other);
+    // The API rate counts each forwarded client, not the proxy: one client flooding through
+    // the proxy is limited (a burst of 2, then 1 per second) while another is still served.
+    let mut limited = 0;
+    for _ in 0..10 {
+        let (status, text) =
+            http_from(relay.addr, proxy, &get_for("/api/status", "198.51.100.7")).await;
+        match status {
+            200 => {}
+            429 => {
+                assert!(text.contains("198.51.100.7"), "{text}");
+                limited += 1;
+            }
+            s => panic!("unexpected status {s}: {text}"),
+        }
+    }
+    assert!(limited >= 1, "a flooding client behind the proxy was never limited");
+    let (status, text) =
+        http_from(relay.addr, proxy, &get_for("/api/status", "198.51.100.8")).await;
+    assert_eq!(status, 200, "{text}");
+    honest.still_served().await;
+    relay.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_address_cannot_hold_more_than_its_share_of_connections() {
     let mut config = Relay::test_config();
