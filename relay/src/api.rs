@@ -17,9 +17,8 @@ use tokio::sync::oneshot;
 use tower_http::services::{ServeDir, ServeFile};
 
 use tabcoin_core::encode::Encode;
-use tabcoin_core::hash::Hash256;
 use tabcoin_core::node::Node;
-use tabcoin_core::primitives::{Block, Payload, Transaction};
+use tabcoin_core::primitives::{Block, BlockHash, Payload, Transaction, Txid};
 use tabcoin_core::units::Height;
 use tabcoin_core::wallet::encode_address;
 
@@ -30,8 +29,8 @@ use crate::node_task::{AppState, ConnRefused, RelayInfo, ToNode};
 pub(crate) enum Query {
     Status,
     Blocks { from: Option<u64>, limit: usize },
-    Block(Hash256),
-    Tx(Hash256),
+    Block(BlockHash),
+    Tx(Txid),
     Peers,
     Mempool,
 }
@@ -145,14 +144,14 @@ async fn blocks(State(s): State<AppState>, UrlQuery(p): UrlQuery<BlocksParams>) 
 }
 
 async fn block(State(s): State<AppState>, UrlPath(hash): UrlPath<String>) -> Response {
-    match Hash256::from_hex(&hash) {
+    match BlockHash::from_hex(&hash) {
         Ok(h) => reply(ask(&s, Query::Block(h)).await),
         Err(e) => bad_request(format!("block hash: {e}")),
     }
 }
 
 async fn tx(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Response {
-    match Hash256::from_hex(&id) {
+    match Txid::from_hex(&id) {
         Ok(h) => reply(ask(&s, Query::Tx(h)).await),
         Err(e) => bad_request(format!("transaction id: {e}")),
     }
@@ -285,7 +284,7 @@ fn status_json(node: &Node, info: &RelayInfo) -> Value {
     })
 }
 
-fn block_summary(node: &Node, b: &Block, hash: Hash256) -> Value {
+fn block_summary(node: &Node, b: &Block, hash: BlockHash) -> Value {
     let chain = node.chain();
     let e = chain.entry(&hash);
     let height = e.map(|e| e.height.0);
@@ -328,7 +327,7 @@ fn tx_json(t: &Transaction, prefix: &str) -> Value {
 
 /// A transaction from the pool or the active chain (searching back at most 10,000 blocks:
 /// there is no transaction index yet).
-fn find_tx(node: &Node, id: &Hash256) -> Value {
+fn find_tx(node: &Node, id: &Txid) -> Value {
     let prefix = node.chain().params().address_prefix;
     if let Some(e) = node.mempool().get(id) {
         let mut v = tx_json(&e.tx, prefix);

@@ -57,7 +57,10 @@ pub enum StoreError {
     /// A stored record does not decode or does not fit the rest of the store.
     Corrupt(String),
     /// The store was made for a network with another genesis block.
-    WrongNetwork { stored: Hash256, expected: Hash256 },
+    WrongNetwork {
+        stored: BlockHash,
+        expected: BlockHash,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -155,11 +158,11 @@ impl RedbStore {
                 .map(|v| v.value().to_vec());
             match stored {
                 None => {
-                    meta.insert(META_GENESIS, genesis.0.as_slice())
+                    meta.insert(META_GENESIS, genesis.as_bytes().as_slice())
                         .map_err(db)?;
                 }
                 Some(bytes) => {
-                    let stored = hash_value("meta", META_GENESIS, &bytes)?;
+                    let stored = BlockHash::from_hash(hash_value("meta", META_GENESIS, &bytes)?);
                     if stored != genesis {
                         return Err(StoreError::WrongNetwork {
                             stored,
@@ -217,7 +220,7 @@ impl Store for RedbStore {
             let (seq, bytes) = v.value();
             let block = Block::decode(bytes).map_err(|e| corrupt("blocks", key, e))?;
             let hash = block.hash();
-            if hash.0 != *key {
+            if hash.as_bytes() != key {
                 return Err(corrupt(
                     "blocks",
                     key,
@@ -232,7 +235,7 @@ impl Store for RedbStore {
         let table = tx.open_table(INVALID).map_err(db)?;
         for item in table.iter().map_err(db)? {
             let (k, _) = item.map_err(db)?;
-            cs.invalid.insert(Hash256(*k.value()));
+            cs.invalid.insert(BlockHash::from_bytes(*k.value()));
         }
 
         let table = tx.open_table(UTXO).map_err(db)?;
@@ -249,7 +252,7 @@ impl Store for RedbStore {
             let (k, v) = item.map_err(db)?;
             let key = k.value();
             let undo = BlockUndo::decode(v.value()).map_err(|e| corrupt("undo", key, e))?;
-            cs.undo.insert(Hash256(*key), Some(undo));
+            cs.undo.insert(BlockHash::from_bytes(*key), Some(undo));
         }
 
         let table = tx.open_table(NODES).map_err(db)?;
@@ -262,7 +265,11 @@ impl Store for RedbStore {
 
         let table = tx.open_table(META).map_err(db)?;
         if let Some(v) = table.get(META_TIP).map_err(db)? {
-            cs.tip = Some(hash_value("meta", META_TIP, v.value())?);
+            cs.tip = Some(BlockHash::from_hash(hash_value(
+                "meta",
+                META_TIP,
+                v.value(),
+            )?));
         }
         Ok(cs)
     }
@@ -295,11 +302,11 @@ impl Store for RedbStore {
                     let hash = block.hash();
                     // Already stored (a ChangeSet merged from several may repeat a block):
                     // keep its first sequence number.
-                    if table.get(&hash.0).map_err(db)?.is_some() {
+                    if table.get(hash.as_bytes()).map_err(db)?.is_some() {
                         continue;
                     }
                     table
-                        .insert(&hash.0, (seq, block.encode().as_slice()))
+                        .insert(hash.as_bytes(), (seq, block.encode().as_slice()))
                         .map_err(db)?;
                     seq += 1;
                 }
@@ -307,13 +314,14 @@ impl Store for RedbStore {
                     .map_err(db)?;
             }
             if let Some(tip) = &cs.tip {
-                meta.insert(META_TIP, tip.0.as_slice()).map_err(db)?;
+                meta.insert(META_TIP, tip.as_bytes().as_slice())
+                    .map_err(db)?;
             }
 
             if !cs.invalid.is_empty() {
                 let mut table = tx.open_table(INVALID).map_err(db)?;
                 for hash in &cs.invalid {
-                    table.insert(&hash.0, ()).map_err(db)?;
+                    table.insert(hash.as_bytes(), ()).map_err(db)?;
                 }
             }
 
@@ -343,11 +351,11 @@ impl Store for RedbStore {
                     match undo {
                         Some(undo) => {
                             table
-                                .insert(&hash.0, undo.encode().as_slice())
+                                .insert(hash.as_bytes(), undo.encode().as_slice())
                                 .map_err(db)?;
                         }
                         None => {
-                            table.remove(&hash.0).map_err(db)?;
+                            table.remove(hash.as_bytes()).map_err(db)?;
                         }
                     }
                 }

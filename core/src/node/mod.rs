@@ -151,7 +151,7 @@ pub struct Node {
     dialing: BTreeMap<String, u64>,
     bans: BTreeMap<String, u64>,
     orphans: VecDeque<Block>,
-    rejected_txs: RecentSet,
+    rejected_txs: RecentSet<Txid>,
     /// Which peer each requested transaction is asked of.
     tx_asked: BTreeMap<Txid, PeerId>,
     templates: VecDeque<BlockTemplate>,

@@ -6,6 +6,7 @@ use crate::chain::Chain;
 use crate::mempool::{MAX_ANCESTORS, MempoolError};
 use crate::params::Params;
 use crate::testkit::{extend, extend_empty, wallet};
+use crate::units::Height;
 
 fn amount(u: u64) -> Amount {
     Amount::from_units(u).unwrap()
