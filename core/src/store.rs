@@ -25,6 +25,9 @@ pub struct ChangeSet {
     pub tip: Option<BlockHash>,
     /// Known relays by URL (`None` = forget).
     pub nodes: BTreeMap<String, Option<NodeRecord>>,
+    /// Bans by the node's ban key (an address group or a dialed URL, see
+    /// `node::ban_key`): until when, in milliseconds since the epoch (`None` = lifted).
+    pub bans: BTreeMap<String, Option<u64>>,
 }
 
 impl ChangeSet {
@@ -35,6 +38,7 @@ impl ChangeSet {
             && self.undo.is_empty()
             && self.tip.is_none()
             && self.nodes.is_empty()
+            && self.bans.is_empty()
     }
 
     /// Folds a later change into this one.
@@ -47,6 +51,7 @@ impl ChangeSet {
             self.tip = later.tip;
         }
         self.nodes.extend(later.nodes);
+        self.bans.extend(later.bans);
     }
 }
 
@@ -101,6 +106,17 @@ impl Encode for ChangeSet {
                     out.extend_from_slice(&r.node_id.0);
                     crate::encode::put_var_bytes(out, r.url.as_bytes());
                     out.extend_from_slice(&r.last_seen.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+        }
+        put_varint(out, self.bans.len() as u64);
+        for (key, until) in &self.bans {
+            crate::encode::put_var_bytes(out, key.as_bytes());
+            match until {
+                Some(t) => {
+                    out.push(1);
+                    out.extend_from_slice(&t.to_le_bytes());
                 }
                 None => out.push(0),
             }
@@ -172,6 +188,10 @@ impl Decode for ChangeSet {
             })?;
             Ok((url, rec))
         })?;
+        let bans = read_sorted(r, "changeset bans", |r| {
+            let key = r.string("ban key", MAX_URL)?;
+            Ok((key, read_option(r, "ban flag", |r| r.u64())?))
+        })?;
         Ok(ChangeSet {
             blocks,
             invalid,
@@ -179,6 +199,7 @@ impl Decode for ChangeSet {
             undo,
             tip,
             nodes,
+            bans,
         })
     }
 }
@@ -203,6 +224,7 @@ pub struct MemStore {
     undo: BTreeMap<BlockHash, BlockUndo>,
     tip: Option<BlockHash>,
     nodes: BTreeMap<String, NodeRecord>,
+    bans: BTreeMap<String, u64>,
     /// Number of ChangeSets persisted (one write transaction each).
     pub writes: usize,
 }
@@ -244,6 +266,11 @@ impl Store for MemStore {
                 .iter()
                 .map(|(k, v)| (k.clone(), Some(v.clone())))
                 .collect(),
+            bans: self
+                .bans
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(*v)))
+                .collect(),
         })
     }
 
@@ -274,6 +301,12 @@ impl Store for MemStore {
             match rec {
                 Some(r) => self.nodes.insert(url.clone(), r.clone()),
                 None => self.nodes.remove(url),
+            };
+        }
+        for (key, until) in &cs.bans {
+            match until {
+                Some(t) => self.bans.insert(key.clone(), *t),
+                None => self.bans.remove(key),
             };
         }
         self.writes += 1;
@@ -313,6 +346,8 @@ mod tests {
                 cs.invalid.insert(BlockHash::from_bytes(*d));
                 let url = alloc::format!("ws://{}/ws", crate::hash::Hash256(*d));
                 cs.nodes.insert(url.clone(), Some(NodeRecord { node_id: crate::sig::PublicKey(*d), url, last_seen: 7 }));
+                let ban = alloc::format!("{}::/64", crate::hash::Hash256(*d));
+                cs.bans.insert(ban, if d[0] % 2 == 0 { Some(u64::from_le_bytes(d[..8].try_into().unwrap())) } else { None });
             }
             let bytes = cs.encode();
             prop_assert_eq!(ChangeSet::decode(&bytes).unwrap(), cs);
@@ -354,6 +389,52 @@ mod tests {
         let start = 2; // after the empty block list and the count
         let (a, b) = bytes[start..start + 64].split_at_mut(32);
         a.swap_with_slice(b);
+        prop_assert_is_err(ChangeSet::decode(&bytes));
+    }
+
+    #[test]
+    fn bans_round_trip_and_lifts_apply() {
+        let mut cs = ChangeSet::default();
+        cs.bans.insert(String::from("10.0.0.1"), Some(1_000));
+        cs.bans
+            .insert(String::from("2001:db8:1:2::/64"), Some(u64::MAX));
+        cs.bans.insert(String::from("ws://x.test/ws"), None);
+        let bytes = cs.encode();
+        assert_eq!(ChangeSet::decode(&bytes).unwrap(), cs);
+        // The tail is the bans: count, then each key, flag and little-endian time.
+        let mut tail = alloc::vec![3u8];
+        for (k, v) in &cs.bans {
+            tail.push(k.len() as u8);
+            tail.extend_from_slice(k.as_bytes());
+            match v {
+                Some(t) => {
+                    tail.push(1);
+                    tail.extend_from_slice(&t.to_le_bytes());
+                }
+                None => tail.push(0),
+            }
+        }
+        assert!(bytes.ends_with(&tail));
+        let mut store = MemStore::new();
+        store.persist(&cs).unwrap();
+        let mut lift = ChangeSet::default();
+        lift.bans.insert(String::from("10.0.0.1"), None);
+        store.persist(&lift).unwrap();
+        let loaded = store.load().unwrap().bans;
+        assert_eq!(loaded.len(), 1);
+        assert_eq!(loaded.get("2001:db8:1:2::/64"), Some(&Some(u64::MAX)));
+    }
+
+    #[test]
+    fn unsorted_bans_are_not_canonical() {
+        let mut cs = ChangeSet::default();
+        cs.bans.insert(String::from("a"), None);
+        cs.bans.insert(String::from("b"), None);
+        let mut bytes = cs.encode();
+        // The last 6 bytes are [1, 'a', 0, 1, 'b', 0]: swap the keys.
+        let n = bytes.len();
+        bytes[n - 5] = b'b';
+        bytes[n - 2] = b'a';
         prop_assert_is_err(ChangeSet::decode(&bytes));
     }
 

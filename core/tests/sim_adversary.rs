@@ -232,16 +232,20 @@ fn low_work_header_floods_are_not_stored() {
         tree,
         "low-work headers were stored"
     );
+    // Its answer did not back its claim: that costs the connection.
     assert!(
-        penalties(&sim, 0)
+        bans(&sim, 0)
             .iter()
-            .any(|(r, _)| r.contains("claimed more work"))
+            .any(|r| r.contains("claimed more work"))
     );
+    assert!(closed(&sim, raw, p));
     // Headers that connect to nothing are answered with getheaders; a peer that keeps
     // sending them while never linking them up is penalised, and a flood ends in a ban.
+    let p = sim.raw_connect(raw, 0, "10.0.0.75");
+    sim.raw_handshake(raw, p, [0xa7; 32]);
     let mut orphan_headers = headers.clone();
     orphan_headers.remove(0);
-    for _ in 0..12 {
+    for _ in 0..16 {
         sim.raw_send(raw, p, Message::Headers(orphan_headers.clone()).encode());
     }
     sim.run_for(1_000);

@@ -97,8 +97,18 @@ fn a_peer_that_never_delivers_is_eventually_dropped() {
     let (mut sim, raw, p) = network_with_peer("10.0.0.81", 0xc2, true);
     let b = next_block(&sim, 0, 51, b"hostage");
     sim.raw_send(raw, p, Message::Headers(vec![b.header]).encode());
-    let dropped = sim.run_until_for(10 * MINUTE, |s| closed(s, raw, p));
-    assert!(dropped, "a peer that never delivers was kept");
+    // It answers `getheaders` (so only its block requests cost it anything).
+    let mut seen = 0;
+    for _ in 0..10 * 60 {
+        sim.run_for(1_000);
+        if closed(&sim, raw, p) {
+            break;
+        }
+        if fresh(&sim, raw, p, &mut seen).iter().any(is_getheaders) {
+            sim.raw_send(raw, p, Message::Headers(Vec::new()).encode());
+        }
+    }
+    assert!(closed(&sim, raw, p), "a peer that never delivers was kept");
     assert!(
         bans(&sim, 0)
             .iter()
@@ -114,7 +124,7 @@ fn a_peer_that_never_delivers_is_eventually_dropped() {
 // ---- 2 and 11: claimed work ------------------------------------------------------------
 
 /// A peer that claims more work than it has and answers `getheaders` with nothing is asked
-/// once, penalised, and no longer keeps the node from being synced and mining.
+/// once, loses its connection, and no longer keeps the node from being synced and mining.
 #[test]
 fn a_peer_claiming_work_it_never_shows_is_asked_once_and_mining_goes_on() {
     let (mut sim, raw) = network();
@@ -135,10 +145,11 @@ fn a_peer_claiming_work_it_never_shows_is_asked_once_and_mining_goes_on() {
     let asked = count(&sim, raw, p, is_getheaders);
     assert!(asked <= 3, "the liar was asked {asked} times");
     assert!(
-        penalties(&sim, 0)
+        bans(&sim, 0)
             .iter()
-            .any(|(r, _)| r.contains("claimed more work than its headers show"))
+            .any(|r| r.contains("claimed more work than its headers show"))
     );
+    assert!(closed(&sim, raw, p), "the liar kept its connection");
     assert!(
         sim.node(0).is_synced(),
         "a refuted claim keeps the node unsynced"
@@ -152,8 +163,8 @@ fn a_peer_claiming_work_it_never_shows_is_asked_once_and_mining_goes_on() {
     );
 }
 
-/// A peer that never answers `getheaders` is given up after 30 s and sync goes on with
-/// someone else; the node ends up synced.
+/// A peer that claims more work and never answers `getheaders` loses its connection after
+/// 30 s and sync goes on with someone else; the node ends up synced.
 #[test]
 fn an_unanswered_getheaders_times_out_and_sync_moves_on() {
     let mut sim = Sim::new(Params::test());
@@ -181,9 +192,9 @@ fn an_unanswered_getheaders_times_out_and_sync_moves_on() {
         sim.node(new).is_synced()
     );
     assert!(
-        penalties(&sim, new)
+        bans(&sim, new)
             .iter()
-            .any(|(r, _)| r.contains("headers request timed out"))
+            .any(|r| r.contains("claimed work not shown in time"))
     );
     assert_eq!(
         count(&sim, raw, p, is_getheaders),

@@ -82,9 +82,7 @@ pub fn validate_block(data: &[u8]) {
     }
     if flags & block_flags::NEXT_BITS != 0 {
         let ctx = chain.next_block_context();
-        block.header.bits = f
-            .params
-            .next_bits(ctx.height, ctx.time);
+        block.header.bits = f.params.next_bits(ctx.height, ctx.time);
     }
     if flags & block_flags::SIGN != 0 {
         for tx in block.txs.iter_mut().filter(|t| !t.is_coinbase()) {

@@ -1,38 +1,90 @@
-//! HTTP: the page, `/ws`, the JSON API and `/metrics`. API answers are computed by the
-//! node task from the node itself (a query travels over the same bounded channel), so
-//! nothing here holds node state.
+//! HTTP: the page, `/ws`, the JSON API and `/metrics`. API answers never run on the node
+//! task: node state comes from the snapshot it publishes ([`crate::snapshot`]), blocks and
+//! transactions from the store's indexes, read on blocking threads (a few at a time).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
-use axum::extract::{ConnectInfo, Path as UrlPath, Query as UrlQuery, State, WebSocketUpgrade};
-use axum::http::{StatusCode, header};
+use axum::extract::{
+    ConnectInfo, Extension, Path as UrlPath, Query as UrlQuery, Request, State, WebSocketUpgrade,
+};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, watch};
 use tower_http::services::{ServeDir, ServeFile};
 
 use tabcoin_core::encode::Encode;
-use tabcoin_core::node::Node;
-use tabcoin_core::primitives::{Block, BlockHash, Payload, Transaction, Txid};
-use tabcoin_core::units::Height;
+use tabcoin_core::primitives::{BlockHash, Txid};
 use tabcoin_core::wallet::encode_address;
 
-use crate::node_task::{AppState, ConnRefused, RelayInfo, ToNode};
+use crate::client_addr::{self, ProxyPolicy};
+use crate::http_policy::OriginPolicy;
+use crate::node_task::{AppState, ConnCounter, ConnRefused};
+use crate::snapshot::{Snapshot, tx_json};
+use crate::store::{StoreReader, StoredBlock};
 
-/// What the API asks the node task.
-#[derive(Debug, Clone)]
-pub(crate) enum Query {
-    Status,
-    Blocks { from: Option<u64>, limit: usize },
-    Block(BlockHash),
-    Tx(Txid),
-    Peers,
-    Mempool,
+/// Store reads running at once; more API requests wait for a turn.
+const STORE_READERS: usize = 4;
+
+/// What API handlers read: the node's snapshot, the store and live counters.
+#[derive(Debug)]
+pub(crate) struct ApiState {
+    pub snapshot: watch::Receiver<Arc<Snapshot>>,
+    pub store: StoreReader,
+    pub reads: Semaphore,
+    pub proxies: ProxyPolicy,
+    pub origins: OriginPolicy,
+    pub address_prefix: &'static str,
+    pub started: Instant,
+    pub local_hashes: Arc<AtomicU64>,
+    pub mining_threads: usize,
+    pub connections: Arc<ConnCounter>,
+    pub refused: Arc<AtomicU64>,
+}
+
+impl ApiState {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        snapshot: watch::Receiver<Arc<Snapshot>>,
+        store: StoreReader,
+        proxies: ProxyPolicy,
+        origins: OriginPolicy,
+        address_prefix: &'static str,
+        local_hashes: Arc<AtomicU64>,
+        mining_threads: usize,
+        connections: Arc<ConnCounter>,
+        refused: Arc<AtomicU64>,
+    ) -> ApiState {
+        ApiState {
+            snapshot,
+            store,
+            reads: Semaphore::new(STORE_READERS),
+            proxies,
+            origins,
+            address_prefix,
+            started: Instant::now(),
+            local_hashes,
+            mining_threads,
+            connections,
+            refused,
+        }
+    }
+}
+
+/// The client a request is from (after trusted proxies) and the address its per-IP
+/// limits and bans count against (IPv6 by /64).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr {
+    pub ip: IpAddr,
+    pub key: IpAddr,
 }
 
 /// Per-connection WebSocket read buffer.
@@ -41,7 +93,7 @@ pub(crate) const READ_BUFFER: usize = 8 * 1024;
 pub(crate) fn router(state: AppState, web_dir: &Path) -> Router {
     let index = ServeFile::new(web_dir.join("index.html"));
     let files = ServeDir::new(web_dir).not_found_service(index);
-    Router::new()
+    let app = Router::new()
         .route("/ws", get(ws_handler))
         .route("/api/status", get(status))
         .route("/api/blocks", get(blocks))
@@ -51,15 +103,69 @@ pub(crate) fn router(state: AppState, web_dir: &Path) -> Router {
         .route("/api/mempool", get(mempool))
         .route("/metrics", get(metrics))
         .fallback_service(files)
+        // Inner: the per-client API rate; outer: who the client is (it runs first).
+        .layer(middleware::from_fn_with_state(
+            Arc::new(crate::server::ApiRate::new(
+                state.limits.api_requests_per_sec,
+            )),
+            crate::server::api_rate_limit,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            client_addr_layer,
+        ))
+        .with_state(state);
+    crate::http_policy::security_headers(app)
+}
+
+/// The operator's listener (`--private-api`): the same API, and `/api/peers` with every
+/// peer's address.
+pub(crate) fn private_router(state: AppState) -> Router {
+    Router::new()
+        .route("/api/status", get(status))
+        .route("/api/peers", get(private_peers))
+        .route("/api/mempool", get(mempool))
+        .route("/metrics", get(metrics))
         .with_state(state)
+}
+
+/// Works out the client address once per request, for every handler and limit.
+async fn client_addr_layer(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let ip = state.api.proxies.client_ip(peer.ip(), req.headers());
+    let addr = ClientAddr {
+        ip,
+        key: client_addr::limit_key(ip),
+    };
+    req.extensions_mut().insert(addr);
+    next.run(req).await
 }
 
 async fn ws_handler(
     State(state): State<AppState>,
-    ConnectInfo(addr): ConnectInfo<SocketAddr>,
+    Extension(client): Extension<ClientAddr>,
+    headers: HeaderMap,
+    meter: Option<axum::Extension<std::sync::Arc<crate::budget::ConnMeter>>>,
     ws: WebSocketUpgrade,
 ) -> Response {
-    match state.counter.acquire(addr.ip(), &state.limits) {
+    let snap = snapshot(&state);
+    if !state
+        .api
+        .origins
+        .allows(&headers, &snap.peers.relay_origins)
+    {
+        state.refused.fetch_add(1, Ordering::SeqCst);
+        return (
+            StatusCode::FORBIDDEN,
+            "this page's origin may not open /ws here (see --allowed-origin)",
+        )
+            .into_response();
+    }
+    match state.counter.acquire(client.key, &state.limits) {
         Err(refused) => {
             state.refused.fetch_add(1, Ordering::SeqCst);
             let (code, msg) = match refused {
@@ -67,7 +173,7 @@ async fn ws_handler(
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
                         "too many connections from {} (limit {})",
-                        addr.ip(),
+                        client_addr::limit_key_string(client.ip),
                         state.limits.max_per_ip
                     ),
                 ),
@@ -89,38 +195,61 @@ async fn ws_handler(
             .write_buffer_size(0)
             .max_message_size(state.limits.max_message_bytes)
             .max_frame_size(state.limits.max_message_bytes)
-            .on_upgrade(move |socket| crate::conn::serve_inbound(state, socket, addr, slot)),
+            .on_upgrade(move |socket| {
+                crate::conn::serve_inbound(
+                    state,
+                    socket,
+                    client_addr::limit_key_string(client.ip),
+                    slot,
+                    meter.map(|m| m.0),
+                )
+            }),
     }
 }
 
-async fn ask(state: &AppState, q: Query) -> Result<Value, Response> {
-    let (tx, rx) = oneshot::channel();
-    let unavailable = || (StatusCode::SERVICE_UNAVAILABLE, "node is shutting down").into_response();
-    state
-        .to_node
-        .send(ToNode::Query(q, tx))
-        .await
-        .map_err(|_| unavailable())?;
-    rx.await.map_err(|_| unavailable())
-}
-
-fn reply(v: Result<Value, Response>) -> Response {
-    match v {
-        Ok(Value::Null) => {
-            (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
-        }
-        Ok(v) if v.get("error").is_some() => (StatusCode::BAD_REQUEST, Json(v)).into_response(),
-        Ok(v) => Json(v).into_response(),
-        Err(r) => r,
-    }
+fn not_found() -> Response {
+    (StatusCode::NOT_FOUND, Json(json!({"error": "not found"}))).into_response()
 }
 
 fn bad_request(msg: impl Into<String>) -> Response {
     (StatusCode::BAD_REQUEST, Json(json!({"error": msg.into()}))).into_response()
 }
 
+fn snapshot(s: &AppState) -> Arc<Snapshot> {
+    s.api.snapshot.borrow().clone()
+}
+
+/// Runs a store read on a blocking thread, at most [`STORE_READERS`] at a time.
+async fn read_store<T: Send + 'static>(
+    s: &AppState,
+    f: impl FnOnce(&StoreReader) -> Result<T, crate::store::StoreError> + Send + 'static,
+) -> Result<T, Response> {
+    let unavailable =
+        |e: String| (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": e}))).into_response();
+    let _turn = s
+        .api
+        .reads
+        .acquire()
+        .await
+        .map_err(|_| unavailable("relay is shutting down".into()))?;
+    let store = s.api.store.clone();
+    tokio::task::spawn_blocking(move || f(&store))
+        .await
+        .map_err(|e| unavailable(format!("store read failed: {e}")))?
+        .map_err(|e| unavailable(e.to_string()))
+}
+
 async fn status(State(s): State<AppState>) -> Response {
-    reply(ask(&s, Query::Status).await)
+    let snap = snapshot(&s);
+    let mut v = snap.status.clone();
+    let api = &s.api;
+    let uptime = api.started.elapsed().as_secs_f64();
+    v["connections"] = json!(api.connections.total());
+    v["connections_refused"] = json!(api.refused.load(Ordering::SeqCst));
+    v["local_hashrate"] = json!(api.local_hashes.load(Ordering::SeqCst) as f64 / uptime.max(1.0));
+    v["mining_threads"] = json!(api.mining_threads);
+    v["uptime_secs"] = json!(uptime as u64);
+    Json(v).into_response()
 }
 
 #[derive(Deserialize)]
@@ -130,39 +259,82 @@ struct BlocksParams {
 }
 
 async fn blocks(State(s): State<AppState>, UrlQuery(p): UrlQuery<BlocksParams>) -> Response {
-    let (from, limit) = (p.from, p.limit.unwrap_or(20));
-    reply(
-        ask(
-            &s,
-            Query::Blocks {
-                from,
-                limit: limit.clamp(1, 100),
-            },
-        )
-        .await,
-    )
+    let snap = snapshot(&s);
+    let top = p.from.map_or(snap.tip_height, |f| f.min(snap.tip_height));
+    let limit = p.limit.unwrap_or(20).clamp(1, 100);
+    let prefix = s.api.address_prefix;
+    match read_store(&s, move |r| r.active_blocks(top, limit)).await {
+        Ok(list) => {
+            let list: Vec<Value> = list
+                .iter()
+                .map(|b| block_summary(b, snap.tip_height, prefix))
+                .collect();
+            Json(json!({ "blocks": list })).into_response()
+        }
+        Err(r) => r,
+    }
 }
 
 async fn block(State(s): State<AppState>, UrlPath(hash): UrlPath<String>) -> Response {
-    match BlockHash::from_hex(&hash) {
-        Ok(h) => reply(ask(&s, Query::Block(h)).await),
-        Err(e) => bad_request(format!("block hash: {e}")),
+    let hash = match BlockHash::from_hex(&hash) {
+        Ok(h) => h,
+        Err(e) => return bad_request(format!("block hash: {e}")),
+    };
+    let snap = snapshot(&s);
+    let prefix = s.api.address_prefix;
+    match read_store(&s, move |r| r.block(&hash)).await {
+        Ok(Some(b)) => {
+            let mut v = block_summary(&b, snap.tip_height, prefix);
+            v["transactions"] = b.block.txs.iter().map(|t| tx_json(t, prefix)).collect();
+            Json(v).into_response()
+        }
+        Ok(None) => not_found(),
+        Err(r) => r,
     }
 }
 
 async fn tx(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Response {
-    match Txid::from_hex(&id) {
-        Ok(h) => reply(ask(&s, Query::Tx(h)).await),
-        Err(e) => bad_request(format!("transaction id: {e}")),
+    let id = match Txid::from_hex(&id) {
+        Ok(h) => h,
+        Err(e) => return bad_request(format!("transaction id: {e}")),
+    };
+    let snap = snapshot(&s);
+    if let Some(v) = snap.mempool.by_id.get(&id) {
+        return Json(&**v).into_response();
+    }
+    let prefix = s.api.address_prefix;
+    match read_store(&s, move |r| r.tx(&id)).await {
+        Ok(Some((b, position))) => {
+            let mut v = tx_json(&b.block.txs[position], prefix);
+            v["status"] = json!("confirmed");
+            v["block"] = json!(b.hash.to_string());
+            v["height"] = json!(b.height);
+            v["confirmations"] = json!(confirmations(&b, snap.tip_height));
+            Json(v).into_response()
+        }
+        Ok(None) => not_found(),
+        Err(r) => r,
     }
 }
 
 async fn peers(State(s): State<AppState>) -> Response {
-    reply(ask(&s, Query::Peers).await)
+    Json(&snapshot(&s).peers.public).into_response()
+}
+
+async fn private_peers(State(s): State<AppState>) -> Response {
+    Json(&snapshot(&s).peers.private).into_response()
 }
 
 async fn mempool(State(s): State<AppState>) -> Response {
-    reply(ask(&s, Query::Mempool).await)
+    let snap = snapshot(&s);
+    let m = &snap.mempool;
+    Json(json!({
+        "count": m.count,
+        "bytes": m.bytes,
+        "listed": m.list.len(),
+        "transactions": m.list.iter().map(|v| &**v).collect::<Vec<_>>(),
+    }))
+    .into_response()
 }
 
 async fn metrics(State(s): State<AppState>) -> Response {
@@ -173,185 +345,28 @@ async fn metrics(State(s): State<AppState>) -> Response {
         .into_response()
 }
 
-// ---- answers, computed in the node task -------------------------------------------------
-
-pub(crate) fn answer(node: &Node, q: &Query, info: &RelayInfo) -> Value {
-    match q {
-        Query::Status => status_json(node, info),
-        Query::Blocks { from, limit } => {
-            let chain = node.chain();
-            let top = from.map_or(chain.height().0, |f| f.min(chain.height().0));
-            let list: Vec<Value> = (0..=top)
-                .rev()
-                .take(*limit)
-                .filter_map(|h| chain.hash_at(Height(h)))
-                .filter_map(|hash| chain.block(&hash).map(|b| block_summary(node, b, hash)))
-                .collect();
-            json!({ "blocks": list })
-        }
-        Query::Block(hash) => match node.chain().block(hash) {
-            Some(b) => {
-                let mut v = block_summary(node, b, *hash);
-                let prefix = node.chain().params().address_prefix;
-                v["transactions"] = b.txs.iter().map(|t| tx_json(t, prefix)).collect();
-                v
-            }
-            None => Value::Null,
-        },
-        Query::Tx(id) => find_tx(node, id),
-        Query::Peers => {
-            let peers: Vec<Value> = node
-                .peers()
-                .into_iter()
-                .map(|p| {
-                    json!({
-                        "id": p.id,
-                        "node_id": p.node_id.to_string(),
-                        "kind": format!("{:?}", p.kind).to_lowercase(),
-                        "url": p.url,
-                        "remote": p.remote,
-                        "outbound": p.outbound,
-                        "best_height": p.best_height.0,
-                        "score": p.score,
-                    })
-                })
-                .collect();
-            let known: Vec<Value> = node
-                .known_nodes()
-                .into_iter()
-                .map(|r| json!({"url": r.url, "node_id": r.node_id.to_string(), "last_seen": r.last_seen}))
-                .collect();
-            json!({ "peers": peers, "known_relays": known })
-        }
-        Query::Mempool => {
-            let prefix = node.chain().params().address_prefix;
-            let entries: Vec<Value> = node
-                .mempool()
-                .entries()
-                .into_iter()
-                .map(|e| {
-                    let mut v = tx_json(&e.tx, prefix);
-                    v["fee"] = json!(e.fee.units());
-                    v["fee_rate"] = json!(e.fee_rate());
-                    v
-                })
-                .collect();
-            json!({
-                "count": node.mempool().len(),
-                "bytes": node.mempool().bytes(),
-                "transactions": entries,
-            })
-        }
-    }
+/// Confirmations of an active block under a tip at `tip_height` (none if not active).
+fn confirmations(b: &StoredBlock, tip_height: u64) -> Option<u64> {
+    // The store can be a block ahead of the snapshot: never below one confirmation.
+    b.active
+        .then(|| tip_height.saturating_sub(b.height).saturating_add(1))
 }
 
-fn status_json(node: &Node, info: &RelayInfo) -> Value {
-    let chain = node.chain();
-    let tip = chain.tip();
-    let peers = node.peers();
-    let browsers = peers
-        .iter()
-        .filter(|p| p.kind == tabcoin_core::wire::NodeKind::Browser)
-        .count();
-    let uptime = info.started.elapsed().as_secs_f64();
+fn block_summary(b: &StoredBlock, tip_height: u64, prefix: &str) -> Value {
+    let block = &b.block;
     json!({
-        "network": chain.params().name,
-        "genesis": chain.genesis_hash().to_string(),
-        "tip": tip.hash.to_string(),
-        "height": tip.height.0,
-        "work": format!("{:x}", tip.work),
-        "work_log2": tip.work.log2(),
-        "bits": format!("{:#010x}", tip.header.bits.0),
-        "time": tip.header.time,
-        "synced": node.is_synced(),
-        "utxo_count": chain.utxo().len(),
-        "utxo_digest": chain.utxo().digest().to_string(),
-        "best_header_height": chain.best_header().height.0,
-        "peers": peers.len(),
-        "peers_browser": browsers,
-        "peers_relay": peers.len() - browsers,
-        "known_relays": node.known_nodes().len(),
-        "connections": info.connections.total(),
-        "connections_refused": info.refused.load(Ordering::SeqCst),
-        "mempool": { "count": node.mempool().len(), "bytes": node.mempool().bytes() },
-        "hashrate_estimate": node.chain().hashrate_estimate(60),
-        "local_hashrate": info.local_hashes.load(Ordering::SeqCst) as f64 / uptime.max(1.0),
-        "mining_threads": info.mining_threads,
-        "node_id": node.node_id().to_string(),
-        "public_url": node.config().public_url,
-        "target_block_time": chain.params().target_block_time,
-        "uptime_secs": uptime as u64,
+        "hash": b.hash.to_string(),
+        "height": b.height,
+        "prev": block.header.prev.to_string(),
+        "time": block.header.time,
+        "bits": format!("{:#010x}", block.header.bits.0),
+        "nonce": block.header.nonce,
+        "merkle_root": block.header.merkle_root.to_string(),
+        "tx_count": block.txs.len(),
+        "size": block.encoded_len(),
+        "active": b.active,
+        "confirmations": confirmations(b, tip_height),
+        "miner": block.txs.first().and_then(|c| c.outputs.first()).map(|o| encode_address(prefix, &o.key)),
+        "reward": block.txs.first().map(|c| c.outputs.iter().map(|o| o.amount.units()).sum::<u64>()),
     })
-}
-
-fn block_summary(node: &Node, b: &Block, hash: BlockHash) -> Value {
-    let chain = node.chain();
-    let e = chain.entry(&hash);
-    let height = e.map(|e| e.height.0);
-    json!({
-        "hash": hash.to_string(),
-        "height": height,
-        "prev": b.header.prev.to_string(),
-        "time": b.header.time,
-        "bits": format!("{:#010x}", b.header.bits.0),
-        "nonce": b.header.nonce,
-        "merkle_root": b.header.merkle_root.to_string(),
-        "tx_count": b.txs.len(),
-        "size": b.encoded_len(),
-        "active": chain.is_active(&hash),
-        "confirmations": height.filter(|_| chain.is_active(&hash)).map(|h| chain.height().0 - h + 1),
-        "miner": b.txs.first().and_then(|c| c.outputs.first()).map(|o| encode_address(chain.params().address_prefix, &o.key)),
-        "reward": b.txs.first().map(|c| c.outputs.iter().map(|o| o.amount.units()).sum::<u64>()),
-    })
-}
-
-fn tx_json(t: &Transaction, prefix: &str) -> Value {
-    let (coinbase_height, post) = match &t.payload {
-        Payload::Coinbase { height, .. } => (Some(height.0), None),
-        Payload::Post(p) => (
-            None,
-            Some(json!({"author": encode_address(prefix, &p.author), "text": p.text})),
-        ),
-        Payload::None => (None, None),
-    };
-    json!({
-        "txid": t.txid().to_string(),
-        "coinbase": t.is_coinbase(),
-        "coinbase_height": coinbase_height,
-        "size": t.encoded_len(),
-        "inputs": t.inputs.iter().map(|i| json!({"txid": i.prev.txid.to_string(), "vout": i.prev.vout})).collect::<Vec<_>>(),
-        "outputs": t.outputs.iter().map(|o| json!({"amount": o.amount.units(), "address": encode_address(prefix, &o.key)})).collect::<Vec<_>>(),
-        "post": post,
-    })
-}
-
-/// A transaction from the pool or the active chain (searching back at most 10,000 blocks:
-/// there is no transaction index yet).
-fn find_tx(node: &Node, id: &Txid) -> Value {
-    let prefix = node.chain().params().address_prefix;
-    if let Some(e) = node.mempool().get(id) {
-        let mut v = tx_json(&e.tx, prefix);
-        v["status"] = json!("mempool");
-        v["fee"] = json!(e.fee.units());
-        return v;
-    }
-    let chain = node.chain();
-    let tip = chain.height().0;
-    for h in (0..=tip).rev().take(10_000) {
-        let Some(hash) = chain.hash_at(Height(h)) else {
-            continue;
-        };
-        let Some(b) = chain.block(&hash) else {
-            continue;
-        };
-        if let Some(t) = b.txs.iter().find(|t| t.txid() == *id) {
-            let mut v = tx_json(t, prefix);
-            v["status"] = json!("confirmed");
-            v["block"] = json!(hash.to_string());
-            v["height"] = json!(h);
-            v["confirmations"] = json!(tip - h + 1);
-            return v;
-        }
-    }
-    Value::Null
 }

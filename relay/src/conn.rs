@@ -2,7 +2,6 @@
 //! feeds the node task, and a writer that drains a bounded queue. Inbound connections come
 //! from axum, outbound ones from tokio-tungstenite; both run the same pump.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -12,7 +11,8 @@ use futures_util::{Sink, SinkExt, Stream, StreamExt, future};
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
-use crate::node_task::{AppState, CloseReason, ConnOut, ConnSlot, ToNode};
+use crate::budget::{ConnMeter, OVER_BUDGET};
+use crate::node_task::{AppState, CloseReason, ConnOut, ConnSlot, Queued, ToNode};
 
 /// What a reader saw, whatever the WebSocket library.
 pub(crate) enum Incoming {
@@ -32,13 +32,18 @@ pub(crate) enum Outgoing {
     Close(CloseReason),
 }
 
-/// Accepts an upgraded inbound WebSocket.
+/// Accepts an upgraded inbound WebSocket; `remote` is what bans count against (the
+/// client's address after trusted proxies, IPv6 by /64).
 pub(crate) async fn serve_inbound(
     state: AppState,
     socket: WebSocket,
-    addr: SocketAddr,
+    remote: String,
     slot: ConnSlot,
+    meter: Option<Arc<ConnMeter>>,
 ) {
+    // The socket under this WebSocket charges what it reads to `meter` from now on.
+    let meter = meter.unwrap_or_else(|| ConnMeter::new(state.budget.clone()));
+    meter.start_websocket();
     let (sink, stream) = socket.split();
     let stream = stream.map(|m| match m {
         Ok(ws::Message::Binary(b)) => Incoming::Binary(b.to_vec()),
@@ -56,16 +61,8 @@ pub(crate) async fn serve_inbound(
             })),
         }))
     });
-    // Bans apply to the address, not the port.
-    pump(
-        state,
-        false,
-        addr.ip().to_string(),
-        stream,
-        sink,
-        Some(slot),
-    )
-    .await;
+    // Bans apply to the (grouped) client address, not the port.
+    pump(state, false, remote, stream, sink, Some(slot), meter).await;
 }
 
 /// Dials a relay in the background; failure is reported to the node.
@@ -77,9 +74,15 @@ pub(crate) fn dial(state: AppState, url: String) {
             .write_buffer_size(0)
             .max_message_size(Some(state.limits.max_message_bytes))
             .max_frame_size(Some(state.limits.max_message_bytes));
+        let tls = tokio_tungstenite::Connector::Rustls(state.tls_client.clone());
         let attempt = tokio::time::timeout(
             state.limits.dial_timeout,
-            tokio_tungstenite::connect_async_with_config(url.as_str(), Some(config), false),
+            tokio_tungstenite::connect_async_tls_with_config(
+                url.as_str(),
+                Some(config),
+                false,
+                Some(tls),
+            ),
         )
         .await;
         let socket = match attempt {
@@ -116,7 +119,9 @@ pub(crate) fn dial(state: AppState, url: String) {
                 }
             }))
         });
-        pump(state, true, url, stream, sink, None).await;
+        // Outbound links are few (`target_outbound`); only their retained buffers are charged.
+        let meter = ConnMeter::new(state.budget.clone());
+        pump(state, true, url, stream, sink, None, meter).await;
     });
 }
 
@@ -157,12 +162,13 @@ async fn pump<R, W>(
     mut stream: R,
     mut sink: W,
     slot: Option<ConnSlot>,
+    meter: Arc<ConnMeter>,
 ) where
     R: Stream<Item = Incoming> + Unpin + Send,
     W: Sink<Outgoing> + Unpin + Send + 'static,
 {
     let conn = state.conn_id();
-    let (tx, mut rx) = mpsc::channel::<Arc<[u8]>>(state.limits.max_write_buffer_msgs);
+    let (tx, mut rx) = mpsc::channel::<Queued>(state.limits.max_write_buffer_msgs);
     let queued = Arc::new(AtomicUsize::new(0));
     let (kill_tx, mut kill_rx) = watch::channel::<Option<CloseReason>>(None);
     let out = ConnOut {
@@ -185,62 +191,128 @@ async fn pump<R, W>(
     }
     let mut shutdown = state.shutdown.clone();
 
-    // Writer: queued messages in order; on a close, what is queued goes first.
+    // Writer: queued messages in order, each within the write deadline; on a close, what is
+    // queued goes first, all of it within the close deadline. A peer that does not read is
+    // closed and everything it held is dropped with the socket.
     let writer_queued = queued.clone();
     let mut writer_kill = kill_rx.clone();
+    let writer_kill_tx = kill_tx.clone();
+    let writer_meter = meter.clone();
+    let write_timeouts = state.write_timeouts.clone();
+    let (write_timeout, close_timeout) = (state.limits.write_timeout, state.limits.close_timeout);
     let writer = tokio::spawn(async move {
         loop {
             tokio::select! {
                 biased;
                 _ = closing(&mut writer_kill) => break,
                 msg = rx.recv() => {
-                    let Some(bytes) = msg else { break };
-                    let len = bytes.len();
-                    if sink.send(Outgoing::Binary(bytes)).await.is_err() {
+                    let Some(q) = msg else { break };
+                    let len = q.bytes.len();
+                    if !writer_meter.retain(len) {
+                        let _ = writer_kill_tx.send(Some(CloseReason::new(1013, OVER_BUDGET)));
                         return;
                     }
+                    match tokio::time::timeout(write_timeout, sink.send(Outgoing::Binary(q.bytes.clone()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => {
+                            let _ = writer_kill_tx.send(Some(CloseReason::new(1006, "socket failed")));
+                            return;
+                        }
+                        Err(_) => {
+                            write_timeouts.fetch_add(1, Ordering::SeqCst);
+                            let _ = writer_kill_tx.send(Some(CloseReason::new(
+                                1008,
+                                format!("write deadline: a message took over {} ms", write_timeout.as_millis()),
+                            )));
+                            return;
+                        }
+                    }
                     writer_queued.fetch_sub(len, Ordering::SeqCst);
+                    drop(q);
                 }
-            }
-        }
-        while let Ok(bytes) = rx.try_recv() {
-            if sink.send(Outgoing::Binary(bytes)).await.is_err() {
-                return;
             }
         }
         let reason = writer_kill
             .borrow()
             .clone()
             .unwrap_or_else(|| CloseReason::new(1000, "closing"));
-        let _ = sink.send(Outgoing::Close(reason)).await;
-        let _ = sink.close().await;
+        let _ = tokio::time::timeout(close_timeout, async move {
+            while let Ok(q) = rx.try_recv() {
+                if sink.send(Outgoing::Binary(q.bytes.clone())).await.is_err() {
+                    return;
+                }
+            }
+            let _ = sink.send(Outgoing::Close(reason)).await;
+            let _ = sink.close().await;
+        })
+        .await;
     });
 
-    // Reader: limits first, then the node.
+    // Reader: limits first, then the node. Every wait also watches for a close.
     let mut bucket = Bucket::new(state.limits.messages_per_sec);
     let reason = loop {
-        tokio::select! {
+        let frame = tokio::select! {
             biased;
             _ = closing(&mut kill_rx) => break None,
             _ = stopping(&mut shutdown) => break Some(CloseReason::new(1001, "relay shutting down")),
-            frame = stream.next() => match frame {
-                None | Some(Incoming::Close) => break None,
-                Some(Incoming::Control) => {}
-                Some(Incoming::Text) => break Some(CloseReason::new(1003, "text frames are not part of the protocol")),
-                Some(Incoming::Error(e)) => {
-                    let code = if e.contains("too long") || e.contains("too big") || e.contains("Space limit") { 1009 } else { 1002 };
-                    break Some(CloseReason::new(code, format!("refused: {e}")));
+            frame = stream.next() => frame,
+        };
+        match frame {
+            None | Some(Incoming::Close) => break None,
+            Some(Incoming::Control) => meter.delivered(),
+            Some(Incoming::Text) => {
+                break Some(CloseReason::new(
+                    1003,
+                    "text frames are not part of the protocol",
+                ));
+            }
+            Some(Incoming::Error(e)) => {
+                let code = if e.contains(OVER_BUDGET) {
+                    1013
+                } else if e.contains("too long")
+                    || e.contains("too big")
+                    || e.contains("Space limit")
+                {
+                    1009
+                } else {
+                    1002
+                };
+                break Some(CloseReason::new(code, format!("refused: {e}")));
+            }
+            Some(Incoming::Binary(bytes)) => {
+                meter.delivered();
+                if !bucket.take() {
+                    break Some(CloseReason::new(
+                        1008,
+                        format!(
+                            "rate limit: more than {} messages per second",
+                            state.limits.messages_per_sec
+                        ),
+                    ));
                 }
-                Some(Incoming::Binary(bytes)) => {
-                    if !bucket.take() {
-                        break Some(CloseReason::new(
-                            1008,
-                            format!("rate limit: more than {} messages per second", state.limits.messages_per_sec),
-                        ));
-                    }
-                    if state.to_node.send(ToNode::Received { conn, bytes }).await.is_err() {
-                        break None;
-                    }
+                if !meter.retain(bytes.len()) {
+                    break Some(CloseReason::new(1013, OVER_BUDGET));
+                }
+                // The inbox holds at most `inbox_bytes` of messages: wait for room (the peer's
+                // socket is not read meanwhile, so it is slowed down, not buffered).
+                let need = u32::try_from(bytes.len().max(1)).unwrap_or(u32::MAX);
+                let permit = tokio::select! {
+                    biased;
+                    _ = closing(&mut kill_rx) => break None,
+                    _ = stopping(&mut shutdown) => break Some(CloseReason::new(1001, "relay shutting down")),
+                    p = state.inbox.clone().acquire_many_owned(need) => match p {
+                        Ok(p) => p,
+                        Err(_) => break None,
+                    },
+                };
+                let sent = tokio::select! {
+                    biased;
+                    _ = closing(&mut kill_rx) => break None,
+                    _ = stopping(&mut shutdown) => break Some(CloseReason::new(1001, "relay shutting down")),
+                    r = state.to_node.send(ToNode::Received { conn, bytes, permit }) => r,
+                };
+                if sent.is_err() {
+                    break None;
                 }
             }
         }
@@ -248,9 +320,17 @@ async fn pump<R, W>(
     if let Some(r) = reason {
         debug!(conn, %remote, code = r.code, "closing: {}", r.reason);
         let _ = kill_tx.send(Some(r));
+    } else if let Some(r) = kill_rx.borrow().clone() {
+        debug!(conn, %remote, code = r.code, "closed: {}", r.reason);
     }
-    let _ = state.to_node.send(ToNode::Closed { conn }).await;
+    // The node may be busy; do not hold the socket for it (the writer is already closing).
+    if let Err(mpsc::error::TrySendError::Full(m)) = state.to_node.try_send(ToNode::Closed { conn })
+    {
+        let to_node = state.to_node.clone();
+        tokio::spawn(async move { to_node.send(m).await });
+    }
     let _ = writer.await;
+    drop(stream);
     drop(slot);
 }
 

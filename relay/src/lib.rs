@@ -13,21 +13,50 @@ use tabcoin_core::params::Network;
 use tabcoin_core::sig::PublicKey;
 
 mod api;
+pub mod budget;
+pub mod client_addr;
 mod conn;
+pub mod http_policy;
 pub mod miner;
 mod node_task;
+mod server;
 pub mod sha_ni;
+mod snapshot;
 pub mod store;
+pub mod tls;
 
 pub use node_task::RelayError;
 
-/// Transport limits. Every one has a flag; the defaults suit one relay on a small machine.
+/// Transport limits. Every one has a flag; the defaults suit one relay on a 1 GB machine.
+/// The worst case they allow is written out in docs/PROTOCOL.md ("Limits").
 #[derive(Clone, Debug)]
 pub struct Limits {
-    /// Open WebSocket connections in total.
+    /// Open TCP connections in total, HTTP and WebSocket alike (counted at accept time).
     pub max_connections: usize,
     /// Open WebSocket connections from one IP address.
     pub max_per_ip: usize,
+    /// Open TCP connections from one IP address, HTTP and WebSocket alike.
+    pub max_http_per_ip: usize,
+    /// The memory budget in bytes for everything peers and visitors can make the relay hold
+    /// (connections, their buffers and queues, the node inbox): see [`budget`].
+    pub max_memory: usize,
+    /// Bytes of received messages waiting for the node task, all peers together.
+    pub inbox_bytes: usize,
+    /// How long one queued message may take to be written before the peer is closed.
+    pub write_timeout: Duration,
+    /// How long a closing connection may take to flush its queue and close frame.
+    pub close_timeout: Duration,
+    /// How long a client may take to send a request's headers (also the keep-alive idle
+    /// time between requests).
+    pub header_read_timeout: Duration,
+    /// How long one HTTP request may take to be answered.
+    pub request_timeout: Duration,
+    /// Largest HTTP request body.
+    pub max_body_bytes: usize,
+    /// API requests per second from one IP (bursts of twice that), `/api/…` and `/metrics`.
+    pub api_requests_per_sec: u32,
+    /// How long connections get to finish after shutdown is asked for.
+    pub shutdown_grace: Duration,
     /// Largest WebSocket message and frame: just above the largest valid protocol message.
     pub max_message_bytes: usize,
     /// Messages per second a peer may send (with a burst of twice that).
@@ -45,6 +74,16 @@ impl Default for Limits {
         Limits {
             max_connections: 20_000,
             max_per_ip: 16,
+            max_http_per_ip: 64,
+            max_memory: 512 * 1024 * 1024,
+            inbox_bytes: 16 * 1024 * 1024,
+            write_timeout: Duration::from_secs(15),
+            close_timeout: Duration::from_secs(2),
+            header_read_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(10),
+            max_body_bytes: 16 * 1024,
+            api_requests_per_sec: 20,
+            shutdown_grace: Duration::from_secs(2),
             max_message_bytes: tabcoin_core::wire::MAX_MESSAGE_SIZE + 64,
             // An honest tab syncing at ~1,000 blocks/s sends ~130 getdata/s (windows of 8+
             // blocks) plus pongs and announcements; 500/s with bursts of 1,000 leaves it room
@@ -82,6 +121,17 @@ pub struct Config {
     pub mining: Option<MiningConfig>,
     /// Fixed node identity (tests); otherwise kept in the database or random.
     pub identity_seed: Option<[u8; 32]>,
+    /// Serve https and wss with this certificate and key (PEM) instead of plain http/ws.
+    pub tls: Option<tls::TlsFiles>,
+    /// Extra trusted root certificates (PEM files) for dialing `wss://` relays.
+    pub tls_ca: Vec<PathBuf>,
+    /// Reverse proxies whose forwarding header names the client.
+    pub proxies: client_addr::ProxyPolicy,
+    /// Empty: every page may open `/ws`. Otherwise only the relay's own, known relays' and
+    /// these origins (`*`: every page again); see [`http_policy::OriginPolicy`].
+    pub allowed_origins: Vec<String>,
+    /// A second listener for the operator: `/api/peers` with peer addresses.
+    pub private_api: Option<SocketAddr>,
 }
 
 impl Config {
@@ -96,6 +146,11 @@ impl Config {
             limits: Limits::default(),
             mining: None,
             identity_seed: None,
+            tls: None,
+            tls_ca: Vec::new(),
+            proxies: client_addr::ProxyPolicy::default(),
+            allowed_origins: Vec::new(),
+            private_api: None,
         }
     }
 }

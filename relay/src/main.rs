@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Parser;
 use tabcoin_core::params::{Network, Params};
+use tabcoin_relay::client_addr::{Cidr, ClientAddrError, ForwardedHeader, ProxyPolicy};
+use tabcoin_relay::tls::TlsFiles;
 use tabcoin_relay::{Config, Limits, MiningConfig};
 
 #[derive(Parser, Debug)]
@@ -44,9 +46,34 @@ struct Args {
     /// Address mined coins are paid to (required with --mine).
     #[arg(long)]
     address: Option<String>,
-    /// Most WebSocket connections in total.
+    /// Most TCP connections in total, HTTP and WebSocket alike (refused with 503 beyond).
     #[arg(long, default_value_t = Limits::default().max_connections)]
     max_connections: usize,
+    /// Most TCP connections from one IP address, HTTP and WebSocket alike (429 beyond).
+    #[arg(long, default_value_t = Limits::default().max_http_per_ip)]
+    max_http_per_ip: usize,
+    /// Memory budget for connections, their buffers and queues and the node inbox, in bytes
+    /// (suffixes K, M, G allowed); new connections are refused with 503 before it is exceeded.
+    #[arg(long, default_value = "512M", value_parser = parse_bytes)]
+    max_memory: usize,
+    /// Bytes of received messages waiting for the node, all peers together.
+    #[arg(long, default_value = "16M", value_parser = parse_bytes)]
+    inbox_bytes: usize,
+    /// Seconds one queued message may take to be written before the peer is closed.
+    #[arg(long, default_value_t = Limits::default().write_timeout.as_secs())]
+    write_timeout_secs: u64,
+    /// Seconds a client may take to send request headers (and to stay idle between requests).
+    #[arg(long, default_value_t = Limits::default().header_read_timeout.as_secs())]
+    header_read_timeout_secs: u64,
+    /// Seconds one HTTP request may take to be answered (408 beyond).
+    #[arg(long, default_value_t = Limits::default().request_timeout.as_secs())]
+    request_timeout_secs: u64,
+    /// Largest HTTP request body in bytes (413 beyond).
+    #[arg(long, default_value_t = Limits::default().max_body_bytes)]
+    max_body_bytes: usize,
+    /// API requests (/api/…, /metrics) per second from one IP, bursts of twice that (429 beyond).
+    #[arg(long, default_value_t = Limits::default().api_requests_per_sec)]
+    api_requests_per_sec: u32,
     /// Most WebSocket connections from one IP address.
     #[arg(long, default_value_t = Limits::default().max_per_ip)]
     max_per_ip: usize,
@@ -59,6 +86,56 @@ struct Args {
     /// Bytes queued for one peer before it is dropped as a slow reader.
     #[arg(long, default_value_t = Limits::default().max_write_buffer_bytes)]
     max_write_buffer_bytes: usize,
+    /// Serve https and wss with this certificate chain (PEM, leaf first); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) for --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Extra root certificates (PEM) trusted when dialing wss:// relays, for private CAs
+    /// (repeatable; the bundled web PKI roots are always trusted).
+    #[arg(long = "tls-ca")]
+    tls_ca: Vec<PathBuf>,
+    /// A reverse proxy (address or CIDR) whose forwarding header names the client
+    /// (repeatable). Requests from anywhere else are their TCP peer address.
+    #[arg(long = "trusted-proxy", value_parser = parse_cidr)]
+    trusted_proxies: Vec<Cidr>,
+    /// The header the trusted proxies write: x-forwarded-for or forwarded (RFC 7239).
+    #[arg(long, default_value = "x-forwarded-for", value_parser = parse_forwarded_header)]
+    forwarded_header: ForwardedHeader,
+    /// Restrict which pages may open /ws: the relay's own origin, the pages of relays it
+    /// knows, and each origin given here (https://host[:port], repeatable). By default every
+    /// page may (tabs fail over between relays); * keeps that. Clients sending no Origin
+    /// (relays, tools) are always allowed.
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
+    /// Also listen here (keep it private, e.g. 127.0.0.1:9090) for the operator's API:
+    /// /api/peers with every peer's address.
+    #[arg(long)]
+    private_api: Option<SocketAddr>,
+}
+
+fn parse_cidr(s: &str) -> Result<Cidr, String> {
+    s.parse().map_err(|e: ClientAddrError| e.to_string())
+}
+
+fn parse_forwarded_header(s: &str) -> Result<ForwardedHeader, String> {
+    s.parse().map_err(|e: ClientAddrError| e.to_string())
+}
+
+/// Bytes with an optional K, M or G suffix (powers of 1024).
+fn parse_bytes(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let (num, mul) = match t.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&t[..i], 1usize << 10),
+        Some((i, 'M' | 'm')) => (&t[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&t[..i], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(mul))
+        .ok_or_else(|| format!("not a byte count: {s:?} (e.g. 512M)"))
 }
 
 fn parse_network(s: &str) -> Result<Network, String> {
@@ -106,9 +183,29 @@ fn real_main(args: Args) -> Result<(), String> {
     config.public_url = args.public_url;
     config.target_outbound = args.target_outbound;
     config.mining = mining;
+    config.tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
+        _ => None,
+    };
+    let tls = config.tls.is_some();
+    config.tls_ca = args.tls_ca;
+    config.proxies = ProxyPolicy {
+        trusted: args.trusted_proxies,
+        header: args.forwarded_header,
+    };
+    config.allowed_origins = args.allowed_origins;
+    config.private_api = args.private_api;
     config.limits = Limits {
         max_connections: args.max_connections,
         max_per_ip: args.max_per_ip,
+        max_http_per_ip: args.max_http_per_ip,
+        max_memory: args.max_memory,
+        inbox_bytes: args.inbox_bytes,
+        write_timeout: Duration::from_secs(args.write_timeout_secs.max(1)),
+        header_read_timeout: Duration::from_secs(args.header_read_timeout_secs.max(1)),
+        request_timeout: Duration::from_secs(args.request_timeout_secs.max(1)),
+        max_body_bytes: args.max_body_bytes,
+        api_requests_per_sec: args.api_requests_per_sec,
         max_message_bytes: args.max_message_bytes,
         messages_per_sec: args.messages_per_sec,
         max_write_buffer_bytes: args.max_write_buffer_bytes,
@@ -120,10 +217,15 @@ fn real_main(args: Args) -> Result<(), String> {
             .await
             .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        let url = tabcoin_relay::display_url(addr);
+        let url = if tls {
+            url.replacen("http://", "https://", 1)
+        } else {
+            url
+        };
         println!(
-            "tabcoin relay ({} network) listening — open {} in a browser",
-            params.name,
-            tabcoin_relay::display_url(addr)
+            "tabcoin relay ({} network) listening — open {url} in a browser",
+            params.name
         );
         tabcoin_relay::run(listener, config, shutdown_signal())
             .await

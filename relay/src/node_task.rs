@@ -2,22 +2,24 @@
 //! dials, the store and the miner. Connection tasks reach it only through bounded channels.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
 use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::BlockHeader;
-use tabcoin_core::store::{ChangeSet, MemStore, Store};
+use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::wire::NodeKind;
 
-use crate::api::Query;
+use crate::api::ApiState;
+use crate::budget::{Budget, Charge, OVER_BUDGET, OutboxCharges};
 use crate::miner::Miner;
+use crate::snapshot::Publisher;
 use crate::store::RedbStore;
 use crate::{Config, Limits, conn};
 
@@ -30,6 +32,9 @@ pub enum RelayError {
     Store(crate::store::StoreError),
     Load(tabcoin_core::chain::LoadError),
     Io(std::io::Error),
+    Tls(crate::tls::TlsError),
+    /// The limits contradict each other (e.g. a memory budget below the inbox budget).
+    Limits(String),
 }
 
 impl std::fmt::Display for RelayError {
@@ -38,16 +43,26 @@ impl std::fmt::Display for RelayError {
             RelayError::Store(e) => write!(f, "store: {e}"),
             RelayError::Load(e) => write!(f, "loading the chain: {e}"),
             RelayError::Io(e) => write!(f, "io: {e}"),
+            RelayError::Tls(e) => write!(f, "tls: {e}"),
+            RelayError::Limits(e) => write!(f, "limits: {e}"),
         }
     }
 }
 
 impl std::error::Error for RelayError {}
 
+/// One message queued for a connection's writer, with its charge against the memory budget
+/// (shared by every queue holding the same buffer).
+#[derive(Debug)]
+pub(crate) struct Queued {
+    pub bytes: Arc<[u8]>,
+    _charge: Arc<Charge>,
+}
+
 /// The way from the node task to one connection's writer.
 #[derive(Debug)]
 pub(crate) struct ConnOut {
-    pub tx: mpsc::Sender<Arc<[u8]>>,
+    pub tx: mpsc::Sender<Queued>,
     /// Bytes queued and not yet written.
     pub queued: Arc<AtomicUsize>,
     /// Tells the connection to close, and why (WebSocket close code and reason).
@@ -84,6 +99,8 @@ pub(crate) enum ToNode {
     Received {
         conn: ConnId,
         bytes: Vec<u8>,
+        /// The message's room in the inbox byte budget, freed once the node handled it.
+        permit: OwnedSemaphorePermit,
     },
     Closed {
         conn: ConnId,
@@ -92,7 +109,6 @@ pub(crate) enum ToNode {
         url: String,
     },
     Mined(BlockHeader),
-    Query(Query, oneshot::Sender<serde_json::Value>),
 }
 
 /// Counts connections globally and per IP; a slot is freed when its guard drops.
@@ -165,6 +181,16 @@ pub(crate) struct AppState {
     pub shutdown: watch::Receiver<bool>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub refused: Arc<AtomicU64>,
+    /// What the HTTP API reads (never the node itself).
+    pub api: Arc<ApiState>,
+    /// Client TLS for dialing `wss://` relays.
+    pub tls_client: Arc<rustls::ClientConfig>,
+    /// The memory budget every connection and queue charges.
+    pub budget: Arc<Budget>,
+    /// Room in the node inbox, in bytes.
+    pub inbox: Arc<Semaphore>,
+    /// Peers closed because a message was not written within the write deadline.
+    pub write_timeouts: Arc<AtomicU64>,
 }
 
 impl AppState {
@@ -180,25 +206,17 @@ fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Either store, behind one interface.
-enum AnyStore {
-    Mem(MemStore),
-    Redb(Box<RedbStore>),
-}
+/// The store: a redb database on disk, or the same in memory (`data_dir: None`), so that
+/// the API reads one kind of store.
+struct AnyStore(Box<RedbStore>);
 
 impl AnyStore {
     fn load(&mut self) -> Result<ChangeSet, RelayError> {
-        match self {
-            AnyStore::Mem(s) => Ok(s.load().unwrap_or_default()),
-            AnyStore::Redb(s) => s.load().map_err(RelayError::Store),
-        }
+        self.0.load().map_err(RelayError::Store)
     }
 
     fn persist(&mut self, cs: &ChangeSet) -> Result<(), String> {
-        match self {
-            AnyStore::Mem(s) => s.persist(cs).map_err(|e| e.to_string()),
-            AnyStore::Redb(s) => s.persist(cs).map_err(|e| e.to_string()),
-        }
+        self.0.persist(cs).map_err(|e| e.to_string())
     }
 }
 
@@ -213,13 +231,10 @@ fn random_seed() -> [u8; 32] {
     seed
 }
 
-/// Details the API shows that the node does not hold.
+/// Counters the metrics show that the node does not hold.
 #[derive(Debug, Clone)]
 pub(crate) struct RelayInfo {
-    pub started: Instant,
     pub local_hashes: Arc<AtomicU64>,
-    pub mining_threads: usize,
-    pub connections: Arc<ConnCounter>,
     pub refused: Arc<AtomicU64>,
 }
 
@@ -229,16 +244,33 @@ pub(crate) async fn run(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RelayError> {
     let params = Params::for_network(config.network);
-    let mut store = match &config.data_dir {
-        Some(dir) => AnyStore::Redb(Box::new(
-            RedbStore::open(dir, params.genesis_hash()).map_err(RelayError::Store)?,
-        )),
-        None => AnyStore::Mem(MemStore::new()),
+    let mut store = AnyStore(Box::new(
+        match &config.data_dir {
+            Some(dir) => RedbStore::open(dir, params.genesis_hash()),
+            None => RedbStore::in_memory(params.genesis_hash()),
+        }
+        .map_err(RelayError::Store)?,
+    ));
+    let seed = match config.identity_seed {
+        Some(s) => s,
+        None => store
+            .0
+            .identity_seed(random_seed)
+            .map_err(RelayError::Store)?,
     };
-    let seed = match (&mut store, config.identity_seed) {
-        (_, Some(s)) => s,
-        (AnyStore::Redb(s), None) => s.identity_seed(random_seed).map_err(RelayError::Store)?,
-        (AnyStore::Mem(_), None) => random_seed(),
+    let store_reader = store.0.reader(params.genesis_block());
+    let server_tls = match &config.tls {
+        Some(files) => Some(crate::tls::server_config(files).map_err(RelayError::Tls)?),
+        None => None,
+    };
+    let tls_client = crate::tls::client_config(&config.tls_ca).map_err(RelayError::Tls)?;
+    let private_listener = match config.private_api {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(RelayError::Io)?,
+        ),
+        None => None,
     };
     let stored = store.load()?;
     let mut nc = NodeConfig::new(NodeKind::Relay, seed);
@@ -260,11 +292,48 @@ pub(crate) async fn run(
         crate::display_url(local)
     );
 
+    let limits = &config.limits;
+    let budget = Budget::new(limits.max_memory);
+    // The inbox must hold at least one largest message, or a peer sending one would wait
+    // forever; its bytes are set aside from the budget once, here.
+    let inbox_bytes = limits
+        .inbox_bytes
+        .max(limits.max_message_bytes)
+        .min(Semaphore::MAX_PERMITS);
+    let inbox_charge = budget.reserve(inbox_bytes).ok_or_else(|| {
+        RelayError::Limits(format!(
+            "the memory budget ({} bytes) is smaller than the inbox ({inbox_bytes} bytes)",
+            limits.max_memory
+        ))
+    })?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (to_node, mut inbox) = mpsc::channel::<ToNode>(4_096);
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
     let counter = Arc::new(ConnCounter::default());
     let refused = Arc::new(AtomicU64::new(0));
+    let miner = config
+        .mining
+        .as_ref()
+        .map(|m| Miner::start(m.threads, to_node.clone(), shutdown_rx.clone()));
+    let local_hashes = miner
+        .as_ref()
+        .map_or_else(|| Arc::new(AtomicU64::new(0)), |m| m.hashes.clone());
+    let (mut publisher, snapshot) = Publisher::new(private_listener.is_some());
+    publisher.after_outputs(&node);
+    let api = Arc::new(ApiState::new(
+        snapshot,
+        store_reader,
+        config.proxies.clone(),
+        crate::http_policy::OriginPolicy::new(
+            &config.allowed_origins,
+            config.public_url.as_deref(),
+        ),
+        params.address_prefix,
+        local_hashes.clone(),
+        config.mining.as_ref().map_or(0, |m| m.threads),
+        counter.clone(),
+        refused.clone(),
+    ));
     let state = AppState {
         to_node: to_node.clone(),
         counter: counter.clone(),
@@ -273,37 +342,50 @@ pub(crate) async fn run(
         shutdown: shutdown_rx.clone(),
         metrics: recorder.handle(),
         refused: refused.clone(),
+        api,
+        tls_client,
+        budget: budget.clone(),
+        inbox: Arc::new(Semaphore::new(inbox_bytes)),
+        write_timeouts: Arc::new(AtomicU64::new(0)),
     };
-
-    let miner = config
-        .mining
-        .as_ref()
-        .map(|m| Miner::start(m.threads, to_node.clone(), shutdown_rx.clone()));
     let info = RelayInfo {
-        started: Instant::now(),
-        local_hashes: miner
-            .as_ref()
-            .map_or_else(|| Arc::new(AtomicU64::new(0)), |m| m.hashes.clone()),
-        mining_threads: config.mining.as_ref().map_or(0, |m| m.threads),
-        connections: counter.clone(),
-        refused,
+        local_hashes,
+        refused: refused.clone(),
     };
 
-    let app = crate::api::router(state.clone(), &config.web_dir);
-    let server_shutdown = {
-        let mut rx = shutdown_rx.clone();
-        async move {
-            let _ = rx.wait_for(|s| *s).await;
-        }
+    let app = crate::server::with_limits(
+        crate::api::router(state.clone(), &config.web_dir),
+        &config.limits,
+    );
+    let proxies = state.api.proxies.clone();
+    let handles = crate::server::ServerHandles {
+        accepted: Arc::new(crate::server::Accepted::default()),
+        refused: refused.clone(),
     };
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(server_shutdown)
-        .await
-    });
+    if let Some(l) = private_listener {
+        let private = crate::api::private_router(state.clone());
+        let mut rx = shutdown_rx.clone();
+        if let Ok(addr) = l.local_addr() {
+            info!("private api on http://{addr}/api/peers");
+        }
+        tokio::spawn(async move {
+            axum::serve(l, private)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|s| *s).await;
+                })
+                .await
+        });
+    }
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        server_tls.map(tokio_rustls::TlsAcceptor::from),
+        proxies,
+        app,
+        config.limits.clone(),
+        budget.clone(),
+        handles.clone(),
+        shutdown_rx.clone(),
+    ));
     tokio::spawn(async move {
         shutdown.await;
         let _ = shutdown_tx.send(true);
@@ -321,6 +403,10 @@ pub(crate) async fn run(
         miner: miner.as_ref().map(|m| m.templates.clone()),
         store,
         info,
+        publisher,
+        outbox: OutboxCharges::default(),
+        budget_drops: 0,
+        accepted: handles.accepted.clone(),
     };
     ctx.drain(&mut node, &mut conns);
     loop {
@@ -340,10 +426,17 @@ pub(crate) async fn run(
             }
             _ = tick.tick() => {
                 node.handle(now_ms(), Input::Tick);
+                ctx.outbox.prune();
                 ctx.update_metrics(&node, &conns);
             }
+            // The API's pool and peer views catch up within SLOW_VIEWS_EVERY.
+            _ = sleep_until_some(ctx.publisher.refresh_due()) => {}
         }
+        ctx.publisher.touch();
+        // The API shows a new tip before any peer hears of it; slower views follow.
+        ctx.publisher.before_outputs(&node);
         ctx.drain(&mut node, &mut conns);
+        ctx.publisher.after_outputs(&node);
     }
     info!("shutting down: closing {} connections", conns.len());
     for c in conns.values() {
@@ -358,8 +451,16 @@ pub(crate) async fn run(
     let _ = server.await;
     // Every ChangeSet was written as it came; dropping the store closes the database.
     drop(ctx);
+    drop(inbox_charge);
     info!("stopped");
     Ok(())
+}
+
+async fn sleep_until_some(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
 }
 
 struct Ctx {
@@ -369,6 +470,11 @@ struct Ctx {
     miner: Option<watch::Sender<Option<(u64, tabcoin_core::miner::BlockTemplate)>>>,
     store: AnyStore,
     info: RelayInfo,
+    publisher: Publisher,
+    outbox: OutboxCharges,
+    /// Peers closed because the memory budget could not hold what they were sent.
+    budget_drops: u64,
+    accepted: Arc<crate::server::Accepted>,
 }
 
 impl Ctx {
@@ -391,10 +497,15 @@ impl Ctx {
                     },
                 );
             }
-            ToNode::Received { conn, bytes } => {
+            ToNode::Received {
+                conn,
+                bytes,
+                permit,
+            } => {
                 if conns.contains_key(&conn) {
                     node.handle(now, Input::Received { peer: conn, bytes });
                 }
+                drop(permit);
             }
             ToNode::Closed { conn } => {
                 if conns.remove(&conn).is_some() {
@@ -408,10 +519,14 @@ impl Ctx {
                     header.hash(),
                     node.chain().height().next()
                 );
+                let hash = header.hash();
                 node.handle(now, Input::MinedHeader(header));
-            }
-            ToNode::Query(q, reply) => {
-                let _ = reply.send(crate::api::answer(node, &q, &self.info));
+                if !node.chain().has_block(&hash) {
+                    // Rejected (e.g. its time ran past the drift limit on a fast chain):
+                    // ask for a fresh template, or the miner would wait for one forever.
+                    let key = node.config().mining_key;
+                    node.set_mining_key(key);
+                }
             }
         }
     }
@@ -424,21 +539,44 @@ impl Ctx {
                     let Some(c) = conns.get(&peer) else { continue };
                     let len = bytes.len();
                     let queued = c.queued.load(Ordering::SeqCst);
-                    let over_bytes = queued + len > self.state.limits.max_write_buffer_bytes;
-                    if over_bytes || c.tx.try_send(bytes).is_err() {
-                        warn!(peer, queued, "slow reader: write buffer full, dropping");
-                        self.slow_readers += 1;
-                        let _ = c.kill.send(Some(CloseReason::new(
-                            1008,
-                            format!(
-                                "slow reader: write buffer over {} bytes",
-                                self.state.limits.max_write_buffer_bytes
-                            ),
-                        )));
+                    let slow = CloseReason::new(
+                        1008,
+                        format!(
+                            "slow reader: write buffer over {} bytes",
+                            self.state.limits.max_write_buffer_bytes
+                        ),
+                    );
+                    let close = if queued + len > self.state.limits.max_write_buffer_bytes {
+                        Some(slow)
+                    } else {
+                        match self.outbox.charge(&self.state.budget, &bytes) {
+                            None => Some(CloseReason::new(1013, OVER_BUDGET)),
+                            Some(charge) => {
+                                let item = Queued {
+                                    bytes,
+                                    _charge: charge,
+                                };
+                                match c.tx.try_send(item) {
+                                    Ok(()) => {
+                                        c.queued.fetch_add(len, Ordering::SeqCst);
+                                        None
+                                    }
+                                    Err(_) => Some(slow),
+                                }
+                            }
+                        }
+                    };
+                    if let Some(reason) = close {
+                        if reason.code == 1013 {
+                            warn!(peer, len, "memory budget exhausted, dropping the peer");
+                            self.budget_drops += 1;
+                        } else {
+                            warn!(peer, queued, "slow reader: write buffer full, dropping");
+                            self.slow_readers += 1;
+                        }
+                        let _ = c.kill.send(Some(reason));
                         conns.remove(&peer);
                         node.handle(now_ms(), Input::Disconnected { peer });
-                    } else {
-                        c.queued.fetch_add(len, Ordering::SeqCst);
                     }
                 }
                 Output::Disconnect { peer, reason } => {
@@ -492,6 +630,15 @@ impl Ctx {
             metrics::counter!("tabcoin_bytes_sent_total").absolute(s.bytes_sent);
             metrics::counter!("tabcoin_peers_banned_total").absolute(s.peers_banned);
             metrics::counter!("tabcoin_slow_readers_dropped_total").absolute(self.slow_readers);
+            metrics::counter!("tabcoin_memory_budget_drops_total").absolute(self.budget_drops);
+            metrics::counter!("tabcoin_write_deadline_drops_total")
+                .absolute(self.state.write_timeouts.load(Ordering::SeqCst));
+            let budget = &self.state.budget;
+            metrics::gauge!("tabcoin_memory_budget_bytes").set(budget.limit() as f64);
+            metrics::gauge!("tabcoin_memory_used_bytes").set(budget.used() as f64);
+            metrics::gauge!("tabcoin_inbox_free_bytes")
+                .set(self.state.inbox.available_permits() as f64);
+            metrics::gauge!("tabcoin_tcp_connections").set(self.accepted.total() as f64);
             metrics::counter!("tabcoin_connections_refused_total")
                 .absolute(self.info.refused.load(Ordering::SeqCst));
             metrics::counter!("tabcoin_local_hashes_total")

@@ -13,7 +13,16 @@
 //! | `utxo`    | outpoint (36 bytes)                  | canonical coin                        |
 //! | `undo`    | block hash (32 bytes)                | canonical block undo                  |
 //! | `nodes`   | url                                  | node record                           |
-//! | `meta`    | `genesis`, `tip`, `identity`, `seq`  | 32, 32, 32 and 8 bytes                |
+//! | `meta`    | `genesis`, `tip`, `identity`, `seq`, `index` | 32, 32, 32, 8 and 1 bytes     |
+//! | `active`  | height (u64)                         | hash of the active block there        |
+//! | `txindex` | txid (32 bytes)                      | (block hash, position in the block)   |
+//!
+//! `active` and `txindex` are indexes for the HTTP API, so that it reads blocks and
+//! transactions here instead of asking the node task: they cover the active chain and are
+//! written in the same transaction as each block connect (an `undo` entry added) and
+//! disconnect (an `undo` entry removed). A store written before they existed is indexed once
+//! on open (`index` = 1 marks it done). The genesis block is at height 0 of `active` but not
+//! in `blocks` (the chain makes it from the network parameters).
 //!
 //! `seq` is the next block sequence number (little-endian u64); `load` returns blocks in
 //! sequence order, so parents come before their children. A node record is the node id
@@ -23,11 +32,12 @@
 use std::fmt;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use tabcoin_core::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes};
 use tabcoin_core::hash::{Hash256, to_hex};
-use tabcoin_core::primitives::{Block, BlockHash, OutPoint};
+use tabcoin_core::primitives::{Block, BlockHash, OutPoint, Payload, Txid};
 use tabcoin_core::sig::PublicKey;
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::utxo::{BlockUndo, Coin};
@@ -39,11 +49,16 @@ const UTXO: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("utxo");
 const UNDO: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("undo");
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+const ACTIVE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("active");
+const TXINDEX: TableDefinition<&[u8; 32], (&[u8; 32], u32)> = TableDefinition::new("txindex");
 
 const META_GENESIS: &str = "genesis";
 const META_TIP: &str = "tip";
 const META_IDENTITY: &str = "identity";
 const META_SEQ: &str = "seq";
+const META_INDEX: &str = "index";
+/// Version of the `active` / `txindex` layout.
+const INDEX_VERSION: u8 = 1;
 
 /// Name of the database file inside the store directory.
 pub const FILE_NAME: &str = "chain.redb";
@@ -118,7 +133,7 @@ fn decode_node(bytes: &[u8]) -> Result<NodeRecord, DecodeError> {
 
 /// Chain state, known relays and the node identity in one redb file.
 pub struct RedbStore {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
 }
 
@@ -143,6 +158,23 @@ impl RedbStore {
             .set_check_integrity_on_open(true)
             .create(&path)
             .map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
+        Self::init(database, path, genesis)
+    }
+
+    /// A store that lives in memory only (nothing survives the process), with the same
+    /// tables and indexes as on disk.
+    pub fn in_memory(genesis: BlockHash) -> Result<RedbStore, StoreError> {
+        let database = Database::builder()
+            .create_with_backend(redb::backends::InMemoryBackend::new())
+            .map_err(|e| StoreError::Db(format!("cannot create an in-memory database: {e}")))?;
+        Self::init(database, PathBuf::from(":memory:"), genesis)
+    }
+
+    fn init(
+        database: Database,
+        path: PathBuf,
+        genesis: BlockHash,
+    ) -> Result<RedbStore, StoreError> {
         let tx = database.begin_write().map_err(db)?;
         {
             // Create every table so that read transactions always find them.
@@ -151,6 +183,11 @@ impl RedbStore {
             tx.open_table(UTXO).map_err(db)?;
             tx.open_table(UNDO).map_err(db)?;
             tx.open_table(NODES).map_err(db)?;
+            tx.open_table(TXINDEX).map_err(db)?;
+            tx.open_table(ACTIVE)
+                .map_err(db)?
+                .insert(0, genesis.as_bytes())
+                .map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let stored = meta
                 .get(META_GENESIS)
@@ -171,9 +208,37 @@ impl RedbStore {
                     }
                 }
             }
+            let indexed = meta
+                .get(META_INDEX)
+                .map_err(db)?
+                .map(|v| v.value().to_vec());
+            if indexed.as_deref() != Some(&[INDEX_VERSION][..]) {
+                let tip = match meta.get(META_TIP).map_err(db)? {
+                    Some(v) => Some(BlockHash::from_hash(hash_value(
+                        "meta",
+                        META_TIP,
+                        v.value(),
+                    )?)),
+                    None => None,
+                };
+                reindex(&tx, tip, genesis)?;
+                meta.insert(META_INDEX, [INDEX_VERSION].as_slice())
+                    .map_err(db)?;
+            }
         }
         tx.commit().map_err(db)?;
-        Ok(RedbStore { db: database, path })
+        Ok(RedbStore {
+            db: Arc::new(database),
+            path,
+        })
+    }
+
+    /// A read-only handle for the API, usable from any thread while this store writes.
+    pub fn reader(&self, genesis: Block) -> StoreReader {
+        StoreReader {
+            db: Arc::downgrade(&self.db),
+            genesis: Arc::new(genesis),
+        }
     }
 
     /// The node identity seed, generated once with `fresh()` and kept (so the node id survives
@@ -346,6 +411,7 @@ impl Store for RedbStore {
             }
 
             if !cs.undo.is_empty() {
+                index_changes(&tx, cs)?;
                 let mut table = tx.open_table(UNDO).map_err(db)?;
                 for (hash, undo) in &cs.undo {
                     match undo {
@@ -378,5 +444,228 @@ impl Store for RedbStore {
             }
         }
         tx.commit().map_err(db)
+    }
+}
+
+/// The height a block commits to in its coinbase.
+fn coinbase_height(block: &Block) -> Option<u64> {
+    match &block.txs.first()?.payload {
+        Payload::Coinbase { height, .. } => Some(height.0),
+        _ => None,
+    }
+}
+
+fn stored_block(
+    blocks: &impl ReadableTable<&'static [u8; 32], (u64, &'static [u8])>,
+    hash: &BlockHash,
+) -> Result<Option<Block>, StoreError> {
+    let Some(v) = blocks.get(hash.as_bytes()).map_err(db)? else {
+        return Ok(None);
+    };
+    let (_, bytes) = v.value();
+    Block::decode(bytes)
+        .map(Some)
+        .map_err(|e| corrupt("blocks", hash.as_bytes(), e))
+}
+
+/// Adds a connected block to `active` and `txindex`.
+fn index_connect(
+    active: &mut Table<u64, &'static [u8; 32]>,
+    txindex: &mut Table<&'static [u8; 32], (&'static [u8; 32], u32)>,
+    hash: &BlockHash,
+    block: &Block,
+) -> Result<(), StoreError> {
+    let height = coinbase_height(block)
+        .ok_or_else(|| corrupt("blocks", hash.as_bytes(), "no coinbase height"))?;
+    active.insert(height, hash.as_bytes()).map_err(db)?;
+    for (i, t) in block.txs.iter().enumerate() {
+        let position =
+            u32::try_from(i).map_err(|_| corrupt("blocks", hash.as_bytes(), "too many txs"))?;
+        txindex
+            .insert(t.txid().as_bytes(), (hash.as_bytes(), position))
+            .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// Keeps `active` and `txindex` in step with the blocks a ChangeSet connects (`undo` added)
+/// and disconnects (`undo` removed). Removals go first and only remove entries that still
+/// point at the disconnected block, so a transaction in both branches of a reorg stays
+/// indexed under the block that now holds it.
+fn index_changes(tx: &redb::WriteTransaction, cs: &ChangeSet) -> Result<(), StoreError> {
+    let blocks = tx.open_table(BLOCKS).map_err(db)?;
+    let mut active = tx.open_table(ACTIVE).map_err(db)?;
+    let mut txindex = tx.open_table(TXINDEX).map_err(db)?;
+    let find = |hash: &BlockHash| -> Result<Block, StoreError> {
+        // Usually the block arrives in the same ChangeSet; after a reorg it is stored.
+        if let Some(b) = cs.blocks.iter().find(|b| b.hash() == *hash) {
+            return Ok(b.clone());
+        }
+        stored_block(&blocks, hash)?.ok_or_else(|| {
+            corrupt(
+                "undo",
+                hash.as_bytes(),
+                "undo for a block that is not stored",
+            )
+        })
+    };
+    for (hash, _) in cs.undo.iter().filter(|(_, u)| u.is_none()) {
+        let block = find(hash)?;
+        if let Some(height) = coinbase_height(&block) {
+            let here = active.get(height).map_err(db)?.map(|v| *v.value());
+            if here == Some(*hash.as_bytes()) {
+                active.remove(height).map_err(db)?;
+            }
+        }
+        for t in &block.txs {
+            let txid = t.txid();
+            let points_here = txindex
+                .get(txid.as_bytes())
+                .map_err(db)?
+                .is_some_and(|v| v.value().0 == hash.as_bytes());
+            if points_here {
+                txindex.remove(txid.as_bytes()).map_err(db)?;
+            }
+        }
+    }
+    for (hash, _) in cs.undo.iter().filter(|(_, u)| u.is_some()) {
+        let block = find(hash)?;
+        index_connect(&mut active, &mut txindex, hash, &block)?;
+    }
+    Ok(())
+}
+
+/// Rebuilds `active` and `txindex` from the stored tip back to genesis.
+fn reindex(
+    tx: &redb::WriteTransaction,
+    tip: Option<BlockHash>,
+    genesis: BlockHash,
+) -> Result<(), StoreError> {
+    let blocks = tx.open_table(BLOCKS).map_err(db)?;
+    let mut active = tx.open_table(ACTIVE).map_err(db)?;
+    let mut txindex = tx.open_table(TXINDEX).map_err(db)?;
+    active.retain(|_, _| false).map_err(db)?;
+    txindex.retain(|_, _| false).map_err(db)?;
+    active.insert(0, genesis.as_bytes()).map_err(db)?;
+    let mut next = tip;
+    while let Some(hash) = next.filter(|h| *h != genesis) {
+        let block = stored_block(&blocks, &hash)?
+            .ok_or_else(|| corrupt("meta", META_TIP.as_bytes(), "active chain not stored"))?;
+        index_connect(&mut active, &mut txindex, &hash, &block)?;
+        next = Some(block.header.prev);
+    }
+    Ok(())
+}
+
+/// Reads blocks and transactions of the active chain for the API, off the node's task:
+/// every call is one redb read transaction (use it from a blocking thread). It does not keep
+/// the database open: once the store is dropped, reads fail with "store is closed".
+#[derive(Clone)]
+pub struct StoreReader {
+    db: Weak<Database>,
+    genesis: Arc<Block>,
+}
+
+impl fmt::Debug for StoreReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StoreReader").finish_non_exhaustive()
+    }
+}
+
+/// A block as the API shows it: the block, its height and whether it is on the active chain.
+#[derive(Debug, Clone)]
+pub struct StoredBlock {
+    pub hash: BlockHash,
+    pub block: Block,
+    pub height: u64,
+    pub active: bool,
+}
+
+impl StoreReader {
+    fn begin(&self) -> Result<redb::ReadTransaction, StoreError> {
+        let database = self
+            .db
+            .upgrade()
+            .ok_or_else(|| StoreError::Db("store is closed".into()))?;
+        database.begin_read().map_err(db)
+    }
+
+    fn read(
+        &self,
+        hash: &BlockHash,
+        blocks: &impl ReadableTable<&'static [u8; 32], (u64, &'static [u8])>,
+        active: &impl ReadableTable<u64, &'static [u8; 32]>,
+    ) -> Result<Option<StoredBlock>, StoreError> {
+        let block = if *hash == self.genesis.hash() {
+            Some((*self.genesis).clone())
+        } else {
+            stored_block(blocks, hash)?
+        };
+        let Some(block) = block else {
+            return Ok(None);
+        };
+        let height = coinbase_height(&block).unwrap_or(0);
+        let is_active = active
+            .get(height)
+            .map_err(db)?
+            .is_some_and(|v| v.value() == hash.as_bytes());
+        Ok(Some(StoredBlock {
+            hash: *hash,
+            block,
+            height,
+            active: is_active,
+        }))
+    }
+
+    /// A stored block by hash (active or not).
+    pub fn block(&self, hash: &BlockHash) -> Result<Option<StoredBlock>, StoreError> {
+        let tx = self.begin()?;
+        let blocks = tx.open_table(BLOCKS).map_err(db)?;
+        let active = tx.open_table(ACTIVE).map_err(db)?;
+        self.read(hash, &blocks, &active)
+    }
+
+    /// Up to `limit` active blocks from height `top` down.
+    pub fn active_blocks(&self, top: u64, limit: usize) -> Result<Vec<StoredBlock>, StoreError> {
+        let tx = self.begin()?;
+        let blocks = tx.open_table(BLOCKS).map_err(db)?;
+        let active = tx.open_table(ACTIVE).map_err(db)?;
+        let mut out = Vec::new();
+        for item in active.range(..=top).map_err(db)?.rev().take(limit) {
+            let (_, hash) = item.map_err(db)?;
+            if let Some(b) = self.read(&BlockHash::from_bytes(*hash.value()), &blocks, &active)? {
+                out.push(b);
+            }
+        }
+        Ok(out)
+    }
+
+    /// The active block holding transaction `txid`, and the transaction's position in it.
+    pub fn tx(&self, txid: &Txid) -> Result<Option<(StoredBlock, usize)>, StoreError> {
+        let tx = self.begin()?;
+        let txindex = tx.open_table(TXINDEX).map_err(db)?;
+        let Some(v) = txindex.get(txid.as_bytes()).map_err(db)? else {
+            return Ok(None);
+        };
+        let (hash, position) = v.value();
+        let hash = BlockHash::from_bytes(*hash);
+        let blocks = tx.open_table(BLOCKS).map_err(db)?;
+        let active = tx.open_table(ACTIVE).map_err(db)?;
+        let Some(b) = self.read(&hash, &blocks, &active)? else {
+            return Err(corrupt(
+                "txindex",
+                txid.as_bytes(),
+                "points at a block that is not stored",
+            ));
+        };
+        let position = position as usize;
+        if b.block.txs.get(position).is_none_or(|t| t.txid() != *txid) {
+            return Err(corrupt(
+                "txindex",
+                txid.as_bytes(),
+                "points at the wrong transaction",
+            ));
+        }
+        Ok(Some((b, position)))
     }
 }

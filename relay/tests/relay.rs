@@ -302,7 +302,7 @@ async fn a_silent_handshake_times_out() {
         .unwrap();
     let started = std::time::Instant::now();
     assert!(
-        silent.closed_within(Duration::from_secs(15)).await,
+        silent.closed_within(Duration::from_secs(40)).await,
         "silent peer was never dropped"
     );
     assert!(
@@ -357,10 +357,18 @@ async fn a_peer_over_the_message_rate_is_dropped() {
         .await
         .unwrap();
     fast.handshake_browser(5).await.unwrap();
-    for i in 0..400u64 {
-        if fast.send(&Message::Ping(i)).await.is_err() {
-            break;
+    // Bursts of 100 pings until the relay closes the connection: however slowly a busy
+    // machine runs either side, the peer stays far above 50 messages per second.
+    let deadline = std::time::Instant::now() + WAIT;
+    let mut i = 0u64;
+    'flood: while !fast.is_closed() && std::time::Instant::now() < deadline {
+        for _ in 0..100 {
+            i += 1;
+            if fast.send(&Message::Ping(i)).await.is_err() {
+                break 'flood;
+            }
         }
+        while let Some(_pong) = fast.recv_raw(Duration::from_millis(50)).await {}
     }
     assert!(fast.closed_within(WAIT).await);
     let (code, reason) = fast.close_frame.clone().unwrap_or_default();
@@ -408,7 +416,7 @@ async fn a_slow_reader_is_dropped_not_buffered_forever() {
     let ask = Message::GetData(vec![InvItem::block(big.hash())]).encode();
     let mut sent = 0;
     for _ in 0..3_000 {
-        if tokio::time::timeout(Duration::from_millis(200), slow.send_bytes(ask.clone()))
+        if tokio::time::timeout(Duration::from_secs(2), slow.send_bytes(ask.clone()))
             .await
             .map(|r| r.is_ok())
             != Ok(true)
@@ -419,7 +427,8 @@ async fn a_slow_reader_is_dropped_not_buffered_forever() {
     }
     // The relay dropped it once its queue passed the limit, long before `sent` copies.
     let mut metrics = String::new();
-    for _ in 0..100 {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
         metrics = relay.get_raw("/metrics").await.1;
         if line_value(&metrics, "tabcoin_slow_readers_dropped_total").is_some_and(|v| v >= 1.0) {
             break;
@@ -470,13 +479,14 @@ async fn the_api_answers_and_refuses_bad_input_clearly() {
             .0,
         404
     );
+    // The browser is counted, never listed (its address is private).
     assert!(
-        relay.get("/api/peers").await["peers"]
-            .as_array()
-            .unwrap()
-            .len()
-            == 1
+        relay
+            .wait_json("/api/peers", WAIT, |p| p["counts"]["browser"] == 1)
+            .await
     );
+    let peers = relay.get("/api/peers").await;
+    assert!(peers["peers"].as_array().unwrap().is_empty(), "{peers}");
     assert_eq!(relay.get("/api/mempool").await["count"], 0);
     let (code, page) = relay.get_raw("/").await;
     assert_eq!(code, 200);
@@ -486,7 +496,8 @@ async fn the_api_answers_and_refuses_bad_input_clearly() {
         &page[..page.len().min(100)]
     );
     let mut metrics = String::new();
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + WAIT;
+    while std::time::Instant::now() < deadline {
         metrics = relay.get_raw("/metrics").await.1;
         if line_value(&metrics, "tabcoin_height") == Some(1.0) {
             break;

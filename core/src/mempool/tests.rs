@@ -48,7 +48,8 @@ fn pay_from(s: &Setup, height: u64, units: u64, rate_fee: u64) -> Transaction {
         ],
         payload: crate::primitives::Payload::None,
     };
-    s.alice.sign_tx(&mut tx, &[cb.outputs[0]], &s.chain.genesis_hash());
+    s.alice
+        .sign_tx(&mut tx, &[cb.outputs[0]], &s.chain.genesis_hash());
     tx
 }
 
@@ -288,7 +289,10 @@ fn split(
             }),
         },
     };
-    let spent = [TxOut { amount: amount(prev.1), key: s.alice.public_key() }];
+    let spent = [TxOut {
+        amount: amount(prev.1),
+        key: s.alice.public_key(),
+    }];
     s.alice.sign_tx(&mut tx, &spent, &s.chain.genesis_hash());
     tx
 }
@@ -400,7 +404,10 @@ fn dust_outputs_are_refused() {
         tx.outputs[0].amount = amount(value);
         let change = coinbase_coin(&s, height).1 - value - 2_000;
         tx.outputs[1].amount = amount(change);
-        let spent = [TxOut { amount: amount(coinbase_coin(&s, height).1), key: s.alice.public_key() }];
+        let spent = [TxOut {
+            amount: amount(coinbase_coin(&s, height).1),
+            key: s.alice.public_key(),
+        }];
         s.alice.sign_tx(&mut tx, &spent, &s.chain.genesis_hash());
         assert_eq!(pool.add(tx, &s.chain).is_ok(), ok, "output of {value}");
     }

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 
 use crate::hash::sha256d_parts;
 use crate::sig::{self, PublicKey};
+use crate::units::Work;
 use crate::wire::{Hello, Message, NodeKind, NodeRecord, PROTOCOL_VERSION, auth_message};
 
 use super::{DisconnectReason, Event, Node, Offence, Peer, PeerId};
@@ -224,6 +225,12 @@ impl Node {
             }
         }
         self.ask_nodes(peer);
+        // A claim of more work than we know is checked at once, whatever other requests
+        // are outstanding: claims are checked in parallel, so liars cannot queue up.
+        let claimed = self.peers.get(&peer).map_or(Work::ZERO, |p| p.best_work);
+        if claimed > self.chain.best_header().work {
+            self.request_headers(peer, false);
+        }
         self.start_sync();
     }
 }

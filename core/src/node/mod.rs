@@ -25,6 +25,7 @@ mod txs;
 mod types;
 
 pub use addrbook::{MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, NODE_EXPIRY_MS};
+pub use connections::ban_key;
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -71,6 +72,9 @@ pub const GETHEADERS_MIN_INTERVAL_MS: u64 = 2_000;
 pub const BAN_MS: u64 = 60 * 60 * 1000;
 /// Misbehaviour score at which a peer is banned.
 pub const BAN_SCORE: u32 = 100;
+/// A misbehaviour score falls by one point per this much time (100 points an hour), and is
+/// kept for the address group after the connection closes until it has fallen to zero.
+pub const SCORE_DECAY_MS: u64 = 36_000;
 /// Blocks requested from one peer at a time.
 pub const MAX_BLOCKS_IN_FLIGHT_PER_PEER: usize = 16;
 /// Blocks served for one `getdata` (more are answered with `notfound`).
@@ -82,6 +86,13 @@ pub const MAX_GETDATA_REPLY_BYTES: usize = MAX_BLOCKS_PER_GETDATA * MAX_MESSAGE_
 pub const MAX_TXS_IN_FLIGHT_PER_PEER: usize = 100;
 /// A requested transaction that does not arrive within this is asked of another announcer.
 pub const TX_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// A requested transaction that does not arrive within this is asked of every other
+/// announcer at once (the first request stays open until [`TX_REQUEST_TIMEOUT_MS`]).
+pub const TX_FALLBACK_MS: u64 = 5_000;
+/// Announced transactions waiting for their first request at the next tick.
+const MAX_TXS_DUE: usize = 10_000;
+/// Transactions remembered as already asked of every announcer.
+const TXS_FANNED: usize = 4_096;
 /// Headers held per peer before they show more work than ours.
 pub const MAX_PENDING_HEADERS: usize = 20 * MAX_HEADERS;
 /// Headers held across all peers before they show more work than ours.
@@ -149,11 +160,18 @@ pub struct Node {
     /// Known relays (the discovery table).
     book: AddrBook,
     dialing: BTreeMap<String, u64>,
+    /// Bans by [`ban_key`]: until when (ms). Persisted (`ChangeSet::bans`).
     bans: BTreeMap<String, u64>,
+    /// Scores of closed connections by [`ban_key`]: (score, when it was last decayed).
+    scores: BTreeMap<String, (u32, u64)>,
     orphans: VecDeque<Block>,
     rejected_txs: RecentSet<Txid>,
     /// Which peer each requested transaction is asked of.
     tx_asked: BTreeMap<Txid, PeerId>,
+    /// Transactions announced since the last tick that nobody is asked for yet.
+    txs_due: BTreeSet<Txid>,
+    /// Transactions whose slow first request was followed by requests to every announcer.
+    txs_fanned: RecentSet<Txid>,
     templates: VecDeque<BlockTemplate>,
     template_dirty: bool,
     last_template_ms: u64,
@@ -178,6 +196,15 @@ impl Node {
     /// A node over a stored state (an empty ChangeSet for a new node).
     pub fn new(config: NodeConfig, params: Params, stored: ChangeSet) -> Result<Node, LoadError> {
         let stored_nodes = stored.nodes.clone();
+        // Stored bans come back (expired ones go at the first input); the soonest to expire
+        // are dropped beyond the limit.
+        let mut bans: Vec<(String, u64)> = stored
+            .bans
+            .iter()
+            .filter_map(|(k, until)| until.map(|u| (k.clone(), u)))
+            .collect();
+        bans.sort_by_key(|(_, until)| core::cmp::Reverse(*until));
+        bans.truncate(MAX_BANS);
         let chain = Chain::load(params, stored)?;
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
@@ -192,10 +219,13 @@ impl Node {
             peers: BTreeMap::new(),
             book: AddrBook::load(stored_nodes, &config.bootstrap),
             dialing: BTreeMap::new(),
-            bans: BTreeMap::new(),
+            bans: bans.into_iter().collect(),
+            scores: BTreeMap::new(),
             orphans: VecDeque::new(),
             rejected_txs: RecentSet::new(REJECTED_TXS),
             tx_asked: BTreeMap::new(),
+            txs_due: BTreeSet::new(),
+            txs_fanned: RecentSet::new(TXS_FANNED),
             templates: VecDeque::new(),
             template_dirty: true,
             last_template_ms: 0,
@@ -259,9 +289,10 @@ impl Node {
 
     /// Whether the node has caught up with every peer it knows of: its best header is its
     /// tip and no established peer is believed to have more work. A peer's `hello` claim is
-    /// believed only until it answers a `getheaders` (or lets one time out); from then on
-    /// what its headers showed counts, so a peer claiming work it does not have cannot hold
-    /// this false for longer than one request.
+    /// checked with a `getheaders` sent at once (in parallel with other claimants) and
+    /// believed only until it is answered or times out; from then on what its headers showed
+    /// counts, and a claim they did not back costs the connection. So peers claiming work
+    /// they do not have cannot hold this false for longer than one request timeout.
     pub fn is_synced(&self) -> bool {
         let tip = self.chain.tip();
         let have_peer = self.peers.values().any(|p| p.established);

@@ -36,6 +36,8 @@ pub(super) enum Offence {
     UnbackedWorkClaim,
     /// A `getheaders` not answered in time.
     HeadersTimeout,
+    /// A `getheaders` to a peer believed to have more work than ours not answered in time.
+    ClaimNotBacked,
     /// Block requests timing out (once per tick at which any do).
     BlockRequestsTimedOut,
     /// A block nobody asked this peer for (and not late).
@@ -55,11 +57,12 @@ impl Offence {
             | Offence::SecondAuth
             | Offence::BadAuth
             | Offence::HeadersNotAChain
-            | Offence::TooManyPendingHeaders => Conduct::Disconnect,
+            | Offence::TooManyPendingHeaders
+            | Offence::UnbackedWorkClaim
+            | Offence::ClaimNotBacked => Conduct::Disconnect,
             Offence::UnsolicitedNodes
             | Offence::UnconnectingHeaders
             | Offence::UnsolicitedBlock(_) => Conduct::Penalise(20),
-            Offence::UnbackedWorkClaim => Conduct::Penalise(50),
             Offence::HeadersTimeout => Conduct::Penalise(GETHEADERS_TIMEOUT_PENALTY),
             Offence::BlockRequestsTimedOut => Conduct::Penalise(STALL_PENALTY),
             Offence::UnsolicitedTx(_) => Conduct::Penalise(10),
@@ -81,6 +84,7 @@ impl Offence {
             Offence::TooManyPendingHeaders => String::from("too many low-work headers"),
             Offence::UnbackedWorkClaim => String::from("claimed more work than its headers show"),
             Offence::HeadersTimeout => String::from("headers request timed out"),
+            Offence::ClaimNotBacked => String::from("claimed work not shown in time"),
             Offence::BlockRequestsTimedOut => String::from("block requests timed out"),
             Offence::UnsolicitedBlock(hash) => format!("unsolicited block {hash}"),
             Offence::UnsolicitedTx(txid) => format!("unsolicited transaction {txid}"),
@@ -151,7 +155,7 @@ mod tests {
             ),
             (
                 Offence::UnbackedWorkClaim,
-                Conduct::Penalise(50),
+                Conduct::Disconnect,
                 "An answer to `getheaders` that ends without showing the work the peer was \
                  believed to have",
             ),
@@ -159,6 +163,12 @@ mod tests {
                 Offence::HeadersTimeout,
                 Conduct::Penalise(10),
                 "A `getheaders` not answered within 30 s",
+            ),
+            (
+                Offence::ClaimNotBacked,
+                Conduct::Disconnect,
+                "A `getheaders` not answered within 30 s while the peer is believed to have \
+                 more work than our best header",
             ),
             (
                 Offence::BlockRequestsTimedOut,

@@ -98,6 +98,8 @@ pub(super) struct Peer {
     pub(super) authed: bool,
     pub(super) established: bool,
     pub(super) score: u32,
+    /// When `score` was last brought up to date with decay (see `Peer::decay_score`).
+    pub(super) score_ms: u64,
     pub(super) last_recv_ms: u64,
     pub(super) ping: Option<(u64, u64)>,
     /// Block and transaction hashes this peer has or was sent.
@@ -158,6 +160,7 @@ impl Peer {
             authed: false,
             established: false,
             score: 0,
+            score_ms: now_ms,
             last_recv_ms: now_ms,
             ping: None,
             known: RecentSet::new(KNOWN_PER_PEER),
@@ -181,6 +184,20 @@ impl Peer {
             best_header: None,
             lacks: RecentSet::new(1_024),
         }
+    }
+
+    /// Lets the score fall by one point per [`SCORE_DECAY_MS`](super::SCORE_DECAY_MS)
+    /// elapsed up to `now`.
+    pub(super) fn decay_score(&mut self, now: u64) {
+        let steps = now.saturating_sub(self.score_ms) / super::SCORE_DECAY_MS;
+        if self.score == 0 {
+            self.score_ms = now;
+            return;
+        }
+        self.score = self
+            .score
+            .saturating_sub(u32::try_from(steps).unwrap_or(u32::MAX));
+        self.score_ms += steps * super::SCORE_DECAY_MS;
     }
 
     pub(super) fn node_id(&self) -> Option<PublicKey> {

@@ -136,15 +136,25 @@ impl Node {
         for &id in &stalled {
             self.offence(id, Offence::BlockRequestsTimedOut);
         }
+        let best = self.chain.best_header().work;
         for id in header_timeouts {
             let demonstrated = self.demonstrated_work(id);
+            let mut unbacked = false;
             if let Some(p) = self.peers.get_mut(&id) {
+                unbacked = p.best_work > demonstrated && p.best_work > best;
                 p.getheaders_sent = None;
                 p.pending_headers.clear();
                 p.pending_work = Work::ZERO;
                 p.best_work = demonstrated;
             }
-            self.offence(id, Offence::HeadersTimeout);
+            // A peer that claimed more work than ours and did not back it in time loses the
+            // connection; any other unanswered request costs a little.
+            let offence = if unbacked {
+                Offence::ClaimNotBacked
+            } else {
+                Offence::HeadersTimeout
+            };
+            self.offence(id, offence);
         }
         for id in deferred_headers {
             self.request_headers(id, false);
@@ -160,6 +170,8 @@ impl Node {
         for id in refill {
             self.fill_tx_requests(id);
         }
+        self.fan_out_slow_txs();
+        self.request_due_txs();
         if !stalled.is_empty() {
             self.request_blocks();
         }
@@ -178,7 +190,10 @@ impl Node {
             })
             .collect();
         self.book.expire(now, start, &connected);
-        self.bans.retain(|_, until| *until > now);
+        self.expire_bans();
+        for p in self.peers.values_mut() {
+            p.decay_score(now);
+        }
         // Dials that never answered.
         self.dialing.retain(|_, &mut at| now < at + DIAL_TIMEOUT_MS);
         let interval = if self.book.len() < self.config.target_outbound {

@@ -1,6 +1,7 @@
 //! Transaction relay (`docs/PROTOCOL.md` §7): the local wallet's transactions,
 //! announcements, requests with fallback to other announcers, and the pool's verdicts.
 
+use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
@@ -10,7 +11,9 @@ use crate::primitives::{Transaction, Txid};
 use crate::validation::TxError;
 use crate::wire::{InvId, InvItem, MAX_INV, Message};
 
-use super::{Event, MAX_TXS_IN_FLIGHT_PER_PEER, Node, Offence, PeerId};
+use super::{
+    Event, MAX_TXS_DUE, MAX_TXS_IN_FLIGHT_PER_PEER, Node, Offence, PeerId, TX_FALLBACK_MS,
+};
 
 impl Node {
     /// Adds a local transaction to the pool and announces it. The same as
@@ -111,8 +114,79 @@ impl Node {
         self.send_tx_requests(peer, ask);
     }
 
+    /// Sends the first request for each transaction announced since the last tick to one of
+    /// its announcers, chosen at random (so the first to announce, perhaps an attacker, is
+    /// not the one asked as a rule).
+    pub(super) fn request_due_txs(&mut self) {
+        let due = core::mem::take(&mut self.txs_due);
+        let mut per_peer: BTreeMap<PeerId, Vec<Txid>> = BTreeMap::new();
+        for txid in due {
+            if self.tx_unwanted(&txid) || self.tx_asked.contains_key(&txid) {
+                continue;
+            }
+            let cands: Vec<PeerId> = self
+                .peers
+                .iter()
+                .filter(|(id, p)| {
+                    p.established
+                        && p.tx_waiting.contains(&txid)
+                        && !p.timed_out.contains_key(txid.as_hash())
+                        && p.txs_in_flight.len() + per_peer.get(id).map_or(0, Vec::len)
+                            < MAX_TXS_IN_FLIGHT_PER_PEER
+                })
+                .map(|(&id, _)| id)
+                .collect();
+            if cands.is_empty() {
+                continue;
+            }
+            let pick = cands[(self.rng.next() % cands.len() as u64) as usize];
+            self.tx_asked.insert(txid, pick);
+            per_peer.entry(pick).or_default().push(txid);
+        }
+        for (peer, txids) in per_peer {
+            self.send_tx_requests(peer, txids);
+        }
+    }
+
+    /// Requests that have gone [`TX_FALLBACK_MS`] without the transaction: every other
+    /// announcer with a free slot is asked at once, in parallel (once per txid), so silent
+    /// announcers delay a transaction by one short timeout however many there are.
+    pub(super) fn fan_out_slow_txs(&mut self) {
+        let now = self.now_ms;
+        let slow: Vec<Txid> = self
+            .peers
+            .values()
+            .flat_map(|p| {
+                p.txs_in_flight
+                    .iter()
+                    .filter(|(_, at)| now >= **at + TX_FALLBACK_MS)
+                    .map(|(t, _)| *t)
+            })
+            .filter(|t| !self.txs_fanned.contains(t))
+            .collect();
+        let mut per_peer: BTreeMap<PeerId, Vec<Txid>> = BTreeMap::new();
+        for txid in slow {
+            if !self.txs_fanned.insert(txid) || self.tx_unwanted(&txid) {
+                continue;
+            }
+            for (&id, p) in &self.peers {
+                let queued = per_peer.get(&id).map_or(0, Vec::len);
+                if p.established
+                    && p.tx_waiting.contains(&txid)
+                    && !p.txs_in_flight.contains_key(&txid)
+                    && !p.timed_out.contains_key(txid.as_hash())
+                    && p.txs_in_flight.len() + queued < MAX_TXS_IN_FLIGHT_PER_PEER
+                {
+                    per_peer.entry(id).or_default().push(txid);
+                }
+            }
+        }
+        for (peer, txids) in per_peer {
+            self.send_tx_requests(peer, txids);
+        }
+    }
+
     pub(super) fn on_inv(&mut self, peer: PeerId, items: Vec<InvItem>) {
-        let mut ask = Vec::new();
         let mut unknown_block = false;
         for item in items.into_iter().take(MAX_INV) {
             let (unwanted, asked) = match item.id() {
@@ -128,14 +202,11 @@ impl Node {
                     if unwanted || p.txs_in_flight.contains_key(&txid) {
                         continue;
                     }
-                    let free = p.txs_in_flight.len() + ask.len() < MAX_TXS_IN_FLIGHT_PER_PEER;
-                    if !asked && free && !p.timed_out.contains_key(&item.hash) {
-                        if !ask.contains(&txid) {
-                            ask.push(txid);
-                        }
-                    } else {
-                        // Asked of someone else, or no slot free: remember who has it.
-                        p.tx_waiting.push(txid);
+                    // Remember who has it; the first request goes to a random announcer at
+                    // the next tick (`request_due_txs`).
+                    p.tx_waiting.push(txid);
+                    if !asked && self.txs_due.len() < MAX_TXS_DUE {
+                        self.txs_due.insert(txid);
                     }
                 }
                 InvId::Block(hash) => {
@@ -145,7 +216,6 @@ impl Node {
                 }
             }
         }
-        self.send_tx_requests(peer, ask);
         if unknown_block {
             self.request_headers(peer, false);
         }

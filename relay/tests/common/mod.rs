@@ -226,6 +226,60 @@ impl RawClient {
         Ok(RawClient::from_ws(ws))
     }
 
+    /// Connects from a chosen local address with extra handshake headers (`Origin`,
+    /// `X-Forwarded-For`…), as a browser or a reverse proxy would send them.
+    pub async fn connect_with_headers(
+        url: &str,
+        local: std::net::IpAddr,
+        headers: &[(&str, &str)],
+    ) -> Result<RawClient> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let addr: std::net::SocketAddr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .ok_or("url without host")?
+            .parse()?;
+        let mut request = url.into_client_request()?;
+        for (name, value) in headers {
+            request.headers_mut().append(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(name.as_bytes())?,
+                value.parse()?,
+            );
+        }
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        let stream = socket.connect(addr).await?;
+        let (ws, _response) =
+            tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        Ok(RawClient::from_ws(ws))
+    }
+
+    /// Like [`RawClient::connect_from`] with a 4 KiB WebSocket read buffer instead of
+    /// tungstenite's 128 KiB, for tests and the soak that hold thousands of clients.
+    pub async fn connect_lean(url: &str, local: std::net::IpAddr) -> Result<RawClient> {
+        use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+        let addr: std::net::SocketAddr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .ok_or("url without host")?
+            .parse()?;
+        let socket = tokio::net::TcpSocket::new_v4()?;
+        socket.bind(std::net::SocketAddr::new(local, 0))?;
+        let stream = socket.connect(addr).await?;
+        let config = WebSocketConfig::default()
+            .read_buffer_size(4096)
+            .write_buffer_size(0);
+        let (ws, _response) = tokio_tungstenite::client_async_with_config(
+            url,
+            MaybeTlsStream::Plain(stream),
+            Some(config),
+        )
+        .await?;
+        Ok(RawClient::from_ws(ws))
+    }
+
     /// Sends `bytes` as one binary frame (need not be a valid message).
     pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<()> {
         self.ws.send(WsMessage::binary(bytes)).await?;
