@@ -236,7 +236,7 @@ impl Chain {
             if hash == chain.genesis {
                 continue;
             }
-            if block.header.prev == crate::hash::Hash256::ZERO {
+            if block.header.prev == BlockHash::ZERO {
                 return Err(LoadError::WrongNetwork);
             }
             pending.entry(block.header.prev).or_default().push(block);

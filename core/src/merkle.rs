@@ -8,12 +8,13 @@
 use alloc::vec::Vec;
 
 use crate::hash::{Hash256, sha256d_parts};
+use crate::primitives::Txid;
 
 const LEAF: &[u8] = &[0x00];
 const NODE: &[u8] = &[0x01];
 
-pub fn leaf_hash(id: &Hash256) -> Hash256 {
-    sha256d_parts(&[LEAF, &id.0])
+pub fn leaf_hash(id: &Txid) -> Hash256 {
+    sha256d_parts(&[LEAF, id.as_bytes()])
 }
 
 pub fn node_hash(left: &Hash256, right: &Hash256) -> Hash256 {
@@ -21,7 +22,7 @@ pub fn node_hash(left: &Hash256, right: &Hash256) -> Hash256 {
 }
 
 /// Root of `ids`; the all-zero hash for an empty list (no valid block has one).
-pub fn root(ids: &[Hash256]) -> Hash256 {
+pub fn root(ids: &[Txid]) -> Hash256 {
     if ids.is_empty() {
         return Hash256::ZERO;
     }
@@ -45,8 +46,8 @@ mod tests {
     use super::*;
     use crate::hash::sha256d;
 
-    fn ids(n: u8) -> Vec<Hash256> {
-        (0..n).map(|i| sha256d(&[i])).collect()
+    fn ids(n: u8) -> Vec<Txid> {
+        (0..n).map(|i| Txid::from_hash(sha256d(&[i]))).collect()
     }
 
     #[test]
@@ -94,6 +95,6 @@ mod tests {
         let v = ids(2);
         // A one-leaf tree whose "id" is the inner node of a two-leaf tree has another root.
         let inner = node_hash(&leaf_hash(&v[0]), &leaf_hash(&v[1]));
-        assert_ne!(root(&[inner]), root(&v));
+        assert_ne!(root(&[Txid::from_hash(inner)]), root(&v));
     }
 }

@@ -276,13 +276,14 @@ pub fn mine(mut template: Block) -> Result<Block, MinerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::primitives::BlockHash;
     use crate::units::CompactTarget;
     use proptest::prelude::*;
 
     fn header(bits: u32) -> BlockHeader {
         BlockHeader {
             version: 1,
-            prev: crate::hash::sha256d(b"p"),
+            prev: BlockHash::from_hash(crate::hash::sha256d(b"p")),
             merkle_root: crate::hash::sha256d(b"m"),
             time: 1_795_219_200,
             bits: CompactTarget(bits),
@@ -296,11 +297,11 @@ mod tests {
             let mut h = header(0x207f_ffff);
             h.nonce = nonce;
             h.time = time;
-            h.prev = Hash256(seed);
+            h.prev = BlockHash::from_bytes(seed);
             let job = MinerJob::new(h, NonceRange::ALL).unwrap();
             let mut tail = job.tail;
             tail[NONCE_AT..NONCE_AT + 8].copy_from_slice(&nonce.to_le_bytes());
-            prop_assert_eq!(midstate_hash(&job.midstate, &tail), h.hash().0);
+            prop_assert_eq!(midstate_hash(&job.midstate, &tail), *h.hash().as_bytes());
         }
 
         #[test]
@@ -326,7 +327,7 @@ mod tests {
             panic!("no block in 2^20 tries")
         };
         let target = CompactTarget(0x2000_ffff).to_target().unwrap();
-        assert!(target.is_met_by(&a.hash()));
+        assert!(target.is_met_by(a.hash().as_hash()));
         let mut chunked = MinerJob::new(h, NonceRange::ALL).unwrap();
         let b = loop {
             match chunked.step(7) {

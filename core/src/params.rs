@@ -185,7 +185,7 @@ impl Params {
         let mut block = Block {
             header: BlockHeader {
                 version: HEADER_VERSION,
-                prev: Hash256::ZERO,
+                prev: BlockHash::ZERO,
                 merkle_root: Hash256::ZERO,
                 time: self.genesis_time,
                 bits: self.genesis_bits,

@@ -8,7 +8,7 @@
 
 use core::fmt;
 
-use crate::hash::Hash256;
+use crate::primitives::BlockHash;
 use crate::units::{CompactTarget, Target, TargetError, U256};
 
 /// Parameters of the difficulty rule.
@@ -186,7 +186,7 @@ impl core::error::Error for PowError {
 /// a big-endian integer) meets it. Whether `bits` is the value the difficulty rule requires is
 /// a separate check ([`next_target`]).
 pub fn check_proof_of_work(
-    hash: &Hash256,
+    hash: &BlockHash,
     bits: CompactTarget,
     pow_limit: &Target,
 ) -> Result<(), PowError> {
@@ -194,7 +194,7 @@ pub fn check_proof_of_work(
     if target > *pow_limit {
         return Err(PowError::AboveLimit);
     }
-    if !target.is_met_by(hash) {
+    if !target.is_met_by(hash.as_hash()) {
         return Err(PowError::HashAboveTarget);
     }
     Ok(())
@@ -350,27 +350,27 @@ mod tests {
         let mut easy_hash = [0u8; 32];
         easy_hash[5] = 1;
         assert_eq!(
-            check_proof_of_work(&Hash256(easy_hash), LIMIT_BITS, &limit),
+            check_proof_of_work(&BlockHash::from_bytes(easy_hash), LIMIT_BITS, &limit),
             Ok(())
         );
         assert_eq!(
-            check_proof_of_work(&Hash256([0xff; 32]), LIMIT_BITS, &limit),
+            check_proof_of_work(&BlockHash::from_bytes([0xff; 32]), LIMIT_BITS, &limit),
             Err(PowError::HashAboveTarget)
         );
         assert_eq!(
-            check_proof_of_work(&Hash256::ZERO, CompactTarget(0x1d01_0000), &limit),
+            check_proof_of_work(&BlockHash::ZERO, CompactTarget(0x1d01_0000), &limit),
             Err(PowError::AboveLimit)
         );
         assert_eq!(
-            check_proof_of_work(&Hash256::ZERO, CompactTarget(0x1d80_ffff), &limit),
+            check_proof_of_work(&BlockHash::ZERO, CompactTarget(0x1d80_ffff), &limit),
             Err(PowError::InvalidBits(TargetError::Negative))
         );
         assert_eq!(
-            check_proof_of_work(&Hash256::ZERO, CompactTarget(0), &limit),
+            check_proof_of_work(&BlockHash::ZERO, CompactTarget(0), &limit),
             Err(PowError::InvalidBits(TargetError::Zero))
         );
         assert_eq!(
-            check_proof_of_work(&Hash256::ZERO, CompactTarget(0xff00_ffff), &limit),
+            check_proof_of_work(&BlockHash::ZERO, CompactTarget(0xff00_ffff), &limit),
             Err(PowError::InvalidBits(TargetError::Overflow))
         );
         assert_eq!(

@@ -4,18 +4,116 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::fmt;
 
 use crate::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes, put_varint};
-use crate::hash::{Hash256, sha256d, sha256d_parts};
+use crate::hash::{Hash256, HexError, sha256d, sha256d_parts};
 use crate::sig::{PublicKey, Signature};
 use crate::units::{Amount, CompactTarget, Height};
 
-/// Block id: SHA-256d of the 88-byte header.
-pub type BlockHash = Hash256;
-/// Transaction id: SHA-256d of the whole transaction encoding, signatures included. Under
-/// `verify_strict` a third party cannot change a signature; the signer can re-sign with another
-/// nonce, so wallets must not assume a txid before it confirms (see CONSENSUS.md).
-pub type Txid = Hash256;
+/// Defines a 32-byte id that is a [`Hash256`] underneath but its own type, so one kind of id
+/// cannot be passed where another is expected. Bytes, hex, `Display` and `Debug` are exactly
+/// those of the wrapped hash; conversions are explicit and named.
+macro_rules! hash_id {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+        pub struct $name(Hash256);
+
+        impl $name {
+            /// All zero bytes (the genesis header's `prev`, the "no stop" locator value).
+            pub const ZERO: $name = $name(Hash256::ZERO);
+
+            /// Declares that `hash` is an id of this kind.
+            pub const fn from_hash(hash: Hash256) -> Self {
+                $name(hash)
+            }
+
+            pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+                $name(Hash256(bytes))
+            }
+
+            /// The untyped hash, for code that treats every id alike (merkle leaves, wire
+            /// inventory, sets of both kinds).
+            pub const fn to_hash(self) -> Hash256 {
+                self.0
+            }
+
+            pub const fn as_hash(&self) -> &Hash256 {
+                &self.0
+            }
+
+            pub const fn as_bytes(&self) -> &[u8; 32] {
+                &self.0.0
+            }
+
+            /// Parses 64 hex digits (either case).
+            pub fn from_hex(s: &str) -> Result<Self, HexError> {
+                Hash256::from_hex(s).map($name)
+            }
+
+            pub fn to_hex(&self) -> String {
+                self.0.to_hex()
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Debug::fmt(&self.0, f)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl core::str::FromStr for $name {
+            type Err = HexError;
+            fn from_str(s: &str) -> Result<Self, HexError> {
+                Self::from_hex(s)
+            }
+        }
+    };
+}
+
+hash_id! {
+    /// Block id: SHA-256d of the 88-byte header.
+    ///
+    /// A distinct type from [`Txid`]: a transaction id is not accepted where a block hash is
+    /// expected.
+    ///
+    /// ```compile_fail,E0308
+    /// use tabcoin_core::primitives::{BlockHash, Txid};
+    /// fn wants_block(_: BlockHash) {}
+    /// wants_block(Txid::ZERO);
+    /// ```
+    BlockHash
+}
+
+hash_id! {
+    /// Transaction id: SHA-256d of the whole transaction encoding, signatures included. Under
+    /// `verify_strict` a third party cannot change a signature; the signer can re-sign with
+    /// another nonce, so wallets must not assume a txid before it confirms (see CONSENSUS.md).
+    ///
+    /// A distinct type from [`BlockHash`]:
+    ///
+    /// ```compile_fail,E0308
+    /// use tabcoin_core::primitives::{BlockHash, Txid};
+    /// fn wants_tx(_: Txid) {}
+    /// wants_tx(BlockHash::ZERO);
+    /// ```
+    ///
+    /// while the explicit conversion compiles:
+    ///
+    /// ```
+    /// use tabcoin_core::primitives::{BlockHash, Txid};
+    /// fn wants_tx(_: Txid) {}
+    /// wants_tx(Txid::from_hash(BlockHash::ZERO.to_hash()));
+    /// ```
+    Txid
+}
 
 /// Size of an encoded header.
 pub const HEADER_SIZE: usize = 88;
@@ -49,7 +147,7 @@ impl BlockHeader {
     pub fn to_bytes(&self) -> [u8; HEADER_SIZE] {
         let mut b = [0u8; HEADER_SIZE];
         b[0..4].copy_from_slice(&self.version.to_le_bytes());
-        b[4..36].copy_from_slice(&self.prev.0);
+        b[4..36].copy_from_slice(self.prev.as_bytes());
         b[36..68].copy_from_slice(&self.merkle_root.0);
         b[68..76].copy_from_slice(&self.time.to_le_bytes());
         b[76..80].copy_from_slice(&self.bits.0.to_le_bytes());
@@ -65,7 +163,7 @@ impl BlockHeader {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(BlockHeader {
             version: r.u32()?,
-            prev: Hash256(r.array()?),
+            prev: BlockHash::from_bytes(r.array()?),
             merkle_root: Hash256(r.array()?),
             time: r.u64()?,
             bits: CompactTarget(r.u32()?),
@@ -74,7 +172,7 @@ impl BlockHeader {
     }
 
     pub fn hash(&self) -> BlockHash {
-        sha256d(&self.to_bytes())
+        BlockHash::from_hash(sha256d(&self.to_bytes()))
     }
 }
 
@@ -102,7 +200,7 @@ pub struct OutPoint {
 
 impl Encode for OutPoint {
     fn encode_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.txid.0);
+        out.extend_from_slice(self.txid.as_bytes());
         out.extend_from_slice(&self.vout.to_le_bytes());
     }
 }
@@ -110,7 +208,7 @@ impl Encode for OutPoint {
 impl Decode for OutPoint {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(OutPoint {
-            txid: Hash256(r.array()?),
+            txid: Txid::from_bytes(r.array()?),
             vout: r.u32()?,
         })
     }
@@ -185,7 +283,7 @@ impl Transaction {
     }
 
     pub fn txid(&self) -> Txid {
-        sha256d(&self.encode())
+        Txid::from_hash(sha256d(&self.encode()))
     }
 
     pub fn post(&self) -> Option<&Post> {
@@ -232,7 +330,7 @@ impl Transaction {
         for o in spent {
             o.encode_to(&mut body);
         }
-        sha256d_parts(&[SIGHASH_TAG, &genesis.0, &body])
+        sha256d_parts(&[SIGHASH_TAG, genesis.as_bytes(), &body])
     }
 
     /// Every outpoint this transaction spends.
@@ -330,10 +428,18 @@ pub(crate) mod tests {
         any::<[u8; 32]>().prop_map(Hash256)
     }
 
+    pub fn arb_block_hash() -> impl Strategy<Value = BlockHash> {
+        any::<[u8; 32]>().prop_map(BlockHash::from_bytes)
+    }
+
+    pub fn arb_txid() -> impl Strategy<Value = Txid> {
+        any::<[u8; 32]>().prop_map(Txid::from_bytes)
+    }
+
     pub fn arb_header() -> impl Strategy<Value = BlockHeader> {
         (
             any::<u32>(),
-            arb_hash(),
+            arb_block_hash(),
             arb_hash(),
             any::<u64>(),
             any::<u32>(),
@@ -353,7 +459,7 @@ pub(crate) mod tests {
 
     pub fn arb_tx() -> impl Strategy<Value = Transaction> {
         let input = (
-            arb_hash(),
+            arb_txid(),
             any::<u32>(),
             any::<[u8; 32]>(),
             any::<[u8; 32]>(),
@@ -427,7 +533,7 @@ pub(crate) mod tests {
         }
 
         #[test]
-        fn outpoint_round_trip(txid in arb_hash(), vout: u32) {
+        fn outpoint_round_trip(txid in arb_txid(), vout: u32) {
             round_trip(&OutPoint { txid, vout });
         }
 
@@ -453,11 +559,36 @@ pub(crate) mod tests {
         }
     }
 
+    /// The typed ids show, parse and encode exactly as the hash they wrap.
+    #[test]
+    fn typed_ids_look_like_their_hash() {
+        use alloc::string::ToString;
+        let mut bytes = [0u8; 32];
+        bytes[0] = 0xab;
+        bytes[31] = 0x01;
+        let h = Hash256(bytes);
+        let (b, t) = (BlockHash::from_bytes(bytes), Txid::from_hash(h));
+        for (shown, debug, hex) in [
+            (b.to_string(), alloc::format!("{b:?}"), b.to_hex()),
+            (t.to_string(), alloc::format!("{t:?}"), t.to_hex()),
+        ] {
+            assert_eq!(shown, h.to_string());
+            assert_eq!(debug, alloc::format!("{h:?}"));
+            assert_eq!(hex, h.to_hex());
+        }
+        assert_eq!(h.to_hex().parse::<BlockHash>(), Ok(b));
+        assert_eq!(Txid::from_hex(&h.to_hex().to_uppercase()), Ok(t));
+        assert!("00".parse::<Txid>().is_err());
+        assert_eq!((b.to_hash(), *t.as_hash(), *b.as_bytes()), (h, h, bytes));
+        let op = OutPoint { txid: t, vout: 0 };
+        assert_eq!(&op.encode()[..32], &bytes);
+    }
+
     #[test]
     fn nonce_is_in_the_last_eight_bytes() {
         let h = BlockHeader {
             version: 1,
-            prev: Hash256([1; 32]),
+            prev: BlockHash::from_bytes([1; 32]),
             merkle_root: Hash256([2; 32]),
             time: 3,
             bits: CompactTarget(4),
@@ -499,7 +630,7 @@ pub(crate) mod tests {
         let mut tx = Transaction {
             inputs: alloc::vec![TxIn {
                 prev: OutPoint {
-                    txid: Hash256([9; 32]),
+                    txid: Txid::from_bytes([9; 32]),
                     vout: 1
                 },
                 sig: Signature([0; 64]),
@@ -511,19 +642,19 @@ pub(crate) mod tests {
             amount: Amount::from_units(5).unwrap(),
             key: PublicKey([3; 32]),
         };
-        let a = tx.sighash(&Hash256([1; 32]), &[spent]);
-        assert_ne!(a, tx.sighash(&Hash256([2; 32]), &[spent]));
+        let a = tx.sighash(&BlockHash::from_bytes([1; 32]), &[spent]);
+        assert_ne!(a, tx.sighash(&BlockHash::from_bytes([2; 32]), &[spent]));
         let richer = TxOut {
             amount: Amount::from_units(6).unwrap(),
             ..spent
         };
-        assert_ne!(a, tx.sighash(&Hash256([1; 32]), &[richer]));
+        assert_ne!(a, tx.sighash(&BlockHash::from_bytes([1; 32]), &[richer]));
         let other_key = TxOut {
             key: PublicKey([4; 32]),
             ..spent
         };
-        assert_ne!(a, tx.sighash(&Hash256([1; 32]), &[other_key]));
+        assert_ne!(a, tx.sighash(&BlockHash::from_bytes([1; 32]), &[other_key]));
         tx.inputs[0].sig = Signature([7; 64]);
-        assert_eq!(a, tx.sighash(&Hash256([1; 32]), &[spent]));
+        assert_eq!(a, tx.sighash(&BlockHash::from_bytes([1; 32]), &[spent]));
     }
 }

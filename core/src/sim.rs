@@ -327,7 +327,7 @@ impl Sim {
             return;
         }
         if bytes.first() == Some(&BLOCK_TYPE) && bytes.len() > 89 {
-            let hash = crate::hash::sha256d(&bytes[1..89]);
+            let hash = BlockHash::from_hash(crate::hash::sha256d(&bytes[1..89]));
             *self.block_sends.entry((from, to, hash)).or_insert(0) += 1;
         }
         let drawn = self.now_ms + self.link_delay();

@@ -6,7 +6,6 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::encode::{Decode, DecodeError, Encode, Reader};
-use crate::hash::Hash256;
 use crate::primitives::{Block, BlockHash, OutPoint};
 use crate::utxo::{BlockUndo, Coin};
 use crate::wire::{MAX_URL, NodeRecord};
@@ -67,7 +66,7 @@ impl Encode for ChangeSet {
         }
         put_varint(out, self.invalid.len() as u64);
         for h in &self.invalid {
-            out.extend_from_slice(&h.0);
+            out.extend_from_slice(h.as_bytes());
         }
         put_varint(out, self.utxo.len() as u64);
         for (op, c) in &self.utxo {
@@ -82,7 +81,7 @@ impl Encode for ChangeSet {
         }
         put_varint(out, self.undo.len() as u64);
         for (h, u) in &self.undo {
-            out.extend_from_slice(&h.0);
+            out.extend_from_slice(h.as_bytes());
             match u {
                 Some(u) => {
                     out.push(1);
@@ -94,7 +93,7 @@ impl Encode for ChangeSet {
         match &self.tip {
             Some(h) => {
                 out.push(1);
-                out.extend_from_slice(&h.0);
+                out.extend_from_slice(h.as_bytes());
             }
             None => out.push(0),
         }
@@ -160,9 +159,11 @@ fn read_sorted<K: Ord + Clone, V>(
 impl Decode for ChangeSet {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let blocks = r.list("changeset blocks", MAX_CHANGESET_ITEMS, Block::decode_from)?;
-        let invalid = read_sorted(r, "changeset invalid", |r| Ok((Hash256(r.array()?), ())))?
-            .into_keys()
-            .collect();
+        let invalid = read_sorted(r, "changeset invalid", |r| {
+            Ok((BlockHash::from_bytes(r.array()?), ()))
+        })?
+        .into_keys()
+        .collect();
         let utxo = read_sorted(r, "changeset utxo", |r| {
             Ok((
                 OutPoint::decode_from(r)?,
@@ -171,11 +172,11 @@ impl Decode for ChangeSet {
         })?;
         let undo = read_sorted(r, "changeset undo", |r| {
             Ok((
-                Hash256(r.array()?),
+                BlockHash::from_bytes(r.array()?),
                 read_option(r, "undo flag", BlockUndo::decode_from)?,
             ))
         })?;
-        let tip = read_option(r, "tip flag", |r| Ok(Hash256(r.array()?)))?;
+        let tip = read_option(r, "tip flag", |r| Ok(BlockHash::from_bytes(r.array()?)))?;
         let nodes = read_sorted(r, "changeset nodes", |r| {
             let url = r.string("node url", MAX_URL)?;
             let rec = read_option(r, "node flag", |r| {
@@ -317,6 +318,7 @@ impl Store for MemStore {
 mod tests {
     use super::*;
     use crate::params::Params;
+    use crate::primitives::Txid;
     use crate::testkit::{extend_empty, wallet};
     use proptest::prelude::*;
 
@@ -339,12 +341,12 @@ mod tests {
                 cs.merge(fresh.accept_block(&b, b.header.time).unwrap().changes);
             }
             for d in &deletes {
-                cs.utxo.insert(OutPoint { txid: Hash256(*d), vout: 1 }, None);
-                cs.undo.insert(Hash256(*d), None);
-                cs.invalid.insert(Hash256(*d));
-                let url = alloc::format!("ws://{}/ws", Hash256(*d));
+                cs.utxo.insert(OutPoint { txid: Txid::from_bytes(*d), vout: 1 }, None);
+                cs.undo.insert(BlockHash::from_bytes(*d), None);
+                cs.invalid.insert(BlockHash::from_bytes(*d));
+                let url = alloc::format!("ws://{}/ws", crate::hash::Hash256(*d));
                 cs.nodes.insert(url.clone(), Some(NodeRecord { node_id: crate::sig::PublicKey(*d), url, last_seen: 7 }));
-                let ban = alloc::format!("{}::/64", Hash256(*d));
+                let ban = alloc::format!("{}::/64", crate::hash::Hash256(*d));
                 cs.bans.insert(ban, if d[0] % 2 == 0 { Some(u64::from_le_bytes(d[..8].try_into().unwrap())) } else { None });
             }
             let bytes = cs.encode();
@@ -355,7 +357,7 @@ mod tests {
     #[test]
     fn merge_keeps_the_later_value() {
         let op = OutPoint {
-            txid: Hash256([1; 32]),
+            txid: Txid::from_bytes([1; 32]),
             vout: 0,
         };
         let coin = crate::utxo::Coin {
@@ -380,8 +382,8 @@ mod tests {
     #[test]
     fn unsorted_changeset_is_not_canonical() {
         let mut cs = ChangeSet::default();
-        cs.invalid.insert(Hash256([1; 32]));
-        cs.invalid.insert(Hash256([2; 32]));
+        cs.invalid.insert(BlockHash::from_bytes([1; 32]));
+        cs.invalid.insert(BlockHash::from_bytes([2; 32]));
         let mut bytes = cs.encode();
         // Swap the two hashes: same set, non-canonical order.
         let start = 2; // after the empty block list and the count

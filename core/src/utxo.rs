@@ -282,7 +282,7 @@ pub fn sum_outputs(outputs: &[TxOut]) -> Option<Amount> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::tests::arb_hash;
+    use crate::primitives::tests::arb_txid;
     use proptest::prelude::*;
 
     fn arb_coin() -> impl Strategy<Value = Coin> {
@@ -305,7 +305,7 @@ mod tests {
     proptest! {
         #[test]
         fn coin_and_undo_round_trip(
-            entries in proptest::collection::vec((arb_hash(), any::<u32>(), arb_coin()), 0..5)
+            entries in proptest::collection::vec((arb_txid(), any::<u32>(), arb_coin()), 0..5)
         ) {
             let undo = BlockUndo {
                 spent: entries.iter().map(|(t, v, c)| (OutPoint { txid: *t, vout: *v }, *c)).collect(),
@@ -321,7 +321,7 @@ mod tests {
     #[test]
     fn overlay_shadows_base_and_only_applies_on_request() {
         let op = |n: u8| OutPoint {
-            txid: Hash256([n; 32]),
+            txid: Txid::from_bytes([n; 32]),
             vout: 0,
         };
         let coin = Coin {

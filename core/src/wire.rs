@@ -11,7 +11,7 @@ use core::fmt;
 
 use crate::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes, put_varint};
 use crate::hash::{Hash256, sha256d_parts};
-use crate::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, Transaction};
+use crate::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, Transaction, Txid};
 use crate::sig::{PublicKey, Signature};
 use crate::units::{Height, U256, Work};
 
@@ -77,10 +77,64 @@ pub enum InvKind {
     Tx,
 }
 
+/// One inventory entry. On the wire it is a kind tag and 32 bytes; the bytes are a block hash
+/// or a txid according to the tag, so the typed view is [`InvItem::id`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct InvItem {
     pub kind: InvKind,
     pub hash: Hash256,
+}
+
+/// An inventory entry's hash, typed by its kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum InvId {
+    Block(BlockHash),
+    Tx(Txid),
+}
+
+impl InvItem {
+    pub fn block(hash: BlockHash) -> Self {
+        InvItem {
+            kind: InvKind::Block,
+            hash: hash.to_hash(),
+        }
+    }
+
+    pub fn tx(txid: Txid) -> Self {
+        InvItem {
+            kind: InvKind::Tx,
+            hash: txid.to_hash(),
+        }
+    }
+
+    /// The hash as the id its kind says it is.
+    pub fn id(&self) -> InvId {
+        match self.kind {
+            InvKind::Block => InvId::Block(BlockHash::from_hash(self.hash)),
+            InvKind::Tx => InvId::Tx(Txid::from_hash(self.hash)),
+        }
+    }
+}
+
+impl From<BlockHash> for InvId {
+    fn from(hash: BlockHash) -> Self {
+        InvId::Block(hash)
+    }
+}
+
+impl From<Txid> for InvId {
+    fn from(txid: Txid) -> Self {
+        InvId::Tx(txid)
+    }
+}
+
+impl From<InvId> for InvItem {
+    fn from(id: InvId) -> Self {
+        match id {
+            InvId::Block(h) => InvItem::block(h),
+            InvId::Tx(t) => InvItem::tx(t),
+        }
+    }
 }
 
 /// Why a peer's data was refused (sent before disconnecting, or as a notice).
@@ -286,7 +340,7 @@ impl Encode for Message {
             Message::Hello(h) => {
                 out.push(T_HELLO);
                 out.extend_from_slice(&h.version.to_le_bytes());
-                out.extend_from_slice(&h.network.0);
+                out.extend_from_slice(h.network.as_bytes());
                 out.extend_from_slice(&h.node_id.0);
                 out.push(match h.kind {
                     NodeKind::Browser => 0,
@@ -299,7 +353,7 @@ impl Encode for Message {
                     }
                     None => out.push(0),
                 }
-                out.extend_from_slice(&h.best_hash.0);
+                out.extend_from_slice(h.best_hash.as_bytes());
                 put_varint(out, h.best_height.0);
                 out.extend_from_slice(&h.best_work.to_be_bytes());
                 out.extend_from_slice(&h.challenge);
@@ -335,9 +389,9 @@ impl Encode for Message {
                 out.push(T_GETHEADERS);
                 put_varint(out, locator.len() as u64);
                 for h in locator {
-                    out.extend_from_slice(&h.0);
+                    out.extend_from_slice(h.as_bytes());
                 }
-                out.extend_from_slice(&stop.0);
+                out.extend_from_slice(stop.as_bytes());
             }
             Message::Headers(hs) => {
                 out.push(T_HEADERS);
@@ -376,7 +430,7 @@ impl Decode for Message {
         Ok(match r.u8()? {
             T_HELLO => Message::Hello(Hello {
                 version: r.u32()?,
-                network: Hash256(r.array()?),
+                network: BlockHash::from_bytes(r.array()?),
                 node_id: PublicKey(r.array()?),
                 kind: match r.u8()? {
                     0 => NodeKind::Browser,
@@ -393,7 +447,7 @@ impl Decode for Message {
                 } else {
                     None
                 },
-                best_hash: Hash256(r.array()?),
+                best_hash: BlockHash::from_bytes(r.array()?),
                 best_height: Height(r.varint()?),
                 best_work: Work::from_u256(U256::from_be_bytes(r.array()?)),
                 challenge: r.array()?,
@@ -412,8 +466,10 @@ impl Decode for Message {
             T_GETDATA => Message::GetData(read_items(r)?),
             T_NOTFOUND => Message::NotFound(read_items(r)?),
             T_GETHEADERS => Message::GetHeaders {
-                locator: r.list("locator", MAX_LOCATOR, |r| Ok(Hash256(r.array()?)))?,
-                stop: Hash256(r.array()?),
+                locator: r.list("locator", MAX_LOCATOR, |r| {
+                    Ok(BlockHash::from_bytes(r.array()?))
+                })?,
+                stop: BlockHash::from_bytes(r.array()?),
             },
             T_HEADERS => {
                 Message::Headers(r.list("headers", MAX_HEADERS, BlockHeader::decode_from)?)
@@ -451,7 +507,7 @@ pub fn auth_message(
 ) -> Hash256 {
     sha256d_parts(&[
         AUTH_TAG,
-        &network.0,
+        network.as_bytes(),
         signer_challenge,
         verifier_challenge,
         &signer.0,
@@ -462,7 +518,7 @@ pub fn auth_message(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::primitives::tests::{arb_block, arb_hash, arb_header, arb_tx};
+    use crate::primitives::tests::{arb_block, arb_block_hash, arb_hash, arb_header, arb_tx};
     use alloc::vec;
     use proptest::prelude::*;
 
@@ -480,11 +536,11 @@ mod tests {
         prop_oneof![
             (
                 any::<u32>(),
-                arb_hash(),
+                arb_block_hash(),
                 any::<[u8; 32]>(),
                 any::<bool>(),
                 proptest::option::of("[a-z:/.0-9]{0,40}"),
-                arb_hash(),
+                arb_block_hash(),
                 any::<u64>(),
                 any::<[u8; 32]>(),
                 any::<[u8; 32]>(),
@@ -530,7 +586,10 @@ mod tests {
             arb_items().prop_map(Message::Inv),
             arb_items().prop_map(Message::GetData),
             arb_items().prop_map(Message::NotFound),
-            (proptest::collection::vec(arb_hash(), 0..5), arb_hash())
+            (
+                proptest::collection::vec(arb_block_hash(), 0..5),
+                arb_block_hash()
+            )
                 .prop_map(|(locator, stop)| Message::GetHeaders { locator, stop }),
             proptest::collection::vec(arb_header(), 0..4).prop_map(Message::Headers),
             arb_block().prop_map(Message::Block),
@@ -611,7 +670,7 @@ mod tests {
              e8d5165f1e958a008278d53a00ec3bbf50d0692bfab72e9ab35a567319328d03"
         );
         // Every part is bound, in its place.
-        let other = Hash256([9; 32]);
+        let other = BlockHash::from_bytes([9; 32]);
         for changed in [
             auth_message(&other, &[7; 32], &[8; 32], &s, &v),
             auth_message(&g, &[8; 32], &[7; 32], &s, &v),
@@ -635,7 +694,7 @@ mod tests {
         };
         let m = Message::Nodes(alloc::vec![rec; MAX_ADDRS]);
         assert!(Message::from_bytes(&m.encode()).is_ok());
-        let items = alloc::vec![InvItem { kind: InvKind::Tx, hash: Hash256::ZERO }; MAX_INV];
+        let items = alloc::vec![InvItem::tx(Txid::ZERO); MAX_INV];
         assert!(Message::from_bytes(&Message::GetData(items).encode()).is_ok());
     }
 }

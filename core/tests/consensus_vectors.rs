@@ -29,7 +29,7 @@ use tabcoin_core::merkle;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{
     Block, HEADER_SIZE, HEADER_VERSION, MAX_BLOCK_TXS_DECODE, MAX_COINBASE_EXTRA, MAX_POST_BYTES,
-    MAX_TX_INPUTS, MAX_TX_OUTPUTS, SIGHASH_TAG, Transaction,
+    MAX_TX_INPUTS, MAX_TX_OUTPUTS, SIGHASH_TAG, Transaction, Txid,
 };
 use tabcoin_core::sig::PublicKey;
 use tabcoin_core::testkit::{block_with, extend_empty, seal, wallet};
@@ -106,7 +106,7 @@ fn check_header_layout(block: &Block) {
         u64::from_le_bytes(b[80..88].try_into().unwrap()),
         block.header.nonce
     );
-    assert_eq!(sha256d_raw(&[&b]), block.hash().0);
+    assert_eq!(sha256d_raw(&[&b]), *block.hash().as_bytes());
     // The block encoding is the header, a varint count, then the transactions.
     let enc = block.encode();
     assert_eq!(&enc[..88], &b);
@@ -115,7 +115,7 @@ fn check_header_layout(block: &Block) {
     assert_eq!(&enc[88..88 + count.len()], &count[..]);
     // The hash, read as a big-endian integer, meets the target.
     let target = block.header.bits.to_target().unwrap();
-    assert!(block.hash().0 <= target.to_be_bytes());
+    assert!(*block.hash().as_bytes() <= target.to_be_bytes());
     assert_eq!(Block::decode(&enc).unwrap(), *block);
 }
 
@@ -220,11 +220,14 @@ fn genesis(d: &mut Doc, params: &Params) {
     let coinbase = &g.txs[0];
     let target = g.header.bits.to_target().unwrap();
     assert_eq!(
-        merkle_by_hand(&[coinbase.txid().0]),
+        merkle_by_hand(&[*coinbase.txid().as_bytes()]),
         g.header.merkle_root.0,
         "one-leaf merkle root"
     );
-    assert_eq!(sha256d_raw(&[&coinbase.encode()]), coinbase.txid().0);
+    assert_eq!(
+        sha256d_raw(&[&coinbase.encode()]),
+        *coinbase.txid().as_bytes()
+    );
     d.kv("coinbase-hex", to_hex(&coinbase.encode()));
     d.kv("coinbase-txid", coinbase.txid());
     d.kv("merkle-root", g.header.merkle_root);
@@ -459,7 +462,7 @@ fn test_chain_and_tx(d: &mut Doc) {
     ]
     .concat();
     assert_eq!(
-        sha256d_raw(&[b"tabcoin/sighash/v2", &genesis.0, &body, &spent_hex]),
+        sha256d_raw(&[b"tabcoin/sighash/v2", genesis.as_bytes(), &body, &spent_hex]),
         sighash.0
     );
     let vk = ed25519_dalek::VerifyingKey::from_bytes(&a.public_key().0).unwrap();
@@ -468,7 +471,7 @@ fn test_chain_and_tx(d: &mut Doc) {
         &ed25519_dalek::Signature::from_bytes(&input.sig.0),
     )
     .unwrap();
-    assert_eq!(sha256d_raw(&[&enc]), tx.txid().0);
+    assert_eq!(sha256d_raw(&[&enc]), *tx.txid().as_bytes());
     assert_eq!(Transaction::decode(&enc).unwrap(), tx);
 
     d.section(
@@ -505,7 +508,7 @@ fn test_chain_and_tx(d: &mut Doc) {
         b"vectors",
     );
     check_header_layout(&blk);
-    let ids: Vec<[u8; 32]> = blk.txs.iter().map(|t| t.txid().0).collect();
+    let ids: Vec<[u8; 32]> = blk.txs.iter().map(|t| *t.txid().as_bytes()).collect();
     assert_eq!(merkle_by_hand(&ids), blk.header.merkle_root.0);
     let out = chain.accept_block(&blk, blk.header.time).unwrap();
     assert!(out.tip_changed() && out.invalidated.is_empty());
@@ -564,14 +567,14 @@ fn merkle_shapes(d: &mut Doc) {
             "root-3 = node(node(leaf0, leaf1), leaf2); duplicating the last id gives a different root.",
         ],
     );
-    let ids: Vec<Hash256> = (0u8..5).map(|i| sha256d(&[i])).collect();
+    let ids: Vec<Txid> = (0u8..5).map(|i| Txid::from_hash(sha256d(&[i]))).collect();
     for (i, id) in ids.iter().enumerate() {
         d.kv(&format!("id-{i}"), id);
     }
     d.kv("leaf-0", merkle::leaf_hash(&ids[0]));
     for n in 1..=5 {
         let root = merkle::root(&ids[..n]);
-        let raw: Vec<[u8; 32]> = ids[..n].iter().map(|h| h.0).collect();
+        let raw: Vec<[u8; 32]> = ids[..n].iter().map(|h| *h.as_bytes()).collect();
         assert_eq!(merkle_by_hand(&raw), root.0);
         d.kv(&format!("root-{n}"), root);
     }

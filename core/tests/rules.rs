@@ -9,7 +9,7 @@ use tabcoin_core::mempool::Mempool;
 use tabcoin_core::miner::mine;
 use tabcoin_core::params::{Network, Params};
 use tabcoin_core::pow::PowError;
-use tabcoin_core::primitives::{Block, OutPoint, Payload, Post, Transaction, TxIn, TxOut};
+use tabcoin_core::primitives::{Block, OutPoint, Payload, Post, Transaction, TxIn, TxOut, Txid};
 use tabcoin_core::sig::Signature;
 use tabcoin_core::testkit::{block_with, extend_empty, next_time, seal, wallet};
 use tabcoin_core::units::{Amount, CompactTarget, Height, MAX_MONEY};
@@ -180,7 +180,7 @@ fn rule_duplicate_input() {
 fn rule_missing_input() {
     let s = setup();
     let op = OutPoint {
-        txid: Hash256([0xab; 32]),
+        txid: Txid::from_bytes([0xab; 32]),
         vout: 0,
     };
     let tx = s.tx(&[op], vec![s.pay_bob(1)], Payload::None);
@@ -279,7 +279,7 @@ fn rule_pow_above_target() {
     let mut s = setup();
     let mut blk = s.template(&[]);
     let target = blk.header.bits.to_target().unwrap();
-    while target.is_met_by(&blk.hash()) {
+    while target.is_met_by(blk.hash().as_hash()) {
         blk.header.nonce = blk.header.nonce.wrapping_add(1);
     }
     assert_eq!(s.reject(&blk), BlockError::Pow(PowError::HashAboveTarget));
@@ -662,7 +662,7 @@ fn rule_tx_counts_within_the_decode_limit() {
     );
     let inputs: Vec<OutPoint> = (0..=MAX_TX_INPUTS as u32)
         .map(|vout| OutPoint {
-            txid: Hash256([3; 32]),
+            txid: Txid::from_bytes([3; 32]),
             vout,
         })
         .collect();

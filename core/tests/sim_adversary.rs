@@ -16,7 +16,7 @@ use tabcoin_core::primitives::{Block, BlockHeader, Payload};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::testkit::{seal, wallet};
 use tabcoin_core::units::{Amount, U256, Work};
-use tabcoin_core::wire::{InvItem, InvKind, Message, NodeRecord};
+use tabcoin_core::wire::{InvId, InvItem, Message, NodeRecord};
 
 #[test]
 fn garbage_bytes_disconnect_and_ban_the_sender() {
@@ -112,7 +112,7 @@ fn an_invalid_block_is_rejected_and_its_sender_banned() {
     sim.raw_send(raw, p, Message::Headers(vec![bad.header]).encode());
     let asked = sim.run_until_for(5_000, |s| {
         s.raw_messages(raw, p).iter().any(
-            |m| matches!(m, Message::GetData(items) if items.iter().any(|i| i.hash == bad.hash())),
+            |m| matches!(m, Message::GetData(items) if items.iter().any(|i| i.id() == InvId::Block(bad.hash()))),
         )
     });
     assert!(asked, "the node should request the announced block");
@@ -178,18 +178,10 @@ fn bad_signature_transactions_are_penalised_then_banned() {
             .unwrap();
         tx.inputs[0].sig.0[9] ^= 0x40;
         let txid = tx.txid();
-        sim.raw_send(
-            raw,
-            p,
-            Message::Inv(vec![InvItem {
-                kind: InvKind::Tx,
-                hash: txid,
-            }])
-            .encode(),
-        );
+        sim.raw_send(raw, p, Message::Inv(vec![InvItem::tx(txid)]).encode());
         let asked = sim.run_until_for(5_000, |s| {
             s.raw_messages(raw, p).iter().any(
-                |m| matches!(m, Message::GetData(items) if items.iter().any(|i| i.hash == txid)),
+                |m| matches!(m, Message::GetData(items) if items.iter().any(|i| i.id() == InvId::Tx(txid))),
             )
         });
         assert!(asked);

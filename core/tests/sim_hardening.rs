@@ -10,16 +10,15 @@ mod common;
 use common::*;
 use tabcoin_core::chain::Chain;
 use tabcoin_core::encode::Encode;
-use tabcoin_core::hash::Hash256;
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::node::Input;
 use tabcoin_core::params::Params;
-use tabcoin_core::primitives::{Block, BlockHeader};
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::wallet;
 use tabcoin_core::units::{U256, Work};
-use tabcoin_core::wire::{InvItem, InvKind, Message, NodeKind};
+use tabcoin_core::wire::{InvId, InvItem, Message, NodeKind};
 
 // ---- 1 and 8: stalling peers and late blocks -------------------------------------------
 
@@ -72,7 +71,7 @@ fn a_block_arriving_after_its_timeout_is_not_penalised() {
     assert!(sim.run_until_for(5_000, |s| {
         s.raw_messages(raw, p)
             .iter()
-            .any(|m| getdata_for(m, &b.hash()))
+            .any(|m| getdata_for(m, b.hash()))
     }));
     // Relay 1 gets the block too and announces it; node 0's request to the raw peer is
     // outstanding, so node 0 waits for the raw peer first.
@@ -118,7 +117,7 @@ fn a_peer_that_never_delivers_is_eventually_dropped() {
         bans(&sim, 0)
     );
     // Asked again after each timeout (it is the only source), one block at a time.
-    let asked = count(&sim, raw, p, |m| getdata_for(m, &b.hash()));
+    let asked = count(&sim, raw, p, |m| getdata_for(m, b.hash()));
     assert!((5..=12).contains(&asked), "asked {asked} times");
 }
 
@@ -217,15 +216,9 @@ fn getdata_is_deduplicated_and_capped() {
     sim.raw_handshake(raw, p, [0xc5; 32]);
     let chain = sim.node(0).chain();
     let tip = chain.tip().hash;
-    let all: Vec<Hash256> = chain.active_chain()[1..].to_vec();
+    let all: Vec<BlockHash> = chain.active_chain()[1..].to_vec();
     assert_eq!(all.len(), 25);
-    let same = vec![
-        InvItem {
-            kind: InvKind::Block,
-            hash: tip
-        };
-        1_000
-    ];
+    let same = vec![InvItem::block(tip); 1_000];
     let mut seen = 0;
     fresh(&sim, raw, p, &mut seen);
     sim.raw_send(raw, p, Message::GetData(same).encode());
@@ -236,13 +229,7 @@ fn getdata_is_deduplicated_and_capped() {
         .filter(|m| matches!(m, Message::Block(_)))
         .count();
     assert_eq!(blocks, 1, "a repeated item was served {blocks} times");
-    let items = all
-        .iter()
-        .map(|&hash| InvItem {
-            kind: InvKind::Block,
-            hash,
-        })
-        .collect();
+    let items = all.iter().map(|&hash| InvItem::block(hash)).collect();
     sim.raw_send(raw, p, Message::GetData(items).encode());
     sim.run_for(1_000);
     let got = fresh(&sim, raw, p, &mut seen);
@@ -270,7 +257,7 @@ fn unknown_block_announcements_cannot_force_a_getheaders_each() {
     let (mut sim, raw, p) = network_with_peer("10.0.0.85", 0xc6, true);
     let before = count(&sim, raw, p, is_getheaders);
     for i in 0..200u8 {
-        sim.raw_send(raw, p, block_inv(Hash256([i; 32])).encode());
+        sim.raw_send(raw, p, block_inv(BlockHash::from_bytes([i; 32])).encode());
     }
     let far = branch(&sim.params, 8, b"far");
     for _ in 0..5 {
@@ -290,7 +277,7 @@ fn best_header_index_matches_a_walk_of_the_tree() {
     let main = branch(&params, 40, b"main");
     let side = branch(&params, 45, b"side");
     let now = side.last().unwrap().header.time + 60;
-    let naive_ancestor = |c: &Chain, a: &Hash256, d: &Hash256| {
+    let naive_ancestor = |c: &Chain, a: &BlockHash, d: &BlockHash| {
         let (Some(a), Some(mut d)) = (c.entry(a), c.entry(d)) else {
             return false;
         };
@@ -324,7 +311,7 @@ fn best_header_index_matches_a_walk_of_the_tree() {
         for w in loc.windows(2) {
             assert!(naive_ancestor(c, &w[1], &w[0]));
         }
-        let sample: Vec<Hash256> = main
+        let sample: Vec<BlockHash> = main
             .iter()
             .step_by(3)
             .chain(side.iter().step_by(4))
@@ -443,7 +430,10 @@ fn non_connecting_announcements_are_answered_not_penalised() {
                 }
                 Message::GetData(items) => {
                     for i in items {
-                        if let Some(b) = ahead.block(&i.hash) {
+                        let InvId::Block(hash) = i.id() else {
+                            continue;
+                        };
+                        if let Some(b) = ahead.block(&hash) {
                             sim.raw_send(raw, p, Message::Block(b.clone()).encode());
                             served = true;
                         }

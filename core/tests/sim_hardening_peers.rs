@@ -11,16 +11,16 @@ use std::collections::BTreeSet;
 
 use common::*;
 use tabcoin_core::encode::Encode;
-use tabcoin_core::hash::Hash256;
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::node::Event;
 use tabcoin_core::params::Params;
+use tabcoin_core::primitives::Txid;
 use tabcoin_core::sig::{Keypair, PublicKey};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::wallet;
 use tabcoin_core::units::Amount;
-use tabcoin_core::wire::{InvItem, InvKind, Message, NodeKind, NodeRecord};
+use tabcoin_core::wire::{InvItem, Message, NodeKind, NodeRecord};
 
 // ---- 5: spoofed relay URLs -------------------------------------------------------------
 
@@ -108,8 +108,8 @@ fn tx_requests_time_out_fall_back_and_are_capped() {
     sim.raw_send(raw2, b, tx_inv(txid).encode());
     sim.run_for(1_500);
     // One of the two announcers, at random, is asked first.
-    let asked_a = count(&sim, raw, a, |m| getdata_for(m, &txid));
-    let asked_b = count(&sim, raw2, b, |m| getdata_for(m, &txid));
+    let asked_a = count(&sim, raw, a, |m| getdata_for(m, txid));
+    let asked_b = count(&sim, raw2, b, |m| getdata_for(m, txid));
     assert_eq!(
         asked_a + asked_b,
         1,
@@ -126,10 +126,7 @@ fn tx_requests_time_out_fall_back_and_are_capped() {
             let mut h = [0u8; 32];
             h[..4].copy_from_slice(&i.to_le_bytes());
             h[31] = 0xfa;
-            InvItem {
-                kind: InvKind::Tx,
-                hash: Hash256(h),
-            }
+            InvItem::tx(Txid::from_bytes(h))
         })
         .collect();
     sim.raw_send(raw, a, Message::Inv(fakes).encode());
@@ -145,9 +142,7 @@ fn tx_requests_time_out_fall_back_and_are_capped() {
     assert_eq!(requested, 100, "requests per peer are not capped");
     // After the short timeout the other announcer is asked, and its answer is taken.
     assert!(sim.run_until_for(10_000, |s| {
-        s.raw_messages(raw2, b)
-            .iter()
-            .any(|m| getdata_for(m, &txid))
+        s.raw_messages(raw2, b).iter().any(|m| getdata_for(m, txid))
     }));
     sim.raw_send(raw2, b, Message::Tx(tx).encode());
     sim.run_for(1_000);
@@ -450,10 +445,10 @@ fn a_transaction_refused_for_a_missing_parent_is_fetched_again() {
     };
     let deliver = |sim: &mut Sim, tx: &tabcoin_core::primitives::Transaction| {
         let txid = tx.txid();
-        let before = count(sim, raw, p, |m| getdata_for(m, &txid));
+        let before = count(sim, raw, p, |m| getdata_for(m, txid));
         sim.raw_send(raw, p, tx_inv(txid).encode());
         let asked = sim.run_until_for(5_000, |s| {
-            count(s, raw, p, |m| getdata_for(m, &txid)) > before
+            count(s, raw, p, |m| getdata_for(m, txid)) > before
         });
         if asked {
             sim.raw_send(raw, p, Message::Tx(tx.clone()).encode());

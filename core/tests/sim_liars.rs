@@ -192,7 +192,7 @@ fn silent_announcers_delay_a_transaction_by_one_timeout_at_most() {
         sim.run_for(100);
         if fresh(&sim, honest, hp, &mut seen)
             .iter()
-            .any(|m| getdata_for(m, &txid))
+            .any(|m| getdata_for(m, txid))
         {
             sim.raw_send(honest, hp, Message::Tx(tx.clone()).encode());
         }
@@ -202,6 +202,6 @@ fn silent_announcers_delay_a_transaction_by_one_timeout_at_most() {
     assert!(took <= TX_REQUEST_TIMEOUT_MS, "arrived after {took} ms");
     // Nobody was asked twice.
     for &(raw, p) in &conns {
-        assert!(count(&sim, raw, p, |m| getdata_for(m, &txid)) <= 1);
+        assert!(count(&sim, raw, p, |m| getdata_for(m, txid)) <= 1);
     }
 }

@@ -9,16 +9,13 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use tabcoin_core::encode::Encode;
-use tabcoin_core::hash::Hash256;
 use tabcoin_core::mempool::Mempool;
-use tabcoin_core::primitives::Block;
+use tabcoin_core::primitives::{Block, BlockHash};
 use tabcoin_core::sig::{Keypair, PublicKey, Signature};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit;
 use tabcoin_core::units::{Amount, Height};
-use tabcoin_core::wire::{
-    Hello, InvItem, InvKind, Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION,
-};
+use tabcoin_core::wire::{Hello, InvItem, Message, NodeKind, NodeRecord, Notice, PROTOCOL_VERSION};
 use tabcoin_fuzz::validation::{block_flags, tx_flags};
 use tabcoin_fuzz::{Op, encode_ops, fixture, stream_flags};
 
@@ -87,16 +84,7 @@ fn main() {
         challenge: [7; 32],
         agent: String::from("tabcoin/0.1"),
     };
-    let items = vec![
-        InvItem {
-            kind: InvKind::Block,
-            hash: tip,
-        },
-        InvItem {
-            kind: InvKind::Tx,
-            hash: f.unconfirmed.txid(),
-        },
-    ];
+    let items = vec![InvItem::block(tip), InvItem::tx(f.unconfirmed.txid())];
     let messages = [
         ("hello", Message::Hello(hello)),
         ("auth", Message::Auth(Signature([3; 64]))),
@@ -109,7 +97,7 @@ fn main() {
             "getheaders",
             Message::GetHeaders {
                 locator: vec![f.params.genesis_hash()],
-                stop: Hash256::ZERO,
+                stop: BlockHash::ZERO,
             },
         ),
         (
@@ -357,10 +345,9 @@ fn main() {
             HS,
             vec![
                 m(&messages[8].1),
-                m(&Message::GetData(vec![InvItem {
-                    kind: InvKind::Block,
-                    hash: Hash256([9; 32]),
-                }])),
+                m(&Message::GetData(vec![InvItem::block(
+                    BlockHash::from_bytes([9; 32]),
+                )])),
                 Op::Wait(30),
                 m(&messages[12].1),
             ],

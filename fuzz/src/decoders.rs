@@ -42,7 +42,7 @@ pub fn decode_tx(data: &[u8]) {
     let params = &fixture().params;
     let _ = tx.txid();
     let _ = tx.post();
-    // The sighash over the tx's own outputs as stand-ins for the spent ones (any list works).
+    // Its own outputs stand in for the spent ones: any list of outputs must hash.
     let _ = tx.sighash(&params.genesis_hash(), &tx.outputs);
     let _ = check_tx(&tx, params);
 }

@@ -62,7 +62,7 @@ use tabcoin_core::primitives::{Block, BlockHash, TxOut};
 use tabcoin_core::sig::{self, Keypair, PublicKey};
 use tabcoin_core::units::{Amount, Height, Work};
 use tabcoin_core::wire::{
-    Hello, InvItem, InvKind, Message, NodeKind, PROTOCOL_VERSION, auth_message,
+    Hello, InvId, InvItem, Message, NodeKind, PROTOCOL_VERSION, auth_message,
 };
 
 const DOC_PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/BENCHMARKS.md");
@@ -674,10 +674,7 @@ async fn client_loop(mut ws: Ws, shared: Arc<Shared>) {
             Ok(Message::Headers(hs)) => match hs.last() {
                 Some(h) => {
                     shared.event(EvKind::Headers, at);
-                    Message::GetData(vec![InvItem {
-                        kind: InvKind::Block,
-                        hash: h.hash(),
-                    }])
+                    Message::GetData(vec![InvItem::block(h.hash())])
                 }
                 None => continue,
             },
@@ -864,11 +861,7 @@ impl Miner {
         let deadline = Instant::now() + RUN_TIMEOUT;
         let asked = loop {
             match recv_msg(&mut self.ws, deadline).await? {
-                Message::GetData(items)
-                    if items
-                        .iter()
-                        .any(|i| i.kind == InvKind::Block && i.hash == hash) =>
-                {
+                Message::GetData(items) if items.iter().any(|i| i.id() == InvId::Block(hash)) => {
                     break Instant::now();
                 }
                 Message::Ping(n) => send_msg(&mut self.ws, &Message::Pong(n)).await?,

@@ -32,8 +32,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 use common::{ClientOptions, NodeClient, RawClient};
 use tabcoin_core::encode::Encode;
-use tabcoin_core::hash::Hash256;
-use tabcoin_core::wire::{InvItem, InvKind, Message, NodeKind};
+use tabcoin_core::primitives::BlockHash;
+use tabcoin_core::wire::{InvItem, Message, NodeKind};
 
 fn env_num(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -216,7 +216,7 @@ async fn soak() {
     }
 
     // The silent crowd.
-    let seen: Arc<Mutex<HashMap<Hash256, usize>>> = Arc::default();
+    let seen: Arc<Mutex<HashMap<BlockHash, usize>>> = Arc::default();
     let alive = Arc::new(AtomicU64::new(0));
     let opened_at = Instant::now();
     let mut crowd = Vec::new();
@@ -299,11 +299,7 @@ async fn soak() {
                 if c.handshake_browser(100 + i).await.is_err() {
                     continue;
                 }
-                let ask = Message::GetData(vec![InvItem {
-                    kind: InvKind::Block,
-                    hash: big,
-                }])
-                .encode();
+                let ask = Message::GetData(vec![InvItem::block(big)]).encode();
                 while !stop.load(Ordering::SeqCst) {
                     match tokio::time::timeout(Duration::from_secs(1), c.send_bytes(ask.clone()))
                         .await

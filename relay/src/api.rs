@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, watch};
 use tower_http::services::{ServeDir, ServeFile};
 
 use tabcoin_core::encode::Encode;
-use tabcoin_core::hash::Hash256;
+use tabcoin_core::primitives::{BlockHash, Txid};
 use tabcoin_core::wallet::encode_address;
 
 use crate::client_addr::{self, ProxyPolicy};
@@ -276,7 +276,7 @@ async fn blocks(State(s): State<AppState>, UrlQuery(p): UrlQuery<BlocksParams>) 
 }
 
 async fn block(State(s): State<AppState>, UrlPath(hash): UrlPath<String>) -> Response {
-    let hash = match Hash256::from_hex(&hash) {
+    let hash = match BlockHash::from_hex(&hash) {
         Ok(h) => h,
         Err(e) => return bad_request(format!("block hash: {e}")),
     };
@@ -294,7 +294,7 @@ async fn block(State(s): State<AppState>, UrlPath(hash): UrlPath<String>) -> Res
 }
 
 async fn tx(State(s): State<AppState>, UrlPath(id): UrlPath<String>) -> Response {
-    let id = match Hash256::from_hex(&id) {
+    let id = match Txid::from_hex(&id) {
         Ok(h) => h,
         Err(e) => return bad_request(format!("transaction id: {e}")),
     };

@@ -833,6 +833,7 @@ mod ni {
 mod tests {
     use super::*;
     use tabcoin_core::hash::{Hash256, sha256d};
+    use tabcoin_core::primitives::BlockHash;
     use tabcoin_core::units::CompactTarget;
 
     /// SplitMix64: enough randomness for test inputs; the seed is printed on failure.
@@ -865,7 +866,7 @@ mod tests {
         fn header(&mut self, bits: u32) -> BlockHeader {
             BlockHeader {
                 version: self.next() as u32,
-                prev: Hash256(self.bytes32()),
+                prev: BlockHash::from_bytes(self.bytes32()),
                 merkle_root: Hash256(self.bytes32()),
                 time: self.next(),
                 bits: CompactTarget(bits),

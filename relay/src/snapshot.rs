@@ -15,9 +15,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
-use tabcoin_core::hash::Hash256;
 use tabcoin_core::node::Node;
-use tabcoin_core::primitives::{Payload, Transaction, Txid};
+use tabcoin_core::primitives::{BlockHash, Payload, Transaction, Txid};
 use tabcoin_core::wallet::encode_address;
 use tabcoin_core::wire::NodeKind;
 
@@ -36,7 +35,7 @@ pub(crate) const BIG_DIGEST_EVERY: Duration = Duration::from_secs(60);
 /// One published view of the node.
 #[derive(Debug, Default)]
 pub(crate) struct Snapshot {
-    pub tip: Hash256,
+    pub tip: BlockHash,
     pub tip_height: u64,
     /// `/api/status` fields that come from the node.
     pub status: Value,
@@ -47,7 +46,7 @@ pub(crate) struct Snapshot {
 /// The pool: every transaction by id (for `/api/tx`) and the listing.
 #[derive(Debug, Default)]
 pub(crate) struct MempoolView {
-    key: (usize, usize, Hash256),
+    key: (usize, usize, BlockHash),
     pub count: usize,
     pub bytes: usize,
     pub by_id: HashMap<Txid, Arc<Value>>,
@@ -74,7 +73,7 @@ pub(crate) struct Publisher {
     current: Arc<Snapshot>,
     slow_built: Option<Instant>,
     slow_dirty: bool,
-    digest: (Hash256, Value),
+    digest: (BlockHash, Value),
     digest_at: Option<Instant>,
     /// Build the operator's peer list (with addresses) too: only with a private listener.
     with_private: bool,
@@ -89,7 +88,7 @@ impl Publisher {
             current,
             slow_built: None,
             slow_dirty: true,
-            digest: (Hash256([0; 32]), Value::Null),
+            digest: (BlockHash::ZERO, Value::Null),
             digest_at: None,
             with_private,
         };

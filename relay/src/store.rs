@@ -37,7 +37,7 @@ use std::sync::{Arc, Weak};
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use tabcoin_core::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes};
 use tabcoin_core::hash::{Hash256, to_hex};
-use tabcoin_core::primitives::{Block, BlockHash, OutPoint, Payload};
+use tabcoin_core::primitives::{Block, BlockHash, OutPoint, Payload, Txid};
 use tabcoin_core::sig::PublicKey;
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::utxo::{BlockUndo, Coin};
@@ -72,7 +72,10 @@ pub enum StoreError {
     /// A stored record does not decode or does not fit the rest of the store.
     Corrupt(String),
     /// The store was made for a network with another genesis block.
-    WrongNetwork { stored: Hash256, expected: Hash256 },
+    WrongNetwork {
+        stored: BlockHash,
+        expected: BlockHash,
+    },
 }
 
 impl fmt::Display for StoreError {
@@ -183,7 +186,7 @@ impl RedbStore {
             tx.open_table(TXINDEX).map_err(db)?;
             tx.open_table(ACTIVE)
                 .map_err(db)?
-                .insert(0, &genesis.0)
+                .insert(0, genesis.as_bytes())
                 .map_err(db)?;
             let mut meta = tx.open_table(META).map_err(db)?;
             let stored = meta
@@ -192,11 +195,11 @@ impl RedbStore {
                 .map(|v| v.value().to_vec());
             match stored {
                 None => {
-                    meta.insert(META_GENESIS, genesis.0.as_slice())
+                    meta.insert(META_GENESIS, genesis.as_bytes().as_slice())
                         .map_err(db)?;
                 }
                 Some(bytes) => {
-                    let stored = hash_value("meta", META_GENESIS, &bytes)?;
+                    let stored = BlockHash::from_hash(hash_value("meta", META_GENESIS, &bytes)?);
                     if stored != genesis {
                         return Err(StoreError::WrongNetwork {
                             stored,
@@ -211,7 +214,11 @@ impl RedbStore {
                 .map(|v| v.value().to_vec());
             if indexed.as_deref() != Some(&[INDEX_VERSION][..]) {
                 let tip = match meta.get(META_TIP).map_err(db)? {
-                    Some(v) => Some(hash_value("meta", META_TIP, v.value())?),
+                    Some(v) => Some(BlockHash::from_hash(hash_value(
+                        "meta",
+                        META_TIP,
+                        v.value(),
+                    )?)),
                     None => None,
                 };
                 reindex(&tx, tip, genesis)?;
@@ -278,7 +285,7 @@ impl Store for RedbStore {
             let (seq, bytes) = v.value();
             let block = Block::decode(bytes).map_err(|e| corrupt("blocks", key, e))?;
             let hash = block.hash();
-            if hash.0 != *key {
+            if hash.as_bytes() != key {
                 return Err(corrupt(
                     "blocks",
                     key,
@@ -293,7 +300,7 @@ impl Store for RedbStore {
         let table = tx.open_table(INVALID).map_err(db)?;
         for item in table.iter().map_err(db)? {
             let (k, _) = item.map_err(db)?;
-            cs.invalid.insert(Hash256(*k.value()));
+            cs.invalid.insert(BlockHash::from_bytes(*k.value()));
         }
 
         let table = tx.open_table(UTXO).map_err(db)?;
@@ -310,7 +317,7 @@ impl Store for RedbStore {
             let (k, v) = item.map_err(db)?;
             let key = k.value();
             let undo = BlockUndo::decode(v.value()).map_err(|e| corrupt("undo", key, e))?;
-            cs.undo.insert(Hash256(*key), Some(undo));
+            cs.undo.insert(BlockHash::from_bytes(*key), Some(undo));
         }
 
         let table = tx.open_table(NODES).map_err(db)?;
@@ -323,7 +330,11 @@ impl Store for RedbStore {
 
         let table = tx.open_table(META).map_err(db)?;
         if let Some(v) = table.get(META_TIP).map_err(db)? {
-            cs.tip = Some(hash_value("meta", META_TIP, v.value())?);
+            cs.tip = Some(BlockHash::from_hash(hash_value(
+                "meta",
+                META_TIP,
+                v.value(),
+            )?));
         }
         Ok(cs)
     }
@@ -356,11 +367,11 @@ impl Store for RedbStore {
                     let hash = block.hash();
                     // Already stored (a ChangeSet merged from several may repeat a block):
                     // keep its first sequence number.
-                    if table.get(&hash.0).map_err(db)?.is_some() {
+                    if table.get(hash.as_bytes()).map_err(db)?.is_some() {
                         continue;
                     }
                     table
-                        .insert(&hash.0, (seq, block.encode().as_slice()))
+                        .insert(hash.as_bytes(), (seq, block.encode().as_slice()))
                         .map_err(db)?;
                     seq += 1;
                 }
@@ -368,13 +379,14 @@ impl Store for RedbStore {
                     .map_err(db)?;
             }
             if let Some(tip) = &cs.tip {
-                meta.insert(META_TIP, tip.0.as_slice()).map_err(db)?;
+                meta.insert(META_TIP, tip.as_bytes().as_slice())
+                    .map_err(db)?;
             }
 
             if !cs.invalid.is_empty() {
                 let mut table = tx.open_table(INVALID).map_err(db)?;
                 for hash in &cs.invalid {
-                    table.insert(&hash.0, ()).map_err(db)?;
+                    table.insert(hash.as_bytes(), ()).map_err(db)?;
                 }
             }
 
@@ -405,11 +417,11 @@ impl Store for RedbStore {
                     match undo {
                         Some(undo) => {
                             table
-                                .insert(&hash.0, undo.encode().as_slice())
+                                .insert(hash.as_bytes(), undo.encode().as_slice())
                                 .map_err(db)?;
                         }
                         None => {
-                            table.remove(&hash.0).map_err(db)?;
+                            table.remove(hash.as_bytes()).map_err(db)?;
                         }
                     }
                 }
@@ -447,13 +459,13 @@ fn stored_block(
     blocks: &impl ReadableTable<&'static [u8; 32], (u64, &'static [u8])>,
     hash: &BlockHash,
 ) -> Result<Option<Block>, StoreError> {
-    let Some(v) = blocks.get(&hash.0).map_err(db)? else {
+    let Some(v) = blocks.get(hash.as_bytes()).map_err(db)? else {
         return Ok(None);
     };
     let (_, bytes) = v.value();
     Block::decode(bytes)
         .map(Some)
-        .map_err(|e| corrupt("blocks", &hash.0, e))
+        .map_err(|e| corrupt("blocks", hash.as_bytes(), e))
 }
 
 /// Adds a connected block to `active` and `txindex`.
@@ -463,13 +475,14 @@ fn index_connect(
     hash: &BlockHash,
     block: &Block,
 ) -> Result<(), StoreError> {
-    let height =
-        coinbase_height(block).ok_or_else(|| corrupt("blocks", &hash.0, "no coinbase height"))?;
-    active.insert(height, &hash.0).map_err(db)?;
+    let height = coinbase_height(block)
+        .ok_or_else(|| corrupt("blocks", hash.as_bytes(), "no coinbase height"))?;
+    active.insert(height, hash.as_bytes()).map_err(db)?;
     for (i, t) in block.txs.iter().enumerate() {
-        let position = u32::try_from(i).map_err(|_| corrupt("blocks", &hash.0, "too many txs"))?;
+        let position =
+            u32::try_from(i).map_err(|_| corrupt("blocks", hash.as_bytes(), "too many txs"))?;
         txindex
-            .insert(&t.txid().0, (&hash.0, position))
+            .insert(t.txid().as_bytes(), (hash.as_bytes(), position))
             .map_err(db)?;
     }
     Ok(())
@@ -488,25 +501,30 @@ fn index_changes(tx: &redb::WriteTransaction, cs: &ChangeSet) -> Result<(), Stor
         if let Some(b) = cs.blocks.iter().find(|b| b.hash() == *hash) {
             return Ok(b.clone());
         }
-        stored_block(&blocks, hash)?
-            .ok_or_else(|| corrupt("undo", &hash.0, "undo for a block that is not stored"))
+        stored_block(&blocks, hash)?.ok_or_else(|| {
+            corrupt(
+                "undo",
+                hash.as_bytes(),
+                "undo for a block that is not stored",
+            )
+        })
     };
     for (hash, _) in cs.undo.iter().filter(|(_, u)| u.is_none()) {
         let block = find(hash)?;
         if let Some(height) = coinbase_height(&block) {
             let here = active.get(height).map_err(db)?.map(|v| *v.value());
-            if here == Some(hash.0) {
+            if here == Some(*hash.as_bytes()) {
                 active.remove(height).map_err(db)?;
             }
         }
         for t in &block.txs {
             let txid = t.txid();
             let points_here = txindex
-                .get(&txid.0)
+                .get(txid.as_bytes())
                 .map_err(db)?
-                .is_some_and(|v| *v.value().0 == hash.0);
+                .is_some_and(|v| v.value().0 == hash.as_bytes());
             if points_here {
-                txindex.remove(&txid.0).map_err(db)?;
+                txindex.remove(txid.as_bytes()).map_err(db)?;
             }
         }
     }
@@ -528,7 +546,7 @@ fn reindex(
     let mut txindex = tx.open_table(TXINDEX).map_err(db)?;
     active.retain(|_, _| false).map_err(db)?;
     txindex.retain(|_, _| false).map_err(db)?;
-    active.insert(0, &genesis.0).map_err(db)?;
+    active.insert(0, genesis.as_bytes()).map_err(db)?;
     let mut next = tip;
     while let Some(hash) = next.filter(|h| *h != genesis) {
         let block = stored_block(&blocks, &hash)?
@@ -590,7 +608,7 @@ impl StoreReader {
         let is_active = active
             .get(height)
             .map_err(db)?
-            .is_some_and(|v| *v.value() == hash.0);
+            .is_some_and(|v| v.value() == hash.as_bytes());
         Ok(Some(StoredBlock {
             hash: *hash,
             block,
@@ -615,7 +633,7 @@ impl StoreReader {
         let mut out = Vec::new();
         for item in active.range(..=top).map_err(db)?.rev().take(limit) {
             let (_, hash) = item.map_err(db)?;
-            if let Some(b) = self.read(&Hash256(*hash.value()), &blocks, &active)? {
+            if let Some(b) = self.read(&BlockHash::from_bytes(*hash.value()), &blocks, &active)? {
                 out.push(b);
             }
         }
@@ -623,20 +641,20 @@ impl StoreReader {
     }
 
     /// The active block holding transaction `txid`, and the transaction's position in it.
-    pub fn tx(&self, txid: &Hash256) -> Result<Option<(StoredBlock, usize)>, StoreError> {
+    pub fn tx(&self, txid: &Txid) -> Result<Option<(StoredBlock, usize)>, StoreError> {
         let tx = self.begin()?;
         let txindex = tx.open_table(TXINDEX).map_err(db)?;
-        let Some(v) = txindex.get(&txid.0).map_err(db)? else {
+        let Some(v) = txindex.get(txid.as_bytes()).map_err(db)? else {
             return Ok(None);
         };
         let (hash, position) = v.value();
-        let hash = Hash256(*hash);
+        let hash = BlockHash::from_bytes(*hash);
         let blocks = tx.open_table(BLOCKS).map_err(db)?;
         let active = tx.open_table(ACTIVE).map_err(db)?;
         let Some(b) = self.read(&hash, &blocks, &active)? else {
             return Err(corrupt(
                 "txindex",
-                &txid.0,
+                txid.as_bytes(),
                 "points at a block that is not stored",
             ));
         };
@@ -644,7 +662,7 @@ impl StoreReader {
         if b.block.txs.get(position).is_none_or(|t| t.txid() != *txid) {
             return Err(corrupt(
                 "txindex",
-                &txid.0,
+                txid.as_bytes(),
                 "points at the wrong transaction",
             ));
         }

@@ -17,7 +17,8 @@ use tokio::net::TcpStream;
 
 use common::{ClientOptions, NodeClient, RawClient, Relay};
 use tabcoin_core::encode::Encode;
-use tabcoin_core::wire::{InvItem, InvKind, Message};
+use tabcoin_core::primitives::BlockHash;
+use tabcoin_core::wire::{InvItem, Message};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -176,11 +177,7 @@ async fn slow_readers_are_closed_at_the_write_deadline_and_their_memory_returned
     let conns_before = 2.0;
 
     // Eight readers from eight addresses ask for the big block again and again, never read.
-    let ask = Message::GetData(vec![InvItem {
-        kind: InvKind::Block,
-        hash: big.hash(),
-    }])
-    .encode();
+    let ask = Message::GetData(vec![InvItem::block(big.hash())]).encode();
     let mut slow = Vec::new();
     for i in 0..8u8 {
         let mut c = RawClient::connect_from(&relay.ws_url, ip(1, 10 + i), Some(4096))
@@ -451,12 +448,10 @@ async fn a_getheaders_flood_is_closed_with_1008_at_the_rate_limit() {
         .unwrap();
     f.handshake_browser(43).await.unwrap();
     // The largest locator, of hashes the relay does not know, with no stop.
-    let locator = (0..64u8)
-        .map(|i| tabcoin_core::hash::Hash256([i; 32]))
-        .collect();
+    let locator = (0..64u8).map(|i| BlockHash::from_bytes([i; 32])).collect();
     let msg = Message::GetHeaders {
         locator,
-        stop: tabcoin_core::hash::Hash256([0; 32]),
+        stop: BlockHash::ZERO,
     };
     flood(&mut f, &msg).await;
     let (code, reason) = f.close_frame.clone().unwrap_or_default();

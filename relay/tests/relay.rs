@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::{ClientOptions, NodeClient, RawClient, Relay};
 use tabcoin_core::encode::Encode;
-use tabcoin_core::wire::{InvItem, InvKind, Message};
+use tabcoin_core::wire::{InvItem, Message};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -413,11 +413,7 @@ async fn a_slow_reader_is_dropped_not_buffered_forever() {
         .await
         .unwrap();
     slow.handshake_browser(6).await.unwrap();
-    let ask = Message::GetData(vec![InvItem {
-        kind: InvKind::Block,
-        hash: big.hash(),
-    }])
-    .encode();
+    let ask = Message::GetData(vec![InvItem::block(big.hash())]).encode();
     let mut sent = 0;
     for _ in 0..3_000 {
         if tokio::time::timeout(Duration::from_secs(2), slow.send_bytes(ask.clone()))

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use redb::{Database, TableDefinition};
 use tabcoin_core::chain::{BlockOutcome, Chain};
-use tabcoin_core::hash::Hash256;
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHash};
@@ -341,7 +340,7 @@ fn crash_safety_under_sigkill() {
                     let (height, hash) = rest.split_once(' ').unwrap();
                     let commit = (
                         height.parse::<u64>().unwrap(),
-                        Hash256::from_hex(hash).unwrap(),
+                        BlockHash::from_hex(hash).unwrap(),
                     );
                     if lines_tx.send(commit).is_err() {
                         break;
@@ -356,7 +355,7 @@ fn crash_safety_under_sigkill() {
         child.kill().unwrap(); // SIGKILL on Unix
         child.wait().unwrap();
         reader.join().unwrap();
-        let mut reported: Vec<(u64, Hash256)> = first.into_iter().collect();
+        let mut reported: Vec<(u64, BlockHash)> = first.into_iter().collect();
         reported.extend(lines.try_iter());
         let last_reported = *reported.last().unwrap();
 

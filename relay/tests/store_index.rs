@@ -79,7 +79,7 @@ fn the_tx_index_follows_connects_reorgs_and_restarts() {
     // Unknown ids are simply absent.
     assert!(
         reader
-            .tx(&tabcoin_core::hash::Hash256([7; 32]))
+            .tx(&tabcoin_core::primitives::Txid::from_bytes([7; 32]))
             .unwrap()
             .is_none()
     );

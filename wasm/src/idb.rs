@@ -7,8 +7,8 @@ use std::rc::Rc;
 
 use js_sys::{Array, Promise, Uint8Array};
 use tabcoin_core::encode::{Decode, Encode};
-use tabcoin_core::hash::{Hash256, decode_hex, to_hex};
-use tabcoin_core::primitives::{Block, OutPoint};
+use tabcoin_core::hash::{decode_hex, to_hex};
+use tabcoin_core::primitives::{Block, BlockHash, OutPoint};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::utxo::{BlockUndo, Coin};
 use tabcoin_core::wire::NodeRecord;
@@ -160,7 +160,7 @@ pub struct IdbStore {
 
 impl IdbStore {
     /// Opens (creating or upgrading) database `name` for the network with `genesis`.
-    pub async fn open(name: &str, genesis: Hash256) -> Result<IdbStore, StoreError> {
+    pub async fn open(name: &str, genesis: BlockHash) -> Result<IdbStore, StoreError> {
         let req = factory()?
             .open_with_u32(name, SCHEMA_VERSION)
             .map_err(|e| StoreError::Unavailable(js_err(&e)))?;
@@ -205,9 +205,9 @@ impl IdbStore {
             name: name.to_owned(),
         };
         match store.meta("genesis").await? {
-            Some(g) if g != genesis.0 => return Err(StoreError::WrongNetwork),
+            Some(g) if g != genesis.as_bytes() => return Err(StoreError::WrongNetwork),
             Some(_) => {}
-            None => store.put_meta("genesis", &genesis.0).await?,
+            None => store.put_meta("genesis", genesis.as_bytes()).await?,
         }
         Ok(store)
     }
@@ -281,7 +281,7 @@ impl IdbStore {
             self.put_one("undo", &h.to_hex(), v.as_deref()).await?;
         }
         if let Some(tip) = &cs.tip {
-            self.put_one("meta", "tip", Some(&tip.0)).await?;
+            self.put_one("meta", "tip", Some(tip.as_bytes())).await?;
         }
         Ok(())
     }
@@ -357,7 +357,7 @@ impl IdbStore {
             }
             if let Some(tip) = &cs.tip {
                 tx.object_store("meta")?
-                    .put_with_key(&bytes(&tip.0), &JsValue::from_str("tip"))?;
+                    .put_with_key(&bytes(tip.as_bytes()), &JsValue::from_str("tip"))?;
             }
             Ok(())
         };
@@ -422,7 +422,7 @@ impl IdbStore {
         }
         for (key, _) in self.all(&tx, "invalid").await? {
             cs.invalid.insert(
-                Hash256::from_hex(&key).map_err(|e| corrupt("invalid", &key, e.to_string()))?,
+                BlockHash::from_hex(&key).map_err(|e| corrupt("invalid", &key, e.to_string()))?,
             );
         }
         for (key, v) in self.all(&tx, "utxo").await? {
@@ -435,7 +435,7 @@ impl IdbStore {
             cs.utxo.insert(op, Some(coin));
         }
         for (key, v) in self.all(&tx, "undo").await? {
-            let h = Hash256::from_hex(&key).map_err(|e| corrupt("undo", &key, e.to_string()))?;
+            let h = BlockHash::from_hex(&key).map_err(|e| corrupt("undo", &key, e.to_string()))?;
             let u = BlockUndo::decode(&Uint8Array::new(&v).to_vec())
                 .map_err(|e| corrupt("undo", &key, e.to_string()))?;
             cs.undo.insert(h, Some(u));
@@ -472,7 +472,7 @@ impl IdbStore {
             let arr: [u8; 32] = t
                 .try_into()
                 .map_err(|_| corrupt("meta", "tip", "bad length".into()))?;
-            cs.tip = Some(Hash256(arr));
+            cs.tip = Some(BlockHash::from_bytes(arr));
         }
         Ok(cs)
     }

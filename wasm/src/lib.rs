@@ -21,11 +21,11 @@ use wasm_bindgen_futures::spawn_local;
 
 use tabcoin_core::chain::Chain;
 use tabcoin_core::encode::Encode;
-use tabcoin_core::hash::{Hash256, decode_hex, to_hex};
+use tabcoin_core::hash::{decode_hex, to_hex};
 use tabcoin_core::miner::{NonceRange, Step};
 use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::{Network, Params};
-use tabcoin_core::primitives::{BlockHeader, HEADER_SIZE, Payload, Transaction};
+use tabcoin_core::primitives::{BlockHash, BlockHeader, HEADER_SIZE, Payload, Transaction, Txid};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::units::{Amount, Height};
 use tabcoin_core::wallet::{Wallet, decode_address, encode_address};
@@ -419,7 +419,7 @@ impl BrowserNode {
     pub fn block(&self, hash: &str) -> JsValue {
         let i = self.inner.borrow();
         let chain = i.node.chain();
-        let Ok(h) = Hash256::from_hex(hash) else {
+        let Ok(h) = BlockHash::from_hex(hash) else {
             return JsValue::NULL;
         };
         let (Some(b), Some(e)) = (chain.block(&h), chain.entry(&h)) else {
@@ -654,7 +654,7 @@ impl BrowserNode {
     /// A transaction from the pool or the last 2,000 blocks, with its status; or null.
     pub fn tx(&self, txid: &str) -> JsValue {
         let i = self.inner.borrow();
-        let Ok(id) = Hash256::from_hex(txid) else {
+        let Ok(id) = Txid::from_hex(txid) else {
             return JsValue::NULL;
         };
         let chain = i.node.chain();

@@ -7,7 +7,7 @@
 
 use tabcoin_core::hash::{Hash256, sha256d};
 use tabcoin_core::miner::{self, NonceRange, Step};
-use tabcoin_core::primitives::BlockHeader;
+use tabcoin_core::primitives::{BlockHash, BlockHeader};
 use tabcoin_core::units::CompactTarget;
 use tabcoin_wasm::MinerJob;
 use tabcoin_wasm::simd::{Kernel, SimdJob};
@@ -38,7 +38,7 @@ impl Rng {
     fn header(&mut self, bits: u32) -> BlockHeader {
         BlockHeader {
             version: self.next() as u32,
-            prev: Hash256(self.bytes32()),
+            prev: BlockHash::from_bytes(self.bytes32()),
             merkle_root: Hash256(self.bytes32()),
             time: self.next(),
             bits: CompactTarget(bits),
@@ -69,7 +69,7 @@ fn kernel_hashes_equal_sha256d_nonce_for_nonce() {
                 "header {i}, nonce {}",
                 h.nonce
             );
-            assert_eq!(*hash, h.hash().0);
+            assert_eq!(*hash, *h.hash().as_bytes());
         }
     }
 }
@@ -179,7 +179,7 @@ fn exported_miner_job_finds_what_core_finds() {
         assert_eq!(found, expect);
         assert_eq!(job.hashes(), core_job.hashes() as f64);
         let target = CompactTarget(0x2000_ffff).to_target().unwrap();
-        assert!(target.is_met_by(&found.hash()));
+        assert!(target.is_met_by(found.hash().as_hash()));
     }
     assert!(MinerJob::new(&[0u8; 10], 0, 1).is_err());
 }

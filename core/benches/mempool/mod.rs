@@ -181,7 +181,7 @@ fn fabricated_chain(depth: usize) -> Vec<MempoolEntry> {
     let mut out = Vec::with_capacity(depth);
     let mut parent: Option<Txid> = None;
     for d in 0..depth {
-        let txid = sha256d(&(d as u64).to_le_bytes());
+        let txid = Txid::from_hash(sha256d(&(d as u64).to_le_bytes()));
         let tx = one_in_one_out(
             OutPoint {
                 txid: parent.unwrap_or(txid),

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use crate::chain::{BlockOutcome, ChainError};
 use crate::encode::Encode;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
-use crate::wire::{InvItem, InvKind, MAX_HEADERS, Message};
+use crate::wire::{InvId, InvItem, InvKind, MAX_HEADERS, Message};
 
 use super::{
     ENCODED_BLOCK_CACHE, Event, MAX_BLOCKS_PER_GETDATA, MAX_GETDATA_REPLY_BYTES, MAX_ORPHANS, Node,
@@ -25,13 +25,13 @@ impl Node {
         };
         let requested = p.blocks_in_flight.remove(&hash).is_some();
         // A block whose request timed out is late, not unsolicited.
-        let late = !requested && p.timed_out.remove(&hash).is_some();
+        let late = !requested && p.timed_out.remove(hash.as_hash()).is_some();
         if !requested && !late {
             self.offence(peer, Offence::UnsolicitedBlock(hash));
             return;
         }
         p.stalls = 0;
-        p.known.insert(hash);
+        p.known.insert(hash.to_hash());
         self.process_block(Some(peer), block);
         self.request_blocks();
     }
@@ -179,7 +179,7 @@ impl Node {
             let chain = &self.chain;
             let has = |h: &BlockHeader| {
                 let hash = h.hash();
-                p.known.contains(&hash)
+                p.known.contains(hash.as_hash())
                     || p.best_header.is_some_and(|b| chain.is_ancestor(&hash, &b))
             };
             let start = headers.iter().rposition(has).map_or(0, |i| i + 1);
@@ -188,7 +188,7 @@ impl Node {
                 continue;
             }
             for h in fresh {
-                p.known.insert(h.hash());
+                p.known.insert(h.hash().to_hash());
             }
             let msg = Message::Headers(fresh.to_vec());
             self.send(id, &msg);
@@ -221,12 +221,12 @@ impl Node {
             if !seen.insert(item) {
                 continue;
             }
-            let bytes = match item.kind {
-                InvKind::Block if blocks < MAX_BLOCKS_PER_GETDATA => self.encoded_block(&item.hash),
-                InvKind::Block => None,
-                InvKind::Tx => self
+            let bytes = match item.id() {
+                InvId::Block(hash) if blocks < MAX_BLOCKS_PER_GETDATA => self.encoded_block(&hash),
+                InvId::Block(_) => None,
+                InvId::Tx(txid) => self
                     .mempool
-                    .get(&item.hash)
+                    .get(&txid)
                     .map(|e| Arc::from(Message::Tx(e.tx.clone()).encode())),
             };
             let Some(bytes) = bytes else {
@@ -256,15 +256,15 @@ impl Node {
         let mut failed_txs = Vec::new();
         if let Some(p) = self.peers.get_mut(&peer) {
             for i in items {
-                match i.kind {
-                    InvKind::Block => {
-                        if p.blocks_in_flight.remove(&i.hash).is_some() {
-                            p.lacks.insert(i.hash);
+                match i.id() {
+                    InvId::Block(hash) => {
+                        if p.blocks_in_flight.remove(&hash).is_some() {
+                            p.lacks.insert(hash);
                         }
                     }
-                    InvKind::Tx => {
-                        if p.txs_in_flight.remove(&i.hash).is_some() {
-                            failed_txs.push(i.hash);
+                    InvId::Tx(txid) => {
+                        if p.txs_in_flight.remove(&txid).is_some() {
+                            failed_txs.push(txid);
                         }
                     }
                 }

@@ -165,13 +165,13 @@ pub struct Node {
     /// Scores of closed connections by [`ban_key`]: (score, when it was last decayed).
     scores: BTreeMap<String, (u32, u64)>,
     orphans: VecDeque<Block>,
-    rejected_txs: RecentSet,
+    rejected_txs: RecentSet<Txid>,
     /// Which peer each requested transaction is asked of.
     tx_asked: BTreeMap<Txid, PeerId>,
     /// Transactions announced since the last tick that nobody is asked for yet.
     txs_due: BTreeSet<Txid>,
     /// Transactions whose slow first request was followed by requests to every announcer.
-    txs_fanned: RecentSet,
+    txs_fanned: RecentSet<Txid>,
     templates: VecDeque<BlockTemplate>,
     template_dirty: bool,
     last_template_ms: u64,

@@ -113,11 +113,10 @@ mod tests {
     use super::*;
     use alloc::vec::Vec;
 
-    use crate::hash::Hash256;
-
     /// Every offence, its verdict, and the first column of its row in PROTOCOL.md §9.4.
     fn table() -> Vec<(Offence, Conduct, &'static str)> {
-        let h = Hash256([7; 32]);
+        let h = BlockHash::from_bytes([7; 32]);
+        let t = Txid::from_bytes([7; 32]);
         let undecodable = crate::wire::Message::from_bytes(&[]).expect_err("empty is refused");
         alloc::vec![
             (
@@ -182,7 +181,7 @@ mod tests {
                 "Unsolicited `block` (not requested from that peer, and not late)",
             ),
             (
-                Offence::UnsolicitedTx(h),
+                Offence::UnsolicitedTx(t),
                 Conduct::Penalise(10),
                 "Unsolicited `tx` (not requested from that peer, and not late)",
             ),
@@ -244,7 +243,7 @@ mod tests {
 
     #[test]
     fn reasons_name_the_offence() {
-        let h = Hash256([7; 32]);
+        let h = BlockHash::from_bytes([7; 32]);
         assert_eq!(
             Offence::UnsolicitedBlock(h).reason(),
             format!("unsolicited block {h}")

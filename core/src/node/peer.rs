@@ -18,13 +18,13 @@ const TX_WAITING_PER_PEER: usize = MAX_INV;
 
 /// A bounded set that forgets its oldest entries.
 #[derive(Clone, Debug, Default)]
-pub(super) struct RecentSet {
-    set: BTreeSet<Hash256>,
-    order: VecDeque<Hash256>,
+pub(super) struct RecentSet<T = Hash256> {
+    set: BTreeSet<T>,
+    order: VecDeque<T>,
     cap: usize,
 }
 
-impl RecentSet {
+impl<T: Ord + Copy + Default> RecentSet<T> {
     pub(super) fn new(cap: usize) -> Self {
         RecentSet {
             cap,
@@ -32,7 +32,7 @@ impl RecentSet {
         }
     }
 
-    pub(super) fn insert(&mut self, h: Hash256) -> bool {
+    pub(super) fn insert(&mut self, h: T) -> bool {
         if !self.set.insert(h) {
             return false;
         }
@@ -45,7 +45,7 @@ impl RecentSet {
         true
     }
 
-    pub(super) fn contains(&self, h: &Hash256) -> bool {
+    pub(super) fn contains(&self, h: &T) -> bool {
         self.set.contains(h)
     }
 }
@@ -139,7 +139,7 @@ pub(super) struct Peer {
     /// The most-work header this peer showed us; it has every block up to it.
     pub(super) best_header: Option<BlockHash>,
     /// Blocks it answered "not found" for.
-    pub(super) lacks: RecentSet,
+    pub(super) lacks: RecentSet<BlockHash>,
 }
 
 impl Peer {

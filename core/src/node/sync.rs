@@ -6,11 +6,10 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::hash::Hash256;
 use crate::primitives::{BlockHash, BlockHeader};
 use crate::units::{Height, Work};
 use crate::validation::{Conduct, check_header};
-use crate::wire::{InvItem, InvKind, MAX_HEADERS, MAX_LOCATOR, Message};
+use crate::wire::{InvItem, MAX_HEADERS, MAX_LOCATOR, Message};
 
 use super::{
     BLOCKS_PER_PASS, DisconnectReason, Event, GETHEADERS_MIN_INTERVAL_MS,
@@ -88,7 +87,7 @@ impl Node {
             peer,
             &Message::GetHeaders {
                 locator,
-                stop: Hash256::ZERO,
+                stop: BlockHash::ZERO,
             },
         );
     }
@@ -169,7 +168,7 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        p.known.insert(last);
+        p.known.insert(last.to_hash());
         p.pending_headers.extend(hs);
         p.pending_work = work;
         if p.pending_headers.len() > MAX_PENDING_HEADERS {
@@ -361,7 +360,7 @@ impl Node {
                 })
             })
             .collect();
-        let mut per_peer: BTreeMap<PeerId, Vec<InvItem>> = BTreeMap::new();
+        let mut per_peer: BTreeMap<PeerId, Vec<BlockHash>> = BTreeMap::new();
         for hash in missing {
             if in_flight.contains(&hash) {
                 continue;
@@ -379,7 +378,7 @@ impl Node {
                 !c.stalling
                     && peers
                         .get(&c.id)
-                        .is_some_and(|p| !p.timed_out.contains_key(&hash))
+                        .is_some_and(|p| !p.timed_out.contains_key(hash.as_hash()))
             };
             let any_good = cands.iter().any(|c| has(c) && good(c));
             let choice = cands
@@ -390,18 +389,16 @@ impl Node {
                 break;
             };
             c.load += 1;
-            per_peer.entry(c.id).or_default().push(InvItem {
-                kind: InvKind::Block,
-                hash,
-            });
+            per_peer.entry(c.id).or_default().push(hash);
         }
         let now = self.now_ms;
-        for (peer, items) in per_peer {
+        for (peer, hashes) in per_peer {
             if let Some(p) = self.peers.get_mut(&peer) {
-                for i in &items {
-                    p.blocks_in_flight.insert(i.hash, now);
+                for h in &hashes {
+                    p.blocks_in_flight.insert(*h, now);
                 }
             }
+            let items = hashes.into_iter().map(InvItem::block).collect();
             self.send(peer, &Message::GetData(items));
         }
     }

@@ -58,11 +58,11 @@ impl Node {
                 .collect();
             for h in &late_blocks {
                 p.blocks_in_flight.remove(h);
-                p.timed_out.insert(*h, now);
+                p.timed_out.insert(h.to_hash(), now);
             }
             for t in &late_txs {
                 p.txs_in_flight.remove(t);
-                p.timed_out.insert(*t, now);
+                p.timed_out.insert(t.to_hash(), now);
                 tx_timeouts.push((id, *t));
             }
             while p.timed_out.len() > TIMED_OUT_PER_PEER {

@@ -9,7 +9,7 @@ use crate::encode::Encode;
 use crate::mempool::MempoolError;
 use crate::primitives::{Transaction, Txid};
 use crate::validation::TxError;
-use crate::wire::{InvItem, InvKind, MAX_INV, Message};
+use crate::wire::{InvId, InvItem, MAX_INV, Message};
 
 use super::{
     Event, MAX_TXS_DUE, MAX_TXS_IN_FLIGHT_PER_PEER, Node, Offence, PeerId, TX_FALLBACK_MS,
@@ -56,13 +56,7 @@ impl Node {
             p.tx_waiting.remove(t);
             self.tx_asked.insert(*t, peer);
         }
-        let items = txids
-            .into_iter()
-            .map(|hash| InvItem {
-                kind: InvKind::Tx,
-                hash,
-            })
-            .collect();
+        let items = txids.into_iter().map(InvItem::tx).collect();
         self.send(peer, &Message::GetData(items));
     }
 
@@ -79,7 +73,7 @@ impl Node {
                 p.established
                     && p.tx_waiting.contains(&txid)
                     && p.txs_in_flight.len() < MAX_TXS_IN_FLIGHT_PER_PEER
-                    && !p.timed_out.contains_key(&txid)
+                    && !p.timed_out.contains_key(txid.as_hash())
             })
             .map(|(&id, _)| id);
         if let Some(id) = next {
@@ -108,7 +102,7 @@ impl Node {
             }
             if self.tx_unwanted(t) {
                 stale.push(*t);
-            } else if !self.tx_asked.contains_key(t) && !p.timed_out.contains_key(t) {
+            } else if !self.tx_asked.contains_key(t) && !p.timed_out.contains_key(t.as_hash()) {
                 ask.push(*t);
             }
         }
@@ -136,7 +130,7 @@ impl Node {
                 .filter(|(id, p)| {
                     p.established
                         && p.tx_waiting.contains(&txid)
-                        && !p.timed_out.contains_key(&txid)
+                        && !p.timed_out.contains_key(txid.as_hash())
                         && p.txs_in_flight.len() + per_peer.get(id).map_or(0, Vec::len)
                             < MAX_TXS_IN_FLIGHT_PER_PEER
                 })
@@ -180,7 +174,7 @@ impl Node {
                 if p.established
                     && p.tx_waiting.contains(&txid)
                     && !p.txs_in_flight.contains_key(&txid)
-                    && !p.timed_out.contains_key(&txid)
+                    && !p.timed_out.contains_key(txid.as_hash())
                     && p.txs_in_flight.len() + queued < MAX_TXS_IN_FLIGHT_PER_PEER
                 {
                     per_peer.entry(id).or_default().push(txid);
@@ -195,26 +189,28 @@ impl Node {
     pub(super) fn on_inv(&mut self, peer: PeerId, items: Vec<InvItem>) {
         let mut unknown_block = false;
         for item in items.into_iter().take(MAX_INV) {
-            let unwanted = item.kind == InvKind::Tx && self.tx_unwanted(&item.hash);
-            let asked = self.tx_asked.contains_key(&item.hash);
+            let (unwanted, asked) = match item.id() {
+                InvId::Tx(txid) => (self.tx_unwanted(&txid), self.tx_asked.contains_key(&txid)),
+                InvId::Block(_) => (false, false),
+            };
             let Some(p) = self.peers.get_mut(&peer) else {
                 return;
             };
             p.known.insert(item.hash);
-            match item.kind {
-                InvKind::Tx => {
-                    if unwanted || p.txs_in_flight.contains_key(&item.hash) {
+            match item.id() {
+                InvId::Tx(txid) => {
+                    if unwanted || p.txs_in_flight.contains_key(&txid) {
                         continue;
                     }
                     // Remember who has it; the first request goes to a random announcer at
                     // the next tick (`request_due_txs`).
-                    p.tx_waiting.push(item.hash);
+                    p.tx_waiting.push(txid);
                     if !asked && self.txs_due.len() < MAX_TXS_DUE {
-                        self.txs_due.insert(item.hash);
+                        self.txs_due.insert(txid);
                     }
                 }
-                InvKind::Block => {
-                    if self.chain.entry(&item.hash).is_none() {
+                InvId::Block(hash) => {
+                    if self.chain.entry(&hash).is_none() {
                         unknown_block = true;
                     }
                 }
@@ -231,12 +227,12 @@ impl Node {
             return;
         };
         let requested = p.txs_in_flight.remove(&txid).is_some();
-        let late = !requested && p.timed_out.remove(&txid).is_some();
+        let late = !requested && p.timed_out.remove(txid.as_hash()).is_some();
         if !requested && !late {
             self.offence(peer, Offence::UnsolicitedTx(txid));
             return;
         }
-        p.known.insert(txid);
+        p.known.insert(txid.to_hash());
         p.tx_waiting.remove(&txid);
         if self.tx_asked.get(&txid) == Some(&peer) {
             self.tx_asked.remove(&txid);
@@ -265,19 +261,15 @@ impl Node {
         let ids: Vec<PeerId> = self
             .peers
             .iter()
-            .filter(|(id, p)| p.established && Some(**id) != except && !p.known.contains(&txid))
+            .filter(|(id, p)| {
+                p.established && Some(**id) != except && !p.known.contains(txid.as_hash())
+            })
             .map(|(&id, _)| id)
             .collect();
-        let bytes: Arc<[u8]> = Arc::from(
-            Message::Inv(alloc::vec![InvItem {
-                kind: InvKind::Tx,
-                hash: txid,
-            }])
-            .encode(),
-        );
+        let bytes: Arc<[u8]> = Arc::from(Message::Inv(alloc::vec![InvItem::tx(txid)]).encode());
         for id in ids {
             if let Some(p) = self.peers.get_mut(&id) {
-                p.known.insert(txid);
+                p.known.insert(txid.to_hash());
             }
             self.send_bytes(id, bytes.clone());
         }

@@ -5,15 +5,14 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use tabcoin_core::chain::Chain;
-use tabcoin_core::hash::Hash256;
 use tabcoin_core::node::{Event, PeerId};
 use tabcoin_core::params::Params;
-use tabcoin_core::primitives::{Block, BlockHeader};
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, Txid};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::{block_with, child_of, wallet};
 use tabcoin_core::units::Height;
-use tabcoin_core::wire::{InvItem, InvKind, Message, NodeKind};
+use tabcoin_core::wire::{InvId, InvItem, Message, NodeKind};
 
 pub const MINUTE: u64 = 60_000;
 
@@ -105,22 +104,18 @@ pub fn headers_of(blocks: &[Block]) -> Vec<BlockHeader> {
 
 // ---- messages ------------------------------------------------------------------------
 
-pub fn block_inv(hash: Hash256) -> Message {
-    Message::Inv(vec![InvItem {
-        kind: InvKind::Block,
-        hash,
-    }])
+pub fn block_inv(hash: BlockHash) -> Message {
+    Message::Inv(vec![InvItem::block(hash)])
 }
 
-pub fn tx_inv(hash: Hash256) -> Message {
-    Message::Inv(vec![InvItem {
-        kind: InvKind::Tx,
-        hash,
-    }])
+pub fn tx_inv(txid: Txid) -> Message {
+    Message::Inv(vec![InvItem::tx(txid)])
 }
 
-pub fn getdata_for(m: &Message, hash: &Hash256) -> bool {
-    matches!(m, Message::GetData(items) if items.iter().any(|i| i.hash == *hash))
+/// Whether `m` asks for `id` (a block hash or a txid, matched with its kind).
+pub fn getdata_for(m: &Message, id: impl Into<InvId>) -> bool {
+    let id = id.into();
+    matches!(m, Message::GetData(items) if items.iter().any(|i| i.id() == id))
 }
 
 pub fn is_getheaders(m: &Message) -> bool {
