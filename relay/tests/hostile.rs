@@ -134,32 +134,6 @@ impl Honest {
     }
 }
 
-/// A block of many signed posts (~30 KB), mined on the relay through `m`.
-async fn big_block(m: &NodeClient, honest: &NodeClient) -> tabcoin_core::primitives::Block {
-    // Enough mature coinbases that 60 posts spread over several unconfirmed chains, each
-    // within the pool's 25-transaction ancestor limit (the wallet spends the largest coin).
-    for _ in 0..8 {
-        m.mine_and_submit().await.unwrap();
-    }
-    for i in 0..60 {
-        let tx = m
-            .with_node(|n| {
-                common::wallet(1).post(
-                    n.chain(),
-                    n.mempool(),
-                    &format!("post {i} {}", "x".repeat(280)),
-                    2_000,
-                )
-            })
-            .unwrap();
-        m.submit_tx(tx).await.unwrap().unwrap();
-    }
-    let big = m.mine_and_submit().await.unwrap();
-    assert!(big.encoded_len() > 20_000);
-    assert!(honest.wait_tip(big.hash(), WAIT).await);
-    big
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_readers_are_closed_at_the_write_deadline_and_their_memory_returned() {
     let mut config = Relay::test_config();
@@ -171,7 +145,7 @@ async fn slow_readers_are_closed_at_the_write_deadline_and_their_memory_returned
     config.limits.messages_per_sec = 100_000;
     let relay = Relay::start(config, true).await;
     let honest = Honest::join(&relay).await;
-    let big = big_block(&honest.miner, &honest.browser).await;
+    let big = common::big_block(&honest.miner, &honest.browser).await;
     let baseline = steady_memory(&relay).await;
     // The honest miner and browser.
     let conns_before = 2.0;
@@ -573,7 +547,10 @@ async fn a_trusted_proxy_carries_many_clients_each_limited_on_its_own() {
             s => panic!("unexpected status {s}: {text}"),
         }
     }
-    assert!(limited >= 1, "a flooding client behind the proxy was never limited");
+    assert!(
+        limited >= 1,
+        "a flooding client behind the proxy was never limited"
+    );
     let (status, text) =
         http_from(relay.addr, proxy, &get_for("/api/status", "198.51.100.8")).await;
     assert_eq!(status, 200, "{text}");

@@ -388,25 +388,7 @@ async fn a_slow_reader_is_dropped_not_buffered_forever() {
     let honest = NodeClient::browser(&relay.ws_url, 2).await.unwrap();
     assert!(honest.wait_connected(WAIT).await);
     // A block of many signed posts, so each copy the slow reader asks for is large.
-    for _ in 0..3 {
-        m.mine_and_submit().await.unwrap();
-    }
-    for i in 0..60 {
-        let tx = m
-            .with_node(|n| {
-                common::wallet(1).post(
-                    n.chain(),
-                    n.mempool(),
-                    &format!("post {i} {}", "x".repeat(280)),
-                    2_000,
-                )
-            })
-            .unwrap();
-        m.submit_tx(tx).await.unwrap().unwrap();
-    }
-    let big = m.mine_and_submit().await.unwrap();
-    assert!(big.encoded_len() > 20_000);
-    assert!(honest.wait_tip(big.hash(), WAIT).await);
+    let big = common::big_block(&m, &honest).await;
 
     // It asks for the big block again and again and never reads.
     let mut slow = RawClient::connect_from(&relay.ws_url, ip(100), Some(4096))

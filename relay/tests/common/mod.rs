@@ -59,6 +59,34 @@ pub fn wallet(i: u8) -> Wallet {
     tabcoin_core::testkit::wallet(i, &test_params())
 }
 
+/// A block of 60 signed posts (~30 KB) mined through `m` (whose key is wallet 1); returns it
+/// once `honest` holds it. Mines 8 blocks first, so the posts spread over several unconfirmed
+/// chains within the pool's 25-transaction ancestor limit (the wallet spends the largest coin).
+#[allow(dead_code)] // not every test file uses it
+pub async fn big_block(m: &NodeClient, honest: &NodeClient) -> Block {
+    let wait = Duration::from_secs(30);
+    for _ in 0..8 {
+        m.mine_and_submit().await.expect("mine");
+    }
+    for i in 0..60 {
+        let tx = m
+            .with_node(|n| {
+                wallet(1).post(
+                    n.chain(),
+                    n.mempool(),
+                    &format!("post {i} {}", "x".repeat(280)),
+                    2_000,
+                )
+            })
+            .expect("the wallet can post");
+        m.submit_tx(tx).await.expect("submit").expect("accepted");
+    }
+    let big = m.mine_and_submit().await.expect("mine");
+    assert!(big.encoded_len() > 20_000);
+    assert!(honest.wait_tip(big.hash(), wait).await);
+    big
+}
+
 /// Wall-clock milliseconds since the epoch: the relay checks block times against its own
 /// clock, so clients use the real one too.
 pub fn now_ms() -> u64 {
