@@ -13,6 +13,7 @@
 //! | `utxo`    | outpoint (36 bytes)                  | canonical coin                        |
 //! | `undo`    | block hash (32 bytes)                | canonical block undo                  |
 //! | `nodes`   | url                                  | node record                           |
+//! | `bans`    | ban key (address group or url)       | banned until, ms since the epoch (u64)|
 //! | `meta`    | `genesis`, `tip`, `identity`, `seq`, `index` | 32, 32, 32, 8 and 1 bytes     |
 //! | `active`  | height (u64)                         | hash of the active block there        |
 //! | `txindex` | txid (32 bytes)                      | (block hash, position in the block)   |
@@ -48,6 +49,7 @@ const INVALID: TableDefinition<&[u8; 32], ()> = TableDefinition::new("invalid");
 const UTXO: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("utxo");
 const UNDO: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("undo");
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
+const BANS: TableDefinition<&str, u64> = TableDefinition::new("bans");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const ACTIVE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("active");
 const TXINDEX: TableDefinition<&[u8; 32], (&[u8; 32], u32)> = TableDefinition::new("txindex");
@@ -183,6 +185,7 @@ impl RedbStore {
             tx.open_table(UTXO).map_err(db)?;
             tx.open_table(UNDO).map_err(db)?;
             tx.open_table(NODES).map_err(db)?;
+            tx.open_table(BANS).map_err(db)?;
             tx.open_table(TXINDEX).map_err(db)?;
             tx.open_table(ACTIVE)
                 .map_err(db)?
@@ -328,6 +331,18 @@ impl Store for RedbStore {
             cs.nodes.insert(url.to_owned(), Some(rec));
         }
 
+        // A store from before bans were kept has no such table: no bans.
+        match tx.open_table(BANS) {
+            Ok(table) => {
+                for item in table.iter().map_err(db)? {
+                    let (k, v) = item.map_err(db)?;
+                    cs.bans.insert(k.value().to_owned(), Some(v.value()));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(db(e)),
+        }
+
         let table = tx.open_table(META).map_err(db)?;
         if let Some(v) = table.get(META_TIP).map_err(db)? {
             cs.tip = Some(BlockHash::from_hash(hash_value(
@@ -438,6 +453,20 @@ impl Store for RedbStore {
                         }
                         None => {
                             table.remove(url.as_str()).map_err(db)?;
+                        }
+                    }
+                }
+            }
+
+            if !cs.bans.is_empty() {
+                let mut table = tx.open_table(BANS).map_err(db)?;
+                for (key, until) in &cs.bans {
+                    match until {
+                        Some(until) => {
+                            table.insert(key.as_str(), *until).map_err(db)?;
+                        }
+                        None => {
+                            table.remove(key.as_str()).map_err(db)?;
                         }
                     }
                 }

@@ -178,6 +178,26 @@ fn chain_reorg_and_nodes_round_trip() {
 }
 
 #[test]
+fn bans_survive_a_reopen_and_lifted_ones_are_gone() {
+    let params = Params::test();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = RedbStore::open(dir.path(), genesis(&params)).unwrap();
+    let mut bans = ChangeSet::default();
+    bans.bans.insert("2001:db8::/64".into(), Some(1_000));
+    bans.bans.insert("127.0.0.9".into(), Some(2_000));
+    store.persist(&bans).unwrap();
+    let mut lift = ChangeSet::default();
+    lift.bans.insert("127.0.0.9".into(), None);
+    store.persist(&lift).unwrap();
+    drop(store);
+    let (stored, _) = reload(dir.path(), &params);
+    assert_eq!(
+        stored.bans,
+        BTreeMap::from([("2001:db8::/64".to_string(), Some(1_000))])
+    );
+}
+
+#[test]
 fn refuses_a_store_of_another_network() {
     let dir = tempfile::tempdir().unwrap();
     let test = genesis(&Params::test());
