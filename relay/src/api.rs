@@ -26,8 +26,9 @@ use tabcoin_core::primitives::{BlockHash, Txid};
 use tabcoin_core::wallet::encode_address;
 
 use crate::client_addr::{self, ProxyPolicy};
+use crate::counter::{Over, PerIpCounter};
 use crate::http_policy::OriginPolicy;
-use crate::node_task::{AppState, ConnCounter, ConnRefused};
+use crate::node_task::AppState;
 use crate::snapshot::{Snapshot, tx_json};
 use crate::store::{StoreReader, StoredBlock};
 
@@ -46,7 +47,7 @@ pub(crate) struct ApiState {
     pub started: Instant,
     pub local_hashes: Arc<AtomicU64>,
     pub mining_threads: usize,
-    pub connections: Arc<ConnCounter>,
+    pub connections: Arc<PerIpCounter>,
     pub refused: Arc<AtomicU64>,
 }
 
@@ -60,7 +61,7 @@ impl ApiState {
         address_prefix: &'static str,
         local_hashes: Arc<AtomicU64>,
         mining_threads: usize,
-        connections: Arc<ConnCounter>,
+        connections: Arc<PerIpCounter>,
         refused: Arc<AtomicU64>,
     ) -> ApiState {
         ApiState {
@@ -165,11 +166,15 @@ async fn ws_handler(
         )
             .into_response();
     }
-    match state.counter.acquire(client.key, &state.limits) {
+    match state.counter.acquire(
+        client.key,
+        state.limits.max_connections,
+        Some(state.limits.max_per_ip),
+    ) {
         Err(refused) => {
             state.refused.fetch_add(1, Ordering::SeqCst);
             let (code, msg) = match refused {
-                ConnRefused::PerIp => (
+                Over::PerIp => (
                     StatusCode::TOO_MANY_REQUESTS,
                     format!(
                         "too many connections from {} (limit {})",
@@ -177,7 +182,7 @@ async fn ws_handler(
                         state.limits.max_per_ip
                     ),
                 ),
-                ConnRefused::Total => (
+                Over::Total => (
                     StatusCode::SERVICE_UNAVAILABLE,
                     format!(
                         "relay is full (limit {} connections)",

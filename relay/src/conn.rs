@@ -12,7 +12,8 @@ use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
 use crate::budget::{ConnMeter, OVER_BUDGET};
-use crate::node_task::{AppState, CloseReason, ConnOut, ConnSlot, Queued, ToNode};
+use crate::counter::Slot;
+use crate::node_task::{AppState, CloseReason, ConnOut, Queued, ToNode};
 
 /// What a reader saw, whatever the WebSocket library.
 pub(crate) enum Incoming {
@@ -38,7 +39,7 @@ pub(crate) async fn serve_inbound(
     state: AppState,
     socket: WebSocket,
     remote: String,
-    slot: ConnSlot,
+    slot: Slot,
     meter: Option<Arc<ConnMeter>>,
 ) {
     // The socket under this WebSocket charges what it reads to `meter` from now on.
@@ -161,7 +162,7 @@ async fn pump<R, W>(
     remote: String,
     mut stream: R,
     mut sink: W,
-    slot: Option<ConnSlot>,
+    slot: Option<Slot>,
     meter: Arc<ConnMeter>,
 ) where
     R: Stream<Item = Incoming> + Unpin + Send,

@@ -16,6 +16,7 @@ mod api;
 pub mod budget;
 pub mod client_addr;
 mod conn;
+mod counter;
 pub mod http_policy;
 pub mod miner;
 mod node_task;

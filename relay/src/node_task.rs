@@ -2,9 +2,8 @@
 //! dials, the store and the miner. Connection tasks reach it only through bounded channels.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
@@ -18,6 +17,7 @@ use tabcoin_core::wire::NodeKind;
 
 use crate::api::ApiState;
 use crate::budget::{Budget, Charge, OVER_BUDGET, OutboxCharges};
+use crate::counter::PerIpCounter;
 use crate::miner::Miner;
 use crate::snapshot::Publisher;
 use crate::store::RedbStore;
@@ -111,71 +111,11 @@ pub(crate) enum ToNode {
     Mined(BlockHeader),
 }
 
-/// Counts connections globally and per IP; a slot is freed when its guard drops.
-#[derive(Debug, Default)]
-pub(crate) struct ConnCounter {
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-    total: AtomicUsize,
-}
-
-#[derive(Debug)]
-pub(crate) struct ConnSlot {
-    counter: Arc<ConnCounter>,
-    ip: IpAddr,
-}
-
-impl Drop for ConnSlot {
-    fn drop(&mut self) {
-        self.counter.total.fetch_sub(1, Ordering::SeqCst);
-        let mut map = self
-            .counter
-            .per_ip
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// Which limit refused a connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum ConnRefused {
-    Total,
-    PerIp,
-}
-
-impl ConnCounter {
-    pub fn acquire(self: &Arc<Self>, ip: IpAddr, limits: &Limits) -> Result<ConnSlot, ConnRefused> {
-        let mut map = self.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-        if self.total.load(Ordering::SeqCst) >= limits.max_connections {
-            return Err(ConnRefused::Total);
-        }
-        let n = map.entry(ip).or_insert(0);
-        if *n >= limits.max_per_ip {
-            return Err(ConnRefused::PerIp);
-        }
-        *n += 1;
-        self.total.fetch_add(1, Ordering::SeqCst);
-        Ok(ConnSlot {
-            counter: self.clone(),
-            ip,
-        })
-    }
-
-    pub fn total(&self) -> usize {
-        self.total.load(Ordering::SeqCst)
-    }
-}
-
 /// Shared with HTTP handlers and connection tasks.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
     pub to_node: mpsc::Sender<ToNode>,
-    pub counter: Arc<ConnCounter>,
+    pub counter: Arc<PerIpCounter>,
     pub limits: Limits,
     pub next_conn: Arc<AtomicU64>,
     pub shutdown: watch::Receiver<bool>,
@@ -309,7 +249,7 @@ pub(crate) async fn run(
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (to_node, mut inbox) = mpsc::channel::<ToNode>(4_096);
     let recorder = metrics_exporter_prometheus::PrometheusBuilder::new().build_recorder();
-    let counter = Arc::new(ConnCounter::default());
+    let counter = Arc::new(PerIpCounter::default());
     let refused = Arc::new(AtomicU64::new(0));
     let miner = config
         .mining
@@ -359,7 +299,7 @@ pub(crate) async fn run(
     );
     let proxies = state.api.proxies.clone();
     let handles = crate::server::ServerHandles {
-        accepted: Arc::new(crate::server::Accepted::default()),
+        accepted: Arc::new(PerIpCounter::default()),
         refused: refused.clone(),
     };
     if let Some(l) = private_listener {
@@ -474,7 +414,7 @@ struct Ctx {
     outbox: OutboxCharges,
     /// Peers closed because the memory budget could not hold what they were sent.
     budget_drops: u64,
-    accepted: Arc<crate::server::Accepted>,
+    accepted: Arc<PerIpCounter>,
 }
 
 impl Ctx {

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,44 +29,14 @@ use crate::Limits;
 use crate::api::ClientAddr;
 use crate::budget::{Budget, CONN_BASE, Charge, ConnMeter, HTTP_BUF, Metered};
 use crate::client_addr::ProxyPolicy;
+use crate::counter::{Over, PerIpCounter, Slot};
 use crate::tls::{HANDSHAKE_TIMEOUT, RelayStream};
-
-/// Open TCP connections (HTTP and WebSocket alike), in total and per IP.
-#[derive(Debug, Default)]
-pub(crate) struct Accepted {
-    total: AtomicUsize,
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-}
-
-impl Accepted {
-    pub fn total(&self) -> usize {
-        self.total.load(Ordering::SeqCst)
-    }
-}
 
 /// Held by an accepted connection's socket: its place in the caps and its base charge.
 #[derive(Debug)]
 pub(crate) struct Admission {
-    accepted: Arc<Accepted>,
-    ip: IpAddr,
+    _slot: Slot,
     _base: Charge,
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.accepted.total.fetch_sub(1, Ordering::SeqCst);
-        let mut map = self
-            .accepted
-            .per_ip
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
 }
 
 /// Why a connection was refused at accept time.
@@ -81,26 +51,23 @@ enum Refused {
 /// many clients, so it is exempt from the per-IP cap (its clients are limited per client
 /// address once their requests say who they are); the global cap and the budget still hold.
 fn admit(
-    accepted: &Arc<Accepted>,
+    accepted: &Arc<PerIpCounter>,
     budget: &Arc<Budget>,
     limits: &Limits,
     ip: IpAddr,
     trusted_proxy: bool,
 ) -> Result<Admission, Refused> {
-    let mut map = accepted.per_ip.lock().unwrap_or_else(|p| p.into_inner());
-    if accepted.total.load(Ordering::SeqCst) >= limits.max_connections {
-        return Err(Refused::Full);
-    }
-    let n = map.get(&ip).copied().unwrap_or(0);
-    if !trusted_proxy && n >= limits.max_http_per_ip {
-        return Err(Refused::PerIp);
-    }
+    let per_ip = (!trusted_proxy).then_some(limits.max_http_per_ip);
+    let slot = accepted
+        .acquire(ip, limits.max_connections, per_ip)
+        .map_err(|over| match over {
+            Over::Total => Refused::Full,
+            Over::PerIp => Refused::PerIp,
+        })?;
+    // Without room in the budget the slot is given back as it drops here.
     let base = budget.reserve(CONN_BASE).ok_or(Refused::Memory)?;
-    map.insert(ip, n + 1);
-    accepted.total.fetch_add(1, Ordering::SeqCst);
     Ok(Admission {
-        accepted: accepted.clone(),
-        ip,
+        _slot: slot,
         _base: base,
     })
 }
@@ -210,7 +177,7 @@ const POLITE_REFUSALS: usize = 256;
 /// Shared counters the rest of the relay reads.
 #[derive(Debug, Clone)]
 pub(crate) struct ServerHandles {
-    pub accepted: Arc<Accepted>,
+    pub accepted: Arc<PerIpCounter>,
     pub refused: Arc<std::sync::atomic::AtomicU64>,
 }
 
