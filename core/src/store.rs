@@ -103,9 +103,7 @@ impl Encode for ChangeSet {
             match rec {
                 Some(r) => {
                     out.push(1);
-                    out.extend_from_slice(&r.node_id.0);
-                    crate::encode::put_var_bytes(out, r.url.as_bytes());
-                    out.extend_from_slice(&r.last_seen.to_le_bytes());
+                    r.encode_to(out);
                 }
                 None => out.push(0),
             }
@@ -179,13 +177,7 @@ impl Decode for ChangeSet {
         let tip = read_option(r, "tip flag", |r| Ok(BlockHash::from_bytes(r.array()?)))?;
         let nodes = read_sorted(r, "changeset nodes", |r| {
             let url = r.string("node url", MAX_URL)?;
-            let rec = read_option(r, "node flag", |r| {
-                Ok(NodeRecord {
-                    node_id: crate::sig::PublicKey(r.array()?),
-                    url: r.string("node url", MAX_URL)?,
-                    last_seen: r.u64()?,
-                })
-            })?;
+            let rec = read_option(r, "node flag", NodeRecord::decode_from)?;
             Ok((url, rec))
         })?;
         let bans = read_sorted(r, "changeset bans", |r| {

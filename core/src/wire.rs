@@ -71,6 +71,27 @@ pub struct NodeRecord {
     pub last_seen: u64,
 }
 
+/// The one byte layout of a node record, on the wire (`nodes`) and in every store: the node
+/// id (32 bytes), the url (varint length, UTF-8, at most [`MAX_URL`] bytes) and `last_seen`
+/// (u64 little-endian).
+impl Encode for NodeRecord {
+    fn encode_to(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.node_id.0);
+        put_string(out, &self.url);
+        out.extend_from_slice(&self.last_seen.to_le_bytes());
+    }
+}
+
+impl Decode for NodeRecord {
+    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(NodeRecord {
+            node_id: PublicKey(r.array()?),
+            url: r.string("node url", MAX_URL)?,
+            last_seen: r.u64()?,
+        })
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum InvKind {
     Block,
@@ -368,9 +389,7 @@ impl Encode for Message {
                 out.push(T_NODES);
                 put_varint(out, list.len() as u64);
                 for n in list {
-                    out.extend_from_slice(&n.node_id.0);
-                    put_string(out, &n.url);
-                    out.extend_from_slice(&n.last_seen.to_le_bytes());
+                    n.encode_to(out);
                 }
             }
             Message::Inv(items) => {
@@ -455,13 +474,7 @@ impl Decode for Message {
             }),
             T_AUTH => Message::Auth(Signature(r.array()?)),
             T_GETNODES => Message::GetNodes,
-            T_NODES => Message::Nodes(r.list("nodes", MAX_ADDRS, |r| {
-                Ok(NodeRecord {
-                    node_id: PublicKey(r.array()?),
-                    url: r.string("url", MAX_URL)?,
-                    last_seen: r.u64()?,
-                })
-            })?),
+            T_NODES => Message::Nodes(r.list("nodes", MAX_ADDRS, NodeRecord::decode_from)?),
             T_INV => Message::Inv(read_items(r)?),
             T_GETDATA => Message::GetData(read_items(r)?),
             T_NOTFOUND => Message::NotFound(read_items(r)?),

@@ -36,13 +36,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
-use tabcoin_core::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes};
+use tabcoin_core::encode::{Decode, Encode};
 use tabcoin_core::hash::{Hash256, to_hex};
 use tabcoin_core::primitives::{Block, BlockHash, OutPoint, Payload, Txid};
-use tabcoin_core::sig::PublicKey;
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::utxo::{BlockUndo, Coin};
-use tabcoin_core::wire::{MAX_URL, NodeRecord};
+use tabcoin_core::wire::NodeRecord;
 
 const BLOCKS: TableDefinition<&[u8; 32], (u64, &[u8])> = TableDefinition::new("blocks");
 const INVALID: TableDefinition<&[u8; 32], ()> = TableDefinition::new("invalid");
@@ -112,25 +111,6 @@ fn hash_value(table: &str, key: &str, bytes: &[u8]) -> Result<Hash256, StoreErro
         )
     })?;
     Ok(Hash256(array))
-}
-
-fn encode_node(rec: &NodeRecord) -> Vec<u8> {
-    let mut out = Vec::with_capacity(32 + 2 + rec.url.len() + 8);
-    out.extend_from_slice(&rec.node_id.0);
-    put_var_bytes(&mut out, rec.url.as_bytes());
-    out.extend_from_slice(&rec.last_seen.to_le_bytes());
-    out
-}
-
-fn decode_node(bytes: &[u8]) -> Result<NodeRecord, DecodeError> {
-    let mut r = Reader::new(bytes);
-    let rec = NodeRecord {
-        node_id: PublicKey(r.array()?),
-        url: r.string("node url", MAX_URL)?,
-        last_seen: r.u64()?,
-    };
-    r.finish()?;
-    Ok(rec)
 }
 
 /// Chain state, known relays and the node identity in one redb file.
@@ -327,7 +307,8 @@ impl Store for RedbStore {
         for item in table.iter().map_err(db)? {
             let (k, v) = item.map_err(db)?;
             let url = k.value();
-            let rec = decode_node(v.value()).map_err(|e| corrupt("nodes", url.as_bytes(), e))?;
+            let rec =
+                NodeRecord::decode(v.value()).map_err(|e| corrupt("nodes", url.as_bytes(), e))?;
             cs.nodes.insert(url.to_owned(), Some(rec));
         }
 
@@ -448,7 +429,7 @@ impl Store for RedbStore {
                     match rec {
                         Some(rec) => {
                             table
-                                .insert(url.as_str(), encode_node(rec).as_slice())
+                                .insert(url.as_str(), rec.encode().as_slice())
                                 .map_err(db)?;
                         }
                         None => {
