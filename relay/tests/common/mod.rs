@@ -209,6 +209,23 @@ pub struct RawClient {
     pub close_frame: Option<(u16, String)>,
 }
 
+/// A TCP connection to the host of the `ws://` `url`, from the local address `local` (any of
+/// 127.0.0.0/8 on Linux), with the receive buffer shrunk to `recv_buffer` if given.
+async fn tcp_to(url: &str, local: std::net::IpAddr, recv_buffer: Option<u32>) -> Result<TcpStream> {
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("ws://")
+        .split('/')
+        .next()
+        .ok_or("url without host")?
+        .parse()?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(size) = recv_buffer {
+        socket.set_recv_buffer_size(size)?;
+    }
+    socket.bind(std::net::SocketAddr::new(local, 0))?;
+    Ok(socket.connect(addr).await?)
+}
+
 impl RawClient {
     /// Opens a WebSocket to `url` (e.g. `ws://127.0.0.1:PORT/ws`). Fails when the server
     /// refuses the upgrade or the TCP connection.
@@ -237,18 +254,7 @@ impl RawClient {
         local: std::net::IpAddr,
         recv_buffer: Option<u32>,
     ) -> Result<RawClient> {
-        let addr: std::net::SocketAddr = url
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .ok_or("url without host")?
-            .parse()?;
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        if let Some(size) = recv_buffer {
-            socket.set_recv_buffer_size(size)?;
-        }
-        socket.bind(std::net::SocketAddr::new(local, 0))?;
-        let stream = socket.connect(addr).await?;
+        let stream = tcp_to(url, local, recv_buffer).await?;
         let (ws, _response) =
             tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await?;
         Ok(RawClient::from_ws(ws))
@@ -262,12 +268,6 @@ impl RawClient {
         headers: &[(&str, &str)],
     ) -> Result<RawClient> {
         use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let addr: std::net::SocketAddr = url
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .ok_or("url without host")?
-            .parse()?;
         let mut request = url.into_client_request()?;
         for (name, value) in headers {
             request.headers_mut().append(
@@ -275,9 +275,7 @@ impl RawClient {
                 value.parse()?,
             );
         }
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(std::net::SocketAddr::new(local, 0))?;
-        let stream = socket.connect(addr).await?;
+        let stream = tcp_to(url, local, None).await?;
         let (ws, _response) =
             tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
         Ok(RawClient::from_ws(ws))
@@ -287,15 +285,7 @@ impl RawClient {
     /// tungstenite's 128 KiB, for tests and the soak that hold thousands of clients.
     pub async fn connect_lean(url: &str, local: std::net::IpAddr) -> Result<RawClient> {
         use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-        let addr: std::net::SocketAddr = url
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .ok_or("url without host")?
-            .parse()?;
-        let socket = tokio::net::TcpSocket::new_v4()?;
-        socket.bind(std::net::SocketAddr::new(local, 0))?;
-        let stream = socket.connect(addr).await?;
+        let stream = tcp_to(url, local, None).await?;
         let config = WebSocketConfig::default()
             .read_buffer_size(4096)
             .write_buffer_size(0);
