@@ -331,6 +331,14 @@ async fn pump<R, W>(
         tokio::spawn(async move { to_node.send(m).await });
     }
     let _ = writer.await;
+    // Our close frame is out; read (and drop) what the peer still sends until it closes too,
+    // within the close deadline. Closing the socket with unread data in it would reset the
+    // connection, and a reset can destroy the close frame (and its reason) before the peer
+    // reads it.
+    let _ = tokio::time::timeout(close_timeout, async {
+        while stream.next().await.is_some() {}
+    })
+    .await;
     drop(stream);
     drop(slot);
 }
