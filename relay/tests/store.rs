@@ -269,8 +269,14 @@ fn corrupt_record_is_an_error_not_a_panic() {
 }
 
 /// Builds the next block: every third one pays Bob, every seventh starts a one-block reorg.
-/// Returns the outcomes to persist, one ChangeSet each.
-fn next_changes(chain: &mut Chain, params: &Params, round: u64) -> Vec<BlockOutcome> {
+/// Accepts each block and hands its outcome to `commit` before building the next one, so the
+/// caller can persist every ChangeSet (and report the tip it stored) in order.
+fn next_changes(
+    chain: &mut Chain,
+    params: &Params,
+    round: u64,
+    mut commit: impl FnMut(&Chain, BlockOutcome),
+) {
     let alice = wallet(1, params);
     let bob = wallet(2, params);
     let tip = chain.tip().clone();
@@ -279,15 +285,15 @@ fn next_changes(chain: &mut Chain, params: &Params, round: u64) -> Vec<BlockOutc
         let parent_hash = tip.header.prev;
         let mut parent = chain.block(&parent_hash).unwrap().clone();
         let mut height = Height(tip.height.0 - 1);
-        let mut out = Vec::new();
         for _ in 0..2 {
             let extra = round.to_le_bytes();
             let b = child_of(params, &parent, height, bob.public_key(), &extra);
-            out.push(accept(chain, &b));
+            let outcome = accept(chain, &b);
+            commit(chain, outcome);
             parent = b;
             height = height.next();
         }
-        return out;
+        return;
     }
     let txs = if round.is_multiple_of(3) {
         alice
@@ -306,7 +312,8 @@ fn next_changes(chain: &mut Chain, params: &Params, round: u64) -> Vec<BlockOutc
         Vec::new()
     };
     let b = block_with(chain, &txs, alice.public_key(), b"");
-    vec![accept(chain, &b)]
+    let outcome = accept(chain, &b);
+    commit(chain, outcome);
 }
 
 /// The child process of `crash_safety_under_sigkill`: resumes the chain stored in the
@@ -323,11 +330,13 @@ fn writer_child() {
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut round = chain.height().0;
     while Instant::now() < deadline {
-        for outcome in next_changes(&mut chain, &params, round) {
+        // Report a commit only once its ChangeSet is stored, and report the tip that the
+        // stored ChangeSet leaves (not a later one still in memory).
+        next_changes(&mut chain, &params, round, |chain, outcome| {
             store.persist(&outcome.changes).unwrap();
             let tip = chain.tip();
             println!("committed {} {}", tip.height.0, tip.hash);
-        }
+        });
         round += 1;
     }
 }
@@ -382,8 +391,14 @@ fn crash_safety_under_sigkill() {
         let (stored, chain) = reload(dir.path(), &params);
         assert_parents_first(&stored, chain.genesis_hash());
         // Every commit the writer saw return is in the store.
-        assert!(chain.height().0 >= last_reported.0);
-        assert!(chain.entry(&last_reported.1).is_some());
+        assert!(
+            chain.height().0 >= last_reported.0 && chain.entry(&last_reported.1).is_some(),
+            "killed {delay_ms} ms after the first commit: reloaded height {} (tip {}), but the \
+             writer had reported commits {:?}",
+            chain.height().0,
+            chain.tip().hash,
+            &reported[reported.len().saturating_sub(3)..],
+        );
         // The stored UTXO set and undo data are exactly what replaying the active chain gives.
         let mut replay = Chain::new(params.clone());
         for h in &chain.active_chain()[1..] {
