@@ -138,6 +138,7 @@ describe('the page survives the death of the relay that served it', { timeout: 6
     assert.ok(newCss.includes(MARK), 'the new page gets the new files');
     assert.equal(await banner.isVisible(), false);
     await waitJoined(D);
+    await screenshot(D.page, 'update-applied');
   });
 
   test('no console errors except the dead origin’s, no bans', async () => {
