@@ -62,3 +62,6 @@ if [[ -d node_modules/hash-wasm/dist ]]; then
   cp node_modules/hash-wasm/LICENSE web/vendor/hash-wasm/ 2>/dev/null || true
   log "vendored hash-wasm into web/vendor/hash-wasm"
 fi
+# The service worker's list of this version's files and hashes (web/precache.js): last, after
+# everything above that it lists has been written.
+node scripts/precache.mjs web

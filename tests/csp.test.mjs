@@ -1,6 +1,8 @@
 // The page works under the relay's own Content-Security-Policy: module scripts, the wasm
-// package ('wasm-unsafe-eval'), module workers that mine, the WebSocket to the relay and the
-// stylesheet. Any CSP violation (reported by the browser as a `securitypolicyviolation`
+// package ('wasm-unsafe-eval'), module workers that mine, the service worker that keeps the
+// page for offline use, the web app manifest, the WebSocket to the relay and the stylesheet.
+// The page carries the same policy in a <meta> element (all but the header-only
+// frame-ancestors), so its offline copy runs under it too. Any CSP violation (reported by the browser as a `securitypolicyviolation`
 // event or a console error) fails the test.
 //
 //   TABCOIN_RELAY_BIN=target/debug/tabcoin-relay CHROMIUM_PATH=/usr/bin/chromium node --test tests/csp.test.mjs
@@ -24,6 +26,17 @@ test('the page runs, syncs and mines under its own CSP', { timeout: 120_000 }, a
   const csp = res.headers.get('content-security-policy');
   assert.match(csp ?? '', /script-src 'self' 'wasm-unsafe-eval'/, 'the page is served with the CSP');
   assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  const html = await res.text();
+  const meta = /<meta http-equiv="Content-Security-Policy" content="([^"]*)">/.exec(html)?.[1];
+  assert.ok(meta, 'index.html carries a CSP <meta> element');
+  const directives = (p) => p.split(';').map((d) => d.trim().replace(/\s+/g, ' ')).filter(Boolean).sort();
+  assert.deepEqual(
+    directives(meta),
+    directives(csp).filter((d) => !d.startsWith('frame-ancestors')),
+    'the <meta> policy is the header policy without frame-ancestors',
+  );
+  const sw = await fetch(`${relay.url}/sw.js`);
+  assert.ok(sw.ok && /javascript/.test(sw.headers.get('content-type')), 'sw.js is served as JavaScript');
 
   browser = await launchBrowser();
   const context = await browser.newContext();
@@ -35,6 +48,9 @@ test('the page runs, syncs and mines under its own CSP', { timeout: 120_000 }, a
   });
   const tab = await openTab(browser, relay.url, { context, name: 'csp' });
   await waitJoined(tab);
+  const version = await tab.page.evaluate(() => window.tabcoin.offline.ready);
+  assert.match(version ?? '', /^[0-9a-f]{16}$/, 'the service worker installed under the CSP');
+  assert.ok(await tab.page.evaluate(() => fetch('manifest.webmanifest').then((r) => r.json()).then((m) => m.name)), 'the manifest loads');
   // Mining runs in module workers that load the wasm package themselves.
   await startMiningUi(tab, { workers: 1 });
   await waitStatus(tab, (st) => st.height >= 2, { timeout: 60_000, message: 'the tab mined under the CSP' });

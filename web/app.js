@@ -5,6 +5,8 @@ import { $, coinsPositive, copyText, errText, fmtBytes, fmtCoins, fmtHashrate, f
 import { renderBlockDetail, renderBlocks, renderFeed, renderMempool, renderPeers, tickTimes } from './ui/views.js';
 import { Miner } from './ui/miner.js';
 import { HashrateChart } from './ui/chart.js';
+import { setupOffline } from './offline.js';
+import { setupKeyLock } from './keylock.js';
 
 const MAX_POST_BYTES = 320;
 const DEFAULT_FEE_RATE = 1000;
@@ -453,7 +455,7 @@ function setupKeys() {
     btn.disabled = true;
     submit.disabled = true;
     try {
-      const address = await node.importKey(hex);
+      const address = await window.tabcoin.keylock.importKey(hex);
       input.value = '';
       hideKey();
       setResult(out, 'ok', 'Wallet key replaced. Your address is now ', h('code', {}, String(address)), '.');
@@ -888,6 +890,7 @@ async function startNode(wasm) {
   });
   node = started;
   window.tabcoin.node = node;
+  window.tabcoin.keylock.attach(node);
   // Load the mining workers now, while the relay that served the page is reachable.
   miner.prewarm(Number($('mining-workers').value) || miner.count);
   enableControls();
@@ -959,7 +962,7 @@ async function runWithLock(wasm) {
 }
 
 async function boot() {
-  window.tabcoin = { node: null, ready, miner };
+  window.tabcoin = { node: null, ready, miner, offline: setupOffline({ log }), keylock: setupKeyLock({ log, onChange: () => refresh() }) };
   setupUi();
   renderHeader();
   network = await detectNetwork();

@@ -7,14 +7,20 @@ use axum::Router;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// The page's Content-Security-Policy. The page needs: its own module scripts and module
-/// workers (`'self'`), wasm compilation (`'wasm-unsafe-eval'`, not `'unsafe-eval'`),
-/// WebSockets to this relay and to the other relays it learns (`ws:` `wss:`), its own
-/// stylesheet (styles set from JS through the CSSOM are not inline styles) and a `data:`
-/// favicon. Nothing may frame it, and there are no plugins, forms elsewhere or base URLs.
+/// The page's Content-Security-Policy. The page needs: its own module scripts, module
+/// workers and service worker (`sw.js`, which imports `precache.js`: `'self'`), wasm
+/// compilation (`'wasm-unsafe-eval'`, not `'unsafe-eval'`), WebSockets to this relay and to
+/// the other relays it learns (`ws:` `wss:`), its own stylesheet (styles set from JS through
+/// the CSSOM are not inline styles), its web app manifest and a `data:` favicon. Nothing may
+/// frame it, and there are no plugins, forms elsewhere or base URLs.
+///
+/// `web/index.html` carries the same policy in a `<meta>` element (so a copy served from the
+/// service worker's cache or from any static host runs under it too) without
+/// `frame-ancestors`, which only a header can set; a test below keeps the two equal.
 pub const CSP: &str = "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; \
 worker-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self'; \
-font-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+font-src 'self'; manifest-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; \
+frame-ancestors 'none'";
 
 /// The headers on every response (set only where a handler did not set them itself).
 pub fn security_headers(router: Router) -> Router {
@@ -168,6 +174,46 @@ mod tests {
 
     fn none() -> HashSet<String> {
         HashSet::new()
+    }
+
+    /// Directives a `<meta>` policy cannot carry (browsers ignore them there, with a warning).
+    const HEADER_ONLY: [&str; 3] = ["frame-ancestors", "report-uri", "sandbox"];
+
+    /// The `content` of the page's `<meta http-equiv="Content-Security-Policy">`.
+    fn meta_csp(html: &str) -> Option<&str> {
+        let start = html.find("http-equiv=\"Content-Security-Policy\"")?;
+        let rest = &html[start..];
+        let content = rest.find("content=\"")? + "content=\"".len();
+        let end = rest[content..].find('"')?;
+        Some(&rest[content..content + end])
+    }
+
+    fn directives(policy: &str) -> Vec<String> {
+        let mut d: Vec<String> = policy
+            .split(';')
+            .map(|s| s.split_whitespace().collect::<Vec<_>>().join(" "))
+            .filter(|s| !s.is_empty())
+            .collect();
+        d.sort();
+        d
+    }
+
+    #[test]
+    fn the_page_carries_the_header_policy_in_a_meta_element() {
+        let html = include_str!("../../web/index.html");
+        let meta = meta_csp(html).expect("web/index.html has a CSP <meta> element");
+        let header: Vec<String> = directives(CSP)
+            .into_iter()
+            .filter(|d| !HEADER_ONLY.iter().any(|h| d.starts_with(h)))
+            .collect();
+        assert_eq!(directives(meta), header);
+        assert!(CSP.contains("frame-ancestors 'none'"));
+        for d in directives(meta) {
+            assert!(
+                !HEADER_ONLY.iter().any(|h| d.starts_with(h)),
+                "{d} in <meta>"
+            );
+        }
     }
 
     #[test]

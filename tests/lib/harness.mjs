@@ -99,9 +99,10 @@ export function relayBin() {
 /**
  * Starts a relay on the test network. `args` are extra flags (e.g. ['--peer', url]);
  * `dataDir` keeps its database there (default: --in-memory); `port` reuses a port (a restart),
- * otherwise a free one is picked. Resolves once /api/status answers.
+ * otherwise a free one is picked; `webDir` serves another copy of the page (default web/).
+ * Resolves once /api/status answers.
  */
-export async function startRelay({ args = [], dataDir = null, name = 'relay', port: fixedPort = null } = {}) {
+export async function startRelay({ args = [], dataDir = null, name = 'relay', port: fixedPort = null, webDir = path.join(ROOT, 'web') } = {}) {
   const bin = relayBin();
   checkWebBuilt();
   let lastErr;
@@ -113,7 +114,7 @@ export async function startRelay({ args = [], dataDir = null, name = 'relay', po
     const flags = [
       '--network', 'test',
       '--listen', `127.0.0.1:${port}`,
-      '--web-dir', path.join(ROOT, 'web'),
+      '--web-dir', webDir,
       '--public-url', wsUrl,
       ...(dataDir ? ['--data-dir', dataDir] : ['--in-memory']),
       ...args,

@@ -26,6 +26,7 @@ use tabcoin_core::miner::{NonceRange, Step};
 use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::{Network, Params};
 use tabcoin_core::primitives::{BlockHash, BlockHeader, HEADER_SIZE, Payload, Transaction, Txid};
+use tabcoin_core::sig::PublicKey;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::units::{Amount, Height};
 use tabcoin_core::wallet::{Wallet, decode_address, encode_address};
@@ -33,6 +34,8 @@ use tabcoin_core::wire::NodeKind;
 
 pub mod bench;
 pub mod idb;
+mod keyguard;
+pub mod sendq;
 pub mod simd;
 use idb::{IdbStore, StoreError};
 
@@ -69,12 +72,19 @@ fn get_fn(opts: &JsValue, key: &str) -> Option<Function> {
 struct Conn {
     url: String,
     tx: UnboundedSender<Vec<u8>>,
+    /// Bytes queued for this connection: in `tx` and in the socket's own buffer.
+    queue: sendq::SendQueue,
 }
 
 struct Inner {
     node: Node,
     store: IdbStore,
-    wallet: Wallet,
+    /// `None` while locked (the key has a passphrase and this session has not unlocked it).
+    wallet: Option<Wallet>,
+    /// The wallet's public key, known while locked (mining pays to it).
+    wallet_key: PublicKey,
+    /// The passphrase-sealed key as stored (`meta/wallet-sealed`), if it has a passphrase.
+    sealed: Option<Vec<u8>>,
     relay: String,
     conns: HashMap<PeerId, Conn>,
     next_peer: PeerId,
@@ -210,23 +220,8 @@ impl BrowserNode {
                 s
             }
         };
-        let wallet_seed: [u8; 32] = match store
-            .meta("wallet")
-            .await
-            .map_err(|e| JsError::new(&e.to_string()))?
-        {
-            Some(s) if s.len() == 32 => {
-                s.try_into().map_err(|_| JsError::new("bad wallet seed"))?
-            }
-            _ => {
-                let s = random_seed()?;
-                store
-                    .put_meta("wallet", &s)
-                    .await
-                    .map_err(|e| JsError::new(&e.to_string()))?;
-                s
-            }
-        };
+        let (wallet, wallet_key, sealed) =
+            keyguard::load_wallet(&store, params.address_prefix).await?;
         let mut config = NodeConfig::new(NodeKind::Browser, identity);
         config.bootstrap = vec![relay.clone()];
         config.target_outbound = 2;
@@ -263,7 +258,9 @@ impl BrowserNode {
         let inner = Rc::new(RefCell::new(Inner {
             node,
             store,
-            wallet: Wallet::from_seed(wallet_seed, params.address_prefix),
+            wallet,
+            wallet_key,
+            sealed,
             relay,
             conns: HashMap::new(),
             next_peer: 1,
@@ -541,21 +538,29 @@ impl BrowserNode {
     /// Address and balances.
     pub fn wallet(&self) -> JsValue {
         let i = self.inner.borrow();
-        let b = i.wallet.balance(i.node.chain(), i.node.mempool());
+        // Locked: the address is known, the balances are not computed (they need the wallet).
+        let b = i
+            .wallet
+            .as_ref()
+            .map(|w| w.balance(i.node.chain(), i.node.mempool()));
         #[derive(Serialize)]
         struct W {
             address: String,
-            confirmed: String,
-            immature: String,
-            pending: String,
-            spending: String,
+            confirmed: Option<String>,
+            immature: Option<String>,
+            pending: Option<String>,
+            spending: Option<String>,
+            locked: bool,
+            protected: bool,
         }
         to_js(&W {
-            address: i.wallet.address(),
-            confirmed: b.confirmed.to_string(),
-            immature: b.immature.to_string(),
-            pending: b.pending.to_string(),
-            spending: b.spending.to_string(),
+            address: encode_address(i.node.chain().params().address_prefix, &i.wallet_key),
+            confirmed: b.as_ref().map(|b| b.confirmed.to_string()),
+            immature: b.as_ref().map(|b| b.immature.to_string()),
+            pending: b.as_ref().map(|b| b.pending.to_string()),
+            spending: b.as_ref().map(|b| b.spending.to_string()),
+            locked: i.wallet.is_none(),
+            protected: i.sealed.is_some(),
         })
     }
 
@@ -569,7 +574,7 @@ impl BrowserNode {
             let amount = Amount::parse_coins(amount.trim()).ok_or_else(|| {
                 JsError::new("amount: enter a number of coins with at most 8 decimals")
             })?;
-            i.wallet
+            keyguard::unlocked(&i.wallet)?
                 .pay(
                     i.node.chain(),
                     i.node.mempool(),
@@ -587,7 +592,7 @@ impl BrowserNode {
     pub fn post(&self, text: &str, fee_rate: f64) -> Result<String, JsError> {
         let tx = {
             let i = self.inner.borrow();
-            i.wallet
+            keyguard::unlocked(&i.wallet)?
                 .post(
                     i.node.chain(),
                     i.node.mempool(),
@@ -607,36 +612,36 @@ impl BrowserNode {
             .map_err(|e| JsError::new(&e.to_string()))
     }
 
-    /// The wallet seed as 64 hex digits.
+    /// The wallet seed as 64 hex digits (throws while the wallet is locked).
     #[wasm_bindgen(js_name = exportKey)]
-    pub fn export_key(&self) -> String {
-        to_hex(self.inner.borrow().wallet.seed())
+    pub fn export_key(&self) -> Result<String, JsError> {
+        Ok(to_hex(
+            keyguard::unlocked(&self.inner.borrow().wallet)?.seed(),
+        ))
     }
 
     /// Replaces the wallet key with `hex` (64 hex digits) and keeps it; returns the address.
+    /// While the wallet has a passphrase, `sealed` is the new key sealed with it (the page's
+    /// keystore): the new key is stored only that way.
     #[wasm_bindgen(js_name = importKey)]
-    pub async fn import_key(&self, hex: String) -> Result<String, JsError> {
+    pub async fn import_key(
+        &self,
+        hex: String,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<String, JsError> {
         let bytes = decode_hex(hex.trim()).map_err(|e| JsError::new(&format!("key: {e}")))?;
         let seed: [u8; 32] = bytes
             .try_into()
             .map_err(|_| JsError::new("key: expected 64 hex digits"))?;
-        let store = self.inner.borrow().store.clone();
-        store
-            .put_meta("wallet", &seed)
-            .await
-            .map_err(|e| JsError::new(&e.to_string()))?;
-        let address = {
-            let mut i = self.inner.borrow_mut();
-            let prefix = i.node.chain().params().address_prefix;
-            i.wallet = Wallet::from_seed(seed, prefix);
-            if i.mining {
-                let k = i.wallet.public_key();
-                i.node.set_mining_key(Some(k));
-            }
-            i.wallet.address()
-        };
+        keyguard::replace_key(&self.inner, seed, sealed).await?;
         pump(&self.inner);
-        Ok(address)
+        Ok(self
+            .inner
+            .borrow()
+            .wallet
+            .as_ref()
+            .map(Wallet::address)
+            .unwrap_or_default())
     }
 
     /// A worker solved a template. Returns whether its block became the tip (false: stale
@@ -700,7 +705,7 @@ impl BrowserNode {
         {
             let mut i = self.inner.borrow_mut();
             i.mining = on;
-            let key = on.then(|| i.wallet.public_key());
+            let key = on.then_some(i.wallet_key);
             i.node.set_mining_key(key);
         }
         pump(&self.inner);
@@ -840,13 +845,27 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     let mut events = Vec::new();
     let mut templates = Vec::new();
     let mut dials = Vec::new();
+    let mut slow = Vec::new();
     {
         let mut i = inner.borrow_mut();
         while let Some(out) = i.node.poll_output() {
             match out {
                 Output::Send { peer, bytes } => {
                     if let Some(c) = i.conns.get(&peer) {
-                        let _ = c.tx.unbounded_send(bytes.to_vec());
+                        match c.queue.admit(bytes.len()) {
+                            Ok(()) => {
+                                if c.tx.unbounded_send(bytes.to_vec()).is_err() {
+                                    c.queue.sent(bytes.len());
+                                }
+                            }
+                            Err(full) => {
+                                // A relay that does not read: drop it, as the relay does.
+                                if let Some(c) = i.conns.remove(&peer) {
+                                    c.queue.close();
+                                    slow.push((peer, c.url, full));
+                                }
+                            }
+                        }
                     }
                 }
                 Output::Disconnect { peer, reason } => {
@@ -881,6 +900,17 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
                 }
             }
         }
+    }
+    for (peer, url, full) in slow {
+        web_sys::console::warn_1(&format!("tabcoin: dropping the relay {url}: {full}").into());
+        feed(inner, Input::Disconnected { peer });
+        emit(
+            inner,
+            &JsEvent::Connection {
+                state: "closed",
+                url,
+            },
+        );
     }
     for url in dials {
         dial(inner, url);
@@ -1014,6 +1044,7 @@ fn kick_writer(inner: &Rc<RefCell<Inner>>) {
 
 fn dial(inner: &Rc<RefCell<Inner>>, url: String) {
     let (tx, rx) = unbounded();
+    let queue = sendq::SendQueue::default();
     let peer = {
         let mut i = inner.borrow_mut();
         let p = i.next_peer;
@@ -1023,11 +1054,12 @@ fn dial(inner: &Rc<RefCell<Inner>>, url: String) {
             Conn {
                 url: url.clone(),
                 tx,
+                queue: queue.clone(),
             },
         );
         p
     };
-    spawn_local(run_conn(Rc::downgrade(inner), peer, url, rx));
+    spawn_local(run_conn(Rc::downgrade(inner), peer, url, rx, queue));
 }
 
 async fn run_conn(
@@ -1035,6 +1067,7 @@ async fn run_conn(
     peer: PeerId,
     url: String,
     mut rx: UnboundedReceiver<Vec<u8>>,
+    queue: sendq::SendQueue,
 ) {
     let with = |f: &dyn Fn(&Rc<RefCell<Inner>>)| {
         if let Some(inner) = weak.upgrade() {
@@ -1065,7 +1098,13 @@ async fn run_conn(
             );
         }
     };
-    let Ok(ws) = WebSocket::open(&url) else {
+    // The socket itself stays reachable so its `bufferedAmount` counts against the budget.
+    let Ok(raw) = web_sys::WebSocket::new(&url) else {
+        failed(&weak);
+        return;
+    };
+    queue.attach(raw.clone());
+    let Ok(ws) = WebSocket::try_from(raw) else {
         failed(&weak);
         return;
     };
@@ -1106,7 +1145,10 @@ async fn run_conn(
     drop(inner);
     spawn_local(async move {
         while let Some(bytes) = rx.next().await {
-            if sink.send(WsMessage::Bytes(bytes)).await.is_err() {
+            let len = bytes.len();
+            let sent = sink.send(WsMessage::Bytes(bytes)).await;
+            queue.sent(len);
+            if sent.is_err() {
                 break;
             }
         }
