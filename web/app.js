@@ -1,3 +1,4 @@
+// @ts-check
 // Tabcoin page: starts the browser full node (wasm), holds the one-writer lock, drives the
 // mining workers and keeps the views up to date. This module boots; the concerns live in
 // web/app/ (state, log, header, refresh, wallet, posts, explorer, mining, events).

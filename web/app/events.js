@@ -1,3 +1,4 @@
+// @ts-check
 // Events from the node (BrowserNode.start's onEvent) and new mining templates (onTemplate).
 
 import { $, fmtInt, short } from '../ui/dom.js';
@@ -7,6 +8,7 @@ import { miner } from './mining.js';
 import { query, refresh, refreshSoon } from './refresh.js';
 import { node, ui } from './state.js';
 
+/** @param {import('./state.js').NodeEvent} ev */
 export function onEvent(ev) {
   try {
     handleEvent(ev);
@@ -15,6 +17,7 @@ export function onEvent(ev) {
   }
 }
 
+/** @param {import('./state.js').NodeEvent} ev */
 function handleEvent(ev) {
   switch (ev.kind) {
     case 'tip':
@@ -73,7 +76,7 @@ function handleEvent(ev) {
       break;
     }
     case 'store':
-      if (ev.quotaExceeded || ev.quota_exceeded) showError('Storage full:', 'the browser refused to store more data, so new blocks cannot be saved. Free some space for this site, or grant it persistent storage, then reload.');
+      if (ev.quotaExceeded) showError('Storage full:', 'the browser refused to store more data, so new blocks cannot be saved. Free some space for this site, or grant it persistent storage, then reload.');
       else if (ev.error) showError('Storage error:', String(ev.error));
       if (ev.repaired) {
         showNotice(`The stored chain was repaired: ${ev.repaired}`);
@@ -89,6 +92,7 @@ function handleEvent(ev) {
   }
 }
 
+/** @param {Extract<import('./state.js').NodeEvent, {kind: 'tx'}>} ev */
 function txEvent(ev) {
   const mine = ui.sentTxids.get(ev.txid);
   if (!ev.accepted) {
@@ -112,6 +116,7 @@ function txEvent(ev) {
   refreshSoon();
 }
 
+/** @param {import('./state.js').MiningTemplate} t */
 export function onTemplate(t) {
   miner.setTemplate(t);
 }

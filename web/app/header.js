@@ -1,3 +1,4 @@
+// @ts-check
 // The header: network badge, connection, sync progress, storage, peers and node id.
 
 import { $, fmtInt, setText } from '../ui/dom.js';
@@ -14,6 +15,11 @@ export function renderNetwork() {
 }
 
 /** Connection state from the node's status: open while any relay link is established. */
+/**
+ * @param {import('./state.js').NodeStatus | null | undefined} st
+ * @param {{state: string, url?: string | null, retryInMs?: number | null} | null} [ev]
+ * @returns {import('./state.js').ConnView}
+ */
 export function connState(st, ev) {
   const relays = (st?.peers || []).filter((p) => p.outbound && p.url).map((p) => p.url);
   if (st?.connected) return { state: 'open', url: relays[0] || ev?.url || st.relay, retryAt: null };
@@ -102,7 +108,8 @@ export function renderStorage() {
   else setText(e, node ? 'Persistence unknown' : ui.failed ? '—' : 'asking…');
   const parts = [];
   if (persisted === false) parts.push('The browser may evict the chain and the wallet key under storage pressure: export your key.');
-  const est = st && st.usage !== undefined && st.quota ? st : ui.estimate;
+  // The node does not measure usage: the page asks navigator.storage.estimate() itself.
+  const est = ui.estimate;
   if (est && est.quota) parts.push(`This site uses ${fmtMB(est.usage)} of ${fmtMB(est.quota)} the browser allows it.`);
   if (st && st.error) parts.push(`Storage error: ${st.error}`);
   e.title = parts.join(' ');

@@ -1,3 +1,4 @@
+// @ts-check
 // The error banner, notices and the activity log.
 
 import { $, errText, fmtInt, h, setChildren, setText } from '../ui/dom.js';

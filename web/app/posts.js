@@ -1,3 +1,4 @@
+// @ts-check
 // The post form (the feed itself is rendered by ui/views.js).
 
 import { $, errText, fmtInt, h, setText, short, utf8Len } from '../ui/dom.js';

@@ -1,3 +1,4 @@
+// @ts-check
 // Periodic and event-driven refresh of every view from the node's cheap queries.
 
 import { $, fmtBytes, fmtHashrate, setText, throttle } from '../ui/dom.js';

@@ -1,9 +1,10 @@
+// @ts-check
 // The wallet panel: balances, the send form, key export and import.
 
-import { $, coinsPositive, copyText, errText, fmtCoins, h, setText, short, shortAddr } from '../ui/dom.js';
+import { $, coinsPositive, copyText, errText, fmtCoins, fmtInt, h, setText, short, shortAddr } from '../ui/dom.js';
 import { log, setResult } from './log.js';
 import { refresh } from './refresh.js';
-import { DEFAULT_FEE_RATE, node, ui } from './state.js';
+import { DEFAULT_FEE_RATE, MAX_FEE_RATE, MIN_FEE_RATE, node, ui } from './state.js';
 
 export function renderWallet(w) {
   if (w.address !== ui.address) {
@@ -25,12 +26,20 @@ export function renderWallet(w) {
   setText($('wallet-meta'), ui.address ? shortAddr(ui.address) : '');
 }
 
+/**
+ * The fee rate of a form, in base units per 1,000 bytes: blank means the default; otherwise a
+ * whole number from the relays' minimum to MAX_FEE_RATE (one coin per kB; more is a typo).
+ * The node checks the same bounds.
+ * @param {HTMLInputElement} input
+ * @returns {{rate: number, error?: undefined} | {error: string, rate?: undefined}}
+ */
 export function feeRateOf(input) {
   const raw = input.value.trim();
   if (raw === '') return { rate: DEFAULT_FEE_RATE };
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) return { error: 'the fee rate must be a whole number of base units per 1,000 bytes' };
-  if (n > 1e12) return { error: 'the fee rate is implausibly high' };
+  if (!Number.isInteger(n)) return { error: 'the fee rate must be a whole number of base units per 1,000 bytes' };
+  if (n < MIN_FEE_RATE) return { error: `the fee rate must be at least ${fmtInt(MIN_FEE_RATE)} base units per 1,000 bytes, the minimum relays accept` };
+  if (n > MAX_FEE_RATE) return { error: `the fee rate must be at most ${fmtInt(MAX_FEE_RATE)} base units per 1,000 bytes (1 ${ui.unit} per 1,000 bytes); ${fmtInt(n)} looks like a typo` };
   return { rate: n };
 }
 
