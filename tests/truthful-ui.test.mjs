@@ -204,6 +204,26 @@ describe('mining and the UI say only what is true', { timeout: 600_000 }, () => 
     await screenshot(B.page, '13-post-bidi');
   });
 
+  test('a follower tab of the same profile shows the leader node\'s live state, read-only, and says which tab runs it', { timeout: TEST_TIMEOUT }, async () => {
+    const { A, B } = tabs;
+    tabs.F = await openTab(browser, `${relay.url}/`, { name: 'F', context: B.context, waitReady: false });
+    const { F } = tabs;
+    await waitFor(() => byTestId(F.page, 'other-tab-banner').isVisible(), { timeout: 20_000, message: 'F shows other-tab-banner' });
+    const shown = async () => Number((await testIdText(F.page, 'status-height')).replace(/[^\d]/g, '') || -1);
+    await waitFor(async () => (await shown()) === (await status(B)).height, { timeout: 15_000, message: 'F shows B’s height' });
+    assert.match(await testIdText(F.page, 'other-tab-detail'), /runs in the Tabcoin tab opened at \d\d:\d\d:\d\d/);
+    // Live: A mines, B follows, and F shows B's new height.
+    const goal = (await status(B)).height + 2;
+    await startMiningUi(A);
+    await waitFor(async () => (await status(B)).height >= goal, { timeout: 30_000, message: `B reaches ${goal}` });
+    await stopMiningUi(A);
+    await waitFor(async () => (await shown()) === (await status(B)).height && (await shown()) >= goal, { timeout: 15_000, message: 'F shows B’s new height' });
+    assert.equal(await F.page.evaluate(() => window.tabcoin.node), null, 'F runs no node');
+    assert.equal(await byTestId(F.page, 'mining-toggle').isDisabled(), true, 'F cannot mine');
+    await screenshot(F.page, '13-follower-tab');
+    await F.page.close();
+  });
+
   test('offline, mining pauses and says why, the same template is never mined again, and the header counts down to the retry', { timeout: TEST_TIMEOUT }, async () => {
     const { A } = tabs;
     await startMiningUi(A);

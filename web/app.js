@@ -6,6 +6,7 @@
 import { $, errText, setText } from './ui/dom.js';
 import { onEvent, onTemplate } from './app/events.js';
 import { setupExplorer } from './app/explorer.js';
+import { follow } from './app/follower.js';
 import { renderConnection, renderHeader, renderNetwork, renderStorage, estimateStorage } from './app/header.js';
 import { log, showError, showNotice } from './app/log.js';
 import { miner, renderMining, setupMining } from './app/mining.js';
@@ -147,8 +148,13 @@ async function runWithLock(wasm) {
   $('other-tab-banner').hidden = false;
   ui.conn = { state: 'waiting' };
   renderHeader();
-  log('warn', 'Tabcoin is running in another tab of this browser; this tab takes over when that one closes');
-  await underLock({});
+  log('warn', 'Tabcoin is running in another tab of this browser; this tab shows its state and takes over when that one closes');
+  const unfollow = follow();
+  try {
+    await underLock({});
+  } finally {
+    unfollow();
+  }
 }
 
 async function boot() {

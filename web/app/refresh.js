@@ -4,6 +4,7 @@
 import { $, fmtBytes, fmtHashrate, setText, throttle } from '../ui/dom.js';
 import { renderBlocks, renderFeed, renderMempool, renderPeers, tickTimes } from '../ui/views.js';
 import { dialogHash, openBlock, showBlock } from './explorer.js';
+import { publish } from './follower.js';
 import { connState, renderHeader } from './header.js';
 import { reportOnce } from './log.js';
 import { renderMining } from './mining.js';
@@ -52,6 +53,7 @@ export function refresh() {
     const stateEl = out.querySelector('.post-state');
     if (mine && stateEl && mine.height !== null && mine.height !== undefined) setText(stateEl, ` · in block #${mine.height}`);
   }
+  publish({ status: st, wallet: w, blocks, pool, feed });
   renderMining();
   if (dialogHash && $('block-dialog').open && st && st.tip !== ui.lastTip) showBlock(dialogHash, { quiet: true });
   if (st) ui.lastTip = st.tip;
