@@ -3,7 +3,8 @@
 #   1. rustfmt, clippy (-D warnings), cargo test (+ core's test-utils feature), core for wasm32 no_std
 #   1b. fuzz smoke: every cargo-fuzz target for a few seconds (scripts/fuzz.sh --smoke)
 #   2. with wasm/:  wasm-pack test in headless Debian Chromium
-#   3. with tests/*.test.mjs and package.json: end-to-end tests (node --test, Playwright, Chromium)
+#   3. with tests/*.test.mjs and package.json: tsc over the page (// @ts-check), then end-to-end
+#      tests (node --test, Playwright, Chromium)
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$TABCOIN_ROOT"
 
@@ -70,6 +71,8 @@ if [[ ${#e2e_files[@]} -gt 0 && -f package.json ]]; then
   ensure_node_modules
   ensure_chromium
   bash scripts/build-web.sh
+  section "tsc --noEmit -p web (the page against the node's generated declarations)"
+  npx --no-install tsc --noEmit -p web
   export CHROMIUM_PATH="$CHROMIUM_BIN"
   if [[ -d relay ]]; then
     relay_crate="$(crate_name relay)"

@@ -16,6 +16,7 @@ use gloo::timers::callback::Interval;
 use gloo::timers::future::TimeoutFuture;
 use js_sys::{Function, Reflect, Uint8Array};
 use serde::Serialize;
+use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
@@ -23,7 +24,9 @@ use tabcoin_core::chain::Chain;
 use tabcoin_core::encode::Encode;
 use tabcoin_core::hash::{decode_hex, to_hex};
 use tabcoin_core::miner::{NonceRange, Step};
-use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
+use tabcoin_core::node::{
+    Event, Input, MiningWait as CoreMiningWait, Node, NodeConfig, Output, PeerId,
+};
 use tabcoin_core::params::{Network, Params};
 use tabcoin_core::primitives::{BlockHash, BlockHeader, HEADER_SIZE, Payload, Transaction, Txid};
 use tabcoin_core::sig::PublicKey;
@@ -100,14 +103,16 @@ struct Inner {
     sync_target: Height,
 }
 
-/// Events as the page sees them (`ev.kind` plus fields).
-#[derive(Serialize)]
+/// Events as the page sees them (`ev.kind` plus fields). The derives put each type into
+/// the generated `tabcoin_wasm.d.ts`, which the page is checked against (`tsc`, npm test).
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
 #[serde(
     tag = "kind",
     rename_all = "snake_case",
     rename_all_fields = "camelCase"
 )]
-enum JsEvent {
+enum NodeEvent {
     Tip {
         height: u64,
         hash: String,
@@ -123,7 +128,6 @@ enum JsEvent {
     Peer {
         connected: bool,
         id: u64,
-        #[serde(rename = "peerKind")]
         peer_kind: Option<String>,
     },
     Tx {
@@ -136,8 +140,11 @@ enum JsEvent {
         reason: String,
     },
     Connection {
-        state: &'static str,
+        state: ConnState,
         url: String,
+        /// With `closed`: milliseconds until the node dials this relay again (null: it
+        /// will not, e.g. a relay it no longer knows).
+        retry_in_ms: Option<u64>,
     },
     Store {
         error: Option<String>,
@@ -148,6 +155,57 @@ enum JsEvent {
         reason: String,
     },
 }
+
+/// A relay link's state in a `connection` event.
+#[derive(Serialize, Tsify, Clone, Copy)]
+#[tsify(missing_as_null)]
+#[serde(rename_all = "lowercase")]
+enum ConnState {
+    Connecting,
+    Open,
+    Closed,
+}
+
+/// Why no mining template comes (`status().miningWait`), from the core's [`CoreMiningWait`].
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
+#[serde(
+    tag = "reason",
+    rename_all = "snake_case",
+    rename_all_fields = "camelCase"
+)]
+enum MiningWait {
+    /// Mining is switched off.
+    Off,
+    /// Not synced (a browser node with no relay is never synced).
+    NotSynced,
+    /// The next block's time must exceed the tip's median time past: a template comes
+    /// once the clock passes `notBefore` (seconds since the epoch).
+    Clock { not_before: u64 },
+}
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_START: &str = r#"
+/** What `BrowserNode.start` takes. */
+export interface StartOptions {
+    relay: string;
+    network: "main" | "test";
+    dbName?: string;
+    onEvent?: (ev: NodeEvent) => void;
+    onTemplate?: (t: MiningTemplate) => void;
+}
+/** A block template for the mining workers (`onTemplate`). */
+export interface MiningTemplate {
+    header: Uint8Array;
+    height: number;
+    reward: string;
+    generation: number;
+}
+"#;
+
+/// Largest fee rate `send` and `post` accept, in base units per 1000 bytes: one coin per kB.
+/// Anything above is a typo, not a fee.
+pub const MAX_FEE_RATE: u64 = 100_000_000;
 
 /// The browser node.
 #[wasm_bindgen]
@@ -192,7 +250,9 @@ fn rebuild(params: &Params, blocks: Vec<tabcoin_core::primitives::Block>) -> (Ch
 #[wasm_bindgen]
 impl BrowserNode {
     /// Opens the store, loads (or repairs) the chain and connects to `opts.relay`.
-    pub async fn start(opts: JsValue) -> Result<BrowserNode, JsError> {
+    pub async fn start(
+        #[wasm_bindgen(unchecked_param_type = "StartOptions")] opts: JsValue,
+    ) -> Result<BrowserNode, JsError> {
         let relay = get_string(&opts, "relay")?;
         let network = match get_string(&opts, "network")?.as_str() {
             "main" => Network::Main,
@@ -278,7 +338,7 @@ impl BrowserNode {
         if let Some(r) = repaired {
             emit(
                 &inner,
-                &JsEvent::Store {
+                &NodeEvent::Store {
                     error: None,
                     quota_exceeded: false,
                     repaired: Some(r),
@@ -286,7 +346,7 @@ impl BrowserNode {
             );
         }
         let weak = Rc::downgrade(&inner);
-        let ticker = Interval::new(1_000, move || {
+        let ticker = Interval::new(TICK_MS as u32, move || {
             if let Some(inner) = weak.upgrade() {
                 feed(&inner, Input::Tick);
             }
@@ -297,32 +357,40 @@ impl BrowserNode {
     }
 
     /// Height, tip, peers, sync and storage state.
+    #[wasm_bindgen(unchecked_return_type = "NodeStatus")]
     pub fn status(&self) -> JsValue {
         let i = self.inner.borrow();
         let chain = i.node.chain();
         let tip = chain.tip();
-        #[derive(Serialize)]
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
         #[serde(rename_all = "camelCase")]
-        struct Peer {
+        struct PeerView {
             id: u64,
             kind: String,
+            /// The URL this tab dialed (outbound), else the URL the peer advertises.
             url: Option<String>,
+            /// The URL the peer advertises (a claim, unproven).
+            claimed_url: Option<String>,
             outbound: bool,
             height: u64,
         }
-        #[derive(Serialize)]
-        struct Mempool {
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        struct MempoolSummary {
             count: usize,
             bytes: usize,
         }
-        #[derive(Serialize)]
-        struct Storage {
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        struct StorageState {
             persisted: Option<bool>,
             error: Option<String>,
         }
-        #[derive(Serialize)]
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
         #[serde(rename_all = "camelCase")]
-        struct Status {
+        struct NodeStatus {
             network: &'static str,
             height: u64,
             tip: String,
@@ -330,28 +398,34 @@ impl BrowserNode {
             sync_target: u64,
             connected: bool,
             relay: String,
-            peers: Vec<Peer>,
+            peers: Vec<PeerView>,
             known_relays: Vec<String>,
-            mempool: Mempool,
+            mempool: MempoolSummary,
             hashrate: f64,
             node_id: String,
             mining: bool,
-            storage: Storage,
+            mining_wait: Option<MiningWait>,
+            storage: StorageState,
         }
-        let peers: Vec<Peer> = i
+        let peers: Vec<PeerView> = i
             .node
             .peers()
             .into_iter()
-            .map(|p| Peer {
+            .map(|p| PeerView {
                 id: p.id,
                 kind: format!("{:?}", p.kind).to_lowercase(),
-                // A relay we dialed is at the URL we dialed, advertised or not.
-                url: p.url.or_else(|| p.outbound.then(|| p.remote.clone())),
+                // A relay we dialed is at the URL we dialed, whatever it advertises.
+                url: if p.outbound {
+                    Some(p.remote.clone())
+                } else {
+                    p.url.clone()
+                },
+                claimed_url: p.url,
                 outbound: p.outbound,
                 height: p.best_height.0,
             })
             .collect();
-        to_js(&Status {
+        to_js(&NodeStatus {
             network: chain.params().name,
             height: tip.height.0,
             tip: tip.hash.to_hex(),
@@ -361,14 +435,23 @@ impl BrowserNode {
             relay: i.relay.clone(),
             peers,
             known_relays: i.node.known_nodes().into_iter().map(|r| r.url).collect(),
-            mempool: Mempool {
+            mempool: MempoolSummary {
                 count: i.node.mempool().len(),
                 bytes: i.node.mempool().bytes(),
             },
             hashrate: chain.hashrate_estimate(60),
             node_id: i.node.node_id().to_string(),
             mining: i.mining,
-            storage: Storage {
+            mining_wait: i
+                .mining
+                .then(|| i.node.mining_wait())
+                .flatten()
+                .map(|w| match w {
+                    CoreMiningWait::Clock { not_before } => MiningWait::Clock { not_before },
+                    CoreMiningWait::NotSynced => MiningWait::NotSynced,
+                    _ => MiningWait::Off,
+                }),
+            storage: StorageState {
                 persisted: i.persisted,
                 error: i.store_failed.clone(),
             },
@@ -376,13 +459,15 @@ impl BrowserNode {
     }
 
     /// The newest `limit` blocks of the active chain.
+    #[wasm_bindgen(unchecked_return_type = "BlockRow[]")]
     pub fn blocks(&self, limit: usize) -> JsValue {
         let i = self.inner.borrow();
         let chain = i.node.chain();
         let prefix = chain.params().address_prefix;
-        #[derive(Serialize)]
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
         #[serde(rename_all = "camelCase")]
-        struct Row {
+        struct BlockRow {
             height: u64,
             hash: String,
             time: u64,
@@ -391,14 +476,14 @@ impl BrowserNode {
             miner: Option<String>,
             reward: String,
         }
-        let rows: Vec<Row> = (0..=chain.height().0)
+        let rows: Vec<BlockRow> = (0..=chain.height().0)
             .rev()
             .take(limit.min(500))
             .filter_map(|h| {
                 let hash = chain.hash_at(Height(h))?;
                 let b = chain.block(&hash)?;
                 let cb = b.txs.first()?;
-                Some(Row {
+                Some(BlockRow {
                     height: h,
                     hash: hash.to_hex(),
                     time: b.header.time,
@@ -413,6 +498,7 @@ impl BrowserNode {
     }
 
     /// One block with its transactions, or null.
+    #[wasm_bindgen(unchecked_return_type = "BlockDetail | null")]
     pub fn block(&self, hash: &str) -> JsValue {
         let i = self.inner.borrow();
         let chain = i.node.chain();
@@ -423,8 +509,9 @@ impl BrowserNode {
             return JsValue::NULL;
         };
         let prefix = chain.params().address_prefix;
-        #[derive(Serialize)]
-        struct BlockView {
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        struct BlockDetail {
             hash: String,
             height: u64,
             time: u64,
@@ -453,7 +540,7 @@ impl BrowserNode {
                 tx_view(t, prefix, fee)
             })
             .collect();
-        to_js(&BlockView {
+        to_js(&BlockDetail {
             hash: h.to_hex(),
             height: e.height.0,
             time: b.header.time,
@@ -469,6 +556,7 @@ impl BrowserNode {
     }
 
     /// Pool transactions, oldest first.
+    #[wasm_bindgen(unchecked_return_type = "PoolTx[]")]
     pub fn mempool(&self) -> JsValue {
         let i = self.inner.borrow();
         let prefix = i.node.chain().params().address_prefix;
@@ -487,23 +575,25 @@ impl BrowserNode {
     }
 
     /// Signed posts, newest first: unconfirmed, then from recent blocks.
+    #[wasm_bindgen(unchecked_return_type = "FeedItem[]")]
     pub fn feed(&self, limit: usize) -> JsValue {
         let i = self.inner.borrow();
         let chain = i.node.chain();
         let prefix = chain.params().address_prefix;
-        #[derive(Serialize)]
-        struct Item {
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        struct FeedItem {
             txid: String,
             author: String,
             text: String,
             height: Option<u64>,
             time: u64,
         }
-        let mut items: Vec<Item> = Vec::new();
+        let mut items: Vec<FeedItem> = Vec::new();
         let now = now_ms() / 1000;
         for e in i.node.mempool().entries().into_iter().rev() {
             if let Some(p) = e.tx.post() {
-                items.push(Item {
+                items.push(FeedItem {
                     txid: e.txid.to_hex(),
                     author: encode_address(prefix, &p.author),
                     text: p.text.clone(),
@@ -521,7 +611,7 @@ impl BrowserNode {
             };
             for t in b.txs.iter().rev() {
                 if let Some(p) = t.post() {
-                    items.push(Item {
+                    items.push(FeedItem {
                         txid: t.txid().to_hex(),
                         author: encode_address(prefix, &p.author),
                         text: p.text.clone(),
@@ -536,6 +626,7 @@ impl BrowserNode {
     }
 
     /// Address and balances.
+    #[wasm_bindgen(unchecked_return_type = "WalletView")]
     pub fn wallet(&self) -> JsValue {
         let i = self.inner.borrow();
         // Locked: the address is known, the balances are not computed (they need the wallet).
@@ -543,8 +634,9 @@ impl BrowserNode {
             .wallet
             .as_ref()
             .map(|w| w.balance(i.node.chain(), i.node.mempool()));
-        #[derive(Serialize)]
-        struct W {
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        struct WalletView {
             address: String,
             confirmed: Option<String>,
             immature: Option<String>,
@@ -553,7 +645,7 @@ impl BrowserNode {
             locked: bool,
             protected: bool,
         }
-        to_js(&W {
+        to_js(&WalletView {
             address: encode_address(i.node.chain().params().address_prefix, &i.wallet_key),
             confirmed: b.as_ref().map(|b| b.confirmed.to_string()),
             immature: b.as_ref().map(|b| b.immature.to_string()),
@@ -656,7 +748,8 @@ impl BrowserNode {
         Ok(self.inner.borrow().node.chain().tip().hash == header.hash())
     }
 
-    /// A transaction from the pool or the last 2,000 blocks, with its status; or null.
+    /// A transaction from the pool or the active chain's blocks, with its status; or null.
+    #[wasm_bindgen(unchecked_return_type = "TxLookup | null")]
     pub fn tx(&self, txid: &str) -> JsValue {
         let i = self.inner.borrow();
         let Ok(id) = Txid::from_hex(txid) else {
@@ -664,8 +757,9 @@ impl BrowserNode {
         };
         let chain = i.node.chain();
         let prefix = chain.params().address_prefix;
-        #[derive(Serialize)]
-        struct Found {
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        struct TxLookup {
             status: &'static str,
             height: Option<u64>,
             confirmations: Option<u64>,
@@ -674,7 +768,7 @@ impl BrowserNode {
         }
         if let Some(e) = i.node.mempool().get(&id) {
             let tx = tx_view(&e.tx, prefix, Some(coins(e.fee.units())));
-            return to_js(&Found {
+            return to_js(&TxLookup {
                 status: "mempool",
                 height: None,
                 confirmations: None,
@@ -682,13 +776,13 @@ impl BrowserNode {
             });
         }
         let tip = chain.height().0;
-        for h in (1..=tip).rev().take(2_000) {
+        for h in (0..=tip).rev() {
             let Some(b) = chain.hash_at(Height(h)).and_then(|x| chain.block(&x)) else {
                 continue;
             };
             if let Some(t) = b.txs.iter().find(|t| t.txid() == id) {
                 let tx = tx_view(t, prefix, None);
-                return to_js(&Found {
+                return to_js(&TxLookup {
                     status: "confirmed",
                     height: Some(h),
                     confirmations: Some(tip - h + 1),
@@ -697,6 +791,96 @@ impl BrowserNode {
             }
         }
         JsValue::NULL
+    }
+
+    /// The hash of the active chain's block at `height`, or null.
+    #[wasm_bindgen(js_name = blockAt)]
+    pub fn block_at(&self, height: f64) -> Option<String> {
+        if !(height.is_finite() && height >= 0.0 && height.fract() == 0.0) {
+            return None;
+        }
+        let i = self.inner.borrow();
+        i.node
+            .chain()
+            .hash_at(Height(height as u64))
+            .map(|h| h.to_hex())
+    }
+
+    /// What the active chain's blocks (newest first) paid to and spent from `address`: at
+    /// most `limit` transactions. Throws when the address does not decode.
+    #[wasm_bindgen(unchecked_return_type = "AddressHistory")]
+    pub fn address(&self, address: &str, limit: usize) -> Result<JsValue, JsError> {
+        let i = self.inner.borrow();
+        let chain = i.node.chain();
+        let prefix = chain.params().address_prefix;
+        let key = decode_address(prefix, address.trim())
+            .map_err(|e| JsError::new(&format!("address: {e}")))?;
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        struct AddressTx {
+            txid: String,
+            height: u64,
+            time: u64,
+            /// Coins the transaction paid to the address.
+            received: String,
+            /// Coins of the address the transaction spent.
+            spent: String,
+        }
+        #[derive(Serialize, Tsify)]
+        #[tsify(missing_as_null)]
+        #[serde(rename_all = "camelCase")]
+        struct AddressHistory {
+            address: String,
+            txs: Vec<AddressTx>,
+            /// Blocks searched (the whole active chain unless the limit was reached).
+            blocks_searched: u64,
+        }
+        let mut txs = Vec::new();
+        let mut searched = 0;
+        for h in (0..=chain.height().0).rev() {
+            if txs.len() >= limit {
+                break;
+            }
+            searched += 1;
+            let Some(hash) = chain.hash_at(Height(h)) else {
+                continue;
+            };
+            let Some(b) = chain.block(&hash) else {
+                continue;
+            };
+            let undo = chain.undo_data(&hash);
+            let mut spent_coins = undo.map(|u| u.spent.iter()).into_iter().flatten();
+            for t in &b.txs {
+                let spent: u64 = t
+                    .inputs
+                    .iter()
+                    .filter_map(|_| spent_coins.next())
+                    .filter(|(_, c)| c.output.key == key)
+                    .map(|(_, c)| c.output.amount.units())
+                    .sum();
+                let received: u64 = t
+                    .outputs
+                    .iter()
+                    .filter(|o| o.key == key)
+                    .map(|o| o.amount.units())
+                    .sum();
+                if spent > 0 || received > 0 {
+                    txs.push(AddressTx {
+                        txid: t.txid().to_hex(),
+                        height: h,
+                        time: b.header.time,
+                        received: coins(received),
+                        spent: coins(spent),
+                    });
+                }
+            }
+        }
+        txs.truncate(limit);
+        Ok(to_js(&AddressHistory {
+            address: encode_address(prefix, &key),
+            txs,
+            blocks_searched: searched,
+        }))
     }
 
     /// Templates are produced only while mining is on and the node is synced.
@@ -744,7 +928,8 @@ impl BrowserNode {
 mod serde_json_like {
     use serde::Serialize;
 
-    #[derive(Serialize)]
+    #[derive(Serialize, tsify::Tsify)]
+    #[tsify(missing_as_null)]
     #[serde(rename_all = "camelCase")]
     pub struct PoolTx {
         #[serde(flatten)]
@@ -754,25 +939,29 @@ mod serde_json_like {
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
 struct InputView {
     txid: String,
     vout: u32,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
 struct OutputView {
     address: String,
     amount: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
 struct PostView {
     author: String,
     text: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
 struct TxView {
     txid: String,
     coinbase: bool,
@@ -817,16 +1006,41 @@ fn coins(units: u64) -> String {
     Amount::from_units(units).unwrap_or(Amount::MAX).to_string()
 }
 
+/// The fee rate the page asks for, checked: a whole number of base units per 1000 bytes
+/// from the pool's minimum relay rate up to [`MAX_FEE_RATE`].
 fn fee_rate_units(rate: f64) -> Result<u64, JsError> {
-    if !(rate.is_finite() && (0.0..=1e12).contains(&rate)) {
+    let min = tabcoin_core::mempool::DEFAULT_MIN_FEE_RATE;
+    if !(rate.is_finite() && rate.fract() == 0.0) {
         return Err(JsError::new(
-            "fee rate: a number of base units per 1000 bytes",
+            "fee rate: a whole number of base units per 1000 bytes",
         ));
+    }
+    if rate < min as f64 {
+        return Err(JsError::new(&format!(
+            "fee rate: at least {min} base units per 1000 bytes (the minimum relays accept)"
+        )));
+    }
+    if rate > MAX_FEE_RATE as f64 {
+        return Err(JsError::new(&format!(
+            "fee rate: at most {MAX_FEE_RATE} base units per 1000 bytes (1 coin per 1000 bytes)"
+        )));
     }
     Ok(rate as u64)
 }
 
-fn emit(inner: &Rc<RefCell<Inner>>, ev: &JsEvent) {
+/// When the node dials `url` again: its backoff, but no sooner than its next tick.
+fn redial_in(inner: &Rc<RefCell<Inner>>, url: &str) -> Option<u64> {
+    inner
+        .borrow()
+        .node
+        .redial_in_ms(url)
+        .map(|ms| ms.max(TICK_MS))
+}
+
+/// How often the node ticks (timers, redials, template refresh).
+const TICK_MS: u64 = 1_000;
+
+fn emit(inner: &Rc<RefCell<Inner>>, ev: &NodeEvent) {
     let f = inner.borrow().on_event.clone();
     if let Some(f) = f {
         let _ = f.call1(&JsValue::NULL, &to_js(ev));
@@ -870,13 +1084,14 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
                 }
                 Output::Disconnect { peer, reason } => {
                     if let Some(c) = i.conns.remove(&peer) {
-                        events.push(JsEvent::Connection {
-                            state: "closed",
+                        events.push(NodeEvent::Connection {
+                            state: ConnState::Closed,
                             url: c.url,
+                            retry_in_ms: None,
                         });
                     }
                     if matches!(reason, tabcoin_core::node::DisconnectReason::Misbehaved(_)) {
-                        events.push(JsEvent::Banned {
+                        events.push(NodeEvent::Banned {
                             reason: reason.to_string(),
                         });
                     }
@@ -906,8 +1121,9 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
         feed(inner, Input::Disconnected { peer });
         emit(
             inner,
-            &JsEvent::Connection {
-                state: "closed",
+            &NodeEvent::Connection {
+                state: ConnState::Closed,
+                retry_in_ms: redial_in(inner, &url),
                 url,
             },
         );
@@ -948,46 +1164,46 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     }
 }
 
-fn event_view(i: &mut Inner, e: Event) -> Option<JsEvent> {
+fn event_view(i: &mut Inner, e: Event) -> Option<NodeEvent> {
     Some(match e {
         Event::TipChanged {
             hash,
             height,
             disconnected,
-        } => JsEvent::Tip {
+        } => NodeEvent::Tip {
             height: height.0,
             hash: hash.to_hex(),
             disconnected,
         },
         Event::SyncProgress { height, target } => {
             i.sync_target = target;
-            JsEvent::Sync {
+            NodeEvent::Sync {
                 height: height.0,
                 target: target.0,
             }
         }
-        Event::Synced { height } => JsEvent::Synced { height: height.0 },
-        Event::PeerConnected { peer, kind, .. } => JsEvent::Peer {
+        Event::Synced { height } => NodeEvent::Synced { height: height.0 },
+        Event::PeerConnected { peer, kind, .. } => NodeEvent::Peer {
             connected: true,
             id: peer,
             peer_kind: Some(format!("{kind:?}").to_lowercase()),
         },
-        Event::PeerDisconnected { peer } => JsEvent::Peer {
+        Event::PeerDisconnected { peer } => NodeEvent::Peer {
             connected: false,
             id: peer,
             peer_kind: None,
         },
-        Event::TxAccepted { txid } => JsEvent::Tx {
+        Event::TxAccepted { txid } => NodeEvent::Tx {
             txid: txid.to_hex(),
             accepted: true,
             error: None,
         },
-        Event::TxRejected { txid, error } => JsEvent::Tx {
+        Event::TxRejected { txid, error } => NodeEvent::Tx {
             txid: txid.to_hex(),
             accepted: false,
             error: Some(error.to_string()),
         },
-        Event::BlockRejected { hash, reason } => JsEvent::BlockRejected {
+        Event::BlockRejected { hash, reason } => NodeEvent::BlockRejected {
             hash: hash.to_hex(),
             reason,
         },
@@ -1030,7 +1246,7 @@ fn kick_writer(inner: &Rc<RefCell<Inner>>) {
                 }
                 emit(
                     &inner,
-                    &JsEvent::Store {
+                    &NodeEvent::Store {
                         error: Some(e.to_string()),
                         quota_exceeded: quota,
                         repaired: None,
@@ -1077,9 +1293,10 @@ async fn run_conn(
     with(&|inner| {
         emit(
             inner,
-            &JsEvent::Connection {
-                state: "connecting",
+            &NodeEvent::Connection {
+                state: ConnState::Connecting,
                 url: url.clone(),
+                retry_in_ms: None,
             },
         )
     });
@@ -1091,9 +1308,10 @@ async fn run_conn(
             }
             emit(
                 &inner,
-                &JsEvent::Connection {
-                    state: "closed",
+                &NodeEvent::Connection {
+                    state: ConnState::Closed,
                     url: url.clone(),
+                    retry_in_ms: redial_in(&inner, &url),
                 },
             );
         }
@@ -1137,9 +1355,10 @@ async fn run_conn(
     );
     emit(
         &inner,
-        &JsEvent::Connection {
-            state: "open",
+        &NodeEvent::Connection {
+            state: ConnState::Open,
             url: url.clone(),
+            retry_in_ms: None,
         },
     );
     drop(inner);
@@ -1174,9 +1393,10 @@ async fn run_conn(
         }
         emit(
             &inner,
-            &JsEvent::Connection {
-                state: "closed",
+            &NodeEvent::Connection {
+                state: ConnState::Closed,
                 url: url.clone(),
+                retry_in_ms: redial_in(&inner, &url),
             },
         );
     }

@@ -1,3 +1,4 @@
+// @ts-check
 // Hashrate over time. uPlot (vendored into /vendor/uplot by scripts/build-web.sh) when it is
 // there; otherwise a small canvas line chart drawn here, so the page works either way.
 

@@ -1,7 +1,13 @@
+// @ts-check
 // Small DOM and formatting helpers. Everything that may come from the network is put into the
 // page with textContent (through `h`), never parsed as HTML.
 
-/** Element by id; throws early when the page and the script disagree. */
+/**
+ * Element by id; throws early when the page and the script disagree. Typed `any`: the kinds
+ * of the page's elements are index.html's business; the checked contract is the node's.
+ * @param {string} id
+ * @returns {any}
+ */
 export function $(id) {
   const e = document.getElementById(id);
   if (!e) throw new Error(`missing element #${id}`);

@@ -1,13 +1,17 @@
+// @ts-check
 // The main-thread side of mining: a pool of module workers, each hashing its nonce slice
 // (index, count) of the newest template. A new template, a stop or a change of the worker
 // count bumps the generation, and every worker gets its new job at once.
+
+/** @typedef {import('../pkg/tabcoin_wasm.js').MiningTemplate} MiningTemplate */
 
 const WINDOW_MS = 5_000; // hashrate averaging window
 
 export class Miner {
   /**
    * @param {object} o
-   * @param {(header: Uint8Array) => void} o.onFound   a worker solved the current template
+   * @param {(header: Uint8Array, template: MiningTemplate) => boolean} o.onFound   a worker
+   *        solved `template`; true when the node took the block as its new tip
    * @param {(message: string) => void} o.onError      a worker failed
    * @param {() => void} o.onChange                      state worth redrawing changed
    */
@@ -18,9 +22,12 @@ export class Miner {
     this.workers = []; // {worker, ready, index}
     this.count = 1;
     this.running = false;
-    this.template = null; // the newest template from the node
+    /** @type {MiningTemplate | null} the newest template from the node, until solved */
+    this.template = null;
+    /** @type {MiningTemplate | null} the template last solved (never mined again) */
+    this.solvedTemplate = null;
     this.generation = 0; // our own job counter (stale work is recognised by it)
-    this.found = 0; // blocks found since the page opened
+    this.found = 0; // blocks found since the page opened that the node took as its tip
     this.totalHashes = 0;
     this.samples = []; // [time ms, hashes] reported by workers
     this.workerErrors = 0;
@@ -54,7 +61,6 @@ export class Miner {
   stop() {
     if (!this.running) return;
     this.running = false;
-    clearTimeout(this.retryTimer);
     this.generation++;
     for (const w of this.workers) w.worker.postMessage({ type: 'stop', generation: this.generation });
     // Idle workers are kept: a new one has to fetch worker.js and the wasm package from the
@@ -78,7 +84,7 @@ export class Miner {
 
   /** A new template from the node: it replaces all earlier work. */
   setTemplate(t) {
-    clearTimeout(this.retryTimer);
+    if (this.solvedTemplate && t.generation === this.solvedTemplate.generation) return;
     this.template = t;
     if (this.running) this.dispatch();
     this.onChange();
@@ -86,6 +92,7 @@ export class Miner {
 
   /** The node has nothing to mine right now (not synced, or mining switched off). */
   clearTemplate() {
+    if (!this.template) return;
     this.template = null;
     this.generation++;
     for (const w of this.workers) w.worker.postMessage({ type: 'stop', generation: this.generation });
@@ -132,18 +139,19 @@ export class Miner {
 
   /**
    * A worker solved the current template. Every other worker stops at once (its further
-   * solutions would be siblings of this block); the node answers an accepted block with a new
-   * template. Should none come (the block was refused), the same template is retried.
+   * solutions would be siblings of this block) and the template is never mined again: its
+   * other solutions are the same block or siblings of it. The workers wait for the node's
+   * next template (an accepted block brings one at once; after a refusal the node says why).
    */
   solved(header) {
     const template = this.template;
+    if (!template) return;
     this.generation++;
     for (const w of this.workers) w.worker.postMessage({ type: 'stop', generation: this.generation });
-    clearTimeout(this.retryTimer);
-    this.retryTimer = setTimeout(() => {
-      if (this.running && this.template === template) this.dispatch();
-    }, 5_000);
-    if (this.onFound(header) !== false) this.found++;
+    this.template = null;
+    this.solvedTemplate = template;
+    // onFound may hand us the next template (the node answers an accepted block at once).
+    if (this.onFound(header, template) === true) this.found++;
     this.onChange();
   }
 

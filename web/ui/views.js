@@ -1,3 +1,4 @@
+// @ts-check
 // Rendering of the node's data. Every string from the node (addresses, post texts, reasons,
 // URLs) goes through textContent via `h`; nothing untrusted is ever parsed as HTML.
 
@@ -34,7 +35,7 @@ export function renderKeyed(container, items, keyOf, sigOf, create) {
 
 /** Update every relative time under `root` (elements with data-ts = unix seconds). */
 export function tickTimes(root = document) {
-  for (const e of root.querySelectorAll('[data-ts]')) setText(e, ago(Number(e.dataset.ts)));
+  for (const e of root.querySelectorAll('[data-ts]')) setText(e, ago(Number(e.getAttribute('data-ts'))));
 }
 
 function timeEl(unix) {
@@ -117,7 +118,7 @@ export function renderBlockDetail(b, ctx, { onOpen }) {
   setChildren(body, kv, h('h3', {}, 'Transactions'), txs);
 }
 
-function renderTx(tx, ctx) {
+export function renderTx(tx, ctx) {
   const head = h(
     'div',
     { class: 'tx-head' },
@@ -151,6 +152,44 @@ function renderTx(tx, ctx) {
         )
       : null,
   );
+}
+
+/** A transaction found by txid (`node.tx`) in the explorer dialog. */
+export function renderTxDetail(t, ctx, { onOpenHeight }) {
+  $('block-title').textContent = 'Transaction';
+  const where =
+    t.status === 'mempool'
+      ? h('span', { class: 'tag tag-pending' }, 'in the mempool, waiting for a block')
+      : h('span', {}, h('button', { type: 'button', class: 'linkish mono', onclick: () => onOpenHeight(t.height) }, `block #${fmtInt(t.height)}`), ` · ${fmtInt(t.confirmations)} confirmations`);
+  const kv = h('dl', { class: 'kv' }, h('dt', {}, 'Txid'), h('dd', {}, h('code', {}, t.txid)), h('dt', {}, 'Status'), h('dd', { 'data-testid': 'tx-status', dataset: { status: t.status } }, where));
+  setChildren($('block-body'), kv, renderTx(t, ctx));
+}
+
+/** What the active chain paid to and spent from an address (`node.address`). */
+export function renderAddressDetail(a, ctx, { onOpenHeight }) {
+  $('block-title').textContent = 'Address';
+  const kv = h(
+    'dl',
+    { class: 'kv' },
+    h('dt', {}, 'Address'),
+    h('dd', {}, h('code', {}, a.address), ' ', youTag(a.address, ctx)),
+    h('dt', {}, 'Searched'),
+    h('dd', {}, `the latest ${fmtInt(a.blocksSearched)} blocks of the active chain`),
+  );
+  const rows = a.txs.map((t) =>
+    h(
+      'tr',
+      { 'data-testid': 'address-tx', dataset: { txid: t.txid, height: String(t.height) } },
+      h('td', { class: 'num mono' }, h('button', { type: 'button', class: 'linkish mono', onclick: () => onOpenHeight(t.height) }, `#${fmtInt(t.height)}`)),
+      h('td', { class: 'mono', title: t.txid }, short(t.txid, 10, 6)),
+      h('td', { class: 'num' }, t.received !== '0' ? `+${fmtCoins(t.received, ctx.unit)}` : ''),
+      h('td', { class: 'num' }, t.spent !== '0' ? `−${fmtCoins(t.spent, ctx.unit)}` : ''),
+    ),
+  );
+  const table = a.txs.length
+    ? h('table', { class: 'table' }, h('thead', {}, h('tr', {}, h('th', {}, 'Block'), h('th', {}, 'Txid'), h('th', {}, 'Received'), h('th', {}, 'Spent'))), h('tbody', {}, rows))
+    : h('p', { class: 'empty' }, 'No transaction of the active chain pays or spends this address.');
+  setChildren($('block-body'), kv, h('h3', {}, 'Transactions'), table);
 }
 
 // ---- mempool --------------------------------------------------------------------------------

@@ -118,6 +118,11 @@ impl AddrBook {
             .map(|(url, k)| (url, &k.record))
     }
 
+    /// When `url` may be dialed again (ms since the epoch), if it is a known relay.
+    pub(super) fn next_try_ms(&self, url: &str) -> Option<u64> {
+        self.known.get(url).map(|k| k.next_try_ms)
+    }
+
     /// What the store has not been given yet (and forgets it).
     pub(super) fn take_changes(&mut self) -> BTreeMap<String, Option<NodeRecord>> {
         core::mem::take(&mut self.changes)

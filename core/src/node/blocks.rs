@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use crate::chain::{BlockOutcome, ChainError};
 use crate::encode::Encode;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
-use crate::wire::{InvId, InvItem, InvKind, MAX_HEADERS, Message};
+use crate::wire::{InvId, InvItem, MAX_HEADERS, Message};
 
 use super::{
     ENCODED_BLOCK_CACHE, Event, MAX_BLOCKS_PER_GETDATA, MAX_GETDATA_REPLY_BYTES, MAX_ORPHANS, Node,
@@ -33,6 +33,7 @@ impl Node {
         p.stalls = 0;
         p.known.insert(hash.to_hash());
         self.process_block(Some(peer), block);
+        self.peer_has_block(peer, &hash);
         self.request_blocks();
     }
 
@@ -195,6 +196,19 @@ impl Node {
         }
     }
 
+    /// The peer has the block `hash` (it sent it to us, or we sent it on its request): its
+    /// chain reaches at least that height. `best_height` is what hosts show (the peers
+    /// table), never a decision; it grows as the chain does instead of staying at the
+    /// handshake's claim.
+    fn peer_has_block(&mut self, peer: PeerId, hash: &BlockHash) {
+        let Some(height) = self.chain.entry(hash).map(|e| e.height) else {
+            return;
+        };
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.best_height = p.best_height.max(height);
+        }
+    }
+
     /// The `block` message for `hash`, encoded once and shared: a new block is asked for by
     /// every peer it was announced to, so fan-out to N peers encodes it once, not N times.
     fn encoded_block(&mut self, hash: &BlockHash) -> Option<Arc<[u8]>> {
@@ -238,9 +252,10 @@ impl Node {
                 continue;
             }
             bytes_out += bytes.len();
-            if item.kind == InvKind::Block {
+            if let InvId::Block(hash) = item.id() {
                 blocks += 1;
                 self.stats.blocks_sent += 1;
+                self.peer_has_block(peer, &hash);
             }
             if let Some(p) = self.peers.get_mut(&peer) {
                 p.known.insert(item.hash);

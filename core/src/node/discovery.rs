@@ -122,6 +122,14 @@ impl Node {
         self.book.dial_failed(url, self.now_ms);
     }
 
+    /// Milliseconds until the node may dial the relay at `url` again (0: at its next tick),
+    /// or None when it does not know that relay (it will not redial it).
+    pub fn redial_in_ms(&self, url: &str) -> Option<u64> {
+        self.book
+            .next_try_ms(url)
+            .map(|at| at.saturating_sub(self.now_ms))
+    }
+
     /// Dials known relays until the outbound target is met.
     pub(super) fn dial_more(&mut self) {
         // Only URLs we dialed count as connected: a URL an inbound peer advertises is not

@@ -1,0 +1,63 @@
+// @ts-check
+// Periodic and event-driven refresh of every view from the node's cheap queries.
+
+import { $, fmtBytes, fmtHashrate, setText, throttle } from '../ui/dom.js';
+import { renderBlocks, renderFeed, renderMempool, renderPeers, tickTimes } from '../ui/views.js';
+import { dialogHash, openBlock, showBlock } from './explorer.js';
+import { publish } from './follower.js';
+import { connState, renderHeader } from './header.js';
+import { reportOnce } from './log.js';
+import { renderMining } from './mining.js';
+import { node, ui } from './state.js';
+import { renderWallet } from './wallet.js';
+
+/** Call one cheap node query; a failure is shown once and does not stop the other views. */
+export function query(name, fn) {
+  try {
+    return fn();
+  } catch (e) {
+    reportOnce(`Could not read ${name}:`, e);
+    return undefined;
+  }
+}
+
+export function refresh() {
+  if (!node) {
+    renderHeader();
+    return;
+  }
+  const st = query('the node status', () => node.status());
+  if (st) {
+    ui.status = st;
+    ui.synced = !!st.synced;
+    // 'connection' events drive the connection state; until the first one arrives, the status does.
+    if (!ui.connEvents || st.connected || ui.conn.state === 'open') ui.conn = connState(st, ui.connEvents ? { state: ui.conn.state, url: ui.conn.url } : null);
+    renderPeers(st);
+    setText($('mempool-count'), String(st.mempool?.count ?? 0));
+    setText($('mempool-bytes'), fmtBytes(st.mempool?.bytes ?? 0));
+    setText($('net-hashrate'), st.hashrate ? fmtHashrate(st.hashrate) : '—');
+  }
+  renderHeader();
+  const w = query('the wallet', () => node.wallet());
+  if (w) renderWallet(w);
+  const blocks = query('the latest blocks', () => node.blocks(15));
+  if (blocks) renderBlocks(blocks, ui, openBlock);
+  const pool = query('the mempool', () => node.mempool());
+  if (pool) renderMempool(pool, ui);
+  const feed = query('the posts', () => node.feed(50));
+  if (feed) {
+    renderFeed(feed, ui);
+    // Our last post's result line follows it into a block.
+    const out = $('post-result');
+    const mine = out.dataset.txid && feed.find((p) => p.txid === out.dataset.txid);
+    const stateEl = out.querySelector('.post-state');
+    if (mine && stateEl && mine.height !== null && mine.height !== undefined) setText(stateEl, ` · in block #${mine.height}`);
+  }
+  publish({ status: st, wallet: w, blocks, pool, feed });
+  renderMining();
+  if (dialogHash && $('block-dialog').open && st && st.tip !== ui.lastTip) showBlock(dialogHash, { quiet: true });
+  if (st) ui.lastTip = st.tip;
+  tickTimes();
+}
+
+export const refreshSoon = throttle(refresh, 400);
