@@ -10,6 +10,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod chain;
+pub mod dial;
 pub mod encode;
 pub mod hash;
 pub mod mempool;
