@@ -9,6 +9,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod addrman;
 pub mod chain;
 pub mod dial;
 pub mod encode;
