@@ -502,7 +502,9 @@ impl AddrMan {
         e.seen_ms = now_ms;
         e.next_try_ms = 0;
         let pos = e.pos;
-        self.dirty.insert(String::from(url));
+        if pos != Pos::Fixed {
+            self.dirty.insert(String::from(url));
+        }
         if let Pos::New(_) = pos {
             self.make_tried(url, now_ms);
         }
@@ -586,10 +588,14 @@ impl AddrMan {
             };
             let occ = &self.entries[&occupant];
             let success_ms = occ.meta.last_success_s.saturating_mul(1000);
-            let fresh = success_ms.saturating_add(TRIED_FRESH_MS) >= now_ms
-                || connected.contains(&occupant);
+            let keep = connected.contains(&occupant)
+                || match started {
+                    None => success_ms.saturating_add(TRIED_FRESH_MS) >= now_ms,
+                    // Reached since its test began (times kept in seconds).
+                    Some(t) => success_ms >= t / 1000 * 1000,
+                };
             match started {
-                _ if fresh && started.is_none_or(|t| success_ms >= t / 1000 * 1000) => {
+                _ if keep => {
                     self.collisions.remove(&cand);
                 }
                 Some(t) if occ.failed_ms >= t || now_ms >= t + TEST_WINDOW_MS => {
@@ -617,7 +623,9 @@ impl AddrMan {
             e.failed_ms = now_ms;
             let backoff = 1_000u64 << e.meta.failures.min(9);
             e.next_try_ms = now_ms + backoff.min(MAX_DIAL_BACKOFF_MS);
-            self.dirty.insert(String::from(url));
+            if e.pos != Pos::Fixed {
+                self.dirty.insert(String::from(url));
+            }
         }
     }
 

@@ -370,3 +370,19 @@ fn addr_meta_round_trips() {
     bad[flag] = 2;
     assert!(AddrMeta::decode(&bad).is_err());
 }
+
+#[test]
+fn a_connected_occupant_is_never_tested_out_of_its_slot() {
+    let mut m = man();
+    let (old, cand) = tried_collision(&m);
+    let id = PublicKey([2; 32]);
+    assert!(m.learn(rec_url(&old, 1), src(1), false, 0));
+    m.dial_succeeded(&old, id, 0);
+    assert!(m.learn(rec_url(&cand, 1), src(2), false, 0));
+    let t = 2 * TRIED_FRESH_MS;
+    m.dial_succeeded(&cand, id, t);
+    let connected = BTreeSet::from([old.clone()]);
+    assert_eq!(m.resolve_collisions(t, &connected), None);
+    assert_eq!(m.resolve_collisions(t + TEST_WINDOW_MS, &none()), None);
+    assert!(m.is_tried(&old) && !m.is_tried(&cand));
+}

@@ -40,6 +40,26 @@ impl DialPolicy {
         }
     }
 
+    /// A browser's policy, from the relay its page gave it (the page's own relay): when that
+    /// relay is local (a loopback, private, link-local or CGNAT address, or a local name),
+    /// the page is a local test network and everything local and any port is allowed;
+    /// otherwise no local address, and only the default ports and that relay's own port.
+    /// A browser cannot resolve names before connecting, so this is all it checks.
+    pub fn browser(page_relay: &str) -> Self {
+        let Ok(url) = parse_relay_url(page_relay) else {
+            return DialPolicy::default();
+        };
+        let local = match &url.host {
+            Host::Ip(ip) => classify(*ip).is_local(),
+            Host::Name(name) => is_local_name(name),
+        };
+        DialPolicy {
+            allow_local: local,
+            any_port: local,
+            also_port: (url.port != url.default_port()).then_some(url.port),
+        }
+    }
+
     /// Parses `url` and checks what can be checked without resolving names: the form, the
     /// port, an IP literal's class and local names.
     pub fn check_url(&self, url: &str) -> Result<RelayUrl, DialError> {

@@ -220,3 +220,29 @@ fn a_browser_policy_allows_default_ports_and_its_own() {
         Err(DialError::PortNotAllowed(443))
     );
 }
+
+#[test]
+fn a_browser_policy_follows_its_pages_relay() {
+    let local = DialPolicy::browser("ws://127.0.0.1:8080/ws");
+    assert!(local.allow_local && local.any_port);
+    assert!(local.check_url("ws://127.0.0.1:9000/ws").is_ok());
+    let public = DialPolicy::browser("wss://relay.example.com:8443/ws");
+    assert_eq!(
+        public,
+        DialPolicy {
+            allow_local: false,
+            any_port: false,
+            also_port: Some(8443),
+        }
+    );
+    assert!(public.check_url("ws://10.0.0.1/ws").is_err());
+    assert!(public.check_url("wss://other.example.org/ws").is_ok());
+    assert!(public.check_url("wss://other.example.org:6379/ws").is_err());
+    assert_eq!(
+        DialPolicy::browser("wss://relay.example.com/ws").also_port,
+        None
+    );
+    // An unusable page relay gives the strictest policy.
+    let strict = DialPolicy::browser("nonsense");
+    assert!(!strict.allow_local && !strict.any_port);
+}
