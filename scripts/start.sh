@@ -7,8 +7,9 @@ cd "$TABCOIN_ROOT"
 
 if [[ -d relay ]]; then
   bash scripts/build-web.sh
-  section "cargo run --release -p tabcoin-relay -- $*"
-  exec cargo run --release -p tabcoin-relay -- "$@"
+  # A local network: let the relay dial relays on this machine and the LAN (--peer ws://127.0.0.1:…).
+  section "cargo run --release -p tabcoin-relay -- --allow-local-dial $*"
+  exec cargo run --release -p tabcoin-relay -- --allow-local-dial "$@"
 fi
 
 if [[ ! -f core/examples/devnet.rs && ! -f core/examples/devnet/main.rs ]]; then

@@ -9,7 +9,9 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod addrman;
 pub mod chain;
+pub mod dial;
 pub mod encode;
 pub mod hash;
 pub mod mempool;

@@ -5,6 +5,7 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::addrman::AddrMeta;
 use crate::encode::{Decode, DecodeError, Encode, Reader};
 use crate::primitives::{Block, BlockHash, OutPoint};
 use crate::utxo::{BlockUndo, Coin};
@@ -28,6 +29,9 @@ pub struct ChangeSet {
     /// Bans by the node's ban key (an address group or a dialed URL, see
     /// `node::ban_key`): until when, in milliseconds since the epoch (`None` = lifted).
     pub bans: BTreeMap<String, Option<u64>>,
+    /// Provenance of known relays by URL, kept beside `nodes` (`None` = forget): where each
+    /// was heard of and how dialing it went (see `addrman`).
+    pub node_meta: BTreeMap<String, Option<AddrMeta>>,
 }
 
 impl ChangeSet {
@@ -39,6 +43,7 @@ impl ChangeSet {
             && self.tip.is_none()
             && self.nodes.is_empty()
             && self.bans.is_empty()
+            && self.node_meta.is_empty()
     }
 
     /// Folds a later change into this one.
@@ -52,6 +57,7 @@ impl ChangeSet {
         }
         self.nodes.extend(later.nodes);
         self.bans.extend(later.bans);
+        self.node_meta.extend(later.node_meta);
     }
 }
 
@@ -115,6 +121,17 @@ impl Encode for ChangeSet {
                 Some(t) => {
                     out.push(1);
                     out.extend_from_slice(&t.to_le_bytes());
+                }
+                None => out.push(0),
+            }
+        }
+        put_varint(out, self.node_meta.len() as u64);
+        for (url, meta) in &self.node_meta {
+            crate::encode::put_var_bytes(out, url.as_bytes());
+            match meta {
+                Some(m) => {
+                    out.push(1);
+                    m.encode_to(out);
                 }
                 None => out.push(0),
             }
@@ -184,6 +201,13 @@ impl Decode for ChangeSet {
             let key = r.string("ban key", MAX_URL)?;
             Ok((key, read_option(r, "ban flag", |r| r.u64())?))
         })?;
+        let node_meta = read_sorted(r, "changeset node meta", |r| {
+            let url = r.string("node url", MAX_URL)?;
+            Ok((
+                url,
+                read_option(r, "node meta flag", AddrMeta::decode_from)?,
+            ))
+        })?;
         Ok(ChangeSet {
             blocks,
             invalid,
@@ -192,6 +216,7 @@ impl Decode for ChangeSet {
             tip,
             nodes,
             bans,
+            node_meta,
         })
     }
 }
@@ -217,6 +242,7 @@ pub struct MemStore {
     tip: Option<BlockHash>,
     nodes: BTreeMap<String, NodeRecord>,
     bans: BTreeMap<String, u64>,
+    node_meta: BTreeMap<String, AddrMeta>,
     /// Number of ChangeSets persisted (one write transaction each).
     pub writes: usize,
 }
@@ -263,6 +289,11 @@ impl Store for MemStore {
                 .iter()
                 .map(|(k, v)| (k.clone(), Some(*v)))
                 .collect(),
+            node_meta: self
+                .node_meta
+                .iter()
+                .map(|(k, v)| (k.clone(), Some(v.clone())))
+                .collect(),
         })
     }
 
@@ -299,6 +330,12 @@ impl Store for MemStore {
             match until {
                 Some(t) => self.bans.insert(key.clone(), *t),
                 None => self.bans.remove(key),
+            };
+        }
+        for (url, meta) in &cs.node_meta {
+            match meta {
+                Some(m) => self.node_meta.insert(url.clone(), m.clone()),
+                None => self.node_meta.remove(url),
             };
         }
         self.writes += 1;
@@ -406,6 +443,7 @@ mod tests {
                 None => tail.push(0),
             }
         }
+        tail.push(0); // no node meta
         assert!(bytes.ends_with(&tail));
         let mut store = MemStore::new();
         store.persist(&cs).unwrap();
@@ -423,8 +461,8 @@ mod tests {
         cs.bans.insert(String::from("a"), None);
         cs.bans.insert(String::from("b"), None);
         let mut bytes = cs.encode();
-        // The last 6 bytes are [1, 'a', 0, 1, 'b', 0]: swap the keys.
-        let n = bytes.len();
+        // Before the empty node meta, the last 6 bytes are [1, 'a', 0, 1, 'b', 0]: swap the keys.
+        let n = bytes.len() - 1;
         bytes[n - 5] = b'b';
         bytes[n - 2] = b'a';
         prop_assert_is_err(ChangeSet::decode(&bytes));

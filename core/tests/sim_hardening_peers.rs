@@ -10,6 +10,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
+use tabcoin_core::addrman::{AddrMeta, MAX_NODES_PER_SOURCE, source_group};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::node::Event;
@@ -226,6 +227,15 @@ fn stored_relays_survive_the_first_tick_and_are_dialed() {
             // One heard of a minute ago, the oldest five hours ago (the node was off).
             last_seen: now_s - 60 - i * 3_600,
         };
+        // Each heard of from its own source group, as a store written with provenance says
+        // (records stored without it all count as one source group).
+        stored.node_meta.insert(
+            url.clone(),
+            Some(AddrMeta {
+                source: format!("198.{}.0.1", 10 + i),
+                ..AddrMeta::default()
+            }),
+        );
         stored.nodes.insert(url, Some(rec));
     }
     let n = sim.add_node(Sim::config(NodeKind::Relay, 1, &[]), stored.clone());
@@ -246,10 +256,11 @@ fn stored_relays_survive_the_first_tick_and_are_dialed() {
 
 // ---- 12 and 17: discovery bookkeeping --------------------------------------------------
 
-/// When the table is full the stalest relay makes room, per-source counts fall as records
-/// leave, and a full relay's answer still holds its own record.
+/// Many sources fill the table only up to their groups' shares (the address manager), a
+/// source whose slots are taken cannot push in, and a full relay's answer still holds its
+/// own record.
 #[test]
-fn a_full_relay_table_evicts_the_stalest_and_answers_with_itself() {
+fn a_full_relay_table_keeps_each_source_group_to_its_share_and_answers_with_itself() {
     let mut sim = Sim::new(Params::test());
     let n = sim.add_node(Sim::config(NodeKind::Relay, 1, &[]), ChangeSet::default());
     let raw = sim.add_raw();
@@ -257,39 +268,43 @@ fn a_full_relay_table_evicts_the_stalest_and_answers_with_itself() {
     let own = Sim::url_of(n);
     let rec = |src: usize, i: usize, t: u64| NodeRecord {
         node_id: PublicKey([0; 32]),
-        url: format!("ws://s{src}-{i}.example/ws"),
+        url: format!("ws://s{src}-{i}.example{}.com/ws", i % 8),
         last_seen: t,
     };
     let mut first = None;
-    for src in 0..33usize {
-        let p = sim.raw_connect(raw, n, &format!("10.0.3.{src}"));
+    // 10.0.3.x are one /16: one source group however many addresses it uses.
+    for src in 0..40usize {
+        let remote = if src < 8 {
+            format!("10.0.3.{src}")
+        } else {
+            format!("{}.{}.0.1", 20 + src, src)
+        };
+        let p = sim.raw_connect(raw, n, &remote);
         sim.raw_handshake(raw, p, [0x80 + src as u8; 32]);
         if src == 0 {
             first = Some(p);
         }
         let now_s = sim.now_ms / 1000;
-        let list: Vec<NodeRecord> = (0..64).map(|i| rec(src, i, now_s)).collect();
+        let list: Vec<NodeRecord> = (0..200).map(|i| rec(src, i, now_s)).collect();
         sim.raw_send(raw, p, Message::Nodes(list).encode());
         sim.run_for(1_000);
     }
-    let known = sim.node(n).known_nodes();
-    assert_eq!(known.len(), 2_000);
-    // The newest source got in (the oldest records made room).
-    assert!(known.iter().any(|r| r.url == "ws://s32-63.example/ws"));
-    assert!(!known.iter().any(|r| r.url == "ws://s0-0.example/ws"));
-    // The first source's records left, so it may introduce relays again.
-    let p0 = first.unwrap();
-    let now_s = sim.now_ms / 1000;
-    let small: Vec<NodeRecord> = (100..105).map(|i| rec(0, i, now_s)).collect();
-    sim.raw_send(raw, p0, Message::Nodes(small).encode());
-    sim.run_for(1_000);
-    assert!(
+    let book = sim.node(n).address_book();
+    let from = |group: &str| {
         sim.node(n)
             .known_nodes()
             .iter()
-            .any(|r| r.url == "ws://s0-104.example/ws"),
-        "a source whose records left is still counted"
-    );
+            .filter(|r| {
+                book.meta(&r.url)
+                    .is_some_and(|m| source_group(&m.source) == group)
+            })
+            .count()
+    };
+    assert!(from("10.0.0.0/16") <= MAX_NODES_PER_SOURCE);
+    assert!(from("10.0.0.0/16") > 0);
+    assert!(from("28.8.0.0/16") <= MAX_NODES_PER_SOURCE);
+    assert!(sim.node(n).known_nodes().len() > 20 * MAX_NODES_PER_SOURCE / 2);
+    let p0 = first.unwrap();
     // Asked for relays, a full relay still names itself.
     sim.raw_send(raw, p0, Message::GetNodes.encode());
     sim.run_for(1_000);

@@ -76,15 +76,25 @@ pub(crate) fn dial(state: AppState, url: String) {
             .max_message_size(Some(state.limits.max_message_bytes))
             .max_frame_size(Some(state.limits.max_message_bytes));
         let tls = tokio_tungstenite::Connector::Rustls(state.tls_client.clone());
-        let attempt = tokio::time::timeout(
-            state.limits.dial_timeout,
-            tokio_tungstenite::connect_async_tls_with_config(
+        // Resolve and check before connecting, then connect to the checked address
+        // (docs/PROTOCOL.md §5.6).
+        let policy = tabcoin_core::dial::DialPolicy::relay(state.limits.allow_local_dial);
+        let attempt = tokio::time::timeout(state.limits.dial_timeout, async {
+            let addr = crate::dial::resolve_checked(&policy, &url)
+                .await
+                .map_err(|e| e.to_string())?;
+            let tcp = tokio::net::TcpStream::connect(addr)
+                .await
+                .map_err(|e| e.to_string())?;
+            tokio_tungstenite::client_async_tls_with_config(
                 url.as_str(),
+                tcp,
                 Some(config),
-                false,
                 Some(tls),
-            ),
-        )
+            )
+            .await
+            .map_err(|e| e.to_string())
+        })
         .await;
         let socket = match attempt {
             Ok(Ok((socket, _))) => socket,

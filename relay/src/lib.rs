@@ -17,6 +17,7 @@ pub mod budget;
 pub mod client_addr;
 mod conn;
 mod counter;
+pub mod dial;
 pub mod http_policy;
 pub mod miner;
 mod node_task;
@@ -68,6 +69,10 @@ pub struct Limits {
     pub max_write_buffer_msgs: usize,
     /// How long an outbound dial may take.
     pub dial_timeout: Duration,
+    /// Dial loopback, private, link-local and CGNAT addresses and local names
+    /// (`--allow-local-dial`), for a test network on one machine or a LAN. Off by default:
+    /// relays learned from gossip could otherwise point the relay at internal services.
+    pub allow_local_dial: bool,
 }
 
 impl Default for Limits {
@@ -93,6 +98,7 @@ impl Default for Limits {
             max_write_buffer_bytes: 16 * 1024 * 1024,
             max_write_buffer_msgs: 1_024,
             dial_timeout: Duration::from_secs(10),
+            allow_local_dial: false,
         }
     }
 }

@@ -37,6 +37,11 @@ struct Args {
     /// Relay links to keep.
     #[arg(long, default_value_t = 8)]
     target_outbound: usize,
+    /// Allow dialing loopback, private, link-local and CGNAT addresses and local names
+    /// (localhost, *.local, …): for a test network on one machine or a LAN. Without it such
+    /// relay URLs, from --peer or from gossip, are never dialed.
+    #[arg(long)]
+    allow_local_dial: bool,
     /// Mine natively.
     #[arg(long)]
     mine: bool,
@@ -209,6 +214,7 @@ fn real_main(args: Args) -> Result<(), String> {
         max_message_bytes: args.max_message_bytes,
         messages_per_sec: args.messages_per_sec,
         max_write_buffer_bytes: args.max_write_buffer_bytes,
+        allow_local_dial: args.allow_local_dial,
         ..Limits::default()
     };
     let runtime = tokio::runtime::Runtime::new().map_err(|e| e.to_string())?;

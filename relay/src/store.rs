@@ -14,6 +14,7 @@
 //! | `undo`    | block hash (32 bytes)                | canonical block undo                  |
 //! | `nodes`   | url                                  | node record                           |
 //! | `bans`    | ban key (address group or url)       | banned until, ms since the epoch (u64)|
+//! | `node_meta` | url                                | the relay's provenance (`AddrMeta`)   |
 //! | `meta`    | `genesis`, `tip`, `identity`, `seq`, `index` | 32, 32, 32, 8 and 1 bytes     |
 //! | `active`  | height (u64)                         | hash of the active block there        |
 //! | `txindex` | txid (32 bytes)                      | (block hash, position in the block)   |
@@ -28,7 +29,8 @@
 //! `seq` is the next block sequence number (little-endian u64); `load` returns blocks in
 //! sequence order, so parents come before their children. A node record is the node id
 //! (32 bytes), the url (varint length, UTF-8) and `last_seen` (u64 little-endian), as in the
-//! core's ChangeSet encoding.
+//! core's ChangeSet encoding; its provenance (where it was heard of, tried or not, last
+//! success, failures) is kept beside it in `node_meta`, encoded as in the ChangeSet.
 
 use std::fmt;
 use std::fs;
@@ -36,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
+use tabcoin_core::addrman::AddrMeta;
 use tabcoin_core::encode::{Decode, Encode};
 use tabcoin_core::hash::{Hash256, to_hex};
 use tabcoin_core::primitives::{Block, BlockHash, OutPoint, Payload, Txid};
@@ -49,6 +52,7 @@ const UTXO: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("utxo");
 const UNDO: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("undo");
 const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
 const BANS: TableDefinition<&str, u64> = TableDefinition::new("bans");
+const NODE_META: TableDefinition<&str, &[u8]> = TableDefinition::new("node_meta");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const ACTIVE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("active");
 const TXINDEX: TableDefinition<&[u8; 32], (&[u8; 32], u32)> = TableDefinition::new("txindex");
@@ -324,6 +328,22 @@ impl Store for RedbStore {
             Err(e) => return Err(db(e)),
         }
 
+        // A store from before provenance was kept has no such table: its relays load as
+        // heard of from one source ("store").
+        match tx.open_table(NODE_META) {
+            Ok(table) => {
+                for item in table.iter().map_err(db)? {
+                    let (k, v) = item.map_err(db)?;
+                    let url = k.value();
+                    let meta = AddrMeta::decode(v.value())
+                        .map_err(|e| corrupt("node_meta", url.as_bytes(), e))?;
+                    cs.node_meta.insert(url.to_owned(), Some(meta));
+                }
+            }
+            Err(redb::TableError::TableDoesNotExist(_)) => {}
+            Err(e) => return Err(db(e)),
+        }
+
         let table = tx.open_table(META).map_err(db)?;
         if let Some(v) = table.get(META_TIP).map_err(db)? {
             cs.tip = Some(BlockHash::from_hash(hash_value(
@@ -430,6 +450,22 @@ impl Store for RedbStore {
                         Some(rec) => {
                             table
                                 .insert(url.as_str(), rec.encode().as_slice())
+                                .map_err(db)?;
+                        }
+                        None => {
+                            table.remove(url.as_str()).map_err(db)?;
+                        }
+                    }
+                }
+            }
+
+            if !cs.node_meta.is_empty() {
+                let mut table = tx.open_table(NODE_META).map_err(db)?;
+                for (url, meta) in &cs.node_meta {
+                    match meta {
+                        Some(meta) => {
+                            table
+                                .insert(url.as_str(), meta.encode().as_slice())
                                 .map_err(db)?;
                         }
                         None => {

@@ -10,6 +10,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use redb::{Database, TableDefinition};
+use tabcoin_core::addrman::AddrMeta;
 use tabcoin_core::chain::{BlockOutcome, Chain};
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::params::Params;
@@ -195,6 +196,38 @@ fn bans_survive_a_reopen_and_lifted_ones_are_gone() {
         stored.bans,
         BTreeMap::from([("2001:db8::/64".to_string(), Some(1_000))])
     );
+}
+
+#[test]
+fn relay_provenance_survives_a_reopen_beside_its_record() {
+    let params = Params::test();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = RedbStore::open(dir.path(), genesis(&params)).unwrap();
+    let url = String::from("wss://relay.example.org/ws");
+    let meta = AddrMeta {
+        source: "203.0.113.9".into(),
+        tried: true,
+        last_success_s: 1_700_000_000,
+        failures: 2,
+    };
+    let mut cs = ChangeSet::default();
+    let rec = NodeRecord {
+        node_id: PublicKey([4; 32]),
+        url: url.clone(),
+        last_seen: 9,
+    };
+    cs.nodes.insert(url.clone(), Some(rec.clone()));
+    cs.node_meta.insert(url.clone(), Some(meta.clone()));
+    cs.node_meta
+        .insert("ws://gone.example/".into(), Some(AddrMeta::default()));
+    store.persist(&cs).unwrap();
+    let mut forget = ChangeSet::default();
+    forget.node_meta.insert("ws://gone.example/".into(), None);
+    store.persist(&forget).unwrap();
+    drop(store);
+    let (stored, _) = reload(dir.path(), &params);
+    assert_eq!(stored.nodes, BTreeMap::from([(url.clone(), Some(rec))]));
+    assert_eq!(stored.node_meta, BTreeMap::from([(url, Some(meta))]));
 }
 
 #[test]

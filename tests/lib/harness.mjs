@@ -116,6 +116,8 @@ export async function startRelay({ args = [], dataDir = null, name = 'relay', po
       '--listen', `127.0.0.1:${port}`,
       '--web-dir', webDir,
       '--public-url', wsUrl,
+      // Every relay of the tests runs on 127.0.0.1: let them dial each other.
+      '--allow-local-dial',
       ...(dataDir ? ['--data-dir', dataDir] : ['--in-memory']),
       ...args,
     ];

@@ -350,6 +350,10 @@ impl IdbStore {
                     Some(r) => {
                         let mut v = r.node_id.0.to_vec();
                         v.extend_from_slice(&r.last_seen.to_le_bytes());
+                        // Its provenance follows the 40 bytes of the record (none: legacy).
+                        if let Some(Some(m)) = cs.node_meta.get(url) {
+                            v.extend_from_slice(&m.encode());
+                        }
                         nodes.put_with_key(&bytes(&v), &key)?
                     }
                     None => nodes.delete(&key)?,
@@ -442,13 +446,18 @@ impl IdbStore {
         }
         for (url, v) in self.all(&tx, "nodes").await? {
             let b = Uint8Array::new(&v).to_vec();
-            if b.len() != 40 {
+            if b.len() < 40 {
                 return Err(corrupt("nodes", &url, "bad record".into()));
+            }
+            if b.len() > 40 {
+                let meta = tabcoin_core::addrman::AddrMeta::decode(&b[40..])
+                    .map_err(|e| corrupt("nodes", &url, e.to_string()))?;
+                cs.node_meta.insert(url.clone(), Some(meta));
             }
             let mut id = [0u8; 32];
             id.copy_from_slice(&b[..32]);
             let mut seen = [0u8; 8];
-            seen.copy_from_slice(&b[32..]);
+            seen.copy_from_slice(&b[32..40]);
             cs.nodes.insert(
                 url.clone(),
                 Some(NodeRecord {

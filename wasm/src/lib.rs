@@ -284,6 +284,9 @@ impl BrowserNode {
             keyguard::load_wallet(&store, params.address_prefix).await?;
         let mut config = NodeConfig::new(NodeKind::Browser, identity);
         config.bootstrap = vec![relay.clone()];
+        // Local addresses and other ports only when the page's own relay is local (a test
+        // network); otherwise default ports and that relay's port (PROTOCOL §5.6).
+        config.dial_policy = tabcoin_core::dial::DialPolicy::browser(&relay);
         config.target_outbound = 2;
         config.agent = format!("tabcoin-browser/{}", env!("CARGO_PKG_VERSION"));
 

@@ -1,6 +1,8 @@
 //! Discovery (`docs/PROTOCOL.md` §5): learning relays from handshakes and `nodes`
 //! messages, answering `getnodes`, forwarding new relays, and dialing until the outbound
-//! target is met. The table itself is the [`AddrBook`].
+//! target is met, half the time among relays that worked. The tables are the
+//! [`crate::addrman::AddrMan`]; every URL is checked against the dial policy
+//! ([`crate::dial::DialPolicy`]) before it is learned and again before it is dialed.
 
 use alloc::collections::BTreeSet;
 use alloc::string::String;
@@ -23,9 +25,7 @@ impl Node {
         {
             return false;
         }
-        let peers = &self.peers;
-        let connected = || peers.values().map(|p| p.remote.as_str()).collect();
-        self.book.learn(rec, source, direct, self.now_ms, connected)
+        self.book.learn(rec, source, direct, self.now_ms)
     }
 
     /// Passes a newly learned relay on to every other established peer, once.
@@ -72,8 +72,13 @@ impl Node {
             }),
             _ => None,
         };
-        // A relay's own record always goes in.
-        let mut list = self.book.freshest(MAX_ADDRS - usize::from(own.is_some()));
+        // A relay's own record always goes in; relays that worked come first, then new ones
+        // at random.
+        let rng = &mut self.rng;
+        let mut pick = |n: usize| (rng.next() % n as u64) as usize;
+        let mut list = self
+            .book
+            .sample(MAX_ADDRS - usize::from(own.is_some()), &mut pick);
         list.extend(own);
         self.send(peer, &Message::Nodes(list));
     }
@@ -107,10 +112,11 @@ impl Node {
     }
 
     pub(super) fn flush_nodes(&mut self) {
-        let nodes = self.book.take_changes();
+        let (nodes, node_meta) = self.book.take_changes();
         if !nodes.is_empty() {
             self.outputs.push_back(Output::Persist(ChangeSet {
                 nodes,
+                node_meta,
                 ..ChangeSet::default()
             }));
         }
@@ -154,37 +160,68 @@ impl Node {
         if outbound >= self.config.target_outbound && !feeler {
             return;
         }
-        let mut candidates: Vec<String> = self
-            .book
-            .dialable(now)
-            .filter(|(url, record)| {
-                !connected.contains(*url)
-                    && !connected_ids.contains(&record.node_id)
-                    && !self.dialing.contains_key(*url)
-                    && self.bans.get(*url).is_none_or(|&t| t <= now)
-            })
-            .map(|(url, _)| url.clone())
-            .collect();
+        let policy = self.config.dial_policy;
+        let mut proven: Vec<String> = Vec::new();
+        let mut heard: Vec<String> = Vec::new();
+        for (url, record, tried) in self.book.dialable(now) {
+            let ok = !connected.contains(url)
+                && !connected_ids.contains(&record.node_id)
+                && !self.dialing.contains_key(url)
+                && self.bans.get(url).is_none_or(|&t| t <= now)
+                && policy.check_url(url).is_ok();
+            if ok {
+                if tried { &mut proven } else { &mut heard }.push(url.clone());
+            }
+        }
         if feeler {
             self.last_feeler_ms = now;
-            if candidates.is_empty() {
-                return;
-            }
-            let i = (self.rng.next() % candidates.len() as u64) as usize;
-            let url = candidates.swap_remove(i);
+            // A pending tried-slot collision is tested first (test-before-evict).
+            let test = self.book.resolve_collisions(now, &connected).filter(|u| {
+                !connected.contains(u)
+                    && !self.dialing.contains_key(u)
+                    && policy.check_url(u).is_ok()
+            });
+            let url = match test {
+                Some(u) => u,
+                None => match self.pick_candidate(&mut proven, &mut heard) {
+                    Some(u) => u,
+                    None => return,
+                },
+            };
             self.feelers.insert(url.clone());
             self.outputs.push_back(Output::Dial { url });
             return;
         }
         let want = self.config.target_outbound - outbound;
         for _ in 0..want {
-            if candidates.is_empty() {
+            let Some(url) = self.pick_candidate(&mut proven, &mut heard) else {
                 break;
-            }
-            let i = (self.rng.next() % candidates.len() as u64) as usize;
-            let url = candidates.swap_remove(i);
+            };
             self.dialing.insert(url.clone(), now);
             self.outputs.push_back(Output::Dial { url });
         }
+    }
+
+    /// Takes a relay to dial: from the proven ones (tried or bootstrap) or the ones only
+    /// heard of, half the time each (the other list when one is empty), then at random.
+    fn pick_candidate(
+        &mut self,
+        proven: &mut Vec<String>,
+        heard: &mut Vec<String>,
+    ) -> Option<String> {
+        let list = match (proven.is_empty(), heard.is_empty()) {
+            (true, true) => return None,
+            (false, true) => proven,
+            (true, false) => heard,
+            (false, false) => {
+                if self.rng.next().is_multiple_of(2) {
+                    proven
+                } else {
+                    heard
+                }
+            }
+        };
+        let i = (self.rng.next() % list.len() as u64) as usize;
+        Some(list.swap_remove(i))
     }
 }

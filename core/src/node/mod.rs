@@ -7,11 +7,10 @@
 //!
 //! This file holds the [`Node`] itself, its limits and the dispatch of inputs and messages;
 //! each concern is an `impl Node` block of its own file: `connections` (opening, closing,
-//! bans, conduct), `handshake`, `discovery` (over the `AddrBook` of `addrbook`),
+//! bans, conduct), `handshake`, `discovery` (over the address manager, `crate::addrman`),
 //! `sync` (headers first, then bodies), `blocks`, `txs`, `timers` and `mining`. `types`
 //! is the public face, `peer` what is kept per connection.
 
-mod addrbook;
 mod blocks;
 mod connections;
 mod discovery;
@@ -24,7 +23,9 @@ mod timers;
 mod txs;
 mod types;
 
-pub use addrbook::{MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, NODE_EXPIRY_MS};
+pub use crate::addrman::{
+    MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, NODE_EXPIRY_MS,
+};
 pub use connections::ban_key;
 pub use mining::MiningWait;
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
@@ -34,6 +35,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use crate::addrman::AddrMan;
 use crate::chain::{Chain, LoadError};
 use crate::encode::Encode;
 use crate::hash::sha256d_parts;
@@ -44,7 +46,6 @@ use crate::primitives::{Block, BlockHash, Txid};
 use crate::sig::{Keypair, PublicKey};
 use crate::store::ChangeSet;
 use crate::wire::{MAX_HEADERS, MAX_MESSAGE_SIZE, Message, NodeKind, NodeRecord};
-use addrbook::AddrBook;
 use offence::Offence;
 use peer::{Peer, RecentSet};
 
@@ -158,8 +159,8 @@ pub struct Node {
     keypair: Keypair,
     node_id: PublicKey,
     peers: BTreeMap<PeerId, Peer>,
-    /// Known relays (the discovery table).
-    book: AddrBook,
+    /// Known relays (the address manager).
+    book: AddrMan,
     dialing: BTreeMap<String, u64>,
     /// Bans by [`ban_key`]: until when (ms). Persisted (`ChangeSet::bans`).
     bans: BTreeMap<String, u64>,
@@ -197,6 +198,7 @@ impl Node {
     /// A node over a stored state (an empty ChangeSet for a new node).
     pub fn new(config: NodeConfig, params: Params, stored: ChangeSet) -> Result<Node, LoadError> {
         let stored_nodes = stored.nodes.clone();
+        let stored_meta = stored.node_meta.clone();
         // Stored bans come back (expired ones go at the first input); the soonest to expire
         // are dropped beyond the limit.
         let mut bans: Vec<(String, u64)> = stored
@@ -218,7 +220,13 @@ impl Node {
             keypair,
             node_id,
             peers: BTreeMap::new(),
-            book: AddrBook::load(stored_nodes, &config.bootstrap),
+            book: AddrMan::load(
+                &config.identity_seed,
+                config.dial_policy,
+                stored_nodes,
+                stored_meta,
+                &config.bootstrap,
+            ),
             dialing: BTreeMap::new(),
             bans: bans.into_iter().collect(),
             scores: BTreeMap::new(),
@@ -286,6 +294,11 @@ impl Node {
     /// Relays this node knows (the discovery table).
     pub fn known_nodes(&self) -> Vec<NodeRecord> {
         self.book.records().cloned().collect()
+    }
+
+    /// The address manager (tables, provenance), read-only.
+    pub fn address_book(&self) -> &AddrMan {
+        &self.book
     }
 
     /// Whether the node has caught up with every peer it knows of: its best header is its

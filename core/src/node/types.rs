@@ -5,6 +5,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::dial::DialPolicy;
 use crate::mempool::MempoolError;
 use crate::miner::BlockTemplate;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
@@ -35,6 +36,8 @@ pub struct NodeConfig {
     pub mempool_bytes: usize,
     pub min_fee_rate: u64,
     pub agent: String,
+    /// What may be dialed (`docs/PROTOCOL.md` §5.6). Default: any port, no local addresses.
+    pub dial_policy: DialPolicy,
 }
 
 impl NodeConfig {
@@ -50,6 +53,7 @@ impl NodeConfig {
             mempool_bytes: crate::mempool::DEFAULT_MAX_BYTES,
             min_fee_rate: crate::mempool::DEFAULT_MIN_FEE_RATE,
             agent: String::from("tabcoin/0.1"),
+            dial_policy: DialPolicy::relay(false),
         }
     }
 }
