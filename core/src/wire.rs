@@ -16,7 +16,10 @@ use crate::sig::{PublicKey, Signature};
 use crate::units::{Height, U256, Work};
 
 /// Protocol version spoken by this software.
-pub const PROTOCOL_VERSION: u32 = 1;
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The first protocol version with `sendblocks` (PROTOCOL §7.4): it is sent only to peers
+/// whose `hello` says at least this, so older peers never see a type they do not know.
+pub const SENDBLOCKS_VERSION: u32 = 2;
 /// Largest message of any type: a maximal block plus framing.
 pub const MAX_MESSAGE_SIZE: usize = 1_000_000 + 1_024;
 /// Most entries in one inventory, get-data or not-found message.
@@ -187,6 +190,9 @@ pub enum Message {
     Ping(u64),
     Pong(u64),
     Notice(Notice),
+    /// Asks the receiver to send new blocks that extend what it knows we have as `block`
+    /// messages at once, instead of announcing them by header (PROTOCOL §7.4).
+    SendBlocks,
 }
 
 /// A message that could not be decoded.
@@ -241,6 +247,7 @@ const T_TX: u8 = 10;
 const T_PING: u8 = 11;
 const T_PONG: u8 = 12;
 const T_NOTICE: u8 = 13;
+const T_SENDBLOCKS: u8 = 14;
 
 /// Largest encoding each type may have (type byte included).
 fn max_size(kind: u8) -> usize {
@@ -254,6 +261,7 @@ fn max_size(kind: u8) -> usize {
         T_HEADERS => 1 + 2 + MAX_HEADERS * HEADER_SIZE,
         T_PING | T_PONG => 1 + 8,
         T_NOTICE => 1 + 1 + 2 + MAX_REASON,
+        T_SENDBLOCKS => 1,
         _ => MAX_MESSAGE_SIZE,
     }
 }
@@ -276,13 +284,14 @@ impl Message {
             Message::Ping(_) => "ping",
             Message::Pong(_) => "pong",
             Message::Notice(_) => "notice",
+            Message::SendBlocks => "sendblocks",
         }
     }
 
     /// Decodes one message, checking its size against its type's cap first.
     pub fn from_bytes(bytes: &[u8]) -> Result<Message, WireError> {
         let kind = *bytes.first().ok_or(WireError::Empty)?;
-        if !(T_HELLO..=T_NOTICE).contains(&kind) {
+        if !(T_HELLO..=T_SENDBLOCKS).contains(&kind) {
             return Err(WireError::UnknownType(kind));
         }
         let max = max_size(kind).min(MAX_MESSAGE_SIZE);
@@ -315,6 +324,7 @@ fn type_name(kind: u8) -> &'static str {
         "ping",
         "pong",
         "notice",
+        "sendblocks",
     ]
     .get(kind as usize)
     .copied()
@@ -440,6 +450,7 @@ impl Encode for Message {
                 out.push(u8::from(n.fatal));
                 put_string(out, &n.reason);
             }
+            Message::SendBlocks => out.push(T_SENDBLOCKS),
         }
     }
 }
@@ -495,6 +506,7 @@ impl Decode for Message {
                 fatal: r.bool("fatal flag")?,
                 reason: r.string("reason", MAX_REASON)?,
             }),
+            T_SENDBLOCKS => Message::SendBlocks,
             tag => {
                 return Err(DecodeError::InvalidTag {
                     field: "message type",
@@ -611,6 +623,7 @@ mod tests {
             any::<u64>().prop_map(Message::Pong),
             (any::<bool>(), "\\PC{0,40}")
                 .prop_map(|(fatal, reason)| Message::Notice(Notice { fatal, reason })),
+            Just(Message::SendBlocks),
         ]
     }
 

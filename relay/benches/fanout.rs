@@ -250,6 +250,8 @@ impl Server {
                 "127.0.0.1:0",
                 "--max-per-ip",
                 "100000",
+                "--max-http-per-ip",
+                "100000",
                 "--max-connections",
                 "20000",
                 "--messages-per-sec",
@@ -573,8 +575,15 @@ async fn recv_msg(ws: &mut Ws, deadline: Instant) -> Result<Message, String> {
     }
 }
 
+/// Whether relay clients ask for block push (`sendblocks`, PROTOCOL §7.4) after the handshake,
+/// as browsers do: `FANOUT_PUSH=0` measures the announce → getdata → block exchange instead.
+fn push_mode() -> bool {
+    !matches!(std::env::var("FANOUT_PUSH").as_deref(), Ok("0"))
+}
+
 /// The handshake of a browser tab: Hello, the relay's Hello, Auth over its challenge, and its
-/// Auth over ours, checked. Other messages before the end are dropped.
+/// Auth over ours, checked; then `sendblocks` in [`push_mode`]. Other messages before the
+/// end are dropped.
 async fn handshake(ws: &mut Ws, net: &Net, seed: [u8; 32]) -> Result<(), String> {
     let key = Keypair::from_seed(&seed);
     let me = key.public_key();
@@ -599,8 +608,12 @@ async fn handshake(ws: &mut Ws, net: &Net, seed: [u8; 32]) -> Result<(), String>
     loop {
         if let (Some((id, their_challenge)), Some(s)) = (theirs, &their_sig) {
             let msg = auth_message(&net.genesis, &their_challenge, &challenge, &id, &me);
-            return sig::verify(&id, &msg.0, s)
-                .map_err(|e| format!("the relay's auth does not verify: {e:?}"));
+            sig::verify(&id, &msg.0, s)
+                .map_err(|e| format!("the relay's auth does not verify: {e:?}"))?;
+            if push_mode() {
+                send_msg(ws, &Message::SendBlocks).await?;
+            }
+            return Ok(());
         }
         match recv_msg(ws, deadline).await? {
             Message::Hello(h) if theirs.is_none() => {
@@ -1832,8 +1845,8 @@ fn how_measured(f: Option<&FanoutResults>, i: Option<&IdleResults>) -> String {
             s,
             "- **Fan-out.** {n} clients per server, 8 source addresses each (relay 127.0.0.11–18, bare 127.0.0.21–28). \
              Relay clients complete the protocol handshake as browsers (Hello claiming genesis, Auth over the relay's \
-             challenge, the relay's Auth checked), then answer each Headers announcement with GetData for its last \
-             header and protocol Pings with Pongs. One more client (127.0.0.2), also a handshaken browser, is the \
+             challenge, the relay's Auth checked){push}. They answer each Headers announcement with GetData for its \
+             last header and protocol Pings with Pongs. One more client (127.0.0.2), also a handshaken browser, is the \
              miner: it keeps its own copy of the chain, builds a block on it (`build_template` + `testkit::seal`, \
              the test network's trivial proof of work, done before the timer starts), and submits it as a browser \
              does: it sends `Headers([header])`, waits for the relay's GetData and sends the Block message. \
@@ -1849,6 +1862,12 @@ fn how_measured(f: Option<&FanoutResults>, i: Option<&IdleResults>) -> String {
              task reads the frame, so it includes the wait for a CPU in the bench process (the same for both sides).",
             n = f.clients,
             rounds = f.rounds,
+            push = if push_mode() {
+                ", then send `sendblocks` (PROTOCOL §7.4) as browsers do, so the relay pushes each new block to \
+                 them as a `block` message"
+            } else {
+                " (without `sendblocks`: `FANOUT_PUSH=0`)"
+            },
         );
         s.push_str(
             "- **Server CPU time.** The sum over the server process's threads of `/proc/PID/task/*/schedstat` \
@@ -1899,6 +1918,33 @@ fn reading(f: Option<&FanoutResults>, i: Option<&IdleResults>) -> String {
             let getdata = sz.relay_phase(|r| r.getdata);
             let last_headers = sz.relay_phase(|r| r.last_headers);
             let first_headers = sz.relay_phase(|r| r.first_headers);
+            if push_mode() {
+                let first = sz.relay_phase(|r| r.first_block);
+                let _ = writeln!(
+                    s,
+                    "- {} block ({} bytes): the relay gets it to all {} clients in {} ms, {:.2}× the bare server's {} ms \
+                     (medians; ratio within rounds). It asks the miner for the block {} ms after the submit; the first \
+                     client has the pushed block at {} ms (the block received, validated and connected in between), and \
+                     the remaining {} ms ({:.0} µs per client) go to writing it to the other clients. The relay process \
+                     spends {} ms of CPU per fan-out, the bare server {} ms; the clients (this process) {} ms for a relay \
+                     run and {} ms for a bare one, and they share the two CPUs with the servers.",
+                    sz.name,
+                    sz.bytes,
+                    f.clients,
+                    f2(r),
+                    median(&sz.ratios()),
+                    f2(b),
+                    f2(getdata),
+                    f2(first),
+                    f2(r - first),
+                    (r - first) * 1e3 / n,
+                    f1(sz.cpu_ms(true)),
+                    f1(sz.cpu_ms(false)),
+                    f1(sz.client_cpu_ms(true)),
+                    f1(sz.client_cpu_ms(false)),
+                );
+                continue;
+            }
             let _ = writeln!(
                 s,
                 "- {} block ({} bytes): the relay gets it to all {} clients in {} ms, {:.1}× the bare server's {} ms \
@@ -1941,30 +1987,33 @@ fn reading(f: Option<&FanoutResults>, i: Option<&IdleResults>) -> String {
             per(f.bare_mem1, f.bare_mem_after),
         );
     }
-    s.push_str(
-        "- What the relay does per client that the bare server does not (read from `relay/src` and `core/src/node.rs`): \
-         one extra round trip (Headers out, GetData in); every incoming frame is copied (`Incoming::Binary(b.to_vec())` \
-         in `conn.rs`) and queued on the one bounded channel into the node task, which handles every GetData in turn on \
-         a single task; for each GetData `Node::on_getdata` clones the whole `Block` out of the chain, encodes it again \
-         and copies the encoding into a fresh `Arc<[u8]>` — one full block clone, encode and copy per client, where one \
-         encoding shared by all would do (the `Arc` already lets the writers share it); and the Headers announcement is \
-         encoded separately for each peer (`announce_headers`). The writer half then goes through `Bytes::from_owner` \
-         without a copy, and tungstenite copies the frame into its write buffer — as in the bare server. Each \
-         message also crosses three tasks (connection reader → node task → connection writer) where the bare server \
-         uses one, and the node task has no priority over the ~2,000 connection tasks an announcement makes runnable \
-         on the runtime's two worker threads: a GetData waits for the reader task, then the node task, then the writer \
-         task to get a turn — the likely reason the first client to ask waits as long as it does (above) even for the \
-         coinbase-only block, which takes the node microseconds to serve.\n",
-    );
-    s.push_str(
-        "- A `perf` profile of the relay process during the rounds of one run of this bench (2026-11-21, 968 samples \
-         with DWARF call graphs, both block sizes) put 21% of the relay's CPU time in `Node::on_getdata` — of that \
-         about 60% `memcpy` (cloning the block and copying its encoding into the `Arc`), a quarter `Block::encode_to`, \
-         the rest allocation — against 2% in `Node::on_block` (receiving, validating and connecting the block); 13% in \
-         the memset of tungstenite's read buffer (`BytesMut::resize` under `FrameCodec::read_frame`, one per incoming \
-         GetData read); about 27% in the kernel's TCP send path (on loopback it includes the receiving side). The node task \
-         is one task: the `on_getdata` work for 1,000 clients runs one after the other on one core.\n",
-    );
+    if push_mode() {
+        s.push_str(
+            "- What the relay does per client that the bare server does not (read from `relay/src` and \
+             `core/src/node/`): the block arrives from the miner (reader task → node task), is validated and \
+             connected, and is encoded once (`Node::encoded_block`); `announce_headers` then pushes that one \
+             `Arc<[u8]>` to every peer that sent `sendblocks` (`core/src/node/push.rs`), one `Output::Send` each, \
+             which the node task puts on that connection's bounded queue (a byte-budget charge shared by all \
+             queues holding the buffer, no copy); each connection's writer task wraps it with \
+             `Bytes::from_owner` (no copy) and tungstenite copies the frame into its write buffer — as in the bare \
+             server. So a pushed block crosses two tasks (node task → writer) where the bare server's broadcast \
+             crosses one (the receiving client's task), and the node task's loop over 1,000 peers runs on one \
+             core before the writers, spread over both, start. With `FANOUT_PUSH=0` every client still costs \
+             the `headers` → `getdata` → `block` exchange: a frame read and copied by its reader task \
+             (`Incoming::Binary(b.to_vec())`), a hop into the node task, which serves the `getdata` in turn, and a \
+             hop to the writer.\n",
+        );
+    } else {
+        s.push_str(
+            "- What the relay does per client that the bare server does not (read from `relay/src` and \
+             `core/src/node/`): one extra round trip (Headers out, GetData in); every incoming frame is copied \
+             (`Incoming::Binary(b.to_vec())` in `conn.rs`) and queued on the one bounded channel into the node task, \
+             which handles every GetData in turn on a single task (the block is encoded once and shared, \
+             `Node::encoded_block`); and the Headers announcement is encoded separately for each peer \
+             (`announce_headers`). Each message crosses three tasks (connection reader → node task → connection \
+             writer) where the bare server uses one.\n",
+        );
+    }
     s.push_str(
         "- Both servers run tungstenite with its default 128 KiB read buffer per connection, which it zero-fills \
          up to its capacity before every read (`FrameCodec::read_in` in tungstenite 0.29: \

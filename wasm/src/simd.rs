@@ -5,7 +5,11 @@
 //! header's tail-block compression (from the shared midstate of the first 64 bytes) and the
 //! second SHA-256 (of the 32-byte digest, from the IV) 4-wide, then checks the lanes against
 //! the target: a vector compare of the most significant hash word first (almost always a
-//! miss), and a full 256-bit comparison only for lanes that pass it.
+//! miss; the other seven words are computed only for a group that passes), and a full
+//! 256-bit comparison only for lanes that pass it. Per job it precomputes everything that
+//! does not depend on the nonce: the midstate, the tail block's first five rounds (round 4
+//! but for adding the nonce's low word), and, for both blocks, the schedule words and parts
+//! of words that are fixed, folded with the round constants into per-round tables.
 //!
 //! SHA-256 is written here from FIPS 180-4 (section 4.1.2 functions, 4.2.2 constants,
 //! 5.3.3 initial value, 6.2.2 computation). Only built with `-C target-feature=+simd128`; the
@@ -165,21 +169,52 @@ fn maj(a: v128, b: v128, c: v128) -> v128 {
     v128_bitselect(c, b, v128_xor(a, b))
 }
 
-/// One round at index `$t`, with the working variables named in their rotated order; the
-/// schedule word for round `$t >= 16` is computed in place in the 16-word ring `$w`.
+/// Whether word `t` of the second block's message schedule (the 32-byte digest, padded)
+/// differs per nonce: words 0..8 are the digest, 8..16 the fixed padding, and every word from
+/// 16 on reaches back to the digest.
+const fn digest_word_varies(t: usize) -> bool {
+    t < 8 || t >= 16
+}
+
+/// Whether word `t` of the tail block's message schedule depends on the nonce: words 4 and 5
+/// are the nonce; 16, 17 and 18 are made of fixed words only; every word from 19 on reaches
+/// back to word 4 or 5.
+const fn tail_word_varies(t: usize) -> bool {
+    t == 4 || t == 5 || t >= 19
+}
+
+/// One round at index `$t`, the working variables named in their rotated order. `$varies(t)`
+/// says which schedule words differ per nonce; only those live in the 16-word ring `$w`. A
+/// word that does not is folded with its round constant into `$kw[t]` (the caller's per-job
+/// table); a word that does is computed from its varying terms plus `$cw[t]`, the sum of its
+/// fixed terms, and `$kw[t]` is then the round constant alone. Constants come from those
+/// tables in memory rather than from `v128.const`, which V8 materialises with several
+/// instructions each time.
 macro_rules! round {
-    ($w:ident, $t:expr, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident) => {{
+    ($varies:ident, $kw:ident, $cw:ident, $w:ident, $t:expr, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident) => {{
         const T: usize = $t;
-        if T >= 16 {
-            $w[T & 15] = add(
-                add(small1($w[(T - 2) & 15]), $w[(T - 7) & 15]),
-                add(small0($w[(T - 15) & 15]), $w[T & 15]),
-            );
-        }
-        let t1 = add(
-            add(add($h, big1($e)), add(ch($e, $f, $g), splat(K[T]))),
-            $w[T & 15],
-        );
+        let kw = if $varies(T) {
+            if T >= 16 {
+                let mut x = $cw[T];
+                if $varies(T.wrapping_sub(2)) {
+                    x = add(x, small1($w[T.wrapping_sub(2) & 15]));
+                }
+                if $varies(T.wrapping_sub(7)) {
+                    x = add(x, $w[T.wrapping_sub(7) & 15]);
+                }
+                if $varies(T.wrapping_sub(15)) {
+                    x = add(x, small0($w[T.wrapping_sub(15) & 15]));
+                }
+                if $varies(T.wrapping_sub(16)) {
+                    x = add(x, $w[T.wrapping_sub(16) & 15]);
+                }
+                $w[T & 15] = x;
+            }
+            add($w[T & 15], $kw[T])
+        } else {
+            $kw[T]
+        };
+        let t1 = add(add($h, big1($e)), add(ch($e, $f, $g), kw));
         $d = add($d, t1);
         $h = add(t1, add(big0($a), maj($a, $b, $c)));
     }};
@@ -187,15 +222,15 @@ macro_rules! round {
 
 /// Eight rounds starting at `$t` (a multiple of 8): after them the names are back in place.
 macro_rules! rounds8 {
-    ($w:ident, $t:expr, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident) => {{
-        round!($w, $t, $a, $b, $c, $d, $e, $f, $g, $h);
-        round!($w, $t + 1, $h, $a, $b, $c, $d, $e, $f, $g);
-        round!($w, $t + 2, $g, $h, $a, $b, $c, $d, $e, $f);
-        round!($w, $t + 3, $f, $g, $h, $a, $b, $c, $d, $e);
-        round!($w, $t + 4, $e, $f, $g, $h, $a, $b, $c, $d);
-        round!($w, $t + 5, $d, $e, $f, $g, $h, $a, $b, $c);
-        round!($w, $t + 6, $c, $d, $e, $f, $g, $h, $a, $b);
-        round!($w, $t + 7, $b, $c, $d, $e, $f, $g, $h, $a);
+    ($v:ident, $kw:ident, $cw:ident, $w:ident, $t:expr, $a:ident, $b:ident, $c:ident, $d:ident, $e:ident, $f:ident, $g:ident, $h:ident) => {{
+        round!($v, $kw, $cw, $w, $t, $a, $b, $c, $d, $e, $f, $g, $h);
+        round!($v, $kw, $cw, $w, $t + 1, $h, $a, $b, $c, $d, $e, $f, $g);
+        round!($v, $kw, $cw, $w, $t + 2, $g, $h, $a, $b, $c, $d, $e, $f);
+        round!($v, $kw, $cw, $w, $t + 3, $f, $g, $h, $a, $b, $c, $d, $e);
+        round!($v, $kw, $cw, $w, $t + 4, $e, $f, $g, $h, $a, $b, $c, $d);
+        round!($v, $kw, $cw, $w, $t + 5, $d, $e, $f, $g, $h, $a, $b, $c);
+        round!($v, $kw, $cw, $w, $t + 6, $c, $d, $e, $f, $g, $h, $a, $b);
+        round!($v, $kw, $cw, $w, $t + 7, $b, $c, $d, $e, $f, $g, $h, $a);
     }};
 }
 
@@ -204,10 +239,49 @@ macro_rules! rounds8 {
 pub struct Kernel {
     /// SHA-256 state after the header's first 64 bytes.
     midstate: [u32; 8],
-    /// Working variables after the nonce-independent rounds `0..FIXED_ROUNDS` of the tail block.
-    fixed: [u32; 8],
-    /// The padded tail block as message words; words 4 and 5 (the nonce) are filled per lane.
-    tail: [u32; 16],
+    /// The working variables after round 4 of the tail block, without the nonce: rounds 0..4
+    /// do not depend on it, and round 4 only adds its low word (message word 4) to `a` and
+    /// `e`.
+    round4: [u32; 8],
+    /// The tail block's tables for [`round!`] (see [`tables`]).
+    kw: [v128; 64],
+    cw: [v128; 64],
+    /// The same for the second block (the digest and its padding).
+    kw2: [v128; 64],
+    cw2: [v128; 64],
+}
+
+/// The per-round tables of [`round!`] for a block whose schedule words `w` are known where
+/// `varies` is false (`w` holds every such word): `kw[t]` is the round constant plus word `t`
+/// if that is fixed, else the round constant; `cw[t]`, for a varying word from 16 on, is the
+/// sum of the terms of its schedule formula (FIPS 180-4 §6.2.2 step 1) that are fixed.
+fn tables(w: &[u32], varies: fn(usize) -> bool) -> ([v128; 64], [v128; 64]) {
+    let mut kw = [splat(0); 64];
+    let mut cw = [splat(0); 64];
+    for t in 0..64 {
+        kw[t] = splat(if varies(t) {
+            K[t]
+        } else {
+            K[t].wrapping_add(w[t])
+        });
+        if t >= 16 && varies(t) {
+            let mut fixed = 0u32;
+            if !varies(t - 2) {
+                fixed = fixed.wrapping_add(s_small1(w[t - 2]));
+            }
+            if !varies(t - 7) {
+                fixed = fixed.wrapping_add(w[t - 7]);
+            }
+            if !varies(t - 15) {
+                fixed = fixed.wrapping_add(s_small0(w[t - 15]));
+            }
+            if !varies(t - 16) {
+                fixed = fixed.wrapping_add(w[t - 16]);
+            }
+            cw[t] = splat(fixed);
+        }
+    }
+    (kw, cw)
 }
 
 impl Kernel {
@@ -222,22 +296,49 @@ impl Kernel {
         block[..HEADER_SIZE - 64].copy_from_slice(&bytes[64..]);
         block[HEADER_SIZE - 64] = 0x80;
         block[56..].copy_from_slice(&((HEADER_SIZE as u64) * 8).to_be_bytes());
-        let mut tail = [0u32; 16];
-        for (word, chunk) in tail.iter_mut().zip(block.chunks_exact(4)) {
+        // The schedule words 0..19 with the nonce words (4, 5) zero: only the words that do
+        // not depend on them are read below.
+        let mut w = [0u32; 19];
+        for (word, chunk) in w.iter_mut().zip(block.chunks_exact(4)) {
             *word = u32::from_be_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]);
         }
-        let fixed = scalar_rounds(&midstate, &tail, FIXED_ROUNDS);
+        w[4] = 0;
+        w[5] = 0;
+        for t in 16..19 {
+            w[t] = s_small1(w[t - 2])
+                .wrapping_add(w[t - 7])
+                .wrapping_add(s_small0(w[t - 15]))
+                .wrapping_add(w[t - 16]);
+        }
+        let mut tail = [0u32; 16];
+        tail.copy_from_slice(&w[..16]);
+        let [a, b, c, d, e, f, g, h] = scalar_rounds(&midstate, &tail, FIXED_ROUNDS);
+        // Round 4 with message word 4 left out (it is added per nonce).
+        let t1 = h
+            .wrapping_add(s_big1(e))
+            .wrapping_add((e & f) ^ (!e & g))
+            .wrapping_add(K[4]);
+        let t2 = s_big0(a).wrapping_add((a & b) ^ (a & c) ^ (b & c));
+        let round4 = [t1.wrapping_add(t2), a, b, c, d.wrapping_add(t1), e, f, g];
+        let (kw, cw) = tables(&w, tail_word_varies);
+        let mut digest_block = [0u32; 16];
+        digest_block[8] = 0x8000_0000;
+        digest_block[15] = 256;
+        let (kw2, cw2) = tables(&digest_block, digest_word_varies);
         Kernel {
             midstate,
-            fixed,
-            tail,
+            round4,
+            kw,
+            cw,
+            kw2,
+            cw2,
         }
     }
 
-    /// The final SHA-256d state words (lane `i`: nonce `nonce + i`, wrapping); word 0 is the
-    /// hash's most significant 32 bits.
+    /// The working variables after the 64 rounds of the second compression (no feed-forward)
+    /// for nonces `nonce..nonce + 4`.
     #[inline(always)]
-    pub fn hash4_words(&self, nonce: u64) -> [v128; 8] {
+    fn rounds(&self, nonce: u64) -> [v128; 8] {
         let n = [
             nonce,
             nonce.wrapping_add(1),
@@ -248,29 +349,35 @@ impl Kernel {
         let lo = |i: usize| (n[i] as u32).swap_bytes();
         let hi = |i: usize| ((n[i] >> 32) as u32).swap_bytes();
 
-        // First compression: the tail block, from the midstate.
+        // First compression: the tail block, from the midstate. Only the nonce words and the
+        // words computed from them live in `w`.
         let mut w = [splat(0); 16];
-        for (slot, &word) in w.iter_mut().zip(self.tail.iter()) {
-            *slot = splat(word);
-        }
         w[4] = u32x4(lo(0), lo(1), lo(2), lo(3));
         w[5] = u32x4(hi(0), hi(1), hi(2), hi(3));
-        // Rounds 0..4 are in `fixed`. The round macros rotate names rather than values: at
-        // round 4 the working variable `a` goes by the name `e`, and so on.
-        let [mut e, mut f, mut g, mut h, mut a, mut b, mut c, mut d] = self.fixed.map(splat);
-        round!(w, 4, e, f, g, h, a, b, c, d);
-        round!(w, 5, d, e, f, g, h, a, b, c);
-        round!(w, 6, c, d, e, f, g, h, a, b);
-        round!(w, 7, b, c, d, e, f, g, h, a);
-        rounds8!(w, 8, a, b, c, d, e, f, g, h);
-        rounds8!(w, 16, a, b, c, d, e, f, g, h);
-        rounds8!(w, 24, a, b, c, d, e, f, g, h);
-        rounds8!(w, 32, a, b, c, d, e, f, g, h);
-        rounds8!(w, 40, a, b, c, d, e, f, g, h);
-        rounds8!(w, 48, a, b, c, d, e, f, g, h);
-        rounds8!(w, 56, a, b, c, d, e, f, g, h);
+        let (kw, cw) = (&self.kw, &self.cw);
+        // Rounds 0..5 are in `round4` but for word 4, which round 4 adds to `a` and `e`. The
+        // round macros rotate names rather than values: at round 5 the working variable `a`
+        // goes by the name `d`, `b` by `e`, and so on round the ring.
+        let r = &self.round4;
+        let mut d = add(splat(r[0]), w[4]);
+        let mut e = splat(r[1]);
+        let mut f = splat(r[2]);
+        let mut g = splat(r[3]);
+        let mut h = add(splat(r[4]), w[4]);
+        let mut a = splat(r[5]);
+        let mut b = splat(r[6]);
+        let mut c = splat(r[7]);
+        round!(tail_word_varies, kw, cw, w, 5, d, e, f, g, h, a, b, c);
+        round!(tail_word_varies, kw, cw, w, 6, c, d, e, f, g, h, a, b);
+        round!(tail_word_varies, kw, cw, w, 7, b, c, d, e, f, g, h, a);
+        rounds8!(tail_word_varies, kw, cw, w, 8, a, b, c, d, e, f, g, h);
+        rounds8!(tail_word_varies, kw, cw, w, 16, a, b, c, d, e, f, g, h);
+        rounds8!(tail_word_varies, kw, cw, w, 24, a, b, c, d, e, f, g, h);
+        rounds8!(tail_word_varies, kw, cw, w, 32, a, b, c, d, e, f, g, h);
+        rounds8!(tail_word_varies, kw, cw, w, 40, a, b, c, d, e, f, g, h);
+        rounds8!(tail_word_varies, kw, cw, w, 48, a, b, c, d, e, f, g, h);
+        rounds8!(tail_word_varies, kw, cw, w, 56, a, b, c, d, e, f, g, h);
         let m = &self.midstate;
-        // After round 63 the names are back in place.
         let digest = [
             add(a, splat(m[0])),
             add(b, splat(m[1])),
@@ -285,27 +392,38 @@ impl Kernel {
         // Second compression: the 32-byte digest plus padding, from the IV.
         let mut w = [splat(0); 16];
         w[..8].copy_from_slice(&digest);
-        w[8] = splat(0x8000_0000);
-        w[15] = splat(256);
+        let (kw, cw) = (&self.kw2, &self.cw2);
         let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = IV.map(splat);
-        rounds8!(w, 0, a, b, c, d, e, f, g, h);
-        rounds8!(w, 8, a, b, c, d, e, f, g, h);
-        rounds8!(w, 16, a, b, c, d, e, f, g, h);
-        rounds8!(w, 24, a, b, c, d, e, f, g, h);
-        rounds8!(w, 32, a, b, c, d, e, f, g, h);
-        rounds8!(w, 40, a, b, c, d, e, f, g, h);
-        rounds8!(w, 48, a, b, c, d, e, f, g, h);
-        rounds8!(w, 56, a, b, c, d, e, f, g, h);
-        [
-            add(a, splat(IV[0])),
-            add(b, splat(IV[1])),
-            add(c, splat(IV[2])),
-            add(d, splat(IV[3])),
-            add(e, splat(IV[4])),
-            add(f, splat(IV[5])),
-            add(g, splat(IV[6])),
-            add(h, splat(IV[7])),
-        ]
+        round!(digest_word_varies, kw, cw, w, 0, a, b, c, d, e, f, g, h);
+        round!(digest_word_varies, kw, cw, w, 1, h, a, b, c, d, e, f, g);
+        round!(digest_word_varies, kw, cw, w, 2, g, h, a, b, c, d, e, f);
+        round!(digest_word_varies, kw, cw, w, 3, f, g, h, a, b, c, d, e);
+        round!(digest_word_varies, kw, cw, w, 4, e, f, g, h, a, b, c, d);
+        round!(digest_word_varies, kw, cw, w, 5, d, e, f, g, h, a, b, c);
+        round!(digest_word_varies, kw, cw, w, 6, c, d, e, f, g, h, a, b);
+        round!(digest_word_varies, kw, cw, w, 7, b, c, d, e, f, g, h, a);
+        rounds8!(digest_word_varies, kw, cw, w, 8, a, b, c, d, e, f, g, h);
+        rounds8!(digest_word_varies, kw, cw, w, 16, a, b, c, d, e, f, g, h);
+        rounds8!(digest_word_varies, kw, cw, w, 24, a, b, c, d, e, f, g, h);
+        rounds8!(digest_word_varies, kw, cw, w, 32, a, b, c, d, e, f, g, h);
+        rounds8!(digest_word_varies, kw, cw, w, 40, a, b, c, d, e, f, g, h);
+        rounds8!(digest_word_varies, kw, cw, w, 48, a, b, c, d, e, f, g, h);
+        rounds8!(digest_word_varies, kw, cw, w, 56, a, b, c, d, e, f, g, h);
+        [a, b, c, d, e, f, g, h]
+    }
+
+    /// The most significant word of the SHA-256d hash, lane `i` for nonce `nonce + i`.
+    #[inline(always)]
+    pub fn hash4_top(&self, nonce: u64) -> v128 {
+        add(self.rounds(nonce)[0], splat(IV[0]))
+    }
+
+    /// The final SHA-256d state words (lane `i`: nonce `nonce + i`, wrapping); word 0 is the
+    /// hash's most significant 32 bits.
+    #[inline(always)]
+    pub fn hash4_words(&self, nonce: u64) -> [v128; 8] {
+        let s = self.rounds(nonce);
+        core::array::from_fn(|i| add(s[i], splat(IV[i])))
     }
 
     /// The SHA-256d hashes (big-endian bytes, as `Hash256`) of the header at nonces
@@ -405,10 +523,12 @@ impl SimdJob {
             // 1..=4: a final partial group just ignores its extra lanes.
             let lanes = remaining.min(u128::from(left)).min(4) as u64;
             let nonce = self.next;
-            let words = self.kernel.hash4_words(nonce);
-            // Quick test: most significant word <= target's (unsigned), any lane.
-            let maybe = u32x4_le(words[0], splat(self.target[0]));
+            // Quick test: most significant word <= target's (unsigned), any lane; the other
+            // words are computed only for a group that passes it.
+            let top = self.kernel.hash4_top(nonce);
+            let maybe = u32x4_le(top, splat(self.target[0]));
             if v128_any_true(maybe) {
+                let words = self.kernel.hash4_words(nonce);
                 for lane in 0..lanes as usize {
                     if lane_of(maybe, lane) == 0 {
                         continue;

@@ -74,6 +74,41 @@ fn kernel_hashes_equal_sha256d_nonce_for_nonce() {
     }
 }
 
+/// Groups whose four nonces straddle a carry into the nonce's high 32 bits: the lanes then
+/// differ in message word 5 too, which the kernel must not take as shared by all lanes. The
+/// quick-test word (`hash4_top`) is the hash's most significant word in every lane.
+#[wasm_bindgen_test]
+fn kernel_is_exact_where_lanes_cross_a_carry_into_the_high_word() {
+    let mut rng = Rng(0x0ca7_71e5);
+    for i in 0..120u64 {
+        let bits = rng.next() as u32;
+        let mut h = rng.header(bits);
+        let high = match i % 4 {
+            0 => 0,
+            1 => u64::from(u32::MAX) - 1,
+            _ => rng.next() >> 32,
+        };
+        // Low word at 2^32 - 1, - 2 or - 3: one to three lanes carry into the high word.
+        let base = (high << 32) | u64::from(u32::MAX - (i % 3) as u32);
+        let kernel = Kernel::new(&h);
+        let got = kernel.hash4(base);
+        let top = kernel.hash4_top(base);
+        for (lane, hash) in got.iter().enumerate() {
+            h.nonce = base.wrapping_add(lane as u64);
+            let want = sha256d(&h.to_bytes()).0;
+            assert_eq!(*hash, want, "header {i}, nonce {:#x}", h.nonce);
+            let top_word = u32::from_be_bytes([want[0], want[1], want[2], want[3]]);
+            let lane_top = match lane {
+                0 => core::arch::wasm32::u32x4_extract_lane::<0>(top),
+                1 => core::arch::wasm32::u32x4_extract_lane::<1>(top),
+                2 => core::arch::wasm32::u32x4_extract_lane::<2>(top),
+                _ => core::arch::wasm32::u32x4_extract_lane::<3>(top),
+            };
+            assert_eq!(lane_top, top_word, "header {i}, nonce {:#x}", h.nonce);
+        }
+    }
+}
+
 /// Runs a job to its first solution (or exhaustion) in chunks from `chunks`.
 fn run<F: FnMut(u64) -> Step>(mut step: F, chunks: &[u64]) -> Step {
     for i in 0..100_000 {

@@ -26,6 +26,10 @@ impl Node {
         let requested = p.blocks_in_flight.remove(&hash).is_some();
         // A block whose request timed out is late, not unsolicited.
         let late = !requested && p.timed_out.remove(hash.as_hash()).is_some();
+        if !requested && !late && p.pushes_to_us {
+            self.on_pushed_block(peer, block);
+            return;
+        }
         if !requested && !late {
             self.offence(peer, Offence::UnsolicitedBlock(hash));
             return;
@@ -41,7 +45,7 @@ impl Node {
         self.process_block(None, block);
     }
 
-    fn process_block(&mut self, from: Option<PeerId>, block: Block) {
+    pub(super) fn process_block(&mut self, from: Option<PeerId>, block: Block) {
         let hash = block.hash();
         if self.chain.has_block(&hash) {
             return;
@@ -188,8 +192,12 @@ impl Node {
             if fresh.is_empty() {
                 continue;
             }
+            let push = p.push_to && super::push::pushable(p, chain, fresh);
             for h in fresh {
                 p.known.insert(h.hash().to_hash());
+            }
+            if push && self.push_block(id, &fresh[0].hash()) {
+                continue;
             }
             let msg = Message::Headers(fresh.to_vec());
             self.send(id, &msg);
@@ -211,7 +219,7 @@ impl Node {
 
     /// The `block` message for `hash`, encoded once and shared: a new block is asked for by
     /// every peer it was announced to, so fan-out to N peers encodes it once, not N times.
-    fn encoded_block(&mut self, hash: &BlockHash) -> Option<Arc<[u8]>> {
+    pub(super) fn encoded_block(&mut self, hash: &BlockHash) -> Option<Arc<[u8]>> {
         if let Some((_, bytes)) = self.encoded_blocks.iter().find(|(h, _)| h == hash) {
             return Some(bytes.clone());
         }

@@ -225,6 +225,7 @@ impl Node {
             }
         }
         self.ask_nodes(peer);
+        self.ask_push(peer);
         // A claim of more work than we know is checked at once, whatever other requests
         // are outstanding: claims are checked in parallel, so liars cannot queue up.
         let claimed = self.peers.get(&peer).map_or(Work::ZERO, |p| p.best_work);

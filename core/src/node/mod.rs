@@ -18,6 +18,7 @@ mod handshake;
 mod mining;
 mod offence;
 mod peer;
+mod push;
 mod sync;
 mod timers;
 mod txs;
@@ -405,6 +406,7 @@ impl Node {
             Message::GetHeaders { locator, stop } => self.on_getheaders(peer, &locator, stop),
             Message::Headers(hs) => self.on_headers(peer, hs),
             Message::Block(b) => self.on_block(peer, b),
+            Message::SendBlocks => self.on_sendblocks(peer),
             Message::Tx(tx) => self.on_tx(peer, tx),
         }
     }

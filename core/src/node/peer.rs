@@ -140,6 +140,10 @@ pub(super) struct Peer {
     pub(super) best_header: Option<BlockHash>,
     /// Blocks it answered "not found" for.
     pub(super) lacks: RecentSet<BlockHash>,
+    /// It sent `sendblocks`: new blocks go to it as `block` messages (push.rs).
+    pub(super) push_to: bool,
+    /// We sent it `sendblocks`: a block it sends unasked that extends our tip is taken.
+    pub(super) pushes_to_us: bool,
 }
 
 impl Peer {
@@ -183,6 +187,8 @@ impl Peer {
             feeler,
             best_header: None,
             lacks: RecentSet::new(1_024),
+            push_to: false,
+            pushes_to_us: false,
         }
     }
 
