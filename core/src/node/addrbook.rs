@@ -6,7 +6,6 @@ use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use crate::sig::PublicKey;
 use crate::wire::{MAX_URL, NodeRecord};
 
 /// Known relays kept.
@@ -78,11 +77,7 @@ impl AddrBook {
             book.insert(
                 url.clone(),
                 KnownNode {
-                    record: NodeRecord {
-                        node_id: PublicKey([0; 32]),
-                        url: url.clone(),
-                        last_seen: 0,
-                    },
+                    record: NodeRecord::unsigned(url.clone()),
                     source: String::from(SOURCE_BOOTSTRAP),
                     failures: 0,
                     next_try_ms: 0,
@@ -200,11 +195,14 @@ impl AddrBook {
             return false;
         }
         if let Some(k) = self.known.get_mut(&rec.url) {
-            if rec.last_seen > k.record.last_seen || direct {
-                k.record.last_seen = k.record.last_seen.max(rec.last_seen);
+            // Records are signed: a newer one by the same node, or a verified one, replaces
+            // the stored one whole. Another key's claim to a known URL waits for a dial.
+            let newer = rec.node_id == k.record.node_id && rec.last_seen > k.record.last_seen;
+            if newer || direct {
                 k.seen_ms = now_ms;
-                if direct {
-                    k.record.node_id = rec.node_id;
+                if rec != k.record {
+                    self.changes.insert(rec.url.clone(), Some(rec.clone()));
+                    k.record = rec;
                 }
             }
             return false;
@@ -229,11 +227,11 @@ impl AddrBook {
         true
     }
 
-    /// We dialed `url` and the node there proved it is `node_id`: that binding is verified.
-    pub(super) fn dial_succeeded(&mut self, url: &str, node_id: PublicKey, now_ms: u64) {
+    /// We dialed `url` and the node there proved its id over that URL (its record, which
+    /// binds the two, is learned from its `hello`).
+    pub(super) fn dial_succeeded(&mut self, url: &str, now_ms: u64) {
         if let Some(k) = self.known.get_mut(url) {
             k.failures = 0;
-            k.record.node_id = node_id;
             k.seen_ms = now_ms;
         }
     }
@@ -273,6 +271,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+    use crate::sig::PublicKey;
     use alloc::format;
     use alloc::vec;
 
@@ -280,9 +279,8 @@ mod tests {
 
     fn rec(i: usize, last_seen: u64) -> NodeRecord {
         NodeRecord {
-            node_id: PublicKey([0; 32]),
-            url: format!("ws://r{i}.example/ws"),
             last_seen,
+            ..NodeRecord::unsigned(format!("ws://r{i}.example/ws"))
         }
     }
 
@@ -338,15 +336,14 @@ mod tests {
         assert_eq!(book.records().next().unwrap().last_seen, 10);
         assert!(!book.learn(rec(1, 20), String::from("b"), false, 8, none));
         assert_eq!(book.records().next().unwrap().last_seen, 20);
-        // A verified record binds the node id.
+        // A verified record replaces the stored one whole (records are signed).
         let id = PublicKey([7; 32]);
         let verified = NodeRecord {
             node_id: id,
-            ..rec(1, 0)
+            ..rec(1, 15)
         };
-        assert!(!book.learn(verified, String::from("c"), true, 9, none));
-        assert_eq!(book.records().next().unwrap().node_id, id);
-        assert_eq!(book.records().next().unwrap().last_seen, 20);
+        assert!(!book.learn(verified.clone(), String::from("c"), true, 9, none));
+        assert_eq!(book.records().next().unwrap(), &verified);
         assert_eq!(book.len(), 1);
     }
 
@@ -435,11 +432,9 @@ mod tests {
         assert_eq!(&waits[..4], &[2_000, 4_000, 8_000, 16_000]);
         assert_eq!(waits[7], 256_000);
         assert!(waits[8..].iter().all(|&w| w == MAX_DIAL_BACKOFF_MS));
-        let id = PublicKey([3; 32]);
-        book.dial_succeeded(&url, id, 2_000_000);
+        book.dial_succeeded(&url, 2_000_000);
         book.dial_failed(&url, 3_000_000);
         assert_eq!(book.known[&url].next_try_ms, 3_002_000);
-        assert_eq!(book.records().next().unwrap().node_id, id);
     }
 
     #[test]
