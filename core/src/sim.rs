@@ -627,11 +627,24 @@ impl Sim {
 
     /// Makes raw endpoint `raw` a byte-forwarding proxy between its connections `a` and `b`.
     /// With `rewrite_dialed`, the `dialed` URL of a forwarded `hello` is replaced by it.
+    /// What either side sent before the pipe existed is forwarded first.
     pub fn raw_pipe(&mut self, raw: usize, a: PeerId, b: PeerId, rewrite_dialed: Option<String>) {
-        if let Actor::Raw(r) = &mut self.actors[raw] {
-            r.pipes.insert(a, b);
-            r.pipes.insert(b, a);
-            r.rewrite_dialed = rewrite_dialed;
+        let backlog = match &mut self.actors[raw] {
+            Actor::Raw(r) => {
+                r.pipes.insert(a, b);
+                r.pipes.insert(b, a);
+                r.rewrite_dialed = rewrite_dialed;
+                let mut take =
+                    |p: PeerId| r.inbox.get_mut(&p).map(core::mem::take).unwrap_or_default();
+                [(a, take(a)), (b, take(b))]
+            }
+            Actor::Node(_) => return,
+        };
+        for (peer, msgs) in backlog {
+            for bytes in msgs {
+                // Through the same path as live traffic, so a rewrite applies too.
+                self.input(raw, Input::Received { peer, bytes });
+            }
         }
     }
 
