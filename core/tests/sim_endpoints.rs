@@ -12,7 +12,7 @@ use tabcoin_core::params::Params;
 use tabcoin_core::record::{RECORD_CLOCK_GRACE_S, RECORD_LIFETIME_S};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::{ChangeSet, Store};
-use tabcoin_core::wire::{Message, NodeKind, NodeRecord};
+use tabcoin_core::wire::{Message, NodeKind};
 
 fn knows(sim: &Sim, node: usize, url: &str) -> bool {
     sim.node(node).known_nodes().iter().any(|r| r.url == url)
