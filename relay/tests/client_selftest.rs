@@ -191,7 +191,7 @@ async fn raw_client_handshakes_and_sees_a_bad_proof_refused() {
 
     // A handshake with a forged proof: a fatal notice, then the close.
     let mut bad = RawClient::connect(&url).await.unwrap();
-    let hello = common::make_hello(
+    let mut hello = common::make_hello(
         &test_params(),
         [8; 32],
         NodeKind::Browser,
@@ -199,6 +199,7 @@ async fn raw_client_handshakes_and_sees_a_bad_proof_refused() {
         None,
         [1; 32],
     );
+    hello.dialed = Some(url.clone());
     bad.send(&Message::Hello(hello)).await.unwrap();
     assert!(
         bad.wait_for(WAIT, |m| matches!(m, Message::Hello(_)))

@@ -347,11 +347,8 @@ impl IdbStore {
             for (url, rec) in &cs.nodes {
                 let key = JsValue::from_str(url);
                 match rec {
-                    Some(r) => {
-                        let mut v = r.node_id.0.to_vec();
-                        v.extend_from_slice(&r.last_seen.to_le_bytes());
-                        nodes.put_with_key(&bytes(&v), &key)?
-                    }
+                    // The one record encoding of core, signature included.
+                    Some(r) => nodes.put_with_key(&bytes(&r.encode()), &key)?,
                     None => nodes.delete(&key)?,
                 };
             }
@@ -441,22 +438,11 @@ impl IdbStore {
             cs.undo.insert(h, Some(u));
         }
         for (url, v) in self.all(&tx, "nodes").await? {
-            let b = Uint8Array::new(&v).to_vec();
-            if b.len() != 40 {
-                return Err(corrupt("nodes", &url, "bad record".into()));
+            // A record of the older unsigned layout is skipped (relearned signed), not an
+            // error.
+            if let Ok(rec) = NodeRecord::decode(&Uint8Array::new(&v).to_vec()) {
+                cs.nodes.insert(url, Some(rec));
             }
-            let mut id = [0u8; 32];
-            id.copy_from_slice(&b[..32]);
-            let mut seen = [0u8; 8];
-            seen.copy_from_slice(&b[32..]);
-            cs.nodes.insert(
-                url.clone(),
-                Some(NodeRecord {
-                    node_id: tabcoin_core::sig::PublicKey(id),
-                    url,
-                    last_seen: u64::from_le_bytes(seen),
-                }),
-            );
         }
         let s = tx
             .object_store("meta")
