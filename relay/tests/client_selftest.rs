@@ -61,8 +61,11 @@ impl MiniServer {
 
     /// Starts a server whose relay node already has `blocks`; returns it and its URL.
     async fn start(blocks: Vec<Block>) -> (MiniServer, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = ws_url(listener.local_addr().unwrap());
+        // Its public URL is the one clients dial: handshakes are bound to it.
         let mut config = NodeConfig::new(NodeKind::Relay, [200; 32]);
-        config.public_url = Some(String::from("ws://mini.test/ws"));
+        config.public_url = Some(url.clone());
         let node = Node::new(config, test_params(), ChangeSet::default()).unwrap();
         let server = MiniServer {
             node: Arc::new(Mutex::new(node)),
@@ -71,8 +74,6 @@ impl MiniServer {
         for b in blocks {
             server.drive(Input::MinedBlock(b));
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = ws_url(listener.local_addr().unwrap());
         let s = server.clone();
         tokio::spawn(async move {
             let mut next_peer = 1u64;
