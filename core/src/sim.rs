@@ -657,6 +657,11 @@ impl Sim {
             .collect()
     }
 
+    /// The URL actor `actor` dialed to open its connection `peer`, if it opened it.
+    pub fn dialed_url(&self, actor: usize, peer: PeerId) -> Option<&str> {
+        self.dialed.get(&(actor, peer)).map(String::as_str)
+    }
+
     /// Sends raw bytes from a raw endpoint.
     pub fn raw_send(&mut self, raw: usize, peer: PeerId, bytes: Vec<u8>) {
         self.transmit(raw, peer, Arc::from(bytes));
