@@ -21,6 +21,7 @@ pub mod node;
 pub mod params;
 pub mod pow;
 pub mod primitives;
+pub mod record;
 pub mod sig;
 #[cfg(any(test, feature = "test-utils"))]
 pub mod sim;

@@ -20,7 +20,7 @@ use crate::primitives::{Block, BlockHash, Transaction};
 use crate::sig::Keypair;
 use crate::store::{ChangeSet, MemStore, Store};
 use crate::units::Work;
-use crate::wire::{Hello, Message, NodeKind, PROTOCOL_VERSION, auth_message};
+use crate::wire::{Hello, Message, NodeKind, NodeRecord, PROTOCOL_VERSION, auth_message};
 
 /// Message type byte of blocks on the wire (for counting).
 const BLOCK_TYPE: u8 = 9;
@@ -56,6 +56,11 @@ pub struct RawEndpoint {
     pub closed: BTreeSet<PeerId>,
     /// Answer every `ping` with its `pong` (a scripted peer that stays connected).
     pub auto_pong: bool,
+    /// Connections joined by a byte-forwarding proxy: what arrives on one is sent on the
+    /// other, and a close of one closes the other (see [`Sim::raw_pipe`]).
+    pub pipes: BTreeMap<PeerId, PeerId>,
+    /// While piping, rewrite the `dialed` URL of a forwarded `hello` to this.
+    pub rewrite_dialed: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +118,8 @@ pub struct Sim {
     /// Delivery time of the last message sent on each (sender, peer id) link end: later
     /// messages on the link are not delivered before it (FIFO, like a WebSocket).
     last_delivery: BTreeMap<(usize, PeerId), u64>,
+    /// The URL dialed, for the dialing end of each connection.
+    dialed: BTreeMap<(usize, PeerId), String>,
 }
 
 impl Sim {
@@ -137,6 +144,7 @@ impl Sim {
             block_sends: BTreeMap::new(),
             delivered: BTreeMap::new(),
             last_delivery: BTreeMap::new(),
+            dialed: BTreeMap::new(),
         }
     }
 
@@ -262,6 +270,18 @@ impl Sim {
             Actor::Raw(r) => {
                 match input {
                     Input::Received { peer, bytes } => {
+                        if let Some(&to) = r.pipes.get(&peer) {
+                            let out = match (&r.rewrite_dialed, Message::from_bytes(&bytes)) {
+                                (Some(url), Ok(Message::Hello(mut h))) if h.dialed.is_some() => {
+                                    h.dialed = Some(url.clone());
+                                    Message::Hello(h).encode()
+                                }
+                                _ => bytes.clone(),
+                            };
+                            r.inbox.entry(peer).or_default().push(bytes);
+                            self.transmit(i, to, Arc::from(out));
+                            return;
+                        }
                         let ping = match Message::from_bytes(&bytes) {
                             Ok(Message::Ping(n)) if r.auto_pong => Some(n),
                             _ => None,
@@ -273,6 +293,10 @@ impl Sim {
                     }
                     Input::Disconnected { peer } => {
                         r.closed.insert(peer);
+                        if let Some(other) = r.pipes.remove(&peer) {
+                            r.pipes.remove(&other);
+                            self.close(i, other);
+                        }
                     }
                     Input::Connected { peer, .. } => {
                         r.inbox.entry(peer).or_default();
@@ -369,6 +393,7 @@ impl Sim {
         match reachable {
             Some(to) => {
                 let (pa, pb) = self.connect_ids(from, to);
+                self.dialed.insert((from, pa), String::from(url));
                 self.schedule(
                     delay,
                     Ev::Connected {
@@ -580,6 +605,12 @@ impl Sim {
     /// Connects raw endpoint `raw` to node `to`; returns the raw side's peer id.
     pub fn raw_connect(&mut self, raw: usize, to: usize, remote: &str) -> PeerId {
         let (pr, pn) = self.connect_ids(raw, to);
+        // The raw endpoint dials the node's own URL (a browser node has none).
+        let url = match &self.actors[to] {
+            Actor::Node(n) => n.node.config().public_url.clone().unwrap_or_default(),
+            Actor::Raw(_) => String::new(),
+        };
+        self.dialed.insert((raw, pr), url);
         if let Actor::Raw(r) = &mut self.actors[raw] {
             r.inbox.entry(pr).or_default();
         }
@@ -592,6 +623,43 @@ impl Sim {
             },
         );
         pr
+    }
+
+    /// Makes raw endpoint `raw` a byte-forwarding proxy between its connections `a` and `b`.
+    /// With `rewrite_dialed`, the `dialed` URL of a forwarded `hello` is replaced by it.
+    /// What either side sent before the pipe existed is forwarded first.
+    pub fn raw_pipe(&mut self, raw: usize, a: PeerId, b: PeerId, rewrite_dialed: Option<String>) {
+        let backlog = match &mut self.actors[raw] {
+            Actor::Raw(r) => {
+                r.pipes.insert(a, b);
+                r.pipes.insert(b, a);
+                r.rewrite_dialed = rewrite_dialed;
+                let mut take =
+                    |p: PeerId| r.inbox.get_mut(&p).map(core::mem::take).unwrap_or_default();
+                [(a, take(a)), (b, take(b))]
+            }
+            Actor::Node(_) => return,
+        };
+        for (peer, msgs) in backlog {
+            for bytes in msgs {
+                // Through the same path as live traffic, so a rewrite applies too.
+                self.input(raw, Input::Received { peer, bytes });
+            }
+        }
+    }
+
+    /// The raw endpoint's connections that the node `node` opened to it, oldest first.
+    pub fn raw_inbound(&self, raw: usize) -> Vec<PeerId> {
+        self.links
+            .keys()
+            .filter(|(a, p)| *a == raw && !self.dialed.contains_key(&(raw, *p)))
+            .map(|(_, p)| *p)
+            .collect()
+    }
+
+    /// The URL actor `actor` dialed to open its connection `peer`, if it opened it.
+    pub fn dialed_url(&self, actor: usize, peer: PeerId) -> Option<&str> {
+        self.dialed.get(&(actor, peer)).map(String::as_str)
     }
 
     /// Sends raw bytes from a raw endpoint.
@@ -632,20 +700,36 @@ impl Sim {
             network: genesis,
             node_id: Keypair::from_seed(&seed).public_key(),
             kind: NodeKind::Browser,
-            url: None,
+            features: 0,
+            record: None,
+            dialed: None,
             best_hash: genesis,
             best_height: crate::units::Height(0),
             best_work,
             challenge: [7; 32],
             agent: String::from("adversary"),
+            extra: Vec::new(),
         }
     }
 
     /// Sends `hello` (whose node id should be the key of `seed`) on `peer`, waits for the
-    /// node's `hello` and proves the identity `seed` with an `auth` bound to both.
-    pub fn raw_handshake_with(&mut self, raw: usize, peer: PeerId, seed: [u8; 32], hello: Hello) {
+    /// node's `hello` and proves the identity `seed` with an `auth` bound to both and to the
+    /// URL the dialing side dialed. When the raw endpoint dialed, its `hello` names the URL
+    /// it dialed unless the test set another.
+    pub fn raw_handshake_with(
+        &mut self,
+        raw: usize,
+        peer: PeerId,
+        seed: [u8; 32],
+        mut hello: Hello,
+    ) {
         let key = Keypair::from_seed(&seed);
         let genesis = self.params.genesis_hash();
+        let we_dialed = self.dialed.get(&(raw, peer)).cloned();
+        if hello.dialed.is_none() {
+            hello.dialed = we_dialed.clone();
+        }
+        let our_dialed = hello.dialed.clone();
         let challenge = hello.challenge;
         let claimed = hello.node_id;
         self.raw_send(raw, peer, Message::Hello(hello).encode());
@@ -670,11 +754,21 @@ impl Sim {
                 &their.challenge,
                 &claimed,
                 &their.node_id,
+                &match we_dialed {
+                    Some(_) => our_dialed.unwrap_or_default(),
+                    None => their.dialed.clone().unwrap_or_default(),
+                },
             )
             .0,
         );
         self.raw_send(raw, peer, Message::Auth(proof).encode());
         self.run_for(500);
+    }
+
+    /// A relay record for `url` signed at `last_seen` (seconds) by the key of `seed`.
+    pub fn signed_record(&self, seed: [u8; 32], url: String, last_seen: u64) -> NodeRecord {
+        let genesis = self.params.genesis_hash();
+        NodeRecord::sign(&Keypair::from_seed(&seed), &genesis, url, last_seen)
     }
 
     /// Messages a raw endpoint received on `peer`, decoded.

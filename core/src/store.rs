@@ -374,7 +374,7 @@ mod tests {
                 cs.undo.insert(BlockHash::from_bytes(*d), None);
                 cs.invalid.insert(BlockHash::from_bytes(*d));
                 let url = alloc::format!("ws://{}/ws", crate::hash::Hash256(*d));
-                cs.nodes.insert(url.clone(), Some(NodeRecord { node_id: crate::sig::PublicKey(*d), url, last_seen: 7 }));
+                cs.nodes.insert(url.clone(), Some(NodeRecord { node_id: crate::sig::PublicKey(*d), last_seen: 7, expires: 9, signature: crate::sig::Signature([d[1]; 64]), ..NodeRecord::unsigned(url) }));
                 let ban = alloc::format!("{}::/64", crate::hash::Hash256(*d));
                 cs.bans.insert(ban, if d[0] % 2 == 0 { Some(u64::from_le_bytes(d[..8].try_into().unwrap())) } else { None });
             }

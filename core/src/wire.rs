@@ -15,11 +15,22 @@ use crate::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, Transaction,
 use crate::sig::{PublicKey, Signature};
 use crate::units::{Height, U256, Work};
 
-/// Protocol version spoken by this software.
+/// Protocol version spoken by this software: 2 signs relay records, binds the handshake to
+/// the dialed URL, carries feature bits in `hello`, ignores unknown message types and has
+/// `sendblocks` (block push, PROTOCOL §7.4).
 pub const PROTOCOL_VERSION: u32 = 2;
+/// Oldest protocol version accepted: version 1 cannot complete a version 2 handshake.
+pub const MIN_PROTOCOL_VERSION: u32 = 2;
 /// The first protocol version with `sendblocks` (PROTOCOL §7.4): it is sent only to peers
 /// whose `hello` says at least this, so older peers never see a type they do not know.
 pub const SENDBLOCKS_VERSION: u32 = 2;
+/// From this version on, a message of an unknown type from an established peer is ignored
+/// (and counted), so later versions can add messages.
+pub const VERSION_IGNORES_UNKNOWN: u32 = 2;
+/// Feature bits this software sets in `hello` (none defined yet; unknown bits are ignored).
+pub const FEATURES: u64 = 0;
+/// Bytes a `hello` of a later version may carry after the fields this version knows.
+pub const MAX_HELLO_EXTRA: usize = 256;
 /// Largest message of any type: a maximal block plus framing.
 pub const MAX_MESSAGE_SIZE: usize = 1_000_000 + 1_024;
 /// Most entries in one inventory, get-data or not-found message.
@@ -30,8 +41,7 @@ pub const MAX_HEADERS: usize = 2_000;
 pub const MAX_LOCATOR: usize = 64;
 /// Most node records in one known-nodes reply.
 pub const MAX_ADDRS: usize = 1_000;
-/// Longest relay URL.
-pub const MAX_URL: usize = 200;
+pub use crate::record::{MAX_RECORD_SIZE, MAX_URL, NodeRecord};
 /// Longest user agent.
 pub const MAX_AGENT: usize = 64;
 /// Longest rejection reason.
@@ -49,50 +59,29 @@ pub enum NodeKind {
 /// A node's self-description, sent first on every connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Hello {
+    /// The newest protocol version the sender speaks; both sides then speak the smaller.
     pub version: u32,
+    /// Feature bits of the sender; a bit neither side knows is ignored.
+    pub features: u64,
     /// The network: its genesis hash.
     pub network: BlockHash,
     /// The node's identity; proven by signing the peer's challenge.
     pub node_id: PublicKey,
     pub kind: NodeKind,
-    /// Where relays can be dialed (`ws://` or `wss://`); browsers send none.
-    pub url: Option<String>,
+    /// A relay's own signed record: where it can be dialed. Browsers send none.
+    pub record: Option<NodeRecord>,
+    /// The URL the sender dialed to open this connection; none on the accepting side. Both
+    /// `auth` signatures cover it, and the accepting side signs only its own URL.
+    pub dialed: Option<String>,
     pub best_hash: BlockHash,
     pub best_height: Height,
     pub best_work: Work,
     /// Random bytes the peer must sign to prove its node id.
     pub challenge: [u8; 32],
     pub agent: String,
-}
-
-/// A dialable relay known to the network.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NodeRecord {
-    pub node_id: PublicKey,
-    pub url: String,
-    /// Seconds since the epoch when it was last heard of.
-    pub last_seen: u64,
-}
-
-/// The one byte layout of a node record, on the wire (`nodes`) and in every store: the node
-/// id (32 bytes), the url (varint length, UTF-8, at most [`MAX_URL`] bytes) and `last_seen`
-/// (u64 little-endian).
-impl Encode for NodeRecord {
-    fn encode_to(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.node_id.0);
-        put_string(out, &self.url);
-        out.extend_from_slice(&self.last_seen.to_le_bytes());
-    }
-}
-
-impl Decode for NodeRecord {
-    fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
-        Ok(NodeRecord {
-            node_id: PublicKey(r.array()?),
-            url: r.string("node url", MAX_URL)?,
-            last_seen: r.u64()?,
-        })
-    }
+    /// What a `hello` of a later version carries after the fields known here (ignored;
+    /// always empty when `version` is this software's or lower).
+    pub extra: Vec<u8>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -170,6 +159,9 @@ pub struct Notice {
 }
 
 /// Every message of the protocol.
+// A `hello` (with its record) is the largest variant; messages are short-lived values
+// decoded one at a time, so boxing it would cost more churn than the bytes it saves.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Message {
     Hello(Hello),
@@ -205,6 +197,8 @@ pub enum WireError {
     },
     Empty,
     UnknownType(u8),
+    /// A `hello` of a protocol version older than [`MIN_PROTOCOL_VERSION`].
+    OldVersion(u32),
     Decode {
         kind: &'static str,
         error: DecodeError,
@@ -219,6 +213,7 @@ impl fmt::Display for WireError {
             }
             WireError::Empty => write!(f, "empty message"),
             WireError::UnknownType(t) => write!(f, "unknown message type {t}"),
+            WireError::OldVersion(v) => write!(f, "protocol version {v} is not supported"),
             WireError::Decode { kind, error } => write!(f, "malformed {kind} message: {error}"),
         }
     }
@@ -252,10 +247,28 @@ const T_SENDBLOCKS: u8 = 14;
 /// Largest encoding each type may have (type byte included).
 fn max_size(kind: u8) -> usize {
     match kind {
-        T_HELLO => 1 + 4 + 32 + 32 + 1 + 1 + 2 + MAX_URL + 32 + 10 + 32 + 32 + 1 + MAX_AGENT,
+        T_HELLO => {
+            1 + 4
+                + 8
+                + 32
+                + 32
+                + 1
+                + 1
+                + MAX_RECORD_SIZE
+                + 1
+                + 2
+                + MAX_URL
+                + 32
+                + 10
+                + 32
+                + 32
+                + 1
+                + MAX_AGENT
+                + MAX_HELLO_EXTRA
+        }
         T_AUTH => 1 + 64,
         T_GETNODES => 1,
-        T_NODES => 1 + 3 + MAX_ADDRS * (32 + 2 + MAX_URL + 8),
+        T_NODES => 1 + 3 + MAX_ADDRS * MAX_RECORD_SIZE,
         T_INV | T_GETDATA | T_NOTFOUND => 1 + 2 + MAX_INV * 33,
         T_GETHEADERS => 1 + 1 + MAX_LOCATOR * 32 + 32,
         T_HEADERS => 1 + 2 + MAX_HEADERS * HEADER_SIZE,
@@ -293,6 +306,15 @@ impl Message {
         let kind = *bytes.first().ok_or(WireError::Empty)?;
         if !(T_HELLO..=T_SENDBLOCKS).contains(&kind) {
             return Err(WireError::UnknownType(kind));
+        }
+        // An old `hello` is named as such before its layout (which may differ) is read.
+        if kind == T_HELLO {
+            if let Some(v) = bytes.get(1..5) {
+                let v = u32::from_le_bytes([v[0], v[1], v[2], v[3]]);
+                if v < MIN_PROTOCOL_VERSION {
+                    return Err(WireError::OldVersion(v));
+                }
+            }
         }
         let max = max_size(kind).min(MAX_MESSAGE_SIZE);
         if bytes.len() > max {
@@ -371,13 +393,21 @@ impl Encode for Message {
             Message::Hello(h) => {
                 out.push(T_HELLO);
                 out.extend_from_slice(&h.version.to_le_bytes());
+                out.extend_from_slice(&h.features.to_le_bytes());
                 out.extend_from_slice(h.network.as_bytes());
                 out.extend_from_slice(&h.node_id.0);
                 out.push(match h.kind {
                     NodeKind::Browser => 0,
                     NodeKind::Relay => 1,
                 });
-                match &h.url {
+                match &h.record {
+                    Some(r) => {
+                        out.push(1);
+                        r.encode_to(out);
+                    }
+                    None => out.push(0),
+                }
+                match &h.dialed {
                     Some(u) => {
                         out.push(1);
                         put_string(out, u);
@@ -389,6 +419,7 @@ impl Encode for Message {
                 out.extend_from_slice(&h.best_work.to_be_bytes());
                 out.extend_from_slice(&h.challenge);
                 put_string(out, &h.agent);
+                out.extend_from_slice(&h.extra);
             }
             Message::Auth(sig) => {
                 out.push(T_AUTH);
@@ -458,31 +489,46 @@ impl Encode for Message {
 impl Decode for Message {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         Ok(match r.u8()? {
-            T_HELLO => Message::Hello(Hello {
-                version: r.u32()?,
-                network: BlockHash::from_bytes(r.array()?),
-                node_id: PublicKey(r.array()?),
-                kind: match r.u8()? {
-                    0 => NodeKind::Browser,
-                    1 => NodeKind::Relay,
-                    tag => {
-                        return Err(DecodeError::InvalidTag {
-                            field: "node kind",
-                            tag,
-                        });
-                    }
-                },
-                url: if r.bool("url flag")? {
-                    Some(r.string("url", MAX_URL)?)
-                } else {
-                    None
-                },
-                best_hash: BlockHash::from_bytes(r.array()?),
-                best_height: Height(r.varint()?),
-                best_work: Work::from_u256(U256::from_be_bytes(r.array()?)),
-                challenge: r.array()?,
-                agent: r.string("agent", MAX_AGENT)?,
-            }),
+            T_HELLO => {
+                let mut h = Hello {
+                    version: r.u32()?,
+                    features: r.u64()?,
+                    network: BlockHash::from_bytes(r.array()?),
+                    node_id: PublicKey(r.array()?),
+                    kind: match r.u8()? {
+                        0 => NodeKind::Browser,
+                        1 => NodeKind::Relay,
+                        tag => {
+                            return Err(DecodeError::InvalidTag {
+                                field: "node kind",
+                                tag,
+                            });
+                        }
+                    },
+                    record: if r.bool("record flag")? {
+                        Some(NodeRecord::decode_from(r)?)
+                    } else {
+                        None
+                    },
+                    dialed: if r.bool("dialed flag")? {
+                        Some(r.string("dialed url", MAX_URL)?)
+                    } else {
+                        None
+                    },
+                    best_hash: BlockHash::from_bytes(r.array()?),
+                    best_height: Height(r.varint()?),
+                    best_work: Work::from_u256(U256::from_be_bytes(r.array()?)),
+                    challenge: r.array()?,
+                    agent: r.string("agent", MAX_AGENT)?,
+                    extra: Vec::new(),
+                };
+                // A later version may append fields; this one keeps them only to re-encode.
+                if h.version > PROTOCOL_VERSION {
+                    let n = r.remaining().min(MAX_HELLO_EXTRA);
+                    h.extra = r.bytes(n)?.to_vec();
+                }
+                Message::Hello(h)
+            }
             T_AUTH => Message::Auth(Signature(r.array()?)),
             T_GETNODES => Message::GetNodes,
             T_NODES => Message::Nodes(r.list("nodes", MAX_ADDRS, NodeRecord::decode_from)?),
@@ -517,19 +563,24 @@ impl Decode for Message {
     }
 }
 
-const AUTH_TAG: &[u8] = b"tabcoin/auth/v2";
+const AUTH_TAG: &[u8] = b"tabcoin/auth/v3";
 
 /// What a node signs to prove its id on one connection: the network, both challenges of the
-/// connection (the one the signer sent in its own `hello`, then the one the verifier sent)
-/// and both node ids (the signer's, then the one the verifier claimed). Binding all of them
-/// means a signature obtained on one connection proves nothing on another.
+/// connection (the one the signer sent in its own `hello`, then the one the verifier sent),
+/// both node ids (the signer's, then the one the verifier claimed) and the URL the dialing
+/// side dialed. Binding the challenges and ids means a signature obtained on one connection
+/// proves nothing on another; binding the URL means a handshake forwarded from another
+/// address fails, since the accepting side signs only its own URL.
 pub fn auth_message(
     network: &BlockHash,
     signer_challenge: &[u8; 32],
     verifier_challenge: &[u8; 32],
     signer: &PublicKey,
     verifier: &PublicKey,
+    dialed: &str,
 ) -> Hash256 {
+    let mut url = Vec::with_capacity(dialed.len() + 2);
+    put_string(&mut url, dialed);
     sha256d_parts(&[
         AUTH_TAG,
         network.as_bytes(),
@@ -537,6 +588,7 @@ pub fn auth_message(
         verifier_challenge,
         &signer.0,
         &verifier.0,
+        &url,
     ])
 }
 
@@ -557,14 +609,40 @@ mod tests {
         )
     }
 
+    fn arb_record() -> impl Strategy<Value = NodeRecord> {
+        (
+            any::<[u8; 32]>(),
+            "[a-z:/.0-9]{0,40}",
+            any::<u64>(),
+            any::<u64>(),
+            any::<[u8; 32]>(),
+        )
+            .prop_map(|(id, url, last_seen, expires, sig)| {
+                let mut s = [0u8; 64];
+                s[..32].copy_from_slice(&sig);
+                NodeRecord {
+                    node_id: PublicKey(id),
+                    url,
+                    last_seen,
+                    expires,
+                    signature: Signature(s),
+                }
+            })
+    }
+
     fn arb_message() -> impl Strategy<Value = Message> {
         prop_oneof![
             (
-                any::<u32>(),
+                (
+                    prop_oneof![Just(PROTOCOL_VERSION), (PROTOCOL_VERSION + 1)..],
+                    any::<u64>(),
+                    proptest::collection::vec(any::<u8>(), 0..8),
+                    proptest::option::of(arb_record()),
+                    proptest::option::of("[a-z:/.0-9]{0,40}"),
+                ),
                 arb_block_hash(),
                 any::<[u8; 32]>(),
                 any::<bool>(),
-                proptest::option::of("[a-z:/.0-9]{0,40}"),
                 arb_block_hash(),
                 any::<u64>(),
                 any::<[u8; 32]>(),
@@ -572,9 +650,20 @@ mod tests {
                 "[ -~]{0,20}"
             )
                 .prop_map(
-                    |(version, network, id, relay, url, best_hash, h, work, challenge, agent)| {
+                    |(
+                        (version, features, extra, record, dialed),
+                        network,
+                        id,
+                        relay,
+                        best_hash,
+                        h,
+                        work,
+                        challenge,
+                        agent,
+                    )| {
                         Message::Hello(Hello {
                             version,
+                            features,
                             network,
                             node_id: PublicKey(id),
                             kind: if relay {
@@ -582,12 +671,18 @@ mod tests {
                             } else {
                                 NodeKind::Browser
                             },
-                            url,
+                            record,
+                            dialed,
                             best_hash,
                             best_height: Height(h),
                             best_work: Work::from_u256(U256::from_be_bytes(work)),
                             challenge,
                             agent,
+                            extra: if version > PROTOCOL_VERSION {
+                                extra
+                            } else {
+                                Vec::new()
+                            },
                         })
                     }
                 ),
@@ -598,16 +693,7 @@ mod tests {
                 Message::Auth(Signature(s))
             }),
             Just(Message::GetNodes),
-            proptest::collection::vec((any::<[u8; 32]>(), "[a-z:/.0-9]{0,40}", any::<u64>()), 0..4)
-                .prop_map(|v| Message::Nodes(
-                    v.into_iter()
-                        .map(|(id, url, last_seen)| NodeRecord {
-                            node_id: PublicKey(id),
-                            url,
-                            last_seen
-                        })
-                        .collect()
-                )),
+            proptest::collection::vec(arb_record(), 0..4).prop_map(Message::Nodes),
             arb_items().prop_map(Message::Inv),
             arb_items().prop_map(Message::GetData),
             arb_items().prop_map(Message::NotFound),
@@ -631,10 +717,12 @@ mod tests {
         #[test]
         fn every_message_round_trips(m in arb_message()) {
             let bytes = m.encode();
+            // Only a `hello` of a later version may carry bytes this version does not know.
+            let later = matches!(&m, Message::Hello(h) if h.version > PROTOCOL_VERSION);
             prop_assert_eq!(Message::from_bytes(&bytes).unwrap(), m);
             let mut longer = bytes.clone();
             longer.push(0);
-            prop_assert!(Message::from_bytes(&longer).is_err());
+            prop_assert_eq!(Message::from_bytes(&longer).is_err(), !later);
         }
 
         #[test]
@@ -658,6 +746,11 @@ mod tests {
             Message::from_bytes(&[200]),
             Err(WireError::UnknownType(200))
         );
+        // A version 1 `hello` is named as such, whatever follows.
+        assert_eq!(
+            Message::from_bytes(&[T_HELLO, 1, 0, 0, 0, 9]),
+            Err(WireError::OldVersion(1))
+        );
         let huge = alloc::vec![T_BLOCK; MAX_MESSAGE_SIZE + 1];
         assert!(matches!(
             Message::from_bytes(&huge),
@@ -675,8 +768,14 @@ mod tests {
         ));
     }
 
+    /// The `auth` example of docs/PROTOCOL.md §3.7.
+    const AUTH_EXAMPLE_HASH: &str =
+        "9a3e49c1c3fee29da4519f400b3193f9586f029d0b999000da328eb8ce72e5ae";
+    const AUTH_EXAMPLE_SIG: &str = "04c34f1bf0e0d0f6f643fa10c41ab4853678c8c87a7a178852097b4d035582b2\
+                                    b207858576c48748d8de4c181a70dd38fd6ae5fdeb93307f1891fbfe02f0d901";
+
     #[test]
-    fn auth_message_binds_both_challenges_and_both_ids() {
+    fn auth_message_binds_both_challenges_both_ids_and_the_url() {
         // The example of docs/PROTOCOL.md §3.7: the node of seed 01 (whose hello carried the
         // challenge 07…07) proves its id to the node of seed 02 (challenge 08…08).
         let g = crate::params::Params::main().genesis_hash();
@@ -685,24 +784,20 @@ mod tests {
             signer.public_key(),
             crate::sig::Keypair::from_seed(&[2; 32]).public_key(),
         );
-        let m = auth_message(&g, &[7; 32], &[8; 32], &s, &v);
-        assert_eq!(
-            crate::hash::to_hex(&m.0),
-            "14eb57d55ab10d086b79774775885da86e4cfbae045518cc6cfd89837bdb1a45"
-        );
-        assert_eq!(
-            crate::hash::to_hex(&signer.sign(&m.0).0),
-            "6c590b65b4eb08ff4db7042e3db5d3e96945e9c088bf9e9f7a7db8a4ec8395b3\
-             e8d5165f1e958a008278d53a00ec3bbf50d0692bfab72e9ab35a567319328d03"
-        );
+        let url = "wss://relay.example/ws";
+        let m = auth_message(&g, &[7; 32], &[8; 32], &s, &v, url);
+        assert_eq!(crate::hash::to_hex(&m.0), AUTH_EXAMPLE_HASH);
+        assert_eq!(crate::hash::to_hex(&signer.sign(&m.0).0), AUTH_EXAMPLE_SIG);
         // Every part is bound, in its place.
         let other = BlockHash::from_bytes([9; 32]);
         for changed in [
-            auth_message(&other, &[7; 32], &[8; 32], &s, &v),
-            auth_message(&g, &[8; 32], &[7; 32], &s, &v),
-            auth_message(&g, &[7; 32], &[9; 32], &s, &v),
-            auth_message(&g, &[7; 32], &[8; 32], &v, &s),
-            auth_message(&g, &[7; 32], &[8; 32], &s, &s),
+            auth_message(&other, &[7; 32], &[8; 32], &s, &v, url),
+            auth_message(&g, &[8; 32], &[7; 32], &s, &v, url),
+            auth_message(&g, &[7; 32], &[9; 32], &s, &v, url),
+            auth_message(&g, &[7; 32], &[8; 32], &v, &s, url),
+            auth_message(&g, &[7; 32], &[8; 32], &s, &s, url),
+            auth_message(&g, &[7; 32], &[8; 32], &s, &v, "wss://proxy.example/ws"),
+            auth_message(&g, &[7; 32], &[8; 32], &s, &v, ""),
         ] {
             assert_ne!(changed, m);
         }
@@ -713,13 +808,33 @@ mod tests {
         let header = BlockHeader::decode(&[0u8; HEADER_SIZE]).unwrap();
         let m = Message::Headers(alloc::vec![header; MAX_HEADERS]);
         assert!(Message::from_bytes(&m.encode()).is_ok());
-        let rec = NodeRecord {
-            node_id: PublicKey([1; 32]),
-            url: "w".repeat(MAX_URL),
-            last_seen: 1,
-        };
-        let m = Message::Nodes(alloc::vec![rec; MAX_ADDRS]);
+        let rec = NodeRecord::sign(
+            &crate::sig::Keypair::from_seed(&[1; 32]),
+            &BlockHash::from_bytes([0; 32]),
+            "w".repeat(MAX_URL),
+            1,
+        );
+        let m = Message::Nodes(alloc::vec![rec.clone(); MAX_ADDRS]);
+        assert!(m.encode().len() <= max_size(T_NODES));
         assert!(Message::from_bytes(&m.encode()).is_ok());
+        let hello = Hello {
+            version: u32::MAX,
+            features: u64::MAX,
+            network: BlockHash::from_bytes([0; 32]),
+            node_id: PublicKey([1; 32]),
+            kind: NodeKind::Relay,
+            record: Some(rec),
+            dialed: Some("w".repeat(MAX_URL)),
+            best_hash: BlockHash::from_bytes([0; 32]),
+            best_height: Height(u64::MAX),
+            best_work: Work::from_u256(U256::from_be_bytes([0xff; 32])),
+            challenge: [0; 32],
+            agent: "a".repeat(MAX_AGENT),
+            extra: alloc::vec![0; MAX_HELLO_EXTRA],
+        };
+        let m = Message::Hello(hello);
+        assert_eq!(m.encode().len(), max_size(T_HELLO));
+        assert_eq!(Message::from_bytes(&m.encode()), Ok(m));
         let items = alloc::vec![InvItem::tx(Txid::ZERO); MAX_INV];
         assert!(Message::from_bytes(&Message::GetData(items).encode()).is_ok());
     }

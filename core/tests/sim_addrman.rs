@@ -9,17 +9,20 @@ use tabcoin_core::addrman::{MAX_NODES_PER_SOURCE, source_group};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::Node;
 use tabcoin_core::params::Params;
-use tabcoin_core::sig::PublicKey;
+use tabcoin_core::sig::Keypair;
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::wire::{Message, NodeKind, NodeRecord};
 
+/// A relay record for `url`, signed (records are verified on receipt and on load).
 fn record(url: &str, last_seen: u64) -> NodeRecord {
-    NodeRecord {
-        node_id: PublicKey([0; 32]),
-        url: String::from(url),
+    let genesis = Params::test().genesis_hash();
+    NodeRecord::sign(
+        &Keypair::from_seed(&[0x33; 32]),
+        &genesis,
+        String::from(url),
         last_seen,
-    }
+    )
 }
 
 /// Relay 0 and relay 1, where 0 learned 1's URL and dialed it (so 1 is in 0's tried table),

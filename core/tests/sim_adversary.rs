@@ -16,7 +16,7 @@ use tabcoin_core::primitives::{Block, BlockHeader, Payload};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::testkit::{seal, wallet};
 use tabcoin_core::units::{Amount, U256, Work};
-use tabcoin_core::wire::{InvId, InvItem, Message, NodeRecord};
+use tabcoin_core::wire::{InvId, InvItem, Message};
 
 #[test]
 fn garbage_bytes_disconnect_and_ban_the_sender() {
@@ -271,16 +271,16 @@ fn address_floods_are_capped_per_source_and_unsolicited_lists_penalised() {
             .iter()
             .any(|m| matches!(m, Message::GetNodes))
     );
-    let fake = |i: u32| NodeRecord {
-        node_id: tabcoin_core::sig::PublicKey([(i % 250) as u8 + 1; 32]),
-        url: format!("ws://fake{i}.example/ws"),
-        last_seen: 1,
+    let now_s = sim.now_ms / 1000;
+    let fake = |sim: &Sim, i: u32| {
+        sim.signed_record(
+            [(i % 250) as u8 + 1; 32],
+            format!("ws://fake{i}.example/ws"),
+            now_s,
+        )
     };
-    sim.raw_send(
-        raw,
-        p,
-        Message::Nodes((0..1_000).map(fake).collect()).encode(),
-    );
+    let list = (0..1_000).map(|i| fake(&sim, i)).collect();
+    sim.raw_send(raw, p, Message::Nodes(list).encode());
     sim.run_for(1_000);
     let after = sim.node(0).known_nodes().len();
     assert!(
@@ -288,11 +288,8 @@ fn address_floods_are_capped_per_source_and_unsolicited_lists_penalised() {
         "per-source cap not applied: {before} -> {after}"
     );
     // Another list nobody asked for is penalised and ignored.
-    sim.raw_send(
-        raw,
-        p,
-        Message::Nodes((1_000..2_000).map(fake).collect()).encode(),
-    );
+    let list = (1_000..2_000).map(|i| fake(&sim, i)).collect();
+    sim.raw_send(raw, p, Message::Nodes(list).encode());
     sim.run_for(1_000);
     assert_eq!(sim.node(0).known_nodes().len(), after);
     assert!(
@@ -330,6 +327,8 @@ fn a_peer_on_another_network_or_impersonating_is_dropped() {
     // Right network, but the auth is signed by another key.
     let q = sim.raw_connect(raw, 1, "10.0.0.77");
     hello.network = sim.params.genesis_hash();
+    hello.dialed = Some(Sim::url_of(1));
+    hello.record = None;
     sim.raw_send(raw, q, Message::Hello(hello).encode());
     sim.run_for(500);
     let forged = tabcoin_core::sig::Keypair::from_seed(&[0xb1; 32]).sign(b"not the challenge");

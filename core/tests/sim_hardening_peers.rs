@@ -16,7 +16,7 @@ use tabcoin_core::mempool::Mempool;
 use tabcoin_core::node::Event;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::Txid;
-use tabcoin_core::sig::{Keypair, PublicKey};
+use tabcoin_core::sig::Keypair;
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::wallet;
@@ -49,7 +49,8 @@ fn an_inbound_peer_cannot_hijack_an_honest_relay_url() {
     let p = sim.raw_connect(raw, a, "6.6.6.7");
     let mut hello = sim.raw_hello([0x99; 32], sim.node(a).chain().tip().work);
     hello.kind = NodeKind::Relay;
-    hello.url = Some(b_url.clone());
+    // Its record claims B's URL, signed with its own key (it cannot sign with B's).
+    hello.record = Some(sim.signed_record([0x99; 32], b_url.clone(), sim.now_ms / 1000));
     sim.raw_handshake_with(raw, p, [0x99; 32], hello);
     let record = |s: &Sim| {
         s.node(a)
@@ -65,7 +66,7 @@ fn an_inbound_peer_cannot_hijack_an_honest_relay_url() {
         "the impostor kept A from dialing B"
     );
     // It misbehaves and is banned: B's URL is neither banned nor forgotten.
-    sim.raw_send(raw, p, vec![0xff]);
+    sim.raw_send(raw, p, vec![11]);
     sim.run_for(1_000);
     assert!(closed(&sim, raw, p));
     assert_eq!(record(&sim).map(|r| r.node_id), Some(b_id));
@@ -158,13 +159,11 @@ fn tx_requests_time_out_fall_back_and_are_capped() {
 fn a_forward_crossing_the_nodes_answer_is_not_penalised() {
     let (mut sim, raw, p) = network_with_peer("10.0.0.88", 0xc9, false);
     assert!(count(&sim, raw, p, |m| matches!(m, Message::GetNodes)) >= 1);
-    let rec = |i: u32| NodeRecord {
-        node_id: PublicKey([0; 32]),
-        url: format!("ws://cross{i}.example/ws"),
-        last_seen: 1,
-    };
-    sim.raw_send(raw, p, Message::Nodes(vec![rec(0)]).encode());
-    sim.raw_send(raw, p, Message::Nodes((1..21).map(rec).collect()).encode());
+    let now_s = sim.now_ms / 1000;
+    let rec = |i: u32| sim.signed_record([0x31; 32], format!("ws://cross{i}.example/ws"), now_s);
+    let (one, many) = (vec![rec(0)], (1..21).map(rec).collect::<Vec<_>>());
+    sim.raw_send(raw, p, Message::Nodes(one).encode());
+    sim.raw_send(raw, p, Message::Nodes(many).encode());
     sim.run_for(1_000);
     assert!(penalties(&sim, 0).is_empty(), "{:?}", penalties(&sim, 0));
     let known = sim.node(0).known_nodes();
@@ -221,12 +220,8 @@ fn stored_relays_survive_the_first_tick_and_are_dialed() {
     let mut stored = ChangeSet::default();
     for i in 0..5u64 {
         let url = format!("ws://stored{i}.example/ws");
-        let rec = NodeRecord {
-            node_id: Keypair::from_seed(&[50 + i as u8; 32]).public_key(),
-            url: url.clone(),
-            // One heard of a minute ago, the oldest five hours ago (the node was off).
-            last_seen: now_s - 60 - i * 3_600,
-        };
+        // One heard of a minute ago, the oldest five hours ago (the node was off).
+        let rec = sim.signed_record([50 + i as u8; 32], url.clone(), now_s - 60 - i * 3_600);
         // Each heard of from its own source group, as a store written with provenance says
         // (records stored without it all count as one source group).
         stored.node_meta.insert(
@@ -266,10 +261,12 @@ fn a_full_relay_table_keeps_each_source_group_to_its_share_and_answers_with_itse
     let raw = sim.add_raw();
     sim.set_auto_pong(raw, true);
     let own = Sim::url_of(n);
-    let rec = |src: usize, i: usize, t: u64| NodeRecord {
-        node_id: PublicKey([0; 32]),
-        url: format!("ws://s{src}-{i}.example{}.com/ws", i % 8),
-        last_seen: t,
+    let rec = |sim: &Sim, src: usize, i: usize, t: u64| {
+        sim.signed_record(
+            [0x40; 32],
+            format!("ws://s{src}-{i}.example{}.com/ws", i % 8),
+            t,
+        )
     };
     let mut first = None;
     // 10.0.3.x are one /16: one source group however many addresses it uses.
@@ -285,7 +282,7 @@ fn a_full_relay_table_keeps_each_source_group_to_its_share_and_answers_with_itse
             first = Some(p);
         }
         let now_s = sim.now_ms / 1000;
-        let list: Vec<NodeRecord> = (0..200).map(|i| rec(src, i, now_s)).collect();
+        let list: Vec<NodeRecord> = (0..200).map(|i| rec(&sim, src, i, now_s)).collect();
         sim.raw_send(raw, p, Message::Nodes(list).encode());
         sim.run_for(1_000);
     }
@@ -501,6 +498,7 @@ fn an_auth_signature_cannot_be_replayed_on_another_connection() {
     let b = sim.raw_connect(raw, 1, "10.0.0.92");
     let mut mine = sim.raw_hello([0xee; 32], hello0.best_work);
     mine.challenge = hello0.challenge;
+    mine.dialed = Some(Sim::url_of(1));
     sim.raw_send(raw, b, Message::Hello(mine).encode());
     sim.run_for(500);
     let msgs = sim.raw_messages(raw, b);
@@ -521,6 +519,7 @@ fn an_auth_signature_cannot_be_replayed_on_another_connection() {
     // Replay relay 1's proof on connection A, claiming to be relay 1.
     let mut fake = hello1.clone();
     fake.challenge = [5; 32];
+    fake.dialed = Some(Sim::url_of(victim));
     sim.raw_send(raw, a, Message::Hello(fake).encode());
     sim.raw_send(raw, a, Message::Auth(sig1).encode());
     sim.run_for(1_000);

@@ -113,7 +113,8 @@ fn browser_with_raw_relay() -> (Sim, usize, usize, PeerId) {
     let p = *sim.raw(raw).inbox.keys().next().unwrap();
     let mut hello = sim.raw_hello([0xc1; 32], sim.node(browser).chain().tip().work);
     hello.kind = NodeKind::Relay;
-    hello.url = Some(String::from(url));
+    let now_s = sim.now_ms / 1000;
+    hello.record = Some(sim.signed_record([0xc1; 32], String::from(url), now_s));
     sim.raw_handshake_with(raw, p, [0xc1; 32], hello);
     sim.run_for(1_000);
     (sim, browser, raw, p)

@@ -31,12 +31,15 @@ fn with_flag(flags: u8, body: &[u8]) -> Vec<u8> {
     v
 }
 
-fn records() -> Vec<NodeRecord> {
+fn records(network: &BlockHash) -> Vec<NodeRecord> {
     (0..3u8)
-        .map(|i| NodeRecord {
-            node_id: Keypair::from_seed(&[40 + i; 32]).public_key(),
-            url: format!("wss://relay{i}.example.org/ws"),
-            last_seen: 1_700_000_000 + u64::from(i),
+        .map(|i| {
+            NodeRecord::sign(
+                &Keypair::from_seed(&[40 + i; 32]),
+                network,
+                format!("wss://relay{i}.example.org/ws"),
+                1_700_000_000 + u64::from(i),
+            )
         })
         .collect()
 }
@@ -74,22 +77,30 @@ fn main() {
     let tip = f.chain.tip().hash;
     let hello = Hello {
         version: PROTOCOL_VERSION,
+        features: 0,
         network: f.params.genesis_hash(),
         node_id: atk.public_key(),
         kind: NodeKind::Relay,
-        url: Some(String::from("wss://relay.example.org/ws")),
+        record: Some(NodeRecord::sign(
+            &atk,
+            &f.params.genesis_hash(),
+            String::from("wss://relay.example.org/ws"),
+            1_700_000_000,
+        )),
+        dialed: Some(String::from("wss://relay.example.org/ws")),
         best_hash: tip,
         best_height: f.chain.height(),
         best_work: f.chain.tip().work,
         challenge: [7; 32],
         agent: String::from("tabcoin/0.1"),
+        extra: Vec::new(),
     };
     let items = vec![InvItem::block(tip), InvItem::tx(f.unconfirmed.txid())];
     let messages = [
         ("hello", Message::Hello(hello)),
         ("auth", Message::Auth(Signature([3; 64]))),
         ("getnodes", Message::GetNodes),
-        ("nodes", Message::Nodes(records())),
+        ("nodes", Message::Nodes(records(&f.params.genesis_hash()))),
         ("inv", Message::Inv(items.clone())),
         ("getdata", Message::GetData(items.clone())),
         ("notfound", Message::NotFound(items)),
@@ -124,7 +135,7 @@ fn main() {
     }
 
     let mut nodes_cs = ChangeSet::default();
-    for r in records() {
+    for r in records(&f.params.genesis_hash()) {
         nodes_cs.nodes.insert(r.url.clone(), Some(r));
     }
     nodes_cs
@@ -145,7 +156,13 @@ fn main() {
     );
 
     for n in [0, 1, 3] {
-        let body = Message::Nodes(records().into_iter().take(n).collect()).encode();
+        let body = Message::Nodes(
+            records(&f.params.genesis_hash())
+                .into_iter()
+                .take(n)
+                .collect(),
+        )
+        .encode();
         write(
             &root,
             "decode_node_records",

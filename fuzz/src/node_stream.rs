@@ -133,7 +133,10 @@ fn try_handshake(sim: &mut Sim, raw: usize, peer: PeerId, seed: [u8; 32]) -> boo
     let work = tabcoin_core::chain::Chain::new(sim.params.clone())
         .tip()
         .work;
-    let hello = sim.raw_hello(seed, work);
+    let mut hello = sim.raw_hello(seed, work);
+    // The attacker dialed the node's own URL: both proofs are bound to it.
+    let dialed = sim.dialed_url(raw, peer).unwrap_or_default().to_owned();
+    hello.dialed = Some(dialed.clone());
     let key = Keypair::from_seed(&seed);
     let (challenge, claimed) = (hello.challenge, hello.node_id);
     sim.raw_send(raw, peer, Message::Hello(hello).encode());
@@ -160,6 +163,7 @@ fn try_handshake(sim: &mut Sim, raw: usize, peer: PeerId, seed: [u8; 32]) -> boo
             &their.challenge,
             &claimed,
             &their.node_id,
+            &dialed,
         )
         .0,
     );

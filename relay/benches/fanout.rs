@@ -583,22 +583,25 @@ fn push_mode() -> bool {
 
 /// The handshake of a browser tab: Hello, the relay's Hello, Auth over its challenge, and its
 /// Auth over ours, checked; then `sendblocks` in [`push_mode`]. Other messages before the
-/// end are dropped.
-async fn handshake(ws: &mut Ws, net: &Net, seed: [u8; 32]) -> Result<(), String> {
+/// end are dropped. `url` is the URL dialed, which both proofs cover.
+async fn handshake(ws: &mut Ws, net: &Net, seed: [u8; 32], url: &str) -> Result<(), String> {
     let key = Keypair::from_seed(&seed);
     let me = key.public_key();
     let challenge = sha256d_parts(&[b"tabcoin/relay-bench/challenge", &seed]).0;
     let hello = Hello {
         version: PROTOCOL_VERSION,
+        features: 0,
         network: net.genesis,
         node_id: me,
         kind: NodeKind::Browser,
-        url: None,
+        record: None,
+        dialed: Some(url.to_owned()),
         best_hash: net.genesis,
         best_height: Height::GENESIS,
         best_work: net.genesis_work,
         challenge,
         agent: String::from("tabcoin-relay-bench"),
+        extra: Vec::new(),
     };
     send_msg(ws, &Message::Hello(hello)).await?;
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -607,7 +610,7 @@ async fn handshake(ws: &mut Ws, net: &Net, seed: [u8; 32]) -> Result<(), String>
     let mut their_sig = None;
     loop {
         if let (Some((id, their_challenge)), Some(s)) = (theirs, &their_sig) {
-            let msg = auth_message(&net.genesis, &their_challenge, &challenge, &id, &me);
+            let msg = auth_message(&net.genesis, &their_challenge, &challenge, &id, &me, url);
             sig::verify(&id, &msg.0, s)
                 .map_err(|e| format!("the relay's auth does not verify: {e:?}"))?;
             if push_mode() {
@@ -617,7 +620,8 @@ async fn handshake(ws: &mut Ws, net: &Net, seed: [u8; 32]) -> Result<(), String>
         }
         match recv_msg(ws, deadline).await? {
             Message::Hello(h) if theirs.is_none() => {
-                let msg = auth_message(&net.genesis, &challenge, &h.challenge, &me, &h.node_id);
+                let msg =
+                    auth_message(&net.genesis, &challenge, &h.challenge, &me, &h.node_id, url);
                 send_msg(ws, &Message::Auth(key.sign(&msg.0))).await?;
                 theirs = Some((h.node_id, h.challenge));
             }
@@ -757,7 +761,7 @@ async fn open_clients(
                 let attempt = async {
                     let mut ws = open_ws(server, local, read_buffer).await?;
                     if let Some(net) = &net {
-                        handshake(&mut ws, net, seed).await?;
+                        handshake(&mut ws, net, seed, &format!("ws://{server}/ws")).await?;
                     }
                     Ok::<_, String>(ws)
                 };
@@ -826,9 +830,14 @@ impl Miner {
         let mut ws = open_ws(server, loopback(0, 2), None)
             .await
             .expect("the miner connects");
-        handshake(&mut ws, net, identity(u64::MAX))
-            .await
-            .expect("the miner's handshake");
+        handshake(
+            &mut ws,
+            net,
+            identity(u64::MAX),
+            &format!("ws://{server}/ws"),
+        )
+        .await
+        .expect("the miner's handshake");
         Miner {
             ws,
             chain: Chain::new(net.params.clone()),

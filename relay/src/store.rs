@@ -311,9 +311,14 @@ impl Store for RedbStore {
         for item in table.iter().map_err(db)? {
             let (k, v) = item.map_err(db)?;
             let url = k.value();
-            let rec =
-                NodeRecord::decode(v.value()).map_err(|e| corrupt("nodes", url.as_bytes(), e))?;
-            cs.nodes.insert(url.to_owned(), Some(rec));
+            // A record of an older layout (before records were signed) is not an error: it
+            // is skipped, and relearned from the network signed.
+            match NodeRecord::decode(v.value()) {
+                Ok(rec) => {
+                    cs.nodes.insert(url.to_owned(), Some(rec));
+                }
+                Err(e) => tracing::debug!(url, error = %e, "skipping a stored relay record"),
+            }
         }
 
         // A store from before bans were kept has no such table: no bans.

@@ -61,8 +61,11 @@ impl MiniServer {
 
     /// Starts a server whose relay node already has `blocks`; returns it and its URL.
     async fn start(blocks: Vec<Block>) -> (MiniServer, String) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = ws_url(listener.local_addr().unwrap());
+        // Its public URL is the one clients dial: handshakes are bound to it.
         let mut config = NodeConfig::new(NodeKind::Relay, [200; 32]);
-        config.public_url = Some(String::from("ws://mini.test/ws"));
+        config.public_url = Some(url.clone());
         let node = Node::new(config, test_params(), ChangeSet::default()).unwrap();
         let server = MiniServer {
             node: Arc::new(Mutex::new(node)),
@@ -71,8 +74,6 @@ impl MiniServer {
         for b in blocks {
             server.drive(Input::MinedBlock(b));
         }
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = ws_url(listener.local_addr().unwrap());
         let s = server.clone();
         tokio::spawn(async move {
             let mut next_peer = 1u64;
@@ -191,7 +192,7 @@ async fn raw_client_handshakes_and_sees_a_bad_proof_refused() {
 
     // A handshake with a forged proof: a fatal notice, then the close.
     let mut bad = RawClient::connect(&url).await.unwrap();
-    let hello = common::make_hello(
+    let mut hello = common::make_hello(
         &test_params(),
         [8; 32],
         NodeKind::Browser,
@@ -199,6 +200,7 @@ async fn raw_client_handshakes_and_sees_a_bad_proof_refused() {
         None,
         [1; 32],
     );
+    hello.dialed = Some(url.clone());
     bad.send(&Message::Hello(hello)).await.unwrap();
     assert!(
         bad.wait_for(WAIT, |m| matches!(m, Message::Hello(_)))

@@ -15,7 +15,7 @@ use tabcoin_core::chain::{BlockOutcome, Chain};
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHash};
-use tabcoin_core::sig::PublicKey;
+use tabcoin_core::sig::Keypair;
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::testkit::{block_with, child_of, extend, extend_empty, wallet};
 use tabcoin_core::units::{Amount, COIN, Height};
@@ -65,12 +65,41 @@ fn assert_parents_first(stored: &ChangeSet, genesis: BlockHash) {
 
 fn node(i: u8, last_seen: u64) -> (String, NodeRecord) {
     let url = format!("wss://relay{i}.example/ws");
-    let rec = NodeRecord {
-        node_id: PublicKey([i; 32]),
-        url: url.clone(),
-        last_seen,
-    };
+    let key = Keypair::from_seed(&[i; 32]);
+    let rec = NodeRecord::sign(&key, &Params::test().genesis_hash(), url.clone(), last_seen);
     (url, rec)
+}
+
+/// A relay record of the layout from before records were signed (id and time, 40 bytes) is
+/// skipped on load, not an error: the node relearns the relay signed.
+#[test]
+fn an_unsigned_record_of_the_old_layout_is_skipped() {
+    let params = Params::test();
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = RedbStore::open(dir.path(), genesis(&params)).unwrap();
+    let (url, rec) = node(3, 1_000);
+    let mut cs = ChangeSet::default();
+    cs.nodes.insert(url.clone(), Some(rec.clone()));
+    store.persist(&cs).unwrap();
+    drop(store);
+    const NODES: TableDefinition<&str, &[u8]> = TableDefinition::new("nodes");
+    {
+        let db = Database::open(dir.path().join("chain.redb")).unwrap();
+        let tx = db.begin_write().unwrap();
+        {
+            let mut nodes = tx.open_table(NODES).unwrap();
+            let mut old = vec![7u8; 32];
+            old.extend_from_slice(&5u64.to_le_bytes());
+            nodes
+                .insert("wss://old.example/ws", old.as_slice())
+                .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let mut store = RedbStore::open(dir.path(), genesis(&params)).unwrap();
+    let loaded = store.load().unwrap();
+    assert_eq!(loaded.nodes.len(), 1);
+    assert_eq!(loaded.nodes[&url], Some(rec));
 }
 
 #[test]
@@ -211,11 +240,12 @@ fn relay_provenance_survives_a_reopen_beside_its_record() {
         failures: 2,
     };
     let mut cs = ChangeSet::default();
-    let rec = NodeRecord {
-        node_id: PublicKey([4; 32]),
-        url: url.clone(),
-        last_seen: 9,
-    };
+    let rec = NodeRecord::sign(
+        &Keypair::from_seed(&[4; 32]),
+        &params.genesis_hash(),
+        url.clone(),
+        9,
+    );
     cs.nodes.insert(url.clone(), Some(rec.clone()));
     cs.node_meta.insert(url.clone(), Some(meta.clone()));
     cs.node_meta

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Uint8Array};
-use tabcoin_core::encode::{Decode, Encode};
+use tabcoin_core::encode::{Decode, Encode, Reader};
 use tabcoin_core::hash::{decode_hex, to_hex};
 use tabcoin_core::primitives::{Block, BlockHash, OutPoint};
 use tabcoin_core::store::ChangeSet;
@@ -347,10 +347,10 @@ impl IdbStore {
             for (url, rec) in &cs.nodes {
                 let key = JsValue::from_str(url);
                 match rec {
+                    // The one record encoding of core, signature included, then its
+                    // provenance (none: stored before provenance was kept).
                     Some(r) => {
-                        let mut v = r.node_id.0.to_vec();
-                        v.extend_from_slice(&r.last_seen.to_le_bytes());
-                        // Its provenance follows the 40 bytes of the record (none: legacy).
+                        let mut v = r.encode();
                         if let Some(Some(m)) = cs.node_meta.get(url) {
                             v.extend_from_slice(&m.encode());
                         }
@@ -445,27 +445,20 @@ impl IdbStore {
             cs.undo.insert(h, Some(u));
         }
         for (url, v) in self.all(&tx, "nodes").await? {
+            // A record of the older unsigned layout is skipped (relearned signed), not an
+            // error; the provenance follows the record.
             let b = Uint8Array::new(&v).to_vec();
-            if b.len() < 40 {
-                return Err(corrupt("nodes", &url, "bad record".into()));
-            }
-            if b.len() > 40 {
-                let meta = tabcoin_core::addrman::AddrMeta::decode(&b[40..])
+            let mut r = Reader::new(&b);
+            let Ok(rec) = NodeRecord::decode_from(&mut r) else {
+                continue;
+            };
+            if r.remaining() > 0 {
+                let meta = tabcoin_core::addrman::AddrMeta::decode_from(&mut r)
+                    .and_then(|m| r.finish().map(|()| m))
                     .map_err(|e| corrupt("nodes", &url, e.to_string()))?;
                 cs.node_meta.insert(url.clone(), Some(meta));
             }
-            let mut id = [0u8; 32];
-            id.copy_from_slice(&b[..32]);
-            let mut seen = [0u8; 8];
-            seen.copy_from_slice(&b[32..40]);
-            cs.nodes.insert(
-                url.clone(),
-                Some(NodeRecord {
-                    node_id: tabcoin_core::sig::PublicKey(id),
-                    url,
-                    last_seen: u64::from_le_bytes(seen),
-                }),
-            );
+            cs.nodes.insert(url, Some(rec));
         }
         let s = tx
             .object_store("meta")

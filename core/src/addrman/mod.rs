@@ -31,7 +31,6 @@ use alloc::vec::Vec;
 use crate::dial::DialPolicy;
 use crate::encode::{Decode, DecodeError, Encode, Reader};
 use crate::hash::sha256d_parts;
-use crate::sig::PublicKey;
 use crate::wire::{MAX_URL, NodeRecord};
 
 /// Buckets of the new table.
@@ -212,11 +211,7 @@ impl AddrMan {
             man.entries.insert(
                 url.clone(),
                 Entry {
-                    record: NodeRecord {
-                        node_id: PublicKey([0; 32]),
-                        url: url.clone(),
-                        last_seen: 0,
-                    },
+                    record: NodeRecord::unsigned(url.clone()),
                     meta: AddrMeta {
                         source: String::from(SOURCE_BOOTSTRAP),
                         ..AddrMeta::default()
@@ -453,12 +448,15 @@ impl AddrMan {
             return false;
         }
         if let Some(e) = self.entries.get_mut(&rec.url) {
-            if rec.last_seen > e.record.last_seen || direct {
-                e.record.last_seen = e.record.last_seen.max(rec.last_seen);
+            // Records are signed: a newer one by the same node, or a verified one, replaces
+            // the stored one whole. Another key's claim to a known URL waits for a dial.
+            let newer = rec.node_id == e.record.node_id && rec.last_seen > e.record.last_seen;
+            if newer || direct {
                 e.seen_ms = now_ms;
-                if direct {
-                    e.record.node_id = rec.node_id;
-                    self.dirty.insert(rec.url);
+                if rec != e.record {
+                    let url = rec.url.clone();
+                    e.record = rec;
+                    self.dirty.insert(url);
                 }
             }
             return false;
@@ -489,21 +487,21 @@ impl AddrMan {
             },
         );
         if direct {
-            self.dial_succeeded(&url, rec.node_id, now_ms);
+            self.dial_succeeded(&url, now_ms);
         }
         true
     }
 
-    /// We dialed `url` and the node there proved it is `node_id`: that binding is verified,
-    /// and the relay moves to the tried table (after a test of the slot's occupant, if the
-    /// slot is taken by one not reached for [`TRIED_FRESH_MS`]).
-    pub fn dial_succeeded(&mut self, url: &str, node_id: PublicKey, now_ms: u64) {
+    /// We dialed `url` and the node there proved its id over that URL (its signed record,
+    /// which binds the two, is learned from its `hello`); the relay moves to the tried table
+    /// (after a test of the slot's occupant, if the slot is taken by one not reached for
+    /// [`TRIED_FRESH_MS`]).
+    pub fn dial_succeeded(&mut self, url: &str, now_ms: u64) {
         let Some(e) = self.entries.get_mut(url) else {
             return;
         };
         e.meta.failures = 0;
         e.meta.last_success_s = now_ms / 1000;
-        e.record.node_id = node_id;
         e.seen_ms = now_ms;
         e.next_try_ms = 0;
         let pos = e.pos;

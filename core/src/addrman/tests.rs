@@ -18,9 +18,8 @@ fn man() -> AddrMan {
 
 fn rec_url(url: &str, last_seen: u64) -> NodeRecord {
     NodeRecord {
-        node_id: PublicKey([0; 32]),
-        url: String::from(url),
         last_seen,
+        ..NodeRecord::unsigned(String::from(url))
     }
 }
 
@@ -58,7 +57,7 @@ fn a_flood_from_33_source_groups_keeps_the_tried_relay_and_each_groups_share() {
     let mut m = man();
     let honest = rec_url("wss://honest.example.org/ws", 1);
     assert!(m.learn(honest.clone(), src(900), false, 0));
-    m.dial_succeeded(&honest.url, PublicKey([1; 32]), 1_000);
+    m.dial_succeeded(&honest.url, 1_000);
     assert!(m.is_tried(&honest.url));
     // Two waves: 33 groups, then 32 more, each source sending 1,000 fresh records; the
     // honest relay is not connected and not heard of since.
@@ -137,30 +136,29 @@ fn a_taken_new_slot_is_replaced_only_when_its_occupant_is_terrible() {
 fn a_tried_collision_tests_the_occupant_before_evicting_it() {
     let mut m = man();
     let (old, cand) = tried_collision(&m);
-    let id = PublicKey([2; 32]);
     assert!(m.learn(rec_url(&old, 1), src(1), false, 0));
-    m.dial_succeeded(&old, id, 0);
+    m.dial_succeeded(&old, 0);
     assert!(m.is_tried(&old));
     // While the occupant was reached recently, the newcomer stays new without a test.
     assert!(m.learn(rec_url(&cand, 1), src(2), false, 1_000));
-    m.dial_succeeded(&cand, id, 1_000);
+    m.dial_succeeded(&cand, 1_000);
     assert!(!m.is_tried(&cand));
     assert_eq!(m.resolve_collisions(1_000, &none()), None);
     // Later, the occupant is tested first, and keeps its slot when it answers.
     let t = 2 * TRIED_FRESH_MS;
-    m.dial_succeeded(&cand, id, t);
+    m.dial_succeeded(&cand, t);
     assert_eq!(m.resolve_collisions(t, &none()), Some(old.clone()));
     assert_eq!(
         m.resolve_collisions(t + 1, &none()),
         None,
         "one test at a time"
     );
-    m.dial_succeeded(&old, id, t + 2_000);
+    m.dial_succeeded(&old, t + 2_000);
     assert_eq!(m.resolve_collisions(t + 3_000, &none()), None);
     assert!(m.is_tried(&old) && !m.is_tried(&cand));
     // When it fails its test it goes back to new and the newcomer takes the slot.
     let t = 4 * TRIED_FRESH_MS;
-    m.dial_succeeded(&cand, id, t);
+    m.dial_succeeded(&cand, t);
     assert_eq!(m.resolve_collisions(t, &none()), Some(old.clone()));
     m.dial_failed(&old, t + 500);
     assert_eq!(m.resolve_collisions(t + 1_000, &none()), None);
@@ -168,7 +166,7 @@ fn a_tried_collision_tests_the_occupant_before_evicting_it() {
     assert!(m.meta(&old).is_some(), "the demoted relay is still known");
     // A test that gets no answer within the window evicts too.
     let t = 6 * TRIED_FRESH_MS;
-    m.dial_succeeded(&old, id, t);
+    m.dial_succeeded(&old, t);
     assert_eq!(m.resolve_collisions(t, &none()), Some(cand.clone()));
     assert_eq!(m.resolve_collisions(t + TEST_WINDOW_MS - 1, &none()), None);
     assert!(m.is_tried(&cand));
@@ -212,17 +210,13 @@ fn a_known_relay_is_refreshed_not_added() {
     assert_eq!(m.records().next().unwrap().last_seen, 10);
     assert!(!m.learn(rec(1, 20), src(1), false, 8));
     assert_eq!(m.records().next().unwrap().last_seen, 20);
-    let id = PublicKey([7; 32]);
-    assert!(!m.learn(
-        NodeRecord {
-            node_id: id,
-            ..rec(1, 0)
-        },
-        src(2),
-        true,
-        9
-    ));
-    assert_eq!(m.records().next().unwrap().node_id, id);
+    // A verified record replaces the stored one whole (records are signed).
+    let verified = NodeRecord {
+        node_id: crate::sig::PublicKey([7; 32]),
+        ..rec(1, 15)
+    };
+    assert!(!m.learn(verified.clone(), src(2), true, 9));
+    assert_eq!(m.records().next().unwrap(), &verified);
     assert_eq!(
         m.meta(&rec(1, 0).url).unwrap().source,
         src(0),
@@ -246,7 +240,7 @@ fn bootstrap_relays_are_fixed() {
             m.learn(rec(g * 100 + i, 1), src(g), false, 0);
         }
     }
-    m.dial_succeeded(&boot[0], PublicKey([1; 32]), 0);
+    m.dial_succeeded(&boot[0], 0);
     assert!(!m.is_tried(&boot[0]));
     m.expire(100 * HOUR, 0, &BTreeSet::new());
     assert_eq!(m.records().map(|r| r.url.clone()).collect::<Vec<_>>(), boot);
@@ -273,7 +267,7 @@ fn dial_backoff_doubles_to_five_minutes_and_resets_on_success() {
     assert_eq!(&waits[..4], &[2_000, 4_000, 8_000, 16_000]);
     assert_eq!(waits[7], 256_000);
     assert!(waits[8..].iter().all(|&w| w == MAX_DIAL_BACKOFF_MS));
-    m.dial_succeeded(&url, PublicKey([3; 32]), 2_000_000);
+    m.dial_succeeded(&url, 2_000_000);
     m.dial_failed(&url, 3_000_000);
     assert_eq!(m.entries[&url].next_try_ms, 3_002_000);
 }
@@ -284,7 +278,7 @@ fn new_relays_expire_after_three_hours_tried_after_a_day() {
     for i in 0..3 {
         assert!(m.learn(rec(i, 1), src(i), false, 0));
     }
-    m.dial_succeeded(&rec(0, 1).url, PublicKey([1; 32]), 0);
+    m.dial_succeeded(&rec(0, 1).url, 0);
     let connected = BTreeSet::from([rec(1, 1).url]);
     m.expire(3 * HOUR, 0, &connected);
     assert_eq!(m.len(), 3, "expired too early");
@@ -300,7 +294,7 @@ fn persistence_keeps_provenance_and_tables() {
     let mut m = man();
     assert!(m.learn(rec(1, 50), src(1), false, 0));
     assert!(m.learn(rec(2, 60), src(2), false, 0));
-    m.dial_succeeded(&rec(2, 0).url, PublicKey([9; 32]), 70_000);
+    m.dial_succeeded(&rec(2, 0).url, 70_000);
     assert!(m.learn(rec(3, 80), src(3), false, 0));
     m.dial_failed(&rec(3, 0).url, 90_000);
     assert!(m.learn(rec(4, 80), src(4), false, 0));
@@ -375,12 +369,11 @@ fn addr_meta_round_trips() {
 fn a_connected_occupant_is_never_tested_out_of_its_slot() {
     let mut m = man();
     let (old, cand) = tried_collision(&m);
-    let id = PublicKey([2; 32]);
     assert!(m.learn(rec_url(&old, 1), src(1), false, 0));
-    m.dial_succeeded(&old, id, 0);
+    m.dial_succeeded(&old, 0);
     assert!(m.learn(rec_url(&cand, 1), src(2), false, 0));
     let t = 2 * TRIED_FRESH_MS;
-    m.dial_succeeded(&cand, id, t);
+    m.dial_succeeded(&cand, t);
     let connected = BTreeSet::from([old.clone()]);
     assert_eq!(m.resolve_collisions(t, &connected), None);
     assert_eq!(m.resolve_collisions(t + TEST_WINDOW_MS, &none()), None);

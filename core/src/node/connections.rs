@@ -56,6 +56,7 @@ impl Node {
         }
         let challenge = self.new_challenge();
         let feeler = outbound && self.feelers.remove(&remote);
+        let dialed = outbound.then(|| remote.clone());
         let mut p = Peer::new(outbound, remote, self.now_ms, challenge, feeler);
         // A score earned before is not reset by reconnecting: it goes on decaying.
         if let Some((score, at)) = self.scores.remove(&ban_key(&p.remote)) {
@@ -64,7 +65,7 @@ impl Node {
             p.decay_score(self.now_ms);
         }
         self.peers.insert(peer, p);
-        let hello = self.hello(challenge);
+        let hello = self.hello(challenge, dialed);
         self.send(peer, &hello);
     }
 
@@ -72,6 +73,10 @@ impl Node {
         if let Some(p) = self.peers.remove(&peer) {
             if p.established {
                 self.event(Event::PeerDisconnected { peer });
+            } else if p.outbound {
+                // Closed by the other side before its handshake completed (a URL that is not
+                // the node's own, say): backed off like a failed dial, not redialed at once.
+                self.book.dial_failed(&p.remote, self.now_ms);
             }
             self.after_peer_removed(peer, p);
             self.start_sync();

@@ -10,9 +10,10 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::encode::Encode;
+use crate::record::RecordError;
 use crate::sig::PublicKey;
 use crate::store::ChangeSet;
-use crate::wire::{MAX_ADDRS, Message, NodeKind, NodeRecord};
+use crate::wire::{MAX_ADDRS, Message, NodeRecord};
 
 use super::{FEELER_INTERVAL_MS, MAX_UNSOLICITED_NODES, Node, Offence, Output, PeerId};
 
@@ -64,21 +65,17 @@ impl Node {
             return;
         }
         p.last_getnodes_from_peer_ms = Some(now);
-        let own = match (&self.config.public_url, self.config.kind) {
-            (Some(url), NodeKind::Relay) => Some(NodeRecord {
-                node_id: self.node_id,
-                url: url.clone(),
-                last_seen: self.now_s(),
-            }),
-            _ => None,
-        };
+        let own = self.own_record();
         // A relay's own record always goes in; relays that worked come first, then new ones
-        // at random.
+        // at random; expired records never do (nor placeholders for configured URLs, which
+        // carry no signature).
+        let now_s = self.now_s();
         let rng = &mut self.rng;
         let mut pick = |n: usize| (rng.next() % n as u64) as usize;
         let mut list = self
             .book
             .sample(MAX_ADDRS - usize::from(own.is_some()), &mut pick);
+        list.retain(|r| r.is_live(now_s));
         list.extend(own);
         self.send(peer, &Message::Nodes(list));
     }
@@ -98,16 +95,27 @@ impl Node {
             self.offence(peer, Offence::UnsolicitedNodes);
             return;
         }
-        let now_s = self.now_s();
+        // Records are checked one by one and passed on verbatim; the sender pays once per
+        // message for the worst it sent (PROTOCOL §5.1).
+        let (now_s, genesis) = (self.now_s(), self.chain.genesis_hash());
+        let mut worst = None;
         for rec in list {
-            // A record claiming to be from the future is clamped, not trusted.
-            let rec = NodeRecord {
-                last_seen: rec.last_seen.min(now_s),
-                ..rec
-            };
-            if self.learn_node(rec.clone(), source.clone(), false) {
-                self.forward_node(rec, Some(peer));
+            match rec.verify(&genesis, now_s) {
+                Ok(()) => {
+                    if self.learn_node(rec.clone(), source.clone(), false) {
+                        self.forward_node(rec, Some(peer));
+                    }
+                }
+                Err(RecordError::Forged) => worst = Some(Offence::ForgedRecord),
+                Err(RecordError::Expired) => {
+                    worst = worst.or(Some(Offence::ExpiredRecord));
+                }
+                // A clock difference between the relay, the sender and us: dropped, no blame.
+                Err(_) => {}
             }
+        }
+        if let Some(offence) = worst {
+            self.offence(peer, offence);
         }
     }
 

@@ -2,30 +2,66 @@
 //! what happens once a connection is established, including which of two connections to
 //! the same node survives.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::hash::sha256d_parts;
-use crate::sig::{self, PublicKey};
+use crate::record::{NodeRecord, RECORD_REFRESH_S, RecordError};
+use crate::sig;
 use crate::units::Work;
-use crate::wire::{Hello, Message, NodeKind, NodeRecord, PROTOCOL_VERSION, auth_message};
+use crate::wire::{
+    FEATURES, Hello, MIN_PROTOCOL_VERSION, Message, NodeKind, PROTOCOL_VERSION, auth_message,
+};
 
 use super::{DisconnectReason, Event, Node, Offence, Peer, PeerId};
 
 impl Node {
-    pub(super) fn hello(&self, challenge: [u8; 32]) -> Message {
+    /// Our `hello` on a new connection; `dialed` is the URL we dialed, if we opened it.
+    pub(super) fn hello(&mut self, challenge: [u8; 32], dialed: Option<String>) -> Message {
+        let record = self.own_record();
         let tip = self.chain.tip();
         Message::Hello(Hello {
             version: PROTOCOL_VERSION,
+            features: FEATURES,
             network: self.chain.genesis_hash(),
             node_id: self.node_id,
             kind: self.config.kind,
-            url: self.config.public_url.clone(),
+            record,
+            dialed,
             best_hash: tip.hash,
             best_height: tip.height,
             best_work: tip.work,
             challenge,
             agent: self.config.agent.clone(),
+            extra: Vec::new(),
         })
+    }
+
+    /// Our own signed record, if we are a relay with a public URL: signed anew when the last
+    /// one is [`RECORD_REFRESH_S`] old. A browser never advertises itself as dialable.
+    pub(super) fn own_record(&mut self) -> Option<NodeRecord> {
+        if self.config.kind != NodeKind::Relay {
+            return None;
+        }
+        let url = self.config.public_url.clone()?;
+        let now_s = self.now_s();
+        let fresh = self
+            .own_record
+            .as_ref()
+            .is_some_and(|r| now_s < r.last_seen.saturating_add(RECORD_REFRESH_S));
+        if !fresh {
+            let genesis = self.chain.genesis_hash();
+            self.own_record = Some(NodeRecord::sign(&self.keypair, &genesis, url, now_s));
+        }
+        self.own_record.clone()
+    }
+
+    /// The URL this node signs as its own (its record's), if any.
+    fn own_url(&self) -> Option<&str> {
+        match self.config.kind {
+            NodeKind::Relay => self.config.public_url.as_deref(),
+            NodeKind::Browser => None,
+        }
     }
 
     /// A fresh handshake challenge: SHA-256d of the secret identity seed, a counter and the
@@ -53,9 +89,32 @@ impl Node {
             self.drop_peer(peer, DisconnectReason::WrongNetwork, false);
             return;
         }
-        if h.version < 1 {
+        if h.version < MIN_PROTOCOL_VERSION {
             self.drop_peer(peer, DisconnectReason::UnsupportedVersion(h.version), false);
             return;
+        }
+        // The handshake is bound to the URL the dialing side dialed: we sign only our own.
+        // A connection forwarded from another address names that address, and is refused
+        // here; one whose `hello` was rewritten to name ours fails the peer's `auth` check.
+        if !p.outbound {
+            if let Some(own) = self.own_url() {
+                if h.dialed.as_deref() != Some(own) {
+                    self.drop_peer(peer, DisconnectReason::WrongEndpoint, false);
+                    return;
+                }
+            }
+        }
+        // A relay's record must be its own and valid. A browser's is never learned.
+        if let (NodeKind::Relay, Some(rec)) = (h.kind, &h.record) {
+            let genesis = self.chain.genesis_hash();
+            let forged = rec.node_id != h.node_id
+                || rec.verify(&genesis, self.now_s()) == Err(RecordError::Forged);
+            if forged {
+                self.offence(peer, Offence::ForgedRecord);
+                if !self.peers.contains_key(&peer) {
+                    return;
+                }
+            }
         }
         if h.node_id == self.node_id {
             // Our own address came back to us: forget it as a relay to dial, for good.
@@ -75,21 +134,25 @@ impl Node {
         let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
-        let proof = self.keypair.sign(
-            &auth_message(
-                &self.chain.genesis_hash(),
-                &p.challenge,
-                &h.challenge,
-                &self.node_id,
-                &h.node_id,
-            )
-            .0,
-        );
         let known_best = self.chain.entry(&h.best_hash).map(|e| e.hash);
         p.best_work = h.best_work;
         p.best_height = h.best_height;
         p.best_header = known_best;
+        p.version = h.version.min(PROTOCOL_VERSION);
+        p.features = h.features & FEATURES;
+        let (their_challenge, their_id) = (h.challenge, h.node_id);
         p.hello = Some(h);
+        let proof = self.keypair.sign(
+            &auth_message(
+                &self.chain.genesis_hash(),
+                &p.challenge,
+                &their_challenge,
+                &self.node_id,
+                &their_id,
+                p.dialed_url(),
+            )
+            .0,
+        );
         self.send(peer, &Message::Auth(proof));
         self.maybe_established(peer);
     }
@@ -112,6 +175,7 @@ impl Node {
             &p.challenge,
             &h.node_id,
             &self.node_id,
+            p.dialed_url(),
         );
         if sig::verify(&h.node_id, &msg.0, &sig).is_err() {
             self.offence(peer, Offence::BadAuth);
@@ -158,8 +222,8 @@ impl Node {
         let remote = p.remote.clone();
         let now_ms = self.now_ms;
         if outbound {
-            // We dialed `remote` and the node there proved its id: that binding is verified.
-            self.book.dial_succeeded(&remote, h.node_id, now_ms);
+            // We dialed `remote` and the node there proved its id over that very URL.
+            self.book.dial_succeeded(&remote, now_ms);
         }
         let dups: Vec<PeerId> = self
             .peers
@@ -205,22 +269,16 @@ impl Node {
             outbound,
         });
         if h.kind == NodeKind::Relay {
-            if let Some(url) = h.url.clone() {
-                // Only a URL we dialed is known to lead to this node. Any other advertised URL
-                // is a candidate like a gossiped one: not bound to this node id, never banned
-                // or forgotten because of this peer, verified when we dial it.
-                let verified = outbound && url == remote;
-                let rec = NodeRecord {
-                    node_id: if verified {
-                        h.node_id
-                    } else {
-                        PublicKey([0; 32])
-                    },
-                    url,
-                    last_seen: self.now_s(),
-                };
-                if self.learn_node(rec.clone(), remote, verified) {
-                    self.forward_node(rec, Some(peer));
+            if let Some(rec) = h.record.clone() {
+                // The record is the relay's own (its signature checked on `hello`). Only a URL
+                // we dialed is known to lead to it; any other is a candidate like a gossiped
+                // record: never banned or forgotten because of this peer, verified when we
+                // dial it.
+                if rec.verify(&self.chain.genesis_hash(), self.now_s()).is_ok() {
+                    let verified = outbound && rec.url == remote;
+                    if self.learn_node(rec.clone(), remote, verified) {
+                        self.forward_node(rec, Some(peer));
+                    }
                 }
             }
         }

@@ -46,7 +46,10 @@ use crate::params::Params;
 use crate::primitives::{Block, BlockHash, Txid};
 use crate::sig::{Keypair, PublicKey};
 use crate::store::ChangeSet;
-use crate::wire::{MAX_HEADERS, MAX_MESSAGE_SIZE, Message, NodeKind, NodeRecord};
+use crate::wire::{
+    MAX_HEADERS, MAX_MESSAGE_SIZE, Message, NodeKind, NodeRecord, VERSION_IGNORES_UNKNOWN,
+    WireError,
+};
 use offence::Offence;
 use peer::{Peer, RecentSet};
 
@@ -162,6 +165,8 @@ pub struct Node {
     peers: BTreeMap<PeerId, Peer>,
     /// Known relays (the address manager).
     book: AddrMan,
+    /// Our own signed record, if we are a relay with a public URL (see `own_record`).
+    own_record: Option<NodeRecord>,
     dialing: BTreeMap<String, u64>,
     /// Bans by [`ban_key`]: until when (ms). Persisted (`ChangeSet::bans`).
     bans: BTreeMap<String, u64>,
@@ -228,6 +233,7 @@ impl Node {
                 stored_meta,
                 &config.bootstrap,
             ),
+            own_record: None,
             dialing: BTreeMap::new(),
             bans: bans.into_iter().collect(),
             scores: BTreeMap::new(),
@@ -282,7 +288,7 @@ impl Node {
                     id,
                     node_id: h.node_id,
                     kind: h.kind,
-                    url: h.url.clone(),
+                    url: h.record.as_ref().map(|r| r.url.clone()),
                     remote: p.remote.clone(),
                     outbound: p.outbound,
                     best_height: p.best_height,
@@ -379,6 +385,19 @@ impl Node {
         self.stats.messages_received += 1;
         let msg = match Message::from_bytes(bytes) {
             Ok(m) => m,
+            // Once both sides speak a version that says so, a message of a type we do not
+            // know is ignored and counted: later versions may add messages.
+            Err(WireError::UnknownType(_))
+                if p.established && p.version >= VERSION_IGNORES_UNKNOWN =>
+            {
+                p.unknown_messages = p.unknown_messages.saturating_add(1);
+                self.stats.unknown_messages += 1;
+                return;
+            }
+            Err(WireError::OldVersion(v)) if p.hello.is_none() => {
+                self.drop_peer(peer, DisconnectReason::UnsupportedVersion(v), false);
+                return;
+            }
             Err(e) => {
                 self.offence(peer, Offence::Undecodable(e));
                 return;

@@ -26,6 +26,11 @@ pub(super) enum Offence {
     BadAuth,
     /// A `nodes` message that answers nothing with more records than a forward holds.
     UnsolicitedNodes,
+    /// A relay record whose signature does not verify (or that claims too long a life), in a
+    /// `nodes` message or a `hello`: honest nodes check records before passing them on.
+    ForgedRecord,
+    /// A relay record that expired more than the clock grace ago.
+    ExpiredRecord,
     /// `headers` attaching to nothing we know, beyond the few allowed in a row.
     UnconnectingHeaders,
     /// `headers` that do not link to each other.
@@ -60,6 +65,8 @@ impl Offence {
             | Offence::TooManyPendingHeaders
             | Offence::UnbackedWorkClaim
             | Offence::ClaimNotBacked => Conduct::Disconnect,
+            Offence::ForgedRecord => Conduct::Penalise(50),
+            Offence::ExpiredRecord => Conduct::Penalise(10),
             Offence::UnsolicitedNodes
             | Offence::UnconnectingHeaders
             | Offence::UnsolicitedBlock(_) => Conduct::Penalise(20),
@@ -79,6 +86,8 @@ impl Offence {
             Offence::SecondAuth => String::from("second auth"),
             Offence::BadAuth => DisconnectReason::BadAuth.to_string(),
             Offence::UnsolicitedNodes => String::from("unsolicited node list"),
+            Offence::ForgedRecord => crate::record::RecordError::Forged.to_string(),
+            Offence::ExpiredRecord => crate::record::RecordError::Expired.to_string(),
             Offence::UnconnectingHeaders => String::from("headers do not connect"),
             Offence::HeadersNotAChain => String::from("headers are not a chain"),
             Offence::TooManyPendingHeaders => String::from("too many low-work headers"),
@@ -137,6 +146,17 @@ mod tests {
                 Offence::UnsolicitedNodes,
                 Conduct::Penalise(20),
                 "Unsolicited `nodes` (not an answer, §5.3) with more than 10 records",
+            ),
+            (
+                Offence::ForgedRecord,
+                Conduct::Penalise(50),
+                "A relay record (in `nodes` or `hello`) whose signature does not verify or that \
+                 claims a life over 24 h",
+            ),
+            (
+                Offence::ExpiredRecord,
+                Conduct::Penalise(10),
+                "A relay record in `nodes` that expired more than 10 min ago",
             ),
             (
                 Offence::UnconnectingHeaders,

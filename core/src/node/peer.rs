@@ -95,6 +95,12 @@ pub(super) struct Peer {
     pub(super) connected_ms: u64,
     pub(super) challenge: [u8; 32],
     pub(super) hello: Option<Hello>,
+    /// The protocol version both sides speak (the smaller of the two), once its `hello` came.
+    pub(super) version: u32,
+    /// Feature bits both sides set.
+    pub(super) features: u64,
+    /// Messages of unknown types it sent (ignored, `docs/PROTOCOL.md` §3).
+    pub(super) unknown_messages: u32,
     pub(super) authed: bool,
     pub(super) established: bool,
     pub(super) score: u32,
@@ -161,6 +167,9 @@ impl Peer {
             connected_ms: now_ms,
             challenge,
             hello: None,
+            version: 0,
+            features: 0,
+            unknown_messages: 0,
             authed: false,
             established: false,
             score: 0,
@@ -208,5 +217,19 @@ impl Peer {
 
     pub(super) fn node_id(&self) -> Option<PublicKey> {
         self.hello.as_ref().map(|h| h.node_id)
+    }
+
+    /// The URL both `auth` signatures of this connection cover: the one the dialing side
+    /// dialed — ours for an outbound connection, the one its `hello` names for an inbound one
+    /// (empty if it named none).
+    pub(super) fn dialed_url(&self) -> &str {
+        if self.outbound {
+            &self.remote
+        } else {
+            self.hello
+                .as_ref()
+                .and_then(|h| h.dialed.as_deref())
+                .unwrap_or("")
+        }
     }
 }

@@ -184,7 +184,11 @@ impl Node {
             .flat_map(|p| {
                 let mut v = alloc::vec![p.remote.clone()];
                 if p.established {
-                    v.extend(p.hello.as_ref().and_then(|h| h.url.clone()));
+                    v.extend(
+                        p.hello
+                            .as_ref()
+                            .and_then(|h| h.record.as_ref().map(|r| r.url.clone())),
+                    );
                 }
                 v
             })

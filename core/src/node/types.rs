@@ -121,6 +121,9 @@ pub enum DisconnectReason {
     DuplicateConnection,
     WrongNetwork,
     UnsupportedVersion(u32),
+    /// The dialing side says it dialed a URL that is not this node's own: a forwarded
+    /// handshake, or a URL this relay does not sign.
+    WrongEndpoint,
     BadAuth,
     HandshakeTimeout,
     PingTimeout,
@@ -145,6 +148,7 @@ impl fmt::Display for DisconnectReason {
             DisconnectReason::UnsupportedVersion(v) => {
                 write!(f, "unsupported protocol version {v}")
             }
+            DisconnectReason::WrongEndpoint => write!(f, "dialed url is not this node's"),
             DisconnectReason::BadAuth => write!(f, "node id proof failed"),
             DisconnectReason::HandshakeTimeout => write!(f, "handshake timed out"),
             DisconnectReason::PingTimeout => write!(f, "ping timed out"),
@@ -217,6 +221,8 @@ pub struct NodeStats {
     pub messages_sent: u64,
     pub bytes_sent: u64,
     pub peers_banned: u64,
+    /// Messages of a type this version does not know, ignored (`docs/PROTOCOL.md` §3).
+    pub unknown_messages: u64,
 }
 
 /// An established peer as the UI sees it.

@@ -34,7 +34,7 @@ use tabcoin_core::sig::{self, Keypair, PublicKey, Signature};
 use tabcoin_core::store::{ChangeSet, MemStore, Store};
 use tabcoin_core::units::{Amount, Height, Work};
 use tabcoin_core::wallet::{Wallet, WalletError};
-use tabcoin_core::wire::{Hello, Message, NodeKind, PROTOCOL_VERSION, auth_message};
+use tabcoin_core::wire::{Hello, Message, NodeKind, NodeRecord, PROTOCOL_VERSION, auth_message};
 
 /// Errors of the test clients: anything, with a readable message.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -126,17 +126,26 @@ pub fn make_hello(
     let genesis = params.genesis_hash();
     let (best_hash, best_height, best_work) =
         claimed_best.unwrap_or_else(|| (genesis, Height::GENESIS, genesis_work(params)));
+    let key = Keypair::from_seed(&seed);
+    let now_s = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     Hello {
         version: PROTOCOL_VERSION,
+        features: 0,
         network: genesis,
-        node_id: Keypair::from_seed(&seed).public_key(),
+        node_id: key.public_key(),
         kind,
-        url,
+        // A relay advertises `url` with a record signed by its own key.
+        record: url.map(|u| NodeRecord::sign(&key, &genesis, u, now_s)),
+        dialed: None,
         best_hash,
         best_height,
         best_work,
         challenge,
         agent: String::from("tabcoin-test-client"),
+        extra: Vec::new(),
     }
 }
 
@@ -149,6 +158,7 @@ pub fn auth_for(
     my_challenge: &[u8; 32],
     their_challenge: &[u8; 32],
     their_id: &PublicKey,
+    dialed: &str,
 ) -> Message {
     let key = Keypair::from_seed(&seed);
     let msg = auth_message(
@@ -157,6 +167,7 @@ pub fn auth_for(
         their_challenge,
         &key.public_key(),
         their_id,
+        dialed,
     );
     Message::Auth(key.sign(&msg.0))
 }
@@ -204,6 +215,8 @@ pub struct RawClient {
     pub history: Vec<Message>,
     their_hello: Option<Hello>,
     node_id: Option<PublicKey>,
+    /// The URL this client dialed: its handshake is bound to it.
+    url: String,
     closed: bool,
     /// The close frame the server sent: code and reason.
     pub close_frame: Option<(u16, String)>,
@@ -231,12 +244,13 @@ impl RawClient {
     /// refuses the upgrade or the TCP connection.
     pub async fn connect(url: &str) -> Result<RawClient> {
         let (ws, _response) = connect_async(url).await?;
-        Ok(RawClient::from_ws(ws))
+        Ok(RawClient::from_ws(ws, url))
     }
 
-    fn from_ws(ws: Ws) -> RawClient {
+    fn from_ws(ws: Ws, url: &str) -> RawClient {
         RawClient {
             ws,
+            url: url.to_owned(),
             pending: VecDeque::new(),
             history: Vec::new(),
             their_hello: None,
@@ -257,7 +271,7 @@ impl RawClient {
         let stream = tcp_to(url, local, recv_buffer).await?;
         let (ws, _response) =
             tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream)).await?;
-        Ok(RawClient::from_ws(ws))
+        Ok(RawClient::from_ws(ws, url))
     }
 
     /// Connects from a chosen local address with extra handshake headers (`Origin`,
@@ -278,7 +292,7 @@ impl RawClient {
         let stream = tcp_to(url, local, None).await?;
         let (ws, _response) =
             tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
-        Ok(RawClient::from_ws(ws))
+        Ok(RawClient::from_ws(ws, url))
     }
 
     /// Like [`RawClient::connect_from`] with a 4 KiB WebSocket read buffer instead of
@@ -295,7 +309,7 @@ impl RawClient {
             Some(config),
         )
         .await?;
-        Ok(RawClient::from_ws(ws))
+        Ok(RawClient::from_ws(ws, url))
     }
 
     /// Sends `bytes` as one binary frame (need not be a valid message).
@@ -448,7 +462,8 @@ impl RawClient {
         claimed_best: Option<(BlockHash, Height, Work)>,
     ) -> Result<Hello> {
         let challenge = fresh_challenge(&seed);
-        let hello = make_hello(params, seed, kind, url, claimed_best, challenge);
+        let mut hello = make_hello(params, seed, kind, url, claimed_best, challenge);
+        hello.dialed = Some(self.url.clone());
         let me = hello.node_id;
         self.send(&Message::Hello(hello)).await?;
         self.node_id = Some(me);
@@ -464,6 +479,7 @@ impl RawClient {
                         &challenge,
                         &h.node_id,
                         &me,
+                        &self.url,
                     );
                     sig::verify(&h.node_id, &msg.0, sig)
                         .map_err(|e| format!("the server's auth does not verify: {e:?}"))?;
@@ -486,7 +502,14 @@ impl RawClient {
             self.history.push(m.clone());
             match m {
                 Message::Hello(h) if self.their_hello.is_none() => {
-                    let auth = auth_for(params, seed, &challenge, &h.challenge, &h.node_id);
+                    let auth = auth_for(
+                        params,
+                        seed,
+                        &challenge,
+                        &h.challenge,
+                        &h.node_id,
+                        &self.url,
+                    );
                     self.their_hello = Some(h);
                     self.send(&auth).await?;
                     sent_auth = true;
