@@ -156,6 +156,15 @@ function renderSync() {
   }
   const synced = st ? !!st.synced : ui.synced;
   text.dataset.synced = String(synced);
+  // Validated but not yet in IndexedDB: the node is not synced until these are stored.
+  const unstored = st?.storage?.unstoredBlocks ?? 0;
+  text.dataset.unstored = String(unstored);
+  if (!synced && unstored > 0 && st && st.height >= (st.syncTarget ?? 0)) {
+    box.dataset.state = 'syncing';
+    setText(text, `Saving ${plural(unstored, 'block')}`);
+    bar.hidden = true;
+    return;
+  }
   if (synced) {
     box.dataset.state = 'synced';
     setText(text, 'Synced');
@@ -907,6 +916,12 @@ async function startNode(wasm) {
       renderStorage();
     });
   setInterval(refresh, REFRESH_MS);
+  // Write what is validated but unstored before the tab may be frozen or closed.
+  const flush = () => node.flush().catch((e) => log('warn', `Storage flush: ${errText(e)}`));
+  addEventListener('pagehide', flush);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') flush();
+  });
   estimateStorage();
   setInterval(estimateStorage, 30_000);
   return node;
