@@ -160,6 +160,9 @@ fn bytes(v: &[u8]) -> JsValue {
     Uint8Array::from(v).into()
 }
 
+/// The host's callback for a connection closed by `onversionchange`.
+type OnClosed = Rc<RefCell<Option<Box<dyn Fn()>>>>;
+
 /// An open database.
 #[derive(Clone)]
 pub struct IdbStore {
@@ -168,7 +171,7 @@ pub struct IdbStore {
     /// Set when `onversionchange` closed the connection.
     closed: Rc<Cell<bool>>,
     /// Called once when `onversionchange` closes the connection.
-    on_closed: Rc<RefCell<Option<Box<dyn Fn()>>>>,
+    on_closed: OnClosed,
     /// Tests: write transactions left before the tab "dies" (see [`IdbStore::kill_after`]).
     kill_after: Rc<Cell<Option<u32>>>,
 }

@@ -426,7 +426,7 @@ impl Writer {
                     wake.append(&mut s.room);
                 }
                 if s.failed.is_some() {
-                    wake.extend(s.drained.drain(..));
+                    wake.append(&mut s.drained);
                 }
                 (notice, wake, s.notify.clone())
             };

@@ -31,13 +31,13 @@ fn sync_changes(n: usize) -> (Vec<Block>, Vec<ChangeSet>) {
     let mut chain = Chain::new(params.clone());
     let mut blocks = Vec::new();
     let mut changes = Vec::new();
-    let mut accept = |chain: &mut Chain, b: Block| {
+    fn accept(chain: &mut Chain, b: Block, blocks: &mut Vec<Block>, changes: &mut Vec<ChangeSet>) {
         changes.push(chain.accept_block(&b, b.header.time).unwrap().changes);
         blocks.push(b);
-    };
+    }
     for _ in 0..n / 2 {
         let b = block_with(&chain, &[], key, b"a");
-        accept(&mut chain, b);
+        accept(&mut chain, b, &mut blocks, &mut changes);
     }
     // A side branch from 3 below the tip that becomes longer: a reorg in the middle.
     let mut side = Chain::new(params.clone());
@@ -47,11 +47,11 @@ fn sync_changes(n: usize) -> (Vec<Block>, Vec<ChangeSet>) {
     for _ in 0..5 {
         let b = block_with(&side, &[], wallet(2, &params).public_key(), b"b");
         side.accept_block(&b, b.header.time).unwrap();
-        accept(&mut chain, b);
+        accept(&mut chain, b, &mut blocks, &mut changes);
     }
     while blocks.len() < n {
         let b = block_with(&chain, &[], key, b"c");
-        accept(&mut chain, b);
+        accept(&mut chain, b, &mut blocks, &mut changes);
     }
     (blocks, changes)
 }
@@ -121,7 +121,7 @@ async fn sync_until_killed(store: &IdbStore, changes: &[ChangeSet], kill: u32) -
             writer.unstored_blocks()
         );
         // Vary where the event loop gets to run, so batches differ by kill point.
-        if (i as u32 + kill) % 4 == 0 {
+        if (i as u32 + kill).is_multiple_of(4) {
             TimeoutFuture::new(0).await;
         }
     }
