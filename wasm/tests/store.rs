@@ -162,7 +162,7 @@ async fn a_tab_killed_at_50_points_or_more_during_sync_restarts_consistent() {
     assert!(heights.len() >= 50, "only {} kill points", heights.len());
     // The kill points spread over the whole sync (the reorg included).
     assert!(heights[0] < 5, "{heights:?}");
-    assert!(*heights.last().unwrap() > 140, "{heights:?}");
+    assert!(*heights.last().unwrap() > 120, "{heights:?}");
     // An unkilled sync stores all of it, in fewer transactions than ChangeSets.
     let name = db_name("whole");
     let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
@@ -244,10 +244,16 @@ async fn a_repair_killed_at_any_point_keeps_the_blocks_and_finishes_next_time() 
             .unwrap();
         let (after, _) = store.scan_blocks().await.unwrap();
         assert_eq!(after.len(), before.len(), "a killed repair lost blocks");
-        assert!(
-            store.meta(REPAIR_MARK).await.unwrap().is_some(),
-            "the repair mark is gone before the repair finished"
-        );
+        // Killed in its first transaction, nothing changed (the damage is still seen);
+        // after it, the mark says a repair is under way.
+        if kill == 0 {
+            assert!(store.load().await.is_err(), "the damage vanished");
+        } else {
+            assert!(
+                store.meta(REPAIR_MARK).await.unwrap().is_some(),
+                "the repair mark is gone before the repair finished"
+            );
+        }
         repair(&store, &params, "again").await.unwrap();
         assert_eq!(
             assert_consistent(&store).await.tip().hash,
