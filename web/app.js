@@ -104,6 +104,12 @@ async function startNode(wasm) {
       renderStorage();
     });
   setInterval(refresh, REFRESH_MS);
+  // Write what is validated but unstored before the tab may be frozen or closed.
+  const flush = () => node.flush().catch((e) => log('warn', `Storage flush: ${errText(e)}`));
+  addEventListener('pagehide', flush);
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'hidden') flush();
+  });
   estimateStorage();
   setInterval(estimateStorage, 30_000);
   return node;

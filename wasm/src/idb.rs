@@ -1,8 +1,11 @@
 //! The node's store on IndexedDB: one readwrite transaction per ChangeSet spanning every
 //! object store, committed explicitly, with nothing but IndexedDB requests awaited inside it.
-//! The schema is versioned (`SCHEMA_VERSION`); upgrades only add stores.
+//! The schema is versioned (`SCHEMA_VERSION`); upgrades only add stores. When another tab
+//! opens a newer version (or deletes the database), this one closes its connection at once
+//! (`onversionchange`) so it does not block that tab, and every later write fails with
+//! [`StoreError::Closed`] (the page tells the user to reload).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Uint8Array};
@@ -37,6 +40,8 @@ pub enum StoreError {
     Corrupt(String),
     /// The database holds another network's chain.
     WrongNetwork,
+    /// The connection was closed because another tab upgrades or deletes the database.
+    Closed,
 }
 
 impl std::fmt::Display for StoreError {
@@ -48,6 +53,10 @@ impl std::fmt::Display for StoreError {
             StoreError::Aborted(e) => write!(f, "storage transaction aborted: {e}"),
             StoreError::Corrupt(e) => write!(f, "stored data is damaged: {e}"),
             StoreError::WrongNetwork => write!(f, "the database belongs to another network"),
+            StoreError::Closed => write!(
+                f,
+                "the database was closed because another tab is upgrading or deleting it: reload this tab"
+            ),
         }
     }
 }
@@ -151,11 +160,29 @@ fn bytes(v: &[u8]) -> JsValue {
     Uint8Array::from(v).into()
 }
 
+/// The host's callback for a connection closed by `onversionchange`.
+type OnClosed = Rc<RefCell<Option<Box<dyn Fn()>>>>;
+
 /// An open database.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct IdbStore {
     db: IdbDatabase,
     name: String,
+    /// Set when `onversionchange` closed the connection.
+    closed: Rc<Cell<bool>>,
+    /// Called once when `onversionchange` closes the connection.
+    on_closed: OnClosed,
+    /// Tests: write transactions left before the tab "dies" (see [`IdbStore::kill_after`]).
+    kill_after: Rc<Cell<Option<u32>>>,
+}
+
+impl std::fmt::Debug for IdbStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IdbStore")
+            .field("name", &self.name)
+            .field("closed", &self.closed.get())
+            .finish_non_exhaustive()
+    }
 }
 
 impl IdbStore {
@@ -203,7 +230,30 @@ impl IdbStore {
         let store = IdbStore {
             db,
             name: name.to_owned(),
+            closed: Rc::new(Cell::new(false)),
+            on_closed: Rc::new(RefCell::new(None)),
+            kill_after: Rc::new(Cell::new(None)),
         };
+        // Another tab wants a newer schema or deletes the database: let it, stop writing,
+        // and tell the host (the page asks the user to reload).
+        let (db2, closed, on_closed) = (
+            store.db.clone(),
+            store.closed.clone(),
+            store.on_closed.clone(),
+        );
+        let on_version_change = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+            db2.close();
+            if !closed.replace(true) {
+                if let Some(f) = on_closed.borrow().as_ref() {
+                    f();
+                }
+            }
+        });
+        store
+            .db
+            .set_onversionchange(Some(on_version_change.as_ref().unchecked_ref()));
+        // The database holds the handler for as long as it lives.
+        on_version_change.forget();
         match store.meta("genesis").await? {
             Some(g) if g != genesis.as_bytes() => return Err(StoreError::WrongNetwork),
             Some(_) => {}
@@ -216,7 +266,39 @@ impl IdbStore {
         &self.name
     }
 
+    /// Called once if another tab's upgrade or deletion closes this connection.
+    pub fn set_on_closed(&self, f: impl Fn() + 'static) {
+        *self.on_closed.borrow_mut() = Some(Box::new(f));
+    }
+
+    /// Whether `onversionchange` closed the connection.
+    pub fn is_closed(&self) -> bool {
+        self.closed.get()
+    }
+
+    /// Tests: the tab "dies" during write transaction number `n` (0 = the next one): that
+    /// transaction issues its requests and is aborted before it commits, and every later
+    /// write fails, as if the tab had been closed at that moment.
+    pub fn kill_after(&self, n: u32) {
+        self.kill_after.set(Some(n));
+    }
+
+    /// Counts one write transaction against [`IdbStore::kill_after`]: true if it must abort.
+    fn killed_now(&self) -> bool {
+        match self.kill_after.get() {
+            None => false,
+            Some(0) => true,
+            Some(n) => {
+                self.kill_after.set(Some(n - 1));
+                false
+            }
+        }
+    }
+
     fn tx(&self, mode: IdbTransactionMode) -> Result<IdbTransaction, StoreError> {
+        if self.closed.get() {
+            return Err(StoreError::Closed);
+        }
         let names = Array::new();
         for s in STORES {
             names.push(&JsValue::from_str(s));
@@ -246,15 +328,50 @@ impl IdbStore {
 
     /// Writes one meta value in its own transaction.
     pub async fn put_meta(&self, key: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.write(false, |tx| {
+            tx.object_store("meta")?
+                .put_with_key(&bytes(value), &JsValue::from_str(key))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Deletes one meta value in its own transaction.
+    pub async fn delete_meta(&self, key: &str) -> Result<(), StoreError> {
+        self.write(false, |tx| {
+            tx.object_store("meta")?.delete(&JsValue::from_str(key))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// One readwrite transaction across every store: `issue` makes its requests
+    /// synchronously (nothing else is awaited inside the transaction), then it commits —
+    /// or aborts, with `abort` or when the test kill switch fires.
+    async fn write(
+        &self,
+        abort: bool,
+        issue: impl FnOnce(&IdbTransaction) -> Result<(), JsValue>,
+    ) -> Result<(), StoreError> {
         let tx = self.tx(IdbTransactionMode::Readwrite)?;
-        let store = tx
-            .object_store("meta")
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        store
-            .put_with_key(&bytes(value), &JsValue::from_str(key))
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
         let done = completion(&tx);
-        let _ = commit(&tx);
+        if let Err(e) = issue(&tx) {
+            let _ = tx.abort();
+            let _ = done.await;
+            return Err(abort_error(&e));
+        }
+        if self.killed_now() {
+            let _ = tx.abort();
+            let _ = done.await;
+            return Err(StoreError::Aborted(
+                "the tab died here (test kill switch)".into(),
+            ));
+        }
+        if abort {
+            let _ = tx.abort();
+        } else {
+            let _ = commit(&tx);
+        }
         done.await.map(|_| ()).map_err(|e| abort_error(&e))
     }
 
@@ -292,19 +409,16 @@ impl IdbStore {
         key: &str,
         value: Option<&[u8]>,
     ) -> Result<(), StoreError> {
-        let tx = self.tx(IdbTransactionMode::Readwrite)?;
-        let done = completion(&tx);
-        let s = tx
-            .object_store(store)
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let key = JsValue::from_str(key);
-        match value {
-            Some(v) => s.put_with_key(&bytes(v), &key),
-            None => s.delete(&key),
-        }
-        .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let _ = commit(&tx);
-        done.await.map(|_| ()).map_err(|e| abort_error(&e))
+        self.write(false, |tx| {
+            let s = tx.object_store(store)?;
+            let key = JsValue::from_str(key);
+            match value {
+                Some(v) => s.put_with_key(&bytes(v), &key)?,
+                None => s.delete(&key)?,
+            };
+            Ok(())
+        })
+        .await
     }
 
     /// Starts writing `cs` and aborts the transaction before it commits (tests).
@@ -316,9 +430,8 @@ impl IdbStore {
         if cs.is_empty() {
             return Ok(());
         }
-        let tx = self.tx(IdbTransactionMode::Readwrite)?;
         // Every request is issued synchronously; only the transaction's end is awaited.
-        let issue = || -> Result<(), JsValue> {
+        self.write(abort, |tx| {
             let blocks = tx.object_store("blocks")?;
             for b in &cs.blocks {
                 blocks.put_with_key(&bytes(&b.encode()), &JsValue::from_str(&b.hash().to_hex()))?;
@@ -364,19 +477,8 @@ impl IdbStore {
                     .put_with_key(&bytes(tip.as_bytes()), &JsValue::from_str("tip"))?;
             }
             Ok(())
-        };
-        let done = completion(&tx);
-        if let Err(e) = issue() {
-            let _ = tx.abort();
-            let _ = done.await;
-            return Err(abort_error(&e));
-        }
-        if abort {
-            let _ = tx.abort();
-        } else {
-            let _ = commit(&tx);
-        }
-        done.await.map(|_| ()).map_err(|e| abort_error(&e))
+        })
+        .await
     }
 
     async fn all(
@@ -494,31 +596,63 @@ impl IdbStore {
             .collect())
     }
 
-    /// Empties the chain stores (keeps meta: genesis, identity and wallet).
-    pub async fn clear_chain(&self) -> Result<(), StoreError> {
-        let tx = self.tx(IdbTransactionMode::Readwrite)?;
-        let done = completion(&tx);
-        for s in ["blocks", "invalid", "utxo", "undo", "nodes"] {
-            if let Ok(store) = tx.object_store(s) {
-                let _ = store.clear();
+    /// Every block record: the blocks that decode (and match their key), and the keys of
+    /// the records that do not.
+    pub async fn scan_blocks(&self) -> Result<(Vec<Block>, Vec<String>), StoreError> {
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for (key, v) in self.all(&tx, "blocks").await? {
+            match Block::decode(&Uint8Array::new(&v).to_vec()) {
+                Ok(b) if b.hash().to_hex() == key => good.push(b),
+                _ => bad.push(key),
             }
         }
-        if let Ok(meta) = tx.object_store("meta") {
-            let _ = meta.delete(&JsValue::from_str("tip"));
-        }
-        let _ = commit(&tx);
-        done.await.map(|_| ()).map_err(|e| abort_error(&e))
+        Ok((good, bad))
+    }
+
+    /// The first write of a repair, in one transaction: records `why` under meta `repair`
+    /// (so an interrupted repair is redone at the next start), deletes the block records
+    /// named in `drop_blocks`, and empties what is recomputed from the blocks (UTXO set,
+    /// undo data, invalid marks, the tip) and the relay list. Every other block stays: an
+    /// interruption never leaves less than the blocks to rebuild from.
+    pub async fn begin_repair(&self, why: &str, drop_blocks: &[String]) -> Result<(), StoreError> {
+        self.write(false, |tx| {
+            let meta = tx.object_store("meta")?;
+            meta.put_with_key(&bytes(why.as_bytes()), &JsValue::from_str("repair"))?;
+            meta.delete(&JsValue::from_str("tip"))?;
+            let blocks = tx.object_store("blocks")?;
+            for key in drop_blocks {
+                blocks.delete(&JsValue::from_str(key))?;
+            }
+            for s in ["invalid", "utxo", "undo", "nodes"] {
+                tx.object_store(s)?.clear()?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Empties the chain stores (keeps meta: genesis, identity and wallet).
+    pub async fn clear_chain(&self) -> Result<(), StoreError> {
+        self.write(false, |tx| {
+            for s in ["blocks", "invalid", "utxo", "undo", "nodes"] {
+                tx.object_store(s)?.clear()?;
+            }
+            tx.object_store("meta")?.delete(&JsValue::from_str("tip"))?;
+            Ok(())
+        })
+        .await
     }
 
     /// Writes garbage into one record (tests of damage detection).
     pub async fn damage(&self, store: &str, key: &str) -> Result<(), StoreError> {
-        let tx = self.tx(IdbTransactionMode::Readwrite)?;
-        let done = completion(&tx);
-        tx.object_store(store)
-            .and_then(|s| s.put_with_key(&bytes(&[0xde, 0xad]), &JsValue::from_str(key)))
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let _ = commit(&tx);
-        done.await.map(|_| ()).map_err(|e| abort_error(&e))
+        self.write(false, |tx| {
+            tx.object_store(store)?
+                .put_with_key(&bytes(&[0xde, 0xad]), &JsValue::from_str(key))?;
+            Ok(())
+        })
+        .await
     }
 
     pub fn close(&self) {

@@ -6,7 +6,7 @@
 #![allow(clippy::unused_unit)] // wasm-bindgen expansions
 
 use std::cell::RefCell;
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::{Rc, Weak};
 
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
@@ -20,7 +20,6 @@ use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
-use tabcoin_core::chain::Chain;
 use tabcoin_core::encode::Encode;
 use tabcoin_core::hash::{decode_hex, to_hex};
 use tabcoin_core::miner::{NonceRange, Step};
@@ -30,7 +29,6 @@ use tabcoin_core::node::{
 use tabcoin_core::params::{Network, Params};
 use tabcoin_core::primitives::{BlockHash, BlockHeader, HEADER_SIZE, Payload, Transaction, Txid};
 use tabcoin_core::sig::PublicKey;
-use tabcoin_core::store::ChangeSet;
 use tabcoin_core::units::{Amount, Height};
 use tabcoin_core::wallet::{Wallet, decode_address, encode_address};
 use tabcoin_core::wire::NodeKind;
@@ -38,9 +36,12 @@ use tabcoin_core::wire::NodeKind;
 pub mod bench;
 pub mod idb;
 mod keyguard;
+pub mod queue;
+pub mod repair;
 pub mod sendq;
 pub mod simd;
 use idb::{IdbStore, StoreError};
+use queue::{Limits, Notice, Writer};
 
 fn now_ms() -> u64 {
     js_sys::Date::now() as u64
@@ -91,8 +92,10 @@ struct Inner {
     relay: String,
     conns: HashMap<PeerId, Conn>,
     next_peer: PeerId,
-    writes: VecDeque<ChangeSet>,
-    writing: bool,
+    /// ChangeSets on their way to IndexedDB (merged, with back-pressure).
+    writer: Writer,
+    /// A Synced event held back until the write queue is within its slack.
+    synced_pending: Option<Height>,
     store_failed: Option<String>,
     on_event: Option<Function>,
     on_template: Option<Function>,
@@ -223,30 +226,6 @@ impl std::fmt::Debug for BrowserNode {
     }
 }
 
-/// Replays stored blocks that still decode into a fresh chain (parents first), producing
-/// the state that is valid. Used when the stored state is damaged.
-fn rebuild(params: &Params, blocks: Vec<tabcoin_core::primitives::Block>) -> (ChangeSet, usize) {
-    let mut chain = Chain::new(params.clone());
-    let mut pending = blocks;
-    let mut all = ChangeSet::default();
-    loop {
-        let before = pending.len();
-        pending.retain(|b| {
-            if chain.entry(&b.header.prev).is_none() {
-                return true;
-            }
-            if let Ok(out) = chain.accept_block(b, u64::MAX / 4) {
-                all.merge(out.changes);
-            }
-            false
-        });
-        if pending.len() == before {
-            break;
-        }
-    }
-    (all, chain.height().0 as usize)
-}
-
 #[wasm_bindgen]
 impl BrowserNode {
     /// Opens the store, loads (or repairs) the chain and connects to `opts.relay`.
@@ -291,9 +270,13 @@ impl BrowserNode {
         config.agent = format!("tabcoin-browser/{}", env!("CARGO_PKG_VERSION"));
 
         let mut repaired = None;
-        let node = match store.load().await {
-            Ok(cs) => match Node::new(config.clone(), params.clone(), cs) {
-                Ok(n) => Ok(n),
+        let node = match store.meta(repair::REPAIR_MARK).await {
+            Ok(Some(why)) => Err(format!(
+                "{} (an interrupted repair)",
+                String::from_utf8_lossy(&why)
+            )),
+            Ok(None) => match store.load().await {
+                Ok(cs) => Node::new(config.clone(), params.clone(), cs).map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             },
             Err(e) => Err(e.to_string()),
@@ -302,33 +285,32 @@ impl BrowserNode {
             Ok(n) => n,
             Err(damage) => {
                 // Keep every block that still decodes and validates; recompute the rest.
-                let blocks = store.valid_blocks().await.unwrap_or_default();
-                let (cs, height) = rebuild(&params, blocks);
-                store
-                    .clear_chain()
+                let done = repair::repair(&store, &params, &damage)
                     .await
-                    .map_err(|e| JsError::new(&e.to_string()))?;
-                store
-                    .persist(&cs)
-                    .await
-                    .map_err(|e| JsError::new(&e.to_string()))?;
+                    .map_err(|e| JsError::new(&format!("{damage}; repair failed: {e}")))?;
                 repaired = Some(format!(
-                    "{damage}; rebuilt from stored blocks up to height {height}"
+                    "{damage}; rebuilt from {} stored blocks up to height {}",
+                    done.kept, done.height
                 ));
+                let cs = store
+                    .load()
+                    .await
+                    .map_err(|e| JsError::new(&e.to_string()))?;
                 Node::new(config, params.clone(), cs).map_err(|e| JsError::new(&e.to_string()))?
             }
         };
+        let writer = Writer::new(store.clone(), Limits::BROWSER);
         let inner = Rc::new(RefCell::new(Inner {
             node,
-            store,
+            store: store.clone(),
             wallet,
             wallet_key,
             sealed,
             relay,
             conns: HashMap::new(),
             next_peer: 1,
-            writes: VecDeque::new(),
-            writing: false,
+            writer: writer.clone(),
+            synced_pending: None,
             store_failed: None,
             on_event: get_fn(&opts, "onEvent"),
             on_template: get_fn(&opts, "onTemplate"),
@@ -348,6 +330,18 @@ impl BrowserNode {
                 },
             );
         }
+        let weak = Rc::downgrade(&inner);
+        writer.set_notify(move |notice| {
+            if let Some(inner) = weak.upgrade() {
+                on_store_notice(&inner, notice);
+            }
+        });
+        let weak = Rc::downgrade(&inner);
+        store.set_on_closed(move || {
+            if let Some(inner) = weak.upgrade() {
+                store_failed(&inner, &StoreError::Closed);
+            }
+        });
         let weak = Rc::downgrade(&inner);
         let ticker = Interval::new(TICK_MS as u32, move || {
             if let Some(inner) = weak.upgrade() {
@@ -386,9 +380,15 @@ impl BrowserNode {
         }
         #[derive(Serialize, Tsify)]
         #[tsify(missing_as_null)]
+        #[serde(rename_all = "camelCase")]
         struct StorageState {
             persisted: Option<bool>,
             error: Option<String>,
+            /// Blocks validated but not yet committed to IndexedDB.
+            unstored_blocks: usize,
+            unstored_bytes: usize,
+            /// Height of the tip IndexedDB holds (as written by this session).
+            stored_height: Option<u64>,
         }
         #[derive(Serialize, Tsify)]
         #[tsify(missing_as_null)]
@@ -432,7 +432,8 @@ impl BrowserNode {
             network: chain.params().name,
             height: tip.height.0,
             tip: tip.hash.to_hex(),
-            synced: i.node.is_synced(),
+            // Not synced while more than a few validated blocks are not yet stored.
+            synced: i.node.is_synced() && i.writer.within_synced_slack(),
             sync_target: chain.best_header().height.0.max(i.sync_target.0),
             connected: !peers.is_empty(),
             relay: i.relay.clone(),
@@ -457,6 +458,13 @@ impl BrowserNode {
             storage: StorageState {
                 persisted: i.persisted,
                 error: i.store_failed.clone(),
+                unstored_blocks: i.writer.unstored_blocks(),
+                unstored_bytes: i.writer.unstored_bytes(),
+                stored_height: i
+                    .writer
+                    .stored_tip()
+                    .and_then(|h| chain.entry(&h))
+                    .map(|e| e.height.0),
             },
         })
     }
@@ -917,6 +925,16 @@ impl BrowserNode {
         granted
     }
 
+    /// Resolves once every validated change is committed to IndexedDB (the page calls it
+    /// on `pagehide` and when it becomes hidden); throws the store's error if a write failed.
+    pub async fn flush(&self) -> Result<(), JsError> {
+        let writer = self.inner.borrow().writer.clone();
+        writer
+            .flush()
+            .await
+            .map_err(|e| JsError::new(&e.to_string()))
+    }
+
     /// Closes connections and the database.
     pub fn stop(&self) {
         let mut i = self.inner.borrow_mut();
@@ -1102,7 +1120,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
                 Output::Dial { url } => dials.push(url),
                 Output::Persist(cs) => {
                     if i.store_failed.is_none() {
-                        i.writes.push_back(cs);
+                        i.writer.push(cs);
                     }
                 }
                 Output::Event(e) => {
@@ -1134,7 +1152,6 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     for url in dials {
         dial(inner, url);
     }
-    kick_writer(inner);
     for e in &events {
         emit(inner, e);
     }
@@ -1185,7 +1202,14 @@ fn event_view(i: &mut Inner, e: Event) -> Option<NodeEvent> {
                 target: target.0,
             }
         }
-        Event::Synced { height } => NodeEvent::Synced { height: height.0 },
+        Event::Synced { height } => {
+            if !i.writer.within_synced_slack() {
+                // Said once the queue drains (on_store_notice).
+                i.synced_pending = Some(height);
+                return None;
+            }
+            NodeEvent::Synced { height: height.0 }
+        }
         Event::PeerConnected { peer, kind, .. } => NodeEvent::Peer {
             connected: true,
             id: peer,
@@ -1214,51 +1238,45 @@ fn event_view(i: &mut Inner, e: Event) -> Option<NodeEvent> {
     })
 }
 
-/// Writes queued ChangeSets one at a time, in order, each in one transaction.
-fn kick_writer(inner: &Rc<RefCell<Inner>>) {
-    {
-        let mut i = inner.borrow_mut();
-        if i.writing || i.writes.is_empty() {
-            return;
-        }
-        i.writing = true;
-    }
-    let inner = inner.clone();
-    spawn_local(async move {
-        loop {
-            let (store, cs) = {
+/// After each write: a held-back Synced event once few blocks are unstored; a failure
+/// stops writing and is shown.
+fn on_store_notice(inner: &Rc<RefCell<Inner>>, notice: &Notice) {
+    match notice {
+        Notice::Stored { .. } => {
+            let synced = {
                 let mut i = inner.borrow_mut();
-                match i.writes.pop_front() {
-                    Some(cs) => (i.store.clone(), cs),
-                    None => {
-                        i.writing = false;
-                        return;
-                    }
+                if i.writer.within_synced_slack() {
+                    i.synced_pending.take()
+                } else {
+                    None
                 }
             };
-            if let Err(e) = store.persist(&cs).await {
-                // Later writes would build on a state the database does not have: stop,
-                // keep running in memory, and say so. The next start resumes from the
-                // last complete write and syncs the rest.
-                let quota = e == StoreError::QuotaExceeded;
-                {
-                    let mut i = inner.borrow_mut();
-                    i.store_failed = Some(e.to_string());
-                    i.writes.clear();
-                    i.writing = false;
-                }
-                emit(
-                    &inner,
-                    &NodeEvent::Store {
-                        error: Some(e.to_string()),
-                        quota_exceeded: quota,
-                        repaired: None,
-                    },
-                );
-                return;
+            if let Some(height) = synced {
+                emit(inner, &NodeEvent::Synced { height: height.0 });
             }
         }
-    });
+        Notice::Failed(e) => store_failed(inner, e),
+    }
+}
+
+/// Later writes would build on a state the database does not have: stop, keep running in
+/// memory, and say so. The next start resumes from the last complete write and syncs the rest.
+fn store_failed(inner: &Rc<RefCell<Inner>>, e: &StoreError) {
+    {
+        let mut i = inner.borrow_mut();
+        if i.store_failed.is_some() {
+            return;
+        }
+        i.store_failed = Some(e.to_string());
+    }
+    emit(
+        inner,
+        &NodeEvent::Store {
+            error: Some(e.to_string()),
+            quota_exceeded: *e == StoreError::QuotaExceeded,
+            repaired: None,
+        },
+    );
 }
 
 fn dial(inner: &Rc<RefCell<Inner>>, url: String) {
@@ -1379,6 +1397,14 @@ async fn run_conn(
     while let Some(msg) = stream.next().await {
         match msg {
             Ok(WsMessage::Bytes(b)) => {
+                // Back-pressure: while the store lags, peers' messages wait here (the node
+                // requests nothing more meanwhile), so validation stays within the write
+                // queue's high-water mark of storage.
+                let writer = match weak.upgrade() {
+                    Some(inner) => inner.borrow().writer.clone(),
+                    None => return,
+                };
+                writer.room().await;
                 let Some(inner) = weak.upgrade() else { return };
                 if !inner.borrow().conns.contains_key(&peer) {
                     break;

@@ -3,6 +3,7 @@
 
 import { $, fmtInt, setText } from '../ui/dom.js';
 import { network, node, ui } from './state.js';
+import { plural } from './log.js';
 
 export function renderNetwork() {
   const badge = $('net-badge');
@@ -58,6 +59,15 @@ export function renderSync() {
   }
   const synced = st ? !!st.synced : ui.synced;
   text.dataset.synced = String(synced);
+  // Validated but not yet in IndexedDB: the node is not synced until these are stored.
+  const unstored = st?.storage?.unstoredBlocks ?? 0;
+  text.dataset.unstored = String(unstored);
+  if (!synced && unstored > 0 && st && st.height >= (st.syncTarget ?? 0)) {
+    box.dataset.state = 'syncing';
+    setText(text, `Saving ${plural(unstored, 'block')}`);
+    bar.hidden = true;
+    return;
+  }
   if (synced) {
     box.dataset.state = 'synced';
     setText(text, 'Synced');

@@ -1,0 +1,306 @@
+//! The browser store under a dying tab: the write queue (merged transactions,
+//! back-pressure) and the repair path, killed at many points, must always leave a store that
+//! loads and equals a replay of the blocks it holds.
+//! Run with `wasm-pack test --headless --chrome wasm --test store`.
+
+#![cfg(target_arch = "wasm32")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code
+
+use gloo::timers::future::TimeoutFuture;
+use tabcoin_core::chain::Chain;
+use tabcoin_core::params::Params;
+use tabcoin_core::primitives::Block;
+use tabcoin_core::store::ChangeSet;
+use tabcoin_core::testkit::{block_with, wallet};
+use tabcoin_wasm::idb::{IdbStore, StoreError};
+use tabcoin_wasm::queue::{Limits, Writer};
+use tabcoin_wasm::repair::{REPAIR_MARK, repair};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn db_name(test: &str) -> String {
+    format!("tabcoin-store-{test}-{}", js_sys::Date::now())
+}
+
+/// `n` blocks on the test network with a fork that is reorganised onto half way, and the
+/// ChangeSets the chain emitted while accepting them, in order.
+fn sync_changes(n: usize) -> (Vec<Block>, Vec<ChangeSet>) {
+    let params = Params::test();
+    let key = wallet(1, &params).public_key();
+    let mut chain = Chain::new(params.clone());
+    let mut blocks = Vec::new();
+    let mut changes = Vec::new();
+    fn accept(chain: &mut Chain, b: Block, blocks: &mut Vec<Block>, changes: &mut Vec<ChangeSet>) {
+        changes.push(chain.accept_block(&b, b.header.time).unwrap().changes);
+        blocks.push(b);
+    }
+    for _ in 0..n / 2 {
+        let b = block_with(&chain, &[], key, b"a");
+        accept(&mut chain, b, &mut blocks, &mut changes);
+    }
+    // A side branch from 3 below the tip that becomes longer: a reorg in the middle.
+    let mut side = Chain::new(params.clone());
+    for b in &blocks[..blocks.len() - 3] {
+        side.accept_block(b, b.header.time).unwrap();
+    }
+    for _ in 0..5 {
+        let b = block_with(&side, &[], wallet(2, &params).public_key(), b"b");
+        side.accept_block(&b, b.header.time).unwrap();
+        accept(&mut chain, b, &mut blocks, &mut changes);
+    }
+    while blocks.len() < n {
+        let b = block_with(&chain, &[], key, b"c");
+        accept(&mut chain, b, &mut blocks, &mut changes);
+    }
+    (blocks, changes)
+}
+
+/// The chain a store holds must load, and equal a fresh replay of the stored blocks.
+async fn assert_consistent(store: &IdbStore) -> Chain {
+    let params = Params::test();
+    let stored = store.load().await.unwrap();
+    let blocks = stored.blocks.clone();
+    let loaded = Chain::load(params.clone(), stored).expect("the store loads");
+    let mut replay = Chain::new(params);
+    let (ordered, unlinked) =
+        tabcoin_wasm::repair::parents_first(replay.genesis_hash(), blocks.clone());
+    assert!(unlinked.is_empty(), "stored blocks that do not link");
+    for b in &ordered {
+        replay.accept_block(b, u64::MAX / 4).unwrap();
+    }
+    assert_eq!(
+        loaded.tip().hash,
+        replay.tip().hash,
+        "tip differs from a replay"
+    );
+    assert_eq!(loaded.active_chain(), replay.active_chain());
+    assert_eq!(
+        loaded.utxo(),
+        replay.utxo(),
+        "UTXO set differs from a replay"
+    );
+    for h in &loaded.active_chain()[1..] {
+        assert_eq!(
+            loaded.undo_data(h),
+            replay.undo_data(h),
+            "undo data differs"
+        );
+    }
+    loaded
+}
+
+const TEST_LIMITS: Limits = Limits {
+    batch_bytes: 4 << 20,
+    batch_changesets: 3,
+    high_blocks: 8,
+    high_bytes: 8 << 20,
+    low_blocks: 2,
+    low_bytes: 2 << 20,
+    synced_slack: 2,
+};
+
+/// Feeds `changes` to a writer the way the node does (waiting for room when the queue is
+/// full, letting the event loop run between some blocks) on a store that dies during its
+/// write transaction `kill`. Returns (blocks fed, whether the kill happened).
+async fn sync_until_killed(store: &IdbStore, changes: &[ChangeSet], kill: u32) -> (usize, bool) {
+    store.kill_after(kill);
+    let writer = Writer::new(store.clone(), TEST_LIMITS);
+    let mut fed = 0;
+    for (i, cs) in changes.iter().enumerate() {
+        writer.room().await;
+        if writer.failed().is_some() {
+            break;
+        }
+        writer.push(cs.clone());
+        fed += 1;
+        // Validation never runs more than the high-water mark ahead of storage.
+        assert!(
+            writer.unstored_blocks() <= TEST_LIMITS.high_blocks,
+            "{} blocks unstored",
+            writer.unstored_blocks()
+        );
+        // Vary where the event loop gets to run, so batches differ by kill point.
+        if (i as u32 + kill).is_multiple_of(4) {
+            TimeoutFuture::new(0).await;
+        }
+    }
+    match writer.flush().await {
+        Ok(()) => (fed, false),
+        Err(StoreError::Aborted(_)) => (fed, true),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_tab_killed_at_50_points_or_more_during_sync_restarts_consistent() {
+    let (blocks, changes) = sync_changes(160);
+    let params = Params::test();
+    let mut heights = Vec::new();
+    let mut kill = 0;
+    loop {
+        let name = db_name(&format!("kill{kill}"));
+        let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+        let (fed, killed) = sync_until_killed(&store, &changes, kill).await;
+        store.close();
+        if !killed {
+            break;
+        }
+        // The restart: a fresh connection sees only committed transactions.
+        let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+        let loaded = assert_consistent(&store).await;
+        let height = loaded.height().0 as usize;
+        // What was fed but not stored is bounded by the queue's high-water mark.
+        assert!(
+            fed <= height + TEST_LIMITS.high_blocks + 5,
+            "fed {fed}, stored {height}"
+        );
+        heights.push(height);
+        store.close();
+        kill += 1;
+    }
+    assert!(heights.len() >= 50, "only {} kill points", heights.len());
+    // The kill points spread over the whole sync (the reorg included).
+    assert!(heights[0] < 5, "{heights:?}");
+    assert!(*heights.last().unwrap() > 120, "{heights:?}");
+    // An unkilled sync stores all of it, in fewer transactions than ChangeSets.
+    let name = db_name("whole");
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    let writer = Writer::new(store.clone(), TEST_LIMITS);
+    for cs in &changes {
+        writer.room().await;
+        writer.push(cs.clone());
+    }
+    writer.flush().await.unwrap();
+    assert!(
+        writer.transactions() < changes.len() as u64,
+        "{} transactions for {} ChangeSets",
+        writer.transactions(),
+        changes.len()
+    );
+    let loaded = assert_consistent(&store).await;
+    let mut replay = Chain::new(params);
+    for b in &blocks {
+        replay.accept_block(b, u64::MAX / 4).unwrap();
+    }
+    assert_eq!(loaded.tip().hash, replay.tip().hash);
+}
+
+/// A store whose UTXO record is damaged, holding `blocks`.
+async fn damaged_store(test: &str, changes: &[ChangeSet]) -> IdbStore {
+    let params = Params::test();
+    let store = IdbStore::open(&db_name(test), params.genesis_hash())
+        .await
+        .unwrap();
+    for cs in changes {
+        store.persist(cs).await.unwrap();
+    }
+    let (op, _) = changes
+        .last()
+        .unwrap()
+        .utxo
+        .iter()
+        .find(|(_, c)| c.is_some())
+        .unwrap();
+    use tabcoin_core::encode::Encode;
+    store
+        .damage("utxo", &tabcoin_core::hash::to_hex(&op.encode()))
+        .await
+        .unwrap();
+    assert!(store.load().await.is_err(), "damage not detected");
+    store
+}
+
+#[wasm_bindgen_test]
+async fn a_repair_killed_at_any_point_keeps_the_blocks_and_finishes_next_time() {
+    // Enough blocks that the repair writes several batches (256 ChangeSets each).
+    let (blocks, changes) = sync_changes(520);
+    let params = Params::test();
+    let mut replay = Chain::new(params.clone());
+    for b in &blocks {
+        replay.accept_block(b, u64::MAX / 4).unwrap();
+    }
+    // Uninterrupted: linear, several bounded transactions, the whole chain back.
+    let store = damaged_store("repair", &changes).await;
+    let done = repair(&store, &params, "test damage").await.unwrap();
+    assert!(done.transactions >= 4, "{done:?}");
+    assert_eq!(done.height, replay.height().0);
+    assert_eq!(store.meta(REPAIR_MARK).await.unwrap(), None);
+    assert_eq!(
+        assert_consistent(&store).await.tip().hash,
+        replay.tip().hash
+    );
+    store.close();
+    // Killed at each of its transactions: never fewer blocks, and the mark stays, so the
+    // next start repairs again and ends where the uninterrupted repair did.
+    for kill in 0..done.transactions as u32 {
+        let store = damaged_store(&format!("repair{kill}"), &changes).await;
+        let (before, _) = store.scan_blocks().await.unwrap();
+        store.kill_after(kill);
+        assert!(repair(&store, &params, "test damage").await.is_err());
+        store.close();
+        let store = IdbStore::open(store.name(), params.genesis_hash())
+            .await
+            .unwrap();
+        let (after, _) = store.scan_blocks().await.unwrap();
+        assert_eq!(after.len(), before.len(), "a killed repair lost blocks");
+        // Killed in its first transaction, nothing changed (the damage is still seen);
+        // after it, the mark says a repair is under way.
+        if kill == 0 {
+            assert!(store.load().await.is_err(), "the damage vanished");
+        } else {
+            assert!(
+                store.meta(REPAIR_MARK).await.unwrap().is_some(),
+                "the repair mark is gone before the repair finished"
+            );
+        }
+        repair(&store, &params, "again").await.unwrap();
+        assert_eq!(
+            assert_consistent(&store).await.tip().hash,
+            replay.tip().hash
+        );
+        store.close();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn another_tab_upgrading_the_database_closes_this_connection() {
+    let params = Params::test();
+    let name = db_name("versionchange");
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    let told = std::rc::Rc::new(std::cell::Cell::new(false));
+    let t = told.clone();
+    store.set_on_closed(move || t.set(true));
+    // Another tab opens a newer version: it must not be blocked by us.
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req = factory.open_with_u32(&name, 999).unwrap();
+    let (tx, rx) = futures_channel::oneshot::channel::<bool>();
+    let tx = std::rc::Rc::new(std::cell::RefCell::new(Some(tx)));
+    let (t1, t2) = (tx.clone(), tx.clone());
+    let ok = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        if let Some(tx) = t1.borrow_mut().take() {
+            let _ = tx.send(true);
+        }
+    });
+    let blocked = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        if let Some(tx) = t2.borrow_mut().take() {
+            let _ = tx.send(false);
+        }
+    });
+    use wasm_bindgen::JsCast;
+    req.set_onsuccess(Some(ok.as_ref().unchecked_ref()));
+    req.set_onblocked(Some(blocked.as_ref().unchecked_ref()));
+    assert!(
+        rx.await.unwrap(),
+        "the newer version was blocked by this tab"
+    );
+    assert!(told.get(), "the host was not told");
+    assert!(store.is_closed());
+    assert_eq!(
+        store.put_meta("x", b"y").await.unwrap_err(),
+        StoreError::Closed
+    );
+    if let Ok(r) = req.result() {
+        r.unchecked_into::<web_sys::IdbDatabase>().close();
+    }
+}
