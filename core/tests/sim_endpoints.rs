@@ -234,7 +234,7 @@ fn unknown_message_types_are_ignored_and_counted() {
     let (mut sim, raw, p) = network_with_peer("10.0.0.55", 0x63, true);
     let before = sim.node(0).stats.unknown_messages;
     sim.raw_send(raw, p, vec![200, 1, 2, 3]);
-    sim.raw_send(raw, p, vec![14]);
+    sim.raw_send(raw, p, vec![99]);
     sim.raw_send(raw, p, Message::Ping(9).encode());
     sim.run_for(1_000);
     assert!(!closed(&sim, raw, p));
