@@ -130,7 +130,11 @@ impl World {
                     let target = self.relays[(self.piped.len() * 3 + j) % RELAYS];
                     let b = self.sim.raw_connect(raw, target, &format!("66.{j}.0.1"));
                     // Every other time the proxy also rewrites the URL the dialer named.
-                    let rewrite = (self.piped.len() % 2 == 0).then(|| Sim::url_of(target));
+                    let rewrite = self
+                        .piped
+                        .len()
+                        .is_multiple_of(2)
+                        .then(|| Sim::url_of(target));
                     self.sim.raw_pipe(raw, a, b, rewrite);
                     self.piped.insert((raw, b));
                 }
@@ -175,7 +179,7 @@ impl World {
             let p = self
                 .sim
                 .raw_connect(raw, relay, &format!("{}.{}.0.1", 70 + k, k));
-            let work = if k % 2 == 0 {
+            let work = if k.is_multiple_of(2) {
                 Work::from_u256(U256::MAX)
             } else {
                 self.sim.node(relay).chain().tip().work
@@ -183,7 +187,7 @@ impl World {
             self.sim
                 .raw_handshake_claiming(raw, p, [0x10 + k as u8; 32], work);
             self.sim.raw_send(raw, p, flood.clone());
-            if k % 2 == 0 {
+            if k.is_multiple_of(2) {
                 self.liars.push((raw, p));
             } else {
                 self.withholders.push((raw, p));
