@@ -1,7 +1,9 @@
 //! Issue 11 at scale: 200 honest nodes (20 relays, 180 tabs) and an attacker holding 20% of
 //! the addresses (50 of 250), who floods signed records for URLs it chose from 48 source
 //! groups, claims huge work and never answers `getheaders`, announces a transaction it never
-//! sends, and runs byte-forwarding proxies that honest relays may dial. Honest nodes keep an
+//! sends, and advertises public URLs of its own: 64 where nothing answers and two
+//! byte-forwarding proxies to honest relays (a node cannot tell these from honest relays
+//! until it dials them, so they are dialed and counted, not forbidden). Honest nodes keep an
 //! honest relay link, keep mining, converge, never dial a URL the policy refuses, and no
 //! proxy ever carries an established link. Deterministic: the figures printed replay exactly.
 
@@ -35,9 +37,11 @@ fn proxy_url(j: usize) -> String {
     format!("ws://p{j}.attacker.example/ws")
 }
 
-/// Attacker-run public URLs nothing listens on.
+/// Attacker-run public URLs nothing listens on, each on its own host.
+const DEAD: usize = 64;
+
 fn dead_url(j: usize) -> String {
-    format!("wss://dead{j}.attacker.example/ws")
+    format!("wss://dead{j}.attacker{}.example/ws", j % 50)
 }
 
 /// URLs an attacker wants a relay to knock on (internal services, odd ports, queries).
@@ -97,9 +101,9 @@ impl World {
             sim.set_auto_pong(raw, true);
             sim.raw_listen(raw, &proxy_url(j));
             attacker_public.insert(proxy_url(j));
-            attacker_public.insert(dead_url(j));
             proxies.push(raw);
         }
+        attacker_public.extend((0..DEAD).map(dead_url));
         let refused = (0..FLOOD_RECORDS).map(refused_url).collect();
         World {
             sim,
@@ -168,7 +172,7 @@ impl World {
         for (i, url) in self.attacker_public.iter().enumerate() {
             flood.push(
                 self.sim
-                    .signed_record([0xc0 + i as u8; 32], url.clone(), now_s),
+                    .signed_record([0xc0 + (i % 32) as u8; 32], url.clone(), now_s),
             );
         }
         let flood = Message::Nodes(flood).encode();
@@ -369,6 +373,20 @@ fn two_hundred_honest_nodes_withstand_an_attacker_with_a_fifth_of_the_addresses(
     eprintln!(
         "  dials to attacker-run public URLs (proxies, dead hosts): {attacker_dials}, links carried by a proxy: {}",
         u8::from(w.carried)
+    );
+    let book: Vec<String> = w
+        .sim
+        .node(w.relays[0])
+        .known_nodes()
+        .into_iter()
+        .map(|r| r.url)
+        .collect();
+    eprintln!(
+        "  relay 0's address book: {} entries, {} of them attacker-run",
+        book.len(),
+        book.iter()
+            .filter(|u| w.attacker_public.contains(*u))
+            .count()
     );
     eprintln!("  liars disconnected: {liars_dropped}/{}", w.liars.len());
     assert_eq!(
