@@ -13,7 +13,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{MINUTE, tx_inv};
+use common::{MINUTE, count, getdata_for, tx_inv};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::{GETHEADERS_TIMEOUT_MS, PeerId, TX_REQUEST_TIMEOUT_MS};
 use tabcoin_core::params::Params;
@@ -294,6 +294,11 @@ fn two_hundred_honest_nodes_withstand_an_attacker_with_a_fifth_of_the_addresses(
         w.run(1_000);
     }
     let tx_ms = w.sim.now_ms - start;
+    let asked = w
+        .withholders
+        .iter()
+        .filter(|&&(raw, p)| count(&w.sim, raw, p, |m| getdata_for(m, txid)) > 0)
+        .count();
     let missing = w
         .honest
         .iter()
@@ -363,15 +368,17 @@ fn two_hundred_honest_nodes_withstand_an_attacker_with_a_fifth_of_the_addresses(
         per_block.iter().map(|ms| ms / 1000).collect::<Vec<_>>()
     );
     eprintln!(
-        "  withheld transaction in every honest mempool after {:.1} s simulated",
-        tx_ms as f64 / 1000.0
+        "  withheld transaction in every honest mempool after {:.1} s simulated ({asked}/{} withholders were asked for it)",
+        tx_ms as f64 / 1000.0,
+        w.withholders.len()
     );
     eprintln!(
         "  dials to the {} refused attacker URLs: {refused_dials}",
         w.refused.len()
     );
     eprintln!(
-        "  dials to attacker-run public URLs (proxies, dead hosts): {attacker_dials}, links carried by a proxy: {}",
+        "  dials to attacker-run public URLs (proxies, dead hosts): {attacker_dials}, connections piped by a proxy: {}, links carried by a proxy: {}",
+        w.piped.len() / 2,
         u8::from(w.carried)
     );
     let book: Vec<String> = w
