@@ -33,6 +33,7 @@ use tabcoin_core::wire::NodeKind;
 
 pub mod bench;
 pub mod idb;
+mod loads;
 pub mod simd;
 use idb::{IdbStore, StoreError};
 
@@ -840,6 +841,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     let mut events = Vec::new();
     let mut templates = Vec::new();
     let mut dials = Vec::new();
+    let mut loads = Vec::new();
     {
         let mut i = inner.borrow_mut();
         while let Some(out) = i.node.poll_output() {
@@ -863,6 +865,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
                     }
                 }
                 Output::Dial { url } => dials.push(url),
+                Output::LoadBlock(hash) => loads.push(hash),
                 Output::Persist(cs) => {
                     if i.store_failed.is_none() {
                         i.writes.push_back(cs);
@@ -886,6 +889,9 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
         dial(inner, url);
     }
     kick_writer(inner);
+    for hash in loads {
+        loads::answer(inner, hash);
+    }
     for e in &events {
         emit(inner, e);
     }
