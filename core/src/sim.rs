@@ -337,6 +337,14 @@ impl Sim {
                     n.templates += 1;
                 }
             }
+            Output::LoadBlock(hash) => {
+                let loaded = match &mut self.actors[i] {
+                    Actor::Node(n) => n.store.load_block(&hash).expect("memory store"),
+                    Actor::Raw(_) => return,
+                };
+                let (block, undo) = loaded;
+                self.input(i, Input::BlockLoaded { hash, block, undo });
+            }
         }
     }
 

@@ -7,7 +7,7 @@ use core::fmt;
 
 use crate::addrman::AddrMeta;
 use crate::encode::{Decode, DecodeError, Encode, Reader};
-use crate::primitives::{Block, BlockHash, OutPoint};
+use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint};
 use crate::utxo::{BlockUndo, Coin};
 use crate::wire::{MAX_URL, NodeRecord};
 use alloc::string::String;
@@ -16,8 +16,12 @@ use alloc::string::String;
 /// (`None` = delete), so merging two sets keeps only what the later one says.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ChangeSet {
-    /// Block bodies to store (the header tree is rebuilt from them on load).
+    /// Block bodies to store.
     pub blocks: Vec<Block>,
+    /// Headers of stored blocks, parents first: what [`Store::load`] returns instead of
+    /// bodies, so start-up reads no body. Writing ignores it (a header is stored with its
+    /// body).
+    pub headers: Vec<BlockHeader>,
     /// Stored blocks found invalid when connected.
     pub invalid: BTreeSet<BlockHash>,
     pub utxo: BTreeMap<OutPoint, Option<Coin>>,
@@ -37,6 +41,7 @@ pub struct ChangeSet {
 impl ChangeSet {
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
+            && self.headers.is_empty()
             && self.invalid.is_empty()
             && self.utxo.is_empty()
             && self.undo.is_empty()
@@ -49,6 +54,7 @@ impl ChangeSet {
     /// Folds a later change into this one.
     pub fn merge(&mut self, later: ChangeSet) {
         self.blocks.extend(later.blocks);
+        self.headers.extend(later.headers);
         self.invalid.extend(later.invalid);
         self.utxo.extend(later.utxo);
         self.undo.extend(later.undo);
@@ -69,6 +75,10 @@ impl Encode for ChangeSet {
         put_varint(out, self.blocks.len() as u64);
         for b in &self.blocks {
             b.encode_to(out);
+        }
+        put_varint(out, self.headers.len() as u64);
+        for h in &self.headers {
+            h.encode_to(out);
         }
         put_varint(out, self.invalid.len() as u64);
         for h in &self.invalid {
@@ -174,6 +184,11 @@ fn read_sorted<K: Ord + Clone, V>(
 impl Decode for ChangeSet {
     fn decode_from(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let blocks = r.list("changeset blocks", MAX_CHANGESET_ITEMS, Block::decode_from)?;
+        let headers = r.list(
+            "changeset headers",
+            MAX_CHANGESET_ITEMS,
+            BlockHeader::decode_from,
+        )?;
         let invalid = read_sorted(r, "changeset invalid", |r| {
             Ok((BlockHash::from_bytes(r.array()?), ()))
         })?
@@ -210,6 +225,7 @@ impl Decode for ChangeSet {
         })?;
         Ok(ChangeSet {
             blocks,
+            headers,
             invalid,
             utxo,
             undo,
@@ -225,8 +241,16 @@ impl Decode for ChangeSet {
 pub trait Store {
     type Error: fmt::Debug + fmt::Display;
 
-    /// Everything stored, as one ChangeSet that rebuilds the state when loaded.
+    /// What rebuilds the state, as one ChangeSet: headers (not bodies), invalid marks, the
+    /// UTXO set, the tip, nodes and bans. Undo data and bodies are read one block at a time
+    /// with [`Store::load_block`] when the chain asks for them.
     fn load(&mut self) -> Result<ChangeSet, Self::Error>;
+
+    /// The stored body of `hash` and its undo data (stored for active blocks only).
+    fn load_block(
+        &mut self,
+        hash: &BlockHash,
+    ) -> Result<(Option<Block>, Option<BlockUndo>), Self::Error>;
 
     fn persist(&mut self, changes: &ChangeSet) -> Result<(), Self::Error>;
 }
@@ -245,6 +269,8 @@ pub struct MemStore {
     node_meta: BTreeMap<String, AddrMeta>,
     /// Number of ChangeSets persisted (one write transaction each).
     pub writes: usize,
+    /// Number of bodies read back with `load_block`.
+    pub loads: usize,
 }
 
 impl MemStore {
@@ -270,14 +296,9 @@ impl Store for MemStore {
 
     fn load(&mut self) -> Result<ChangeSet, Infallible> {
         Ok(ChangeSet {
-            blocks: self.order.iter().map(|h| self.blocks[h].clone()).collect(),
+            headers: self.order.iter().map(|h| self.blocks[h].header).collect(),
             invalid: self.invalid.clone(),
             utxo: self.utxo.iter().map(|(k, v)| (*k, Some(*v))).collect(),
-            undo: self
-                .undo
-                .iter()
-                .map(|(k, v)| (*k, Some(v.clone())))
-                .collect(),
             tip: self.tip,
             nodes: self
                 .nodes
@@ -294,6 +315,7 @@ impl Store for MemStore {
                 .iter()
                 .map(|(k, v)| (k.clone(), Some(v.clone())))
                 .collect(),
+            ..ChangeSet::default()
         })
     }
 
@@ -340,6 +362,14 @@ impl Store for MemStore {
         }
         self.writes += 1;
         Ok(())
+    }
+
+    fn load_block(
+        &mut self,
+        hash: &BlockHash,
+    ) -> Result<(Option<Block>, Option<BlockUndo>), Infallible> {
+        self.loads += 1;
+        Ok((self.blocks.get(hash).cloned(), self.undo.get(hash).cloned()))
     }
 }
 
@@ -415,7 +445,7 @@ mod tests {
         cs.invalid.insert(BlockHash::from_bytes([2; 32]));
         let mut bytes = cs.encode();
         // Swap the two hashes: same set, non-canonical order.
-        let start = 2; // after the empty block list and the count
+        let start = 3; // after the empty block and header lists and the count
         let (a, b) = bytes[start..start + 64].split_at_mut(32);
         a.swap_with_slice(b);
         prop_assert_is_err(ChangeSet::decode(&bytes));

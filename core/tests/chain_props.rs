@@ -220,14 +220,22 @@ fn reload_from_store_resumes_same_state() {
     assert_eq!(side.tip().hash, fork);
     let branch = w.grow(&mut side, 5, &choices, b"y");
     for blk in &branch {
-        let out = b.accept_block(blk, blk.header.time).unwrap();
-        store.persist(&out.changes).unwrap();
+        let mut out = b.accept_block(blk, blk.header.time).unwrap();
+        // The loaded chain holds no bodies: it reads those of the reorg from the store.
+        loop {
+            store.persist(&out.changes).unwrap();
+            let Some(hash) = out.need.pop() else { break };
+            let (block, undo) = store.load_block(&hash).unwrap();
+            let need = out.need;
+            out = b.provide(hash, block, undo);
+            out.need.extend(need);
+        }
     }
     let c = Chain::load(w.params.clone(), store.load().unwrap()).unwrap();
     assert_eq!(c.tip().hash, side.tip().hash);
     assert_eq!(c.utxo(), side.utxo());
     assert_eq!(c.active_chain(), side.active_chain());
-    assert_eq!(store.writes, 12 + 5);
+    assert!(store.loads > 0, "the reorg read undo data from the store");
 }
 
 // ---- Valid means decodable (issue 9, rule 1) ----

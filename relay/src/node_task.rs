@@ -538,6 +538,18 @@ impl Ctx {
                         std::process::exit(2);
                     }
                 }
+                Output::LoadBlock(hash) => {
+                    // One redb read of one body and its undo data: answered at once, so
+                    // the node goes on in the same drain.
+                    let (block, undo) = match self.store.0.load_block(&hash) {
+                        Ok(loaded) => loaded,
+                        Err(e) => {
+                            tracing::error!("store read failed: {e}; shutting down");
+                            std::process::exit(2);
+                        }
+                    };
+                    node.handle(now_ms(), Input::BlockLoaded { hash, block, undo });
+                }
                 Output::Event(e) => log_event(&e),
                 Output::Template(t) => {
                     if let Some(m) = &self.miner {

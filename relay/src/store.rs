@@ -9,6 +9,7 @@
 //! | table     | key                                  | value                                 |
 //! |-----------|--------------------------------------|---------------------------------------|
 //! | `blocks`  | block hash (32 bytes)                | (insertion sequence, canonical block) |
+//! | `headers` | insertion sequence (u64)             | block header (88 bytes)               |
 //! | `invalid` | block hash (32 bytes)                | ()                                    |
 //! | `utxo`    | outpoint (36 bytes)                  | canonical coin                        |
 //! | `undo`    | block hash (32 bytes)                | canonical block undo                  |
@@ -26,8 +27,11 @@
 //! on open (`index` = 1 marks it done). The genesis block is at height 0 of `active` but not
 //! in `blocks` (the chain makes it from the network parameters).
 //!
-//! `seq` is the next block sequence number (little-endian u64); `load` returns blocks in
-//! sequence order, so parents come before their children. A node record is the node id
+//! `seq` is the next block sequence number (little-endian u64); `load` returns the headers
+//! of stored blocks in sequence order, so parents come before their children, and reads no
+//! body and no undo data: those are read one block at a time by `load_block` when the node
+//! asks (`Output::LoadBlock`). `headers` = 1 in `meta` marks the `headers` table filled (a
+//! store from before it is filled once on open). See `docs/STORAGE.md`. A node record is the node id
 //! (32 bytes), the url (varint length, UTF-8) and `last_seen` (u64 little-endian), as in the
 //! core's ChangeSet encoding; its provenance (where it was heard of, tried or not, last
 //! success, failures) is kept beside it in `node_meta`, encoded as in the ChangeSet.
@@ -41,12 +45,15 @@ use redb::{Database, ReadableDatabase, ReadableTable, Table, TableDefinition};
 use tabcoin_core::addrman::AddrMeta;
 use tabcoin_core::encode::{Decode, Encode};
 use tabcoin_core::hash::{Hash256, to_hex};
-use tabcoin_core::primitives::{Block, BlockHash, OutPoint, Payload, Txid};
+use tabcoin_core::primitives::{
+    Block, BlockHash, BlockHeader, HEADER_SIZE, OutPoint, Payload, Txid,
+};
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::utxo::{BlockUndo, Coin};
 use tabcoin_core::wire::NodeRecord;
 
 const BLOCKS: TableDefinition<&[u8; 32], (u64, &[u8])> = TableDefinition::new("blocks");
+const HEADERS: TableDefinition<u64, &[u8; HEADER_SIZE]> = TableDefinition::new("headers");
 const INVALID: TableDefinition<&[u8; 32], ()> = TableDefinition::new("invalid");
 const UTXO: TableDefinition<&[u8; 36], &[u8]> = TableDefinition::new("utxo");
 const UNDO: TableDefinition<&[u8; 32], &[u8]> = TableDefinition::new("undo");
@@ -62,6 +69,7 @@ const META_TIP: &str = "tip";
 const META_IDENTITY: &str = "identity";
 const META_SEQ: &str = "seq";
 const META_INDEX: &str = "index";
+const META_HEADERS: &str = "headers";
 /// Version of the `active` / `txindex` layout.
 const INDEX_VERSION: u8 = 1;
 
@@ -165,6 +173,7 @@ impl RedbStore {
         {
             // Create every table so that read transactions always find them.
             tx.open_table(BLOCKS).map_err(db)?;
+            tx.open_table(HEADERS).map_err(db)?;
             tx.open_table(INVALID).map_err(db)?;
             tx.open_table(UTXO).map_err(db)?;
             tx.open_table(UNDO).map_err(db)?;
@@ -211,6 +220,19 @@ impl RedbStore {
                 reindex(&tx, tip, genesis)?;
                 meta.insert(META_INDEX, [INDEX_VERSION].as_slice())
                     .map_err(db)?;
+            }
+            if meta.get(META_HEADERS).map_err(db)?.is_none() {
+                // A store from before the `headers` table: fill it once from the bodies.
+                let blocks = tx.open_table(BLOCKS).map_err(db)?;
+                let mut headers = tx.open_table(HEADERS).map_err(db)?;
+                for item in blocks.iter().map_err(db)? {
+                    let (k, v) = item.map_err(db)?;
+                    let (seq, bytes) = v.value();
+                    let block =
+                        Block::decode(bytes).map_err(|e| corrupt("blocks", k.value(), e))?;
+                    headers.insert(seq, &block.header.to_bytes()).map_err(db)?;
+                }
+                meta.insert(META_HEADERS, [1u8].as_slice()).map_err(db)?;
             }
         }
         tx.commit().map_err(db)?;
@@ -264,25 +286,14 @@ impl Store for RedbStore {
         let tx = self.db.begin_read().map_err(db)?;
         let mut cs = ChangeSet::default();
 
-        let table = tx.open_table(BLOCKS).map_err(db)?;
-        let mut blocks = Vec::new();
+        // Headers only, in sequence order (parents first): no body is read at start-up.
+        let table = tx.open_table(HEADERS).map_err(db)?;
         for item in table.iter().map_err(db)? {
             let (k, v) = item.map_err(db)?;
-            let key = k.value();
-            let (seq, bytes) = v.value();
-            let block = Block::decode(bytes).map_err(|e| corrupt("blocks", key, e))?;
-            let hash = block.hash();
-            if hash.as_bytes() != key {
-                return Err(corrupt(
-                    "blocks",
-                    key,
-                    format_args!("the block stored there hashes to {hash}"),
-                ));
-            }
-            blocks.push((seq, block));
+            let header = BlockHeader::decode(v.value())
+                .map_err(|e| corrupt("headers", &k.value().to_le_bytes(), e))?;
+            cs.headers.push(header);
         }
-        blocks.sort_by_key(|(seq, _)| *seq);
-        cs.blocks = blocks.into_iter().map(|(_, b)| b).collect();
 
         let table = tx.open_table(INVALID).map_err(db)?;
         for item in table.iter().map_err(db)? {
@@ -297,14 +308,6 @@ impl Store for RedbStore {
             let outpoint = OutPoint::decode(key).map_err(|e| corrupt("utxo", key, e))?;
             let coin = Coin::decode(v.value()).map_err(|e| corrupt("utxo", key, e))?;
             cs.utxo.insert(outpoint, Some(coin));
-        }
-
-        let table = tx.open_table(UNDO).map_err(db)?;
-        for item in table.iter().map_err(db)? {
-            let (k, v) = item.map_err(db)?;
-            let key = k.value();
-            let undo = BlockUndo::decode(v.value()).map_err(|e| corrupt("undo", key, e))?;
-            cs.undo.insert(BlockHash::from_bytes(*key), Some(undo));
         }
 
         let table = tx.open_table(NODES).map_err(db)?;
@@ -384,6 +387,7 @@ impl Store for RedbStore {
                     }
                 };
                 let mut table = tx.open_table(BLOCKS).map_err(db)?;
+                let mut headers = tx.open_table(HEADERS).map_err(db)?;
                 for block in &cs.blocks {
                     let hash = block.hash();
                     // Already stored (a ChangeSet merged from several may repeat a block):
@@ -394,6 +398,7 @@ impl Store for RedbStore {
                     table
                         .insert(hash.as_bytes(), (seq, block.encode().as_slice()))
                         .map_err(db)?;
+                    headers.insert(seq, &block.header.to_bytes()).map_err(db)?;
                     seq += 1;
                 }
                 meta.insert(META_SEQ, seq.to_le_bytes().as_slice())
@@ -495,6 +500,23 @@ impl Store for RedbStore {
             }
         }
         tx.commit().map_err(db)
+    }
+
+    fn load_block(
+        &mut self,
+        hash: &BlockHash,
+    ) -> Result<(Option<Block>, Option<BlockUndo>), StoreError> {
+        let tx = self.db.begin_read().map_err(db)?;
+        let blocks = tx.open_table(BLOCKS).map_err(db)?;
+        let block = stored_block(&blocks, hash)?;
+        let table = tx.open_table(UNDO).map_err(db)?;
+        let undo = match table.get(hash.as_bytes()).map_err(db)? {
+            Some(v) => Some(
+                BlockUndo::decode(v.value()).map_err(|e| corrupt("undo", hash.as_bytes(), e))?,
+            ),
+            None => None,
+        };
+        Ok((block, undo))
     }
 }
 

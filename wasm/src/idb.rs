@@ -310,9 +310,14 @@ impl IdbStore {
 
     /// A value of the meta store.
     pub async fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get("meta", key).await
+    }
+
+    /// One value of object store `name` (e.g. a body in `blocks`, keyed by hex hash).
+    pub async fn get(&self, name: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let tx = self.tx(IdbTransactionMode::Readonly)?;
         let store = tx
-            .object_store("meta")
+            .object_store(name)
             .map_err(|e| StoreError::Aborted(js_err(&e)))?;
         let req = store
             .get(&JsValue::from_str(key))

@@ -36,6 +36,7 @@ use tabcoin_core::wire::NodeKind;
 pub mod bench;
 pub mod idb;
 mod keyguard;
+mod loads;
 pub mod queue;
 pub mod repair;
 pub mod sendq;
@@ -1081,6 +1082,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     let mut templates = Vec::new();
     let mut dials = Vec::new();
     let mut slow = Vec::new();
+    let mut loads = Vec::new();
     {
         let mut i = inner.borrow_mut();
         while let Some(out) = i.node.poll_output() {
@@ -1118,6 +1120,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
                     }
                 }
                 Output::Dial { url } => dials.push(url),
+                Output::LoadBlock(hash) => loads.push(hash),
                 Output::Persist(cs) => {
                     if i.store_failed.is_none() {
                         i.writer.push(cs);
@@ -1151,6 +1154,9 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     }
     for url in dials {
         dial(inner, url);
+    }
+    for hash in loads {
+        loads::answer(inner, hash);
     }
     for e in &events {
         emit(inner, e);

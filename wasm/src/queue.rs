@@ -22,8 +22,9 @@ use std::rc::Rc;
 
 use futures_channel::oneshot;
 use tabcoin_core::encode::Encode;
-use tabcoin_core::primitives::BlockHash;
+use tabcoin_core::primitives::{Block, BlockHash};
 use tabcoin_core::store::ChangeSet;
+use tabcoin_core::utxo::BlockUndo;
 
 use crate::idb::{IdbStore, StoreError};
 
@@ -256,6 +257,8 @@ struct State {
     drained: Vec<oneshot::Sender<()>>,
     notify: Option<Notify>,
     transactions: u64,
+    /// The batch being written, so reads (`loads`) see it before its transaction commits.
+    writing: Option<Rc<ChangeSet>>,
 }
 
 /// The async writer: one transaction at a time, in order, each a merged [`Batch`].
@@ -285,6 +288,7 @@ impl Writer {
                 drained: Vec::new(),
                 notify: None,
                 transactions: 0,
+                writing: None,
             })),
         }
     }
@@ -329,6 +333,14 @@ impl Writer {
     /// The last tip a committed transaction wrote.
     pub fn stored_tip(&self) -> Option<BlockHash> {
         self.state.borrow().stored_tip
+    }
+
+    /// What the ChangeSets not yet committed say about block `hash`, newest first: its body
+    /// if one holds it, and the undo data the newest of them sets (`Some(None)`: deleted).
+    pub fn unstored_block(&self, hash: &BlockHash) -> (Option<Block>, Option<Option<BlockUndo>>) {
+        let s = self.state.borrow();
+        let waiting = s.queue.queue.iter().rev().map(|q| &q.cs);
+        crate::loads::newest_first(waiting.chain(s.writing.as_deref()), hash)
     }
 
     /// IndexedDB transactions committed so far.
@@ -386,10 +398,14 @@ impl Writer {
 
     async fn run(self) {
         loop {
-            let (store, batch) = {
+            let (store, changes) = {
                 let mut s = self.state.borrow_mut();
                 match s.queue.take_batch() {
-                    Some(b) => (s.store.clone(), b),
+                    Some(b) => {
+                        let changes = Rc::new(b.changes);
+                        s.writing = Some(changes.clone());
+                        (s.store.clone(), changes)
+                    }
                     None => {
                         s.running = false;
                         for w in s.drained.drain(..) {
@@ -399,18 +415,19 @@ impl Writer {
                     }
                 }
             };
-            let result = store.persist(&batch.changes).await;
+            let result = store.persist(&changes).await;
             let (notice, wake, notify) = {
                 let mut s = self.state.borrow_mut();
+                s.writing = None;
                 let notice = match result {
                     Ok(()) => {
                         s.queue.committed();
                         s.transactions += 1;
-                        if batch.changes.tip.is_some() {
-                            s.stored_tip = batch.changes.tip;
+                        if changes.tip.is_some() {
+                            s.stored_tip = changes.tip;
                         }
                         Notice::Stored {
-                            tip: batch.changes.tip,
+                            tip: changes.tip,
                             unstored_blocks: s.queue.blocks(),
                         }
                     }

@@ -12,8 +12,8 @@ use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
 use crate::wire::{InvId, InvItem, MAX_HEADERS, Message};
 
 use super::{
-    ENCODED_BLOCK_CACHE, Event, MAX_BLOCKS_PER_GETDATA, MAX_GETDATA_REPLY_BYTES, MAX_ORPHANS, Node,
-    Offence, Output, PeerId,
+    ENCODED_BLOCK_CACHE, Event, MAX_BLOCKS_PER_GETDATA, MAX_GETDATA_REPLY_BYTES, MAX_ORPHANS,
+    MAX_PENDING_SERVES, Node, Offence, Output, PeerId,
 };
 
 impl Node {
@@ -62,6 +62,7 @@ impl Node {
                     .find(|(h, _)| *h == hash)
                     .cloned();
                 self.apply_outcome(outcome);
+                self.chain.trim_cache();
                 if let Some((_, e)) = bad_self {
                     self.event(Event::BlockRejected {
                         hash,
@@ -120,11 +121,21 @@ impl Node {
         }
     }
 
-    /// Persists, updates the pool, announces new blocks and tells the UI.
+    /// Persists, asks the host for bodies the chain needs, updates the pool, announces new
+    /// blocks and tells the UI.
     fn apply_outcome(&mut self, outcome: BlockOutcome) {
         if !outcome.changes.is_empty() {
             self.outputs
                 .push_back(Output::Persist(outcome.changes.clone()));
+        }
+        for hash in &outcome.need {
+            self.load(*hash);
+        }
+        for hash in &outcome.missing {
+            self.event(Event::BlockRejected {
+                hash: *hash,
+                reason: "the store lost this block's body or undo data".to_string(),
+            });
         }
         if !outcome.tip_changed() {
             return;
@@ -217,6 +228,59 @@ impl Node {
         }
     }
 
+    /// Asks the host for a stored body (once while it is outstanding).
+    fn load(&mut self, hash: BlockHash) {
+        if self.loading.insert(hash) {
+            self.outputs.push_back(Output::LoadBlock(hash));
+        }
+    }
+
+    /// The host read a body the chain or a `getdata` waited for.
+    pub(super) fn on_block_loaded(
+        &mut self,
+        hash: BlockHash,
+        block: Option<Block>,
+        undo: Option<crate::utxo::BlockUndo>,
+    ) {
+        if !self.loading.remove(&hash) {
+            return;
+        }
+        let block = block.filter(|b| b.hash() == hash);
+        if let Some(peers) = self.serve_waiting.remove(&hash) {
+            for peer in peers {
+                if !self.peers.contains_key(&peer) {
+                    continue;
+                }
+                match &block {
+                    Some(b) => {
+                        let bytes = self.cache_encoded(hash, Message::Block(b.clone()));
+                        self.stats.blocks_sent += 1;
+                        if let Some(p) = self.peers.get_mut(&peer) {
+                            p.known.insert(hash.to_hash());
+                        }
+                        self.send_bytes(peer, bytes);
+                    }
+                    None => self.send(peer, &Message::NotFound(alloc::vec![InvItem::block(hash)])),
+                }
+            }
+        }
+        if self.chain.wants(&hash) {
+            let outcome = self.chain.provide(hash, block, undo);
+            self.apply_outcome(outcome);
+            self.request_blocks();
+        }
+        self.chain.trim_cache();
+    }
+
+    fn cache_encoded(&mut self, hash: BlockHash, msg: Message) -> Arc<[u8]> {
+        let bytes: Arc<[u8]> = Arc::from(msg.encode());
+        if self.encoded_blocks.len() >= ENCODED_BLOCK_CACHE {
+            self.encoded_blocks.pop_front();
+        }
+        self.encoded_blocks.push_back((hash, bytes.clone()));
+        bytes
+    }
+
     /// The `block` message for `hash`, encoded once and shared: a new block is asked for by
     /// every peer it was announced to, so fan-out to N peers encodes it once, not N times.
     pub(super) fn encoded_block(&mut self, hash: &BlockHash) -> Option<Arc<[u8]>> {
@@ -244,7 +308,14 @@ impl Node {
                 continue;
             }
             let bytes = match item.id() {
-                InvId::Block(hash) if blocks < MAX_BLOCKS_PER_GETDATA => self.encoded_block(&hash),
+                InvId::Block(hash) if blocks < MAX_BLOCKS_PER_GETDATA => {
+                    let bytes = self.encoded_block(&hash);
+                    if bytes.is_none() && self.defer_serve(peer, hash) {
+                        blocks += 1;
+                        continue;
+                    }
+                    bytes
+                }
                 InvId::Block(_) => None,
                 InvId::Tx(txid) => self
                     .mempool
@@ -273,6 +344,24 @@ impl Node {
         if !missing.is_empty() {
             self.send(peer, &Message::NotFound(missing));
         }
+    }
+
+    /// Queues serving a stored body that is not in memory: the host reads it and
+    /// [`Node::on_block_loaded`] sends it. False when it is not stored or the queue is full.
+    fn defer_serve(&mut self, peer: PeerId, hash: BlockHash) -> bool {
+        if !self.chain.has_block(&hash) {
+            return false;
+        }
+        let queued: usize = self.serve_waiting.values().map(Vec::len).sum();
+        if queued >= MAX_PENDING_SERVES {
+            return false;
+        }
+        let waiting = self.serve_waiting.entry(hash).or_default();
+        if !waiting.contains(&peer) {
+            waiting.push(peer);
+        }
+        self.load(hash);
+        true
     }
 
     pub(super) fn on_notfound(&mut self, peer: PeerId, items: Vec<InvItem>) {

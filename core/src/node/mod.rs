@@ -111,6 +111,9 @@ const REJECTED_TXS: usize = 4_096;
 const TIMED_OUT_PER_PEER: usize = 1_024;
 /// Missing bodies considered per download pass.
 const BLOCKS_PER_PASS: usize = 256;
+/// Blocks waiting to be loaded from the store to serve a `getdata`, over all peers (more
+/// are answered with `notfound`).
+pub const MAX_PENDING_SERVES: usize = 256;
 /// Encoded block messages kept for serving (the newest blocks are what peers ask for).
 const ENCODED_BLOCK_CACHE: usize = 8;
 /// Templates are refreshed for pool changes at most this often.
@@ -195,6 +198,11 @@ pub struct Node {
     last_feeler_ms: u64,
     /// URLs being dialed as feelers.
     feelers: BTreeSet<String>,
+    /// Loads asked of the host and not answered yet.
+    loading: BTreeSet<BlockHash>,
+    /// Peers waiting for a body being loaded to serve their `getdata` (bounded by
+    /// [`MAX_PENDING_SERVES`]).
+    serve_waiting: BTreeMap<BlockHash, Vec<PeerId>>,
     /// Recently served block messages, encoded (see `encoded_block`).
     encoded_blocks: VecDeque<(BlockHash, Arc<[u8]>)>,
     pub stats: NodeStats,
@@ -214,7 +222,7 @@ impl Node {
             .collect();
         bans.sort_by_key(|(_, until)| core::cmp::Reverse(*until));
         bans.truncate(MAX_BANS);
-        let chain = Chain::load(params, stored)?;
+        let chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);
@@ -255,6 +263,8 @@ impl Node {
             last_resync_ms: 0,
             last_feeler_ms: 0,
             feelers: BTreeSet::new(),
+            loading: BTreeSet::new(),
+            serve_waiting: BTreeMap::new(),
             encoded_blocks: VecDeque::new(),
             stats: NodeStats::default(),
             config,
@@ -353,6 +363,7 @@ impl Node {
             }
             Input::MinedBlock(block) => self.on_mined(block),
             Input::MinedHeader(header) => self.on_mined_header(header),
+            Input::BlockLoaded { hash, block, undo } => self.on_block_loaded(hash, block, undo),
         }
         self.flush_nodes();
         self.maybe_template();

@@ -12,6 +12,7 @@ use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
 use crate::sig::PublicKey;
 use crate::store::ChangeSet;
 use crate::units::Height;
+use crate::utxo::BlockUndo;
 use crate::wire::NodeKind;
 
 /// A connection, numbered by the host.
@@ -38,6 +39,8 @@ pub struct NodeConfig {
     pub agent: String,
     /// What may be dialed (`docs/PROTOCOL.md` §5.6). Default: any port, no local addresses.
     pub dial_policy: DialPolicy,
+    /// Byte budget of the block bodies kept in memory; older ones are read from the store.
+    pub body_cache_bytes: usize,
 }
 
 impl NodeConfig {
@@ -54,6 +57,7 @@ impl NodeConfig {
             min_fee_rate: crate::mempool::DEFAULT_MIN_FEE_RATE,
             agent: String::from("tabcoin/0.1"),
             dial_policy: DialPolicy::relay(false),
+            body_cache_bytes: crate::chain::DEFAULT_BODY_CACHE_BYTES,
         }
     }
 }
@@ -88,6 +92,14 @@ pub enum Input {
     MinedBlock(Block),
     /// A header a worker solved for one of the recent templates.
     MinedHeader(BlockHeader),
+    /// The host's answer to [`Output::LoadBlock`]: the stored body and its undo data
+    /// (`None` for what the store does not hold). Answer every load, in any order, as soon
+    /// as the store can (asynchronous hosts after their read completes).
+    BlockLoaded {
+        hash: BlockHash,
+        block: Option<Block>,
+        undo: Option<BlockUndo>,
+    },
 }
 
 /// What the host must do.
@@ -110,6 +122,10 @@ pub enum Output {
     Event(Event),
     /// Mine this (replaces any earlier template).
     Template(BlockTemplate),
+    /// Read the body of this block and its undo data from the store, and hand them back
+    /// with [`Input::BlockLoaded`]. Everything persisted before this output was emitted must
+    /// be visible to the read (an asynchronous host looks in its write queue first).
+    LoadBlock(BlockHash),
 }
 
 /// Why the node closes a connection.

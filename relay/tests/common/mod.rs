@@ -923,6 +923,11 @@ fn drain(st: &mut ClientState) -> Vec<Io> {
             Output::Persist(cs) => st.store.persist(&cs).expect("the memory store cannot fail"),
             Output::Event(e) => st.events.push(e),
             Output::Template(t) => st.latest_template = Some(t),
+            Output::LoadBlock(hash) => {
+                let (block, undo) = st.store.load_block(&hash).expect("memory store");
+                st.node
+                    .handle(now_ms(), Input::BlockLoaded { hash, block, undo });
+            }
         }
     }
     io

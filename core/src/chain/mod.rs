@@ -7,6 +7,11 @@
 //! only if every block connects is the overlay written into the UTXO set. A block that fails
 //! mid-reorg is marked invalid and the state is exactly as before.
 
+mod cache;
+mod load;
+
+pub use cache::DEFAULT_BODY_CACHE_BYTES;
+
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
 use core::cmp::Reverse;
@@ -113,6 +118,13 @@ pub struct BlockOutcome {
     pub invalidated: Vec<(BlockHash, BlockError)>,
     /// We already had this block's body.
     pub duplicate: bool,
+    /// Bodies (with undo data, for active blocks) the chain needs from the store to go on:
+    /// the host answers each with [`Chain::provide`] (the node turns these into
+    /// `Output::LoadBlock` and `Input::BlockLoaded`).
+    pub need: Vec<BlockHash>,
+    /// Blocks the store could not give back although the chain needed them to switch
+    /// branches (a damaged or pruned store): that switch was given up.
+    pub missing: Vec<BlockHash>,
 }
 
 impl BlockOutcome {
@@ -157,6 +169,18 @@ impl core::error::Error for LoadError {
 
 type Candidate = (Work, Reverse<u64>, BlockHash);
 
+/// Why a switch of branches did not happen.
+enum Reorg {
+    /// This block does not connect.
+    Invalid(BlockHash, BlockError),
+    /// Bodies or undo data are not in memory: `missing` must be loaded, `uses` is all the
+    /// switch needs.
+    Need {
+        uses: BTreeSet<BlockHash>,
+        missing: Vec<BlockHash>,
+    },
+}
+
 /// Heights above the fork of the active and best-header chains that
 /// [`Chain::missing_blocks`] looks at.
 pub const MISSING_BLOCKS_WINDOW: usize = 1_024;
@@ -168,8 +192,9 @@ pub struct Chain {
     genesis: BlockHash,
     index: BTreeMap<BlockHash, BlockEntry>,
     children: BTreeMap<BlockHash, Vec<BlockHash>>,
-    bodies: BTreeMap<BlockHash, Block>,
-    undo: BTreeMap<BlockHash, BlockUndo>,
+    genesis_block: Block,
+    /// Recent bodies (and undo data of active ones); the rest are in the host's store.
+    bodies: cache::BodyCache,
     /// Block hash at each height of the active chain.
     active: Vec<BlockHash>,
     utxo: UtxoSet,
@@ -209,8 +234,8 @@ impl Chain {
             genesis,
             index: BTreeMap::new(),
             children: BTreeMap::new(),
-            bodies: BTreeMap::new(),
-            undo: BTreeMap::new(),
+            genesis_block,
+            bodies: cache::BodyCache::new(DEFAULT_BODY_CACHE_BYTES),
             active: alloc::vec![genesis],
             utxo: UtxoSet::new(),
             candidates: BTreeSet::new(),
@@ -221,106 +246,7 @@ impl Chain {
         };
         chain.candidates.insert((entry.work, Reverse(0), genesis));
         chain.index.insert(genesis, entry);
-        chain.bodies.insert(genesis, genesis_block);
         chain
-    }
-
-    /// Rebuilds the state a store holds. Blocks are re-checked statelessly (cheap: proof of
-    /// work, merkle root) and must link to genesis; the UTXO set, undo data and tip are
-    /// taken as stored after checking that they fit together.
-    pub fn load(params: Params, stored: ChangeSet) -> Result<Chain, LoadError> {
-        let mut chain = Chain::new(params);
-        let mut pending: BTreeMap<BlockHash, Vec<Block>> = BTreeMap::new();
-        for block in stored.blocks {
-            let hash = block.hash();
-            if hash == chain.genesis {
-                continue;
-            }
-            if block.header.prev == BlockHash::ZERO {
-                return Err(LoadError::WrongNetwork);
-            }
-            pending.entry(block.header.prev).or_default().push(block);
-        }
-        // Attach stored blocks parent-first.
-        let mut queue = alloc::vec![chain.genesis];
-        while let Some(parent) = queue.pop() {
-            for block in pending.remove(&parent).unwrap_or_default() {
-                let hash = block.hash();
-                if let Err(error) = check_block(&block, &chain.params) {
-                    return Err(LoadError::BadBlock { hash, error });
-                }
-                let entry = chain.make_entry(&block.header, Status::HaveData);
-                if stored.invalid.contains(&hash) {
-                    chain.index.insert(
-                        hash,
-                        BlockEntry {
-                            status: Status::Invalid,
-                            ..entry
-                        },
-                    );
-                } else {
-                    chain.index.insert(hash, entry);
-                }
-                chain.children.entry(parent).or_default().push(hash);
-                chain.bodies.insert(hash, block);
-                queue.push(hash);
-            }
-        }
-        if let Some((&hash, _)) = pending.iter().next() {
-            return Err(LoadError::Disconnected { hash });
-        }
-        // Descendants of invalid blocks are invalid; the rest are candidates.
-        let hashes: Vec<BlockHash> = chain.index.keys().copied().collect();
-        for hash in hashes {
-            if chain.index[&hash].status == Status::Invalid {
-                chain.mark_invalid(hash);
-            }
-        }
-        let candidates: Vec<Candidate> = chain
-            .index
-            .values()
-            .filter(|e| e.status == Status::HaveData)
-            .map(|e| (e.work, Reverse(e.seq), e.hash))
-            .collect();
-        chain.candidates.extend(candidates);
-
-        let tip = stored.tip.unwrap_or(chain.genesis);
-        let tip_entry = chain.index.get(&tip).ok_or(LoadError::Inconsistent {
-            reason: "tip is not a stored block",
-        })?;
-        if tip_entry.status == Status::Invalid {
-            return Err(LoadError::Inconsistent {
-                reason: "tip is marked invalid",
-            });
-        }
-        let mut active = Vec::with_capacity(tip_entry.height.0 as usize + 1);
-        let mut cursor = tip;
-        loop {
-            active.push(cursor);
-            if cursor == chain.genesis {
-                break;
-            }
-            cursor = chain.index[&cursor].header.prev;
-        }
-        active.reverse();
-        for (hash, undo) in stored.undo {
-            if let Some(undo) = undo {
-                chain.undo.insert(hash, undo);
-            }
-        }
-        if active[1..].iter().any(|h| !chain.undo.contains_key(h)) {
-            return Err(LoadError::Inconsistent {
-                reason: "active block without undo data",
-            });
-        }
-        chain.active = active;
-        chain.recompute_best_header();
-        for (op, coin) in stored.utxo {
-            if let Some(coin) = coin {
-                chain.utxo.insert(op, coin);
-            }
-        }
-        Ok(chain)
     }
 
     pub fn params(&self) -> &Params {
@@ -352,12 +278,39 @@ impl Chain {
         self.index.get(hash)
     }
 
+    /// The body of `hash` if it is in memory (the genesis block always is). A body that is
+    /// only in the store ([`Chain::has_block`]) is read by the host: see [`Chain::provide`].
     pub fn block(&self, hash: &BlockHash) -> Option<&Block> {
-        self.bodies.get(hash)
+        if *hash == self.genesis {
+            return Some(&self.genesis_block);
+        }
+        self.bodies.block(hash)
     }
 
+    /// The undo data of an active block, if it is in memory.
     pub fn undo_data(&self, hash: &BlockHash) -> Option<&BlockUndo> {
-        self.undo.get(hash)
+        self.bodies.undo(hash)
+    }
+
+    /// Sets the byte budget of the in-memory body cache (counted on encodings).
+    pub fn set_body_cache_bytes(&mut self, bytes: usize) {
+        self.bodies.set_budget(bytes);
+        self.bodies.trim();
+    }
+
+    /// Bytes and number of bodies in the in-memory cache.
+    pub fn body_cache_usage(&self) -> (usize, usize) {
+        (self.bodies.bytes(), self.bodies.len())
+    }
+
+    /// Whether a pending switch of branches waits for this block's body or undo data.
+    pub fn wants(&self, hash: &BlockHash) -> bool {
+        self.bodies.pinned.contains(hash)
+    }
+
+    /// Evicts cached bodies beyond the budget (a pending reorg's keep their place).
+    pub fn trim_cache(&mut self) {
+        self.bodies.trim();
     }
 
     /// Hash of the active block at `height`.
@@ -495,9 +448,10 @@ impl Chain {
         if !self.index.contains_key(&hash) {
             self.accept_header(&block.header, now)?;
         }
+        self.bodies.trim();
         let entry = self.index.get_mut(&hash).expect("header was just accepted");
         entry.status = Status::HaveData;
-        self.bodies.insert(hash, block.clone());
+        self.bodies.insert(hash, block.clone(), None);
         let mut outcome = BlockOutcome::default();
         outcome.changes.blocks.push(block.clone());
         self.link(hash);
@@ -676,18 +630,18 @@ impl Chain {
         }
     }
 
-    /// Whether the block's body is stored.
+    /// Whether the block's body is stored (in memory or in the host's store) and not known
+    /// invalid.
     pub fn has_block(&self, hash: &BlockHash) -> bool {
-        self.bodies.contains_key(hash)
+        self.index
+            .get(hash)
+            .is_some_and(|e| e.status == Status::HaveData)
     }
 
     fn activate_best_chain(&mut self, outcome: &mut BlockOutcome) {
-        loop {
-            let Some(&(work, _, best)) = self.candidates.last() else {
-                return;
-            };
+        while let Some(&(work, _, best)) = self.candidates.last() {
             if work <= self.tip().work {
-                return;
+                break;
             }
             match self.reorg_to(best) {
                 Ok(step) => {
@@ -695,19 +649,24 @@ impl Chain {
                     outcome.disconnected.extend(step.disconnected);
                     outcome.changes.merge(step.changes);
                 }
-                Err((bad, error)) => {
+                Err(Reorg::Invalid(bad, error)) => {
                     self.mark_invalid(bad);
                     outcome.changes.invalid.insert(bad);
                     outcome.invalidated.push((bad, error));
                 }
+                Err(Reorg::Need { uses, missing }) => {
+                    // Wait for the host: keep what this switch uses in memory meanwhile.
+                    self.bodies.pinned = uses;
+                    outcome.need = missing;
+                    return;
+                }
             }
         }
+        self.bodies.pinned.clear();
     }
 
-    /// Moves the active chain to `target`, or fails with the first block that does not
-    /// connect, leaving every piece of state untouched.
-    fn reorg_to(&mut self, target: BlockHash) -> Result<BlockOutcome, (BlockHash, BlockError)> {
-        // The new branch, from just above the fork point up to target.
+    /// Blocks a switch to `target` disconnects (tip first) and connects (oldest first).
+    fn reorg_path(&self, target: BlockHash) -> (Vec<BlockHash>, Vec<BlockHash>, Height) {
         let mut branch = Vec::new();
         let mut cursor = target;
         while !self.is_active(&cursor) {
@@ -716,23 +675,39 @@ impl Chain {
         }
         branch.reverse();
         let fork_height = self.index[&cursor].height;
+        let disconnect = (fork_height.0 + 1..=self.tip().height.0)
+            .rev()
+            .map(|h| self.active[h as usize])
+            .collect();
+        (disconnect, branch, fork_height)
+    }
+
+    /// Moves the active chain to `target`, or fails with the first block that does not
+    /// connect, leaving every piece of state untouched; or, before touching anything, asks
+    /// for the bodies and undo data it lacks in memory.
+    fn reorg_to(&mut self, target: BlockHash) -> Result<BlockOutcome, Reorg> {
+        let (disconnect, branch, fork_height) = self.reorg_path(target);
+        let missing: Vec<BlockHash> = disconnect
+            .iter()
+            .filter(|h| self.bodies.undo(h).is_none())
+            .chain(branch.iter().filter(|h| !self.bodies.contains(h)))
+            .copied()
+            .collect();
+        if !missing.is_empty() {
+            let uses = disconnect.iter().chain(branch.iter()).copied().collect();
+            return Err(Reorg::Need { uses, missing });
+        }
 
         let mut overlay = UtxoOverlay::new(&self.utxo);
-        let mut disconnected = Vec::new();
-        for h in (fork_height.0 + 1..=self.tip().height.0).rev() {
-            let hash = self.active[h as usize];
-            let block = &self.bodies[&hash];
-            let undo = self
-                .undo
-                .get(&hash)
-                .expect("every active block above genesis has undo data");
+        for hash in &disconnect {
+            let block = self.bodies.block(hash).expect("checked above");
+            let undo = self.bodies.undo(hash).expect("checked above");
             undo_block(&mut overlay, block, undo);
-            disconnected.push(hash);
         }
         let mut new_undo = Vec::with_capacity(branch.len());
         for &hash in &branch {
             let entry = &self.index[&hash];
-            let block = &self.bodies[&hash];
+            let block = self.bodies.block(&hash).expect("checked above");
             let result = check_block(block, &self.params).and_then(|checked| {
                 connect_block(
                     &checked,
@@ -745,7 +720,7 @@ impl Chain {
             });
             match result {
                 Ok(undo) => new_undo.push((hash, undo)),
-                Err(e) => return Err((hash, e)),
+                Err(e) => return Err(Reorg::Invalid(hash, e)),
             }
         }
 
@@ -754,20 +729,79 @@ impl Chain {
         self.utxo.apply(&utxo_changes);
         let mut outcome = BlockOutcome::default();
         outcome.changes.utxo = utxo_changes;
-        for hash in &disconnected {
-            self.undo.remove(hash);
+        for hash in &disconnect {
             outcome.changes.undo.insert(*hash, None);
-            outcome.disconnected.push(self.bodies[hash].clone());
+            let block = self.bodies.block(hash).expect("checked above").clone();
+            self.bodies.set_undo(hash, None);
+            outcome.disconnected.push(block);
         }
         for (hash, undo) in new_undo {
             outcome.changes.undo.insert(hash, Some(undo.clone()));
-            self.undo.insert(hash, undo);
+            self.bodies.set_undo(&hash, Some(undo));
         }
         self.active.truncate(fork_height.0 as usize + 1);
         self.active.extend(branch.iter().copied());
         outcome.connected = branch;
         outcome.changes.tip = Some(target);
         Ok(outcome)
+    }
+
+    /// Hands the chain a body (and, for an active block, its undo data) it asked for in
+    /// [`BlockOutcome::need`], read from the host's store; `None` when the store does not
+    /// have it. Goes on with the switch of branches that waited for it.
+    pub fn provide(
+        &mut self,
+        hash: BlockHash,
+        block: Option<Block>,
+        undo: Option<BlockUndo>,
+    ) -> BlockOutcome {
+        let mut outcome = BlockOutcome::default();
+        let Some(entry) = self.index.get(&hash) else {
+            return outcome;
+        };
+        if entry.status != Status::HaveData {
+            return outcome;
+        }
+        let active = self.is_active(&hash);
+        let block = block.filter(|b| b.hash() == hash);
+        let usable = block.is_some() && (!active || undo.is_some());
+        if let Some(block) = block {
+            self.bodies
+                .insert(hash, block, if active { undo } else { None });
+        }
+        if !usable && self.bodies.pinned.contains(&hash) {
+            outcome.missing.push(hash);
+            if active {
+                // The active chain cannot be undone past this block: give up the branch
+                // that needed it (the next best is tried, and asks again if it needs it).
+                if let Some(&best) = self.candidates.last() {
+                    self.candidates.remove(&best);
+                }
+            } else {
+                // The body is gone: download it again like any missing body.
+                self.forget_body(hash);
+            }
+        }
+        self.activate_best_chain(&mut outcome);
+        outcome
+    }
+
+    /// Marks a stored body as lost: the block is a header again and it and its
+    /// descendants leave the candidates until it is downloaded again.
+    fn forget_body(&mut self, hash: BlockHash) {
+        self.bodies.remove(&hash);
+        if let Some(e) = self.index.get_mut(&hash) {
+            e.status = Status::HeaderOnly;
+        }
+        let mut stack = alloc::vec![hash];
+        while let Some(h) = stack.pop() {
+            if let Some(e) = self.index.get(&h) {
+                self.candidates.remove(&(e.work, Reverse(e.seq), h));
+            }
+            if let Some(kids) = self.children.get(&h) {
+                stack.extend(kids.iter().copied());
+            }
+        }
     }
 
     /// A block locator: hashes of the active chain from the tip back, dense at first and

@@ -1,0 +1,61 @@
+//! Heap bytes per coin of the in-memory UTXO set, measured with a counting allocator
+//! (`cargo test -p tabcoin-core --test utxo_memory -- --nocapture` prints the figure for
+//! docs/BENCHMARKS.md). The bound asserted is the goal for a compact set, so this
+//! test says when the representation changes for better or worse; it is no timing.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // a counting allocator is unsafe by nature
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use tabcoin_core::primitives::{OutPoint, TxOut, Txid};
+use tabcoin_core::sig::PublicKey;
+use tabcoin_core::units::{Amount, Height};
+use tabcoin_core::utxo::{Coin, UtxoSet};
+
+struct Counting;
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::SeqCst);
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::SeqCst);
+        unsafe { System.dealloc(p, l) }
+    }
+}
+
+#[global_allocator]
+static A: Counting = Counting;
+
+#[test]
+fn heap_bytes_per_coin() {
+    const N: u32 = 100_000;
+    let before = LIVE.load(Ordering::SeqCst);
+    let mut set = UtxoSet::new();
+    for i in 0..N {
+        let mut txid = [0u8; 32];
+        txid[..4].copy_from_slice(&i.to_le_bytes());
+        txid[4..8].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_le_bytes());
+        set.insert(
+            OutPoint {
+                txid: Txid::from_bytes(txid),
+                vout: i % 3,
+            },
+            Coin {
+                output: TxOut {
+                    amount: Amount::from_units(u64::from(i)).unwrap(),
+                    key: PublicKey([7; 32]),
+                },
+                height: Height(u64::from(i)),
+                coinbase: false,
+            },
+        );
+    }
+    let per_coin = (LIVE.load(Ordering::SeqCst) - before) as f64 / f64::from(N);
+    println!("utxo set: {per_coin:.1} heap bytes per coin ({N} coins)");
+    assert_eq!(set.len(), N as usize);
+    assert!(per_coin < 256.0, "{per_coin} heap bytes per coin");
+}
