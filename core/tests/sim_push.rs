@@ -96,6 +96,18 @@ fn a_browser_asks_its_relay_for_pushes_and_takes_the_pushed_block() {
     assert_eq!(sim.node(browser).stats.headers_received, headers);
     assert!(penalties(&sim, browser).is_empty());
     assert!(penalties(&sim, 0).is_empty());
+    // The relay that mined and pushed the block shows its height in the browser's peers
+    // table (a display-only figure that follows blocks a peer sent or fetched).
+    let height = sim.node(browser).chain().tip().height;
+    let peers = sim.node(browser).peers();
+    let miner = peers
+        .iter()
+        .find(|p| p.url.as_deref() == Some(Sim::url_of(0).as_str()));
+    assert_eq!(
+        miner.map(|p| p.best_height),
+        Some(height),
+        "browser's view: {peers:?}"
+    );
 }
 
 /// A browser alone with a raw endpoint that plays the relay it dials; returns the

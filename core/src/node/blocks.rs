@@ -219,7 +219,7 @@ impl Node {
     /// chain reaches at least that height. `best_height` is what hosts show (the peers
     /// table), never a decision; it grows as the chain does instead of staying at the
     /// handshake's claim.
-    fn peer_has_block(&mut self, peer: PeerId, hash: &BlockHash) {
+    pub(super) fn peer_has_block(&mut self, peer: PeerId, hash: &BlockHash) {
         let Some(height) = self.chain.entry(hash).map(|e| e.height) else {
             return;
         };

@@ -68,6 +68,7 @@ impl Node {
         };
         self.stats.blocks_sent += 1;
         self.send_bytes(peer, bytes);
+        self.peer_has_block(peer, hash);
         true
     }
 
@@ -82,8 +83,12 @@ impl Node {
             p.known.insert(hash.to_hash());
             p.known.insert(block.header.prev.to_hash());
         }
+        // The sender has the parent (and, once we take it, the block): its shown height.
+        self.peer_has_block(peer, &block.header.prev);
         if block.header.prev != self.chain.tip().hash {
-            if !self.chain.has_block(&hash) {
+            if self.chain.has_block(&hash) {
+                self.peer_has_block(peer, &hash);
+            } else {
                 self.request_headers(peer, false);
             }
             return;
@@ -92,6 +97,7 @@ impl Node {
             p.stalls = 0;
         }
         self.process_block(Some(peer), block);
+        self.peer_has_block(peer, &hash);
         self.request_blocks();
     }
 }
