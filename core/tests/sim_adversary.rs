@@ -7,7 +7,8 @@
 mod common;
 
 use common::{
-    bans, closed, honest_still_converge, network, network_with_peer, next_block, penalties,
+    bans, closed, handshaken, honest_still_converge, network, network_with_peer, next_block,
+    penalties,
 };
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::Event;
@@ -63,8 +64,7 @@ fn oversized_and_malformed_messages_are_refused_with_their_limit() {
     );
 
     // A block message whose transaction count lies.
-    let q = sim.raw_connect(raw, 1, "10.0.0.68");
-    sim.raw_handshake(raw, q, [0xa2; 32]);
+    let q = handshaken(&mut sim, raw, 1, "10.0.0.68", 0xa2);
     let mut bad = vec![9u8];
     bad.extend_from_slice(&[0u8; 88]);
     bad.extend_from_slice(&[0xff, 0xff, 0x03]);
@@ -241,8 +241,7 @@ fn low_work_header_floods_are_not_stored() {
     assert!(closed(&sim, raw, p));
     // Headers that connect to nothing are answered with getheaders; a peer that keeps
     // sending them while never linking them up is penalised, and a flood ends in a ban.
-    let p = sim.raw_connect(raw, 0, "10.0.0.75");
-    sim.raw_handshake(raw, p, [0xa7; 32]);
+    let p = handshaken(&mut sim, raw, 0, "10.0.0.75", 0xa7);
     let mut orphan_headers = headers.clone();
     orphan_headers.remove(0);
     for _ in 0..16 {
@@ -263,8 +262,7 @@ fn low_work_header_floods_are_not_stored() {
 fn address_floods_are_capped_per_source_and_unsolicited_lists_penalised() {
     let (mut sim, raw) = network();
     let before = sim.node(0).known_nodes().len();
-    let p = sim.raw_connect(raw, 0, "10.0.0.75");
-    sim.raw_handshake(raw, p, [0xa7; 32]);
+    let p = handshaken(&mut sim, raw, 0, "10.0.0.75", 0xa7);
     // The node asked for known nodes on connecting: answer with 1,000 fake relays.
     assert!(
         sim.raw_messages(raw, p)

@@ -87,10 +87,8 @@ fn tx_requests_time_out_fall_back_and_are_capped() {
     sim.set_auto_pong(raw, true);
     let raw2 = sim.add_raw();
     sim.set_auto_pong(raw2, true);
-    let a = sim.raw_connect(raw, 0, "10.0.0.86");
-    sim.raw_handshake(raw, a, [0xc7; 32]);
-    let b = sim.raw_connect(raw2, 0, "10.0.0.87");
-    sim.raw_handshake(raw2, b, [0xc8; 32]);
+    let a = handshaken(&mut sim, raw, 0, "10.0.0.86", 0xc7);
+    let b = handshaken(&mut sim, raw2, 0, "10.0.0.87", 0xc8);
     let tx = {
         let n = sim.node(0);
         wallet(1, &sim.params)
@@ -276,8 +274,7 @@ fn a_full_relay_table_keeps_each_source_group_to_its_share_and_answers_with_itse
         } else {
             format!("{}.{}.0.1", 20 + src, src)
         };
-        let p = sim.raw_connect(raw, n, &remote);
-        sim.raw_handshake(raw, p, [0x80 + src as u8; 32]);
+        let p = handshaken(&mut sim, raw, n, &remote, 0x80 + src as u8);
         if src == 0 {
             first = Some(p);
         }

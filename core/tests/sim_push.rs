@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{MINUTE, branch, closed, count, is_getheaders, network, next_block, penalties};
+use common::{
+    MINUTE, branch, closed, count, handshaken, is_getheaders, network, next_block, penalties,
+};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::PeerId;
 use tabcoin_core::params::Params;
@@ -67,8 +69,7 @@ fn a_peer_behind_gets_headers_even_when_it_asked_for_pushes() {
     let (mut sim, raw) = network();
     sim.set_auto_pong(raw, true);
     // Claims only genesis: the relay does not know it has the parent of the next block.
-    let p = sim.raw_connect(raw, 0, "10.0.0.83");
-    sim.raw_handshake(raw, p, [0xb3; 32]);
+    let p = handshaken(&mut sim, raw, 0, "10.0.0.83", 0xb3);
     sim.raw_send(raw, p, Message::SendBlocks.encode());
     sim.run_for(1_000);
     let b = sim.mine(0);
