@@ -10,7 +10,18 @@ use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use crate::views::{PoolTx, TxView, coins, tx_view};
-use crate::{BrowserNode, now_ms, to_js};
+use crate::{BrowserNode, loads, now_ms, to_js};
+
+/// A transaction with where it is (`tx` and `findTx`).
+#[derive(Serialize, Tsify)]
+#[tsify(missing_as_null)]
+struct TxLookup {
+    status: &'static str,
+    height: Option<u64>,
+    confirmations: Option<u64>,
+    #[serde(flatten)]
+    tx: TxView,
+}
 
 #[wasm_bindgen]
 impl BrowserNode {
@@ -190,15 +201,6 @@ impl BrowserNode {
         };
         let chain = i.node.chain();
         let prefix = chain.params().address_prefix;
-        #[derive(Serialize, Tsify)]
-        #[tsify(missing_as_null)]
-        struct TxLookup {
-            status: &'static str,
-            height: Option<u64>,
-            confirmations: Option<u64>,
-            #[serde(flatten)]
-            tx: TxView,
-        }
         if let Some(e) = i.node.mempool().get(&id) {
             let tx = tx_view(&e.tx, prefix, Some(coins(e.fee.units())));
             return to_js(&TxLookup {
@@ -224,6 +226,43 @@ impl BrowserNode {
             }
         }
         JsValue::NULL
+    }
+
+    /// A transaction from the pool or from any active block this node keeps — in memory, in
+    /// the write queue or in IndexedDB (its transaction index) — with its status; or null.
+    #[wasm_bindgen(js_name = findTx, unchecked_return_type = "TxLookup | null")]
+    pub async fn find_tx(&self, txid: String) -> JsValue {
+        let Ok(id) = Txid::from_hex(&txid) else {
+            return JsValue::NULL;
+        };
+        {
+            let i = self.inner.borrow();
+            if let Some(e) = i.node.mempool().get(&id) {
+                let prefix = i.node.chain().params().address_prefix;
+                return to_js(&TxLookup {
+                    status: "mempool",
+                    height: None,
+                    confirmations: None,
+                    tx: tx_view(&e.tx, prefix, Some(coins(e.fee.units()))),
+                });
+            }
+        }
+        let Some((block, pos)) = loads::find_tx(&self.inner, id).await else {
+            return JsValue::NULL;
+        };
+        let i = self.inner.borrow();
+        let chain = i.node.chain();
+        let hash = block.hash();
+        // Checked again after the last await: the block may have left the active chain.
+        let Some(e) = chain.entry(&hash).filter(|_| chain.is_active(&hash)) else {
+            return JsValue::NULL;
+        };
+        to_js(&TxLookup {
+            status: "confirmed",
+            height: Some(e.height.0),
+            confirmations: Some(chain.height().0 - e.height.0 + 1),
+            tx: tx_view(&block.txs[pos], chain.params().address_prefix, None),
+        })
     }
 
     /// The hash of the active chain's block at `height`, or null.
