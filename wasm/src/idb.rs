@@ -1,6 +1,10 @@
 //! The node's store on IndexedDB: one readwrite transaction per ChangeSet spanning every
 //! object store, committed explicitly, with nothing but IndexedDB requests awaited inside it.
-//! The schema is versioned (`SCHEMA_VERSION`); upgrades only add stores. When another tab
+//! The schema is versioned (`SCHEMA_VERSION`, layout in docs/STORAGE.md); upgrades add stores
+//! and fill them inside the upgrade transaction, so an interrupted upgrade leaves the old
+//! version whole. Start-up ([`IdbStore::load`]) reads headers, the UTXO set, invalid marks,
+//! relays, bans and the tip, and the bodies of only the newest [`WARM_BLOCKS`] active
+//! blocks (a cache warm-up). When another tab
 //! opens a newer version (or deletes the database), this one closes its connection at once
 //! (`onversionchange`) so it does not block that tab, and every later write fails with
 //! [`StoreError::Closed`] (the page tells the user to reload).
@@ -11,7 +15,7 @@ use std::rc::Rc;
 use js_sys::{Array, Promise, Uint8Array};
 use tabcoin_core::encode::{Decode, Encode, Reader};
 use tabcoin_core::hash::{decode_hex, to_hex};
-use tabcoin_core::primitives::{Block, BlockHash, OutPoint};
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, OutPoint, Txid};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::utxo::{BlockUndo, Coin};
 use tabcoin_core::wire::NodeRecord;
@@ -20,9 +24,89 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
-/// Bump when a store is added; `upgrade` creates whatever is missing.
-pub const SCHEMA_VERSION: u32 = 1;
-const STORES: [&str; 6] = ["blocks", "invalid", "utxo", "undo", "nodes", "meta"];
+/// Bump when a store is added; `upgrade` creates whatever is missing and fills it.
+/// 1: blocks, invalid, utxo, undo, nodes, meta. 2: + headers, bans, txindex.
+pub const SCHEMA_VERSION: u32 = 2;
+const STORES: [&str; 9] = [
+    "blocks", "headers", "invalid", "utxo", "undo", "nodes", "bans", "txindex", "meta",
+];
+
+/// Bodies read at start-up to fill the cache: the newest active blocks, as many as the page
+/// lists (15) and one more.
+pub const WARM_BLOCKS: usize = 16;
+
+thread_local! {
+    /// Block bodies read from the `blocks` store by this thread (tests count start-up reads).
+    static BODY_READS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many block bodies this thread has read from IndexedDB so far.
+pub fn body_reads() -> u64 {
+    BODY_READS.with(Cell::get)
+}
+
+fn count_body_reads(n: usize) {
+    BODY_READS.with(|c| c.set(c.get() + n as u64));
+}
+
+/// The `txindex` key of transaction `txid` in block `block`: both in hex, txid first, so
+/// every block holding a txid is one key range.
+pub fn txindex_key(txid: &Txid, block: &BlockHash) -> String {
+    let mut k = txid.to_hex();
+    k.push_str(&block.to_hex());
+    k
+}
+
+/// Puts the header and the transaction index entries of `b` (in the same transaction as
+/// its body).
+fn put_indexes(tx: &IdbTransaction, b: &Block) -> Result<(), JsValue> {
+    let hash = b.hash();
+    tx.object_store("headers")?.put_with_key(
+        &bytes(&b.header.to_bytes()),
+        &JsValue::from_str(&hash.to_hex()),
+    )?;
+    let index = tx.object_store("txindex")?;
+    for (pos, t) in b.txs.iter().enumerate() {
+        index.put_with_key(
+            &JsValue::from_f64(pos as f64),
+            &JsValue::from_str(&txindex_key(&t.txid(), &hash)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Version 1 → 2, inside the upgrade transaction: the header and txindex entries of every
+/// stored body (read once, here; a body that does not decode or match its key is left for
+/// the repair that start-up then runs).
+fn fill_from_bodies(tx: &IdbTransaction) -> Result<(), JsValue> {
+    let blocks = tx.object_store("blocks")?;
+    let keys = blocks.get_all_keys()?;
+    let values = blocks.get_all()?;
+    let tx2 = tx.clone();
+    let values2 = values.clone();
+    let done = Closure::once_into_js(move |_: web_sys::Event| {
+        let (Ok(keys), Ok(values)) = (keys.result(), values2.result()) else {
+            return;
+        };
+        let keys = Array::from(&keys);
+        let values = Array::from(&values);
+        count_body_reads(values.length() as usize);
+        for (k, v) in keys.iter().zip(values.iter()) {
+            let Ok(b) = Block::decode(&Uint8Array::new(&v).to_vec()) else {
+                continue;
+            };
+            if k.as_string().as_deref() != Some(&b.hash().to_hex()) {
+                continue;
+            }
+            if put_indexes(&tx2, &b).is_err() {
+                let _ = tx2.abort();
+                return;
+            }
+        }
+    });
+    values.set_onsuccess(Some(done.unchecked_ref()));
+    Ok(())
+}
 
 /// Why the store failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +296,18 @@ impl IdbStore {
                         let _ = db.create_object_store(store);
                     }
                 }
+                // A version-1 database has bodies but no headers: index them once.
+                if !existing.contains("headers") && existing.contains("blocks") {
+                    let filled = req
+                        .transaction()
+                        .ok_or_else(|| JsValue::from_str("no upgrade transaction"))
+                        .and_then(|tx| fill_from_bodies(&tx));
+                    if filled.is_err() {
+                        if let Some(tx) = req.transaction() {
+                            let _ = tx.abort();
+                        }
+                    }
+                }
             },
         );
         req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
@@ -328,7 +424,46 @@ impl IdbStore {
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
+        if name == "blocks" {
+            count_body_reads(1);
+        }
         Ok(Some(Uint8Array::new(&v).to_vec()))
+    }
+
+    /// Where transaction `txid` is stored: (block, position in the block) for every stored
+    /// body that holds it (a txid may be in blocks of several branches).
+    pub async fn tx_locations(&self, txid: &Txid) -> Result<Vec<(BlockHash, u32)>, StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let store = tx.object_store("txindex").map_err(aborted)?;
+        let low = txid.to_hex();
+        // Hex digits sort below '~': the range is every key that starts with the txid.
+        let range = web_sys::IdbKeyRange::bound(
+            &JsValue::from_str(&low),
+            &JsValue::from_str(&format!("{low}~")),
+        )
+        .map_err(aborted)?;
+        let keys = request(&store.get_all_keys_with_key(&range).map_err(aborted)?)
+            .await
+            .map_err(aborted)?;
+        let values = request(&store.get_all_with_key(&range).map_err(aborted)?)
+            .await
+            .map_err(aborted)?;
+        let corrupt = |key: &str| StoreError::Corrupt(format!("txindex {key}: bad record"));
+        let mut found = Vec::new();
+        for (k, v) in Array::from(&keys).iter().zip(Array::from(&values).iter()) {
+            let key = k.as_string().unwrap_or_default();
+            let block = key
+                .get(64..)
+                .and_then(|h| BlockHash::from_hex(h).ok())
+                .ok_or_else(|| corrupt(&key))?;
+            let pos = v
+                .as_f64()
+                .filter(|p| p.fract() == 0.0 && *p >= 0.0 && *p <= f64::from(u32::MAX))
+                .ok_or_else(|| corrupt(&key))?;
+            found.push((block, pos as u32));
+        }
+        Ok(found)
     }
 
     /// Writes one meta value in its own transaction.
@@ -440,6 +575,23 @@ impl IdbStore {
             let blocks = tx.object_store("blocks")?;
             for b in &cs.blocks {
                 blocks.put_with_key(&bytes(&b.encode()), &JsValue::from_str(&b.hash().to_hex()))?;
+                put_indexes(tx, b)?;
+            }
+            // Headers without their body: a repair re-indexing bodies already stored.
+            let headers = tx.object_store("headers")?;
+            for h in &cs.headers {
+                headers.put_with_key(
+                    &bytes(&h.to_bytes()),
+                    &JsValue::from_str(&h.hash().to_hex()),
+                )?;
+            }
+            let bans = tx.object_store("bans")?;
+            for (key, until) in &cs.bans {
+                let key = JsValue::from_str(key);
+                match until {
+                    Some(t) => bans.put_with_key(&bytes(&t.to_le_bytes()), &key)?,
+                    None => bans.delete(&key)?,
+                };
             }
             let invalid = tx.object_store("invalid")?;
             for h in &cs.invalid {
@@ -505,6 +657,9 @@ impl IdbStore {
             .map_err(|e| StoreError::Aborted(js_err(&e)))?;
         let keys = Array::from(&keys);
         let values = Array::from(&values);
+        if store == "blocks" {
+            count_body_reads(values.length() as usize);
+        }
         Ok(keys
             .iter()
             .zip(values.iter())
@@ -519,17 +674,18 @@ impl IdbStore {
         let corrupt =
             |store: &str, key: &str, e: String| StoreError::Corrupt(format!("{store} {key}: {e}"));
         let mut cs = ChangeSet::default();
-        for (key, v) in self.all(&tx, "blocks").await? {
-            let b = Block::decode(&Uint8Array::new(&v).to_vec())
-                .map_err(|e| corrupt("blocks", &key, e.to_string()))?;
-            if b.hash().to_hex() != key {
+        // Headers, not bodies (start-up reads no body); Chain::load orders them.
+        for (key, v) in self.all(&tx, "headers").await? {
+            let h = BlockHeader::decode(&Uint8Array::new(&v).to_vec())
+                .map_err(|e| corrupt("headers", &key, e.to_string()))?;
+            if h.hash().to_hex() != key {
                 return Err(corrupt(
-                    "blocks",
+                    "headers",
                     &key,
                     "hash does not match its key".into(),
                 ));
             }
-            cs.blocks.push(b);
+            cs.headers.push(h);
         }
         for (key, _) in self.all(&tx, "invalid").await? {
             cs.invalid.insert(
@@ -545,11 +701,12 @@ impl IdbStore {
                 .map_err(|e| corrupt("utxo", &key, e.to_string()))?;
             cs.utxo.insert(op, Some(coin));
         }
-        for (key, v) in self.all(&tx, "undo").await? {
-            let h = BlockHash::from_hex(&key).map_err(|e| corrupt("undo", &key, e.to_string()))?;
-            let u = BlockUndo::decode(&Uint8Array::new(&v).to_vec())
-                .map_err(|e| corrupt("undo", &key, e.to_string()))?;
-            cs.undo.insert(h, Some(u));
+        for (key, v) in self.all(&tx, "bans").await? {
+            let until: [u8; 8] = Uint8Array::new(&v)
+                .to_vec()
+                .try_into()
+                .map_err(|_| corrupt("bans", &key, "bad length".into()))?;
+            cs.bans.insert(key, Some(u64::from_le_bytes(until)));
         }
         for (url, v) in self.all(&tx, "nodes").await? {
             // A record of the older unsigned layout is skipped (relearned signed), not an
@@ -583,7 +740,59 @@ impl IdbStore {
                 .map_err(|_| corrupt("meta", "tip", "bad length".into()))?;
             cs.tip = Some(BlockHash::from_bytes(arr));
         }
+        self.warm_up(&tx, &mut cs).await?;
         Ok(cs)
+    }
+
+    /// The cache warm-up of [`IdbStore::load`]: the bodies and undo data of the newest
+    /// [`WARM_BLOCKS`] active blocks (what the page lists first), oldest first, so they are
+    /// in memory from the start. A body that does not decode is left out (the node reads it
+    /// again when it needs it, and downloads it if the store has none).
+    async fn warm_up(&self, tx: &IdbTransaction, cs: &mut ChangeSet) -> Result<(), StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let Some(tip) = cs.tip else { return Ok(()) };
+        let by_hash: std::collections::HashMap<BlockHash, &BlockHeader> =
+            cs.headers.iter().map(|h| (h.hash(), h)).collect();
+        let mut newest = Vec::new();
+        let mut cursor = tip;
+        while newest.len() < WARM_BLOCKS {
+            let Some(h) = by_hash.get(&cursor) else { break };
+            newest.push(cursor);
+            cursor = h.prev;
+        }
+        let (blocks, undo) = (
+            tx.object_store("blocks").map_err(aborted)?,
+            tx.object_store("undo").map_err(aborted)?,
+        );
+        // Every request first, then the answers: one round trip.
+        let mut pending = Vec::new();
+        for hash in newest.iter().rev() {
+            let key = JsValue::from_str(&hash.to_hex());
+            let b = request(&blocks.get(&key).map_err(aborted)?);
+            let u = request(&undo.get(&key).map_err(aborted)?);
+            pending.push((*hash, b, u));
+        }
+        for (hash, b, u) in pending {
+            let b = b.await.map_err(aborted)?;
+            let u = u.await.map_err(aborted)?;
+            if b.is_undefined() || b.is_null() {
+                continue;
+            }
+            count_body_reads(1);
+            let Ok(block) = Block::decode(&Uint8Array::new(&b).to_vec()) else {
+                continue;
+            };
+            if block.hash() != hash {
+                continue;
+            }
+            if !u.is_undefined() && !u.is_null() {
+                if let Ok(u) = BlockUndo::decode(&Uint8Array::new(&u).to_vec()) {
+                    cs.undo.insert(hash, Some(u));
+                }
+            }
+            cs.blocks.push(block);
+        }
+        Ok(())
     }
 
     /// Just the decodable blocks (for rebuilding after damage).
@@ -618,8 +827,9 @@ impl IdbStore {
 
     /// The first write of a repair, in one transaction: records `why` under meta `repair`
     /// (so an interrupted repair is redone at the next start), deletes the block records
-    /// named in `drop_blocks`, and empties what is recomputed from the blocks (UTXO set,
-    /// undo data, invalid marks, the tip) and the relay list. Every other block stays: an
+    /// named in `drop_blocks`, and empties what is recomputed from the blocks (headers, UTXO
+    /// set, undo data, invalid marks, the tip) and the relay list. Bans and the transaction
+    /// index stay (an index entry of a dropped body finds no body and is skipped). Every other block stays: an
     /// interruption never leaves less than the blocks to rebuild from.
     pub async fn begin_repair(&self, why: &str, drop_blocks: &[String]) -> Result<(), StoreError> {
         self.write(false, |tx| {
@@ -630,7 +840,8 @@ impl IdbStore {
             for key in drop_blocks {
                 blocks.delete(&JsValue::from_str(key))?;
             }
-            for s in ["invalid", "utxo", "undo", "nodes"] {
+            // The replay writes the headers of the blocks it keeps.
+            for s in ["headers", "invalid", "utxo", "undo", "nodes"] {
                 tx.object_store(s)?.clear()?;
             }
             Ok(())
@@ -641,7 +852,9 @@ impl IdbStore {
     /// Empties the chain stores (keeps meta: genesis, identity and wallet).
     pub async fn clear_chain(&self) -> Result<(), StoreError> {
         self.write(false, |tx| {
-            for s in ["blocks", "invalid", "utxo", "undo", "nodes"] {
+            for s in [
+                "blocks", "headers", "txindex", "invalid", "utxo", "undo", "nodes",
+            ] {
                 tx.object_store(s)?.clear()?;
             }
             tx.object_store("meta")?.delete(&JsValue::from_str("tip"))?;

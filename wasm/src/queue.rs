@@ -343,6 +343,15 @@ impl Writer {
         crate::loads::newest_first(waiting.chain(s.writing.as_deref()), hash)
     }
 
+    /// The newest unstored block body that `f` picks (queued or being written).
+    pub fn find_unstored(&self, mut f: impl FnMut(&Block) -> bool) -> Option<Block> {
+        let s = self.state.borrow();
+        let waiting = s.queue.queue.iter().rev().map(|q| &q.cs);
+        waiting
+            .chain(s.writing.as_deref())
+            .find_map(|cs| cs.blocks.iter().rev().find(|b| f(b)).cloned())
+    }
+
     /// IndexedDB transactions committed so far.
     pub fn transactions(&self) -> u64 {
         self.state.borrow().transactions
