@@ -394,7 +394,7 @@ fn build_fixture() -> Fixture {
             let coins: Vec<(OutPoint, Amount)> = chain
                 .utxo()
                 .coins_of(&key)
-                .map(|(op, c)| (*op, c.output.amount))
+                .map(|(op, c)| (op, c.output.amount))
                 .collect();
             let total: u64 = coins.iter().map(|(_, a)| a.units()).sum();
             let split = COIN_VALUE * COINS_PER_SENDER as u64;

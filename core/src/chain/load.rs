@@ -129,11 +129,11 @@ impl Chain {
         active.reverse();
         chain.active = active;
         chain.recompute_best_header();
-        for (op, coin) in stored.utxo {
-            if let Some(coin) = coin {
-                chain.utxo.insert(op, coin);
-            }
-        }
+        chain.utxo = stored
+            .utxo
+            .into_iter()
+            .filter_map(|(op, coin)| Some((op, coin?)))
+            .collect();
         Ok(chain)
     }
 }
