@@ -1,0 +1,43 @@
+//! Issue 14, P10 at test scale: 20 relays and 180 tabs over 50–150 ms links. A block of
+//! already-relayed payments and a coinbase-only block must each reach 99% of the nodes
+//! within 2 s of simulated time. Deterministic: the figures printed replay exactly. The
+//! full-size figure (100 relays, 900 tabs, 300 payments) is the P10 row of the bench, run in
+//! release (`cargo bench -p tabcoin-core --bench core -- p10`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use tabcoin_core::sim::propagation::{Network, Shape};
+
+const PAYMENTS: usize = 100;
+
+#[test]
+fn blocks_reach_99_percent_of_200_nodes_within_two_seconds() {
+    let shape = Shape {
+        relays: 20,
+        tabs: 180,
+        relay_outbound: 8,
+        tab_outbound: 3,
+        latency_ms: (50, 150),
+        coins: PAYMENTS,
+    };
+    let mut net = Network::build(shape);
+    let miner = net.relays[3];
+    let empty = net.mine_and_measure(miner, 60_000);
+    eprintln!("P10 test scale, coinbase only: {}", empty.line());
+    let txs = net.payments(PAYMENTS);
+    assert!(
+        net.relay_txs(&txs, 120_000),
+        "payments did not reach every pool"
+    );
+    let full = net.mine_and_measure(net.relays[11], 60_000);
+    eprintln!("P10 test scale, relayed payments: {}", full.line());
+    assert_eq!(full.txs, PAYMENTS);
+    for f in [empty, full] {
+        assert!(
+            f.ms_to_all.is_some(),
+            "a node never got the block: {}",
+            f.line()
+        );
+        assert!(f.ms_to_99.unwrap() <= 2_000, "{}", f.line());
+    }
+}
