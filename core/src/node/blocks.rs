@@ -36,6 +36,7 @@ impl Node {
         }
         p.stalls = 0;
         p.known.insert(hash.to_hash());
+        self.note_block_size(peer, block.encoded_len());
         self.process_block(Some(peer), block);
         self.peer_has_block(peer, &hash);
         self.request_blocks();

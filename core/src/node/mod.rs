@@ -29,6 +29,7 @@ pub use crate::addrman::{
 };
 pub use connections::ban_key;
 pub use mining::MiningWait;
+pub use sync::{MAX_BLOCKS_IN_FLIGHT_SYNC, SYNC_BYTES_IN_FLIGHT};
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
