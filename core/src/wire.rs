@@ -17,8 +17,11 @@ use crate::units::{Height, U256, Work};
 
 /// Protocol version spoken by this software: 2 signs relay records, binds the handshake to
 /// the dialed URL, carries feature bits in `hello`, ignores unknown message types and has
-/// `sendblocks` (block push, PROTOCOL §7.4).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// `sendblocks` (block push, PROTOCOL §7.4); 3 adds `kept_from` to `hello` (pruning).
+pub const PROTOCOL_VERSION: u32 = 3;
+/// The first protocol version whose `hello` carries `kept_from` (PROTOCOL §3.2): a `hello`
+/// of an older version has no such field and its sender keeps every body.
+pub const KEPT_FROM_VERSION: u32 = 3;
 /// Oldest protocol version accepted: version 1 cannot complete a version 2 handshake.
 pub const MIN_PROTOCOL_VERSION: u32 = 2;
 /// The first protocol version with `sendblocks` (PROTOCOL §7.4): it is sent only to peers
@@ -79,6 +82,10 @@ pub struct Hello {
     /// Random bytes the peer must sign to prove its node id.
     pub challenge: [u8; 32],
     pub agent: String,
+    /// The lowest height from which the sender keeps block bodies: 0 for a node that keeps
+    /// every body, at least 1 for a pruned node (PROTOCOL §3.2). On the wire only from
+    /// [`KEPT_FROM_VERSION`] on (0 when decoding an older `hello`).
+    pub kept_from: Height,
     /// What a `hello` of a later version carries after the fields known here (ignored;
     /// always empty when `version` is this software's or lower).
     pub extra: Vec<u8>,
@@ -264,6 +271,7 @@ fn max_size(kind: u8) -> usize {
                 + 32
                 + 1
                 + MAX_AGENT
+                + 10
                 + MAX_HELLO_EXTRA
         }
         T_AUTH => 1 + 64,
@@ -419,6 +427,9 @@ impl Encode for Message {
                 out.extend_from_slice(&h.best_work.to_be_bytes());
                 out.extend_from_slice(&h.challenge);
                 put_string(out, &h.agent);
+                if h.version >= KEPT_FROM_VERSION {
+                    put_varint(out, h.kept_from.0);
+                }
                 out.extend_from_slice(&h.extra);
             }
             Message::Auth(sig) => {
@@ -520,8 +531,12 @@ impl Decode for Message {
                     best_work: Work::from_u256(U256::from_be_bytes(r.array()?)),
                     challenge: r.array()?,
                     agent: r.string("agent", MAX_AGENT)?,
+                    kept_from: Height(0),
                     extra: Vec::new(),
                 };
+                if h.version >= KEPT_FROM_VERSION {
+                    h.kept_from = Height(r.varint()?);
+                }
                 // A later version may append fields; this one keeps them only to re-encode.
                 if h.version > PROTOCOL_VERSION {
                     let n = r.remaining().min(MAX_HELLO_EXTRA);
@@ -678,6 +693,11 @@ mod tests {
                             best_work: Work::from_u256(U256::from_be_bytes(work)),
                             challenge,
                             agent,
+                            kept_from: Height(if version >= KEPT_FROM_VERSION {
+                                h / 2
+                            } else {
+                                0
+                            }),
                             extra: if version > PROTOCOL_VERSION {
                                 extra
                             } else {
@@ -830,6 +850,7 @@ mod tests {
             best_work: Work::from_u256(U256::from_be_bytes([0xff; 32])),
             challenge: [0; 32],
             agent: "a".repeat(MAX_AGENT),
+            kept_from: Height(u64::MAX),
             extra: alloc::vec![0; MAX_HELLO_EXTRA],
         };
         let m = Message::Hello(hello);

@@ -93,6 +93,7 @@ fn main() {
         best_work: f.chain.tip().work,
         challenge: [7; 32],
         agent: String::from("tabcoin/0.1"),
+        kept_from: Default::default(),
         extra: Vec::new(),
     };
     let items = vec![InvItem::block(tip), InvItem::tx(f.unconfirmed.txid())];

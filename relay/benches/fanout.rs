@@ -601,6 +601,7 @@ async fn handshake(ws: &mut Ws, net: &Net, seed: [u8; 32], url: &str) -> Result<
         best_work: net.genesis_work,
         challenge,
         agent: String::from("tabcoin-relay-bench"),
+        kept_from: Default::default(),
         extra: Vec::new(),
     };
     send_msg(ws, &Message::Hello(hello)).await?;
