@@ -94,6 +94,7 @@ fn main() {
         best_work: f.chain.tip().work,
         challenge: [7; 32],
         agent: String::from("tabcoin/0.1"),
+        kept_from: Default::default(),
         extra: Vec::new(),
     };
     let browser_hello = Hello {

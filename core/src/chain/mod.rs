@@ -9,8 +9,10 @@
 
 mod cache;
 mod load;
+mod prune;
 
 pub use cache::DEFAULT_BODY_CACHE_BYTES;
+pub use prune::{DEFAULT_PRUNE_DEPTH, PruneStatus};
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -207,6 +209,8 @@ pub struct Chain {
     /// Block hash at each height of the chain ending at `best_header` (like `active`, so
     /// sync questions about that chain are answered by height instead of by walking it).
     best_chain: Vec<BlockHash>,
+    /// What a pruned node keeps (see `prune`).
+    prune: prune::Pruning,
 }
 
 impl Chain {
@@ -243,6 +247,7 @@ impl Chain {
             verify_mode: VerifyMode::Single,
             best_header: genesis,
             best_chain: alloc::vec![genesis],
+            prune: prune::Pruning::new(),
         };
         chain.candidates.insert((entry.work, Reverse(0), genesis));
         chain.index.insert(genesis, entry);
@@ -452,6 +457,7 @@ impl Chain {
         let entry = self.index.get_mut(&hash).expect("header was just accepted");
         entry.status = Status::HaveData;
         self.bodies.insert(hash, block.clone(), None);
+        self.prune_note_stored(hash, block);
         let mut outcome = BlockOutcome::default();
         outcome.changes.blocks.push(block.clone());
         self.link(hash);
@@ -663,6 +669,7 @@ impl Chain {
             }
         }
         self.bodies.pinned.clear();
+        self.prune_step(&mut outcome.changes);
     }
 
     /// Blocks a switch to `target` disconnects (tip first) and connects (oldest first).
@@ -790,6 +797,7 @@ impl Chain {
     /// descendants leave the candidates until it is downloaded again.
     fn forget_body(&mut self, hash: BlockHash) {
         self.bodies.remove(&hash);
+        self.prune_note_forgotten(&hash);
         if let Some(e) = self.index.get_mut(&hash) {
             e.status = Status::HeaderOnly;
         }

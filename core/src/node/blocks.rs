@@ -350,7 +350,8 @@ impl Node {
     /// Queues serving a stored body that is not in memory: the host reads it and
     /// [`Node::on_block_loaded`] sends it. False when it is not stored or the queue is full.
     fn defer_serve(&mut self, peer: PeerId, hash: BlockHash) -> bool {
-        if !self.chain.has_block(&hash) {
+        // A body deleted by pruning is answered `notfound` at once, without a store read.
+        if !self.chain.has_block(&hash) || self.chain.body_pruned(&hash) {
             return false;
         }
         let queued: usize = self.serve_waiting.values().map(Vec::len).sum();

@@ -33,6 +33,7 @@ impl Node {
             best_work: tip.work,
             challenge,
             agent: self.config.agent.clone(),
+            kept_from: self.chain.advertised_kept_from(),
             extra: Vec::new(),
         })
     }

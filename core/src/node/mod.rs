@@ -18,6 +18,7 @@ mod handshake;
 mod mining;
 mod offence;
 mod peer;
+mod prune;
 mod push;
 mod sync;
 mod timers;
@@ -223,7 +224,8 @@ impl Node {
             .collect();
         bans.sort_by_key(|(_, until)| core::cmp::Reverse(*until));
         bans.truncate(MAX_BANS);
-        let chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
+        let mut chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
+        chain.set_prune(config.prune_bytes, config.prune_depth);
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);

@@ -426,8 +426,12 @@ impl Node {
                 continue;
             };
             let peers = &self.peers;
+            // A pruned peer is asked only for bodies at or above what its `hello` says it keeps.
             let has = |c: &Candidate| {
-                c.upto >= height && peers.get(&c.id).is_some_and(|p| !p.lacks.contains(&hash))
+                c.upto >= height
+                    && peers
+                        .get(&c.id)
+                        .is_some_and(|p| !p.lacks.contains(&hash) && p.holds_body(height))
             };
             // A peer that let this block's request time out, or lets requests time out at
             // all, is asked only when no other peer has the block.

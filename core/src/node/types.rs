@@ -41,6 +41,12 @@ pub struct NodeConfig {
     pub dial_policy: DialPolicy,
     /// Byte budget of the block bodies kept in memory; older ones are read from the store.
     pub body_cache_bytes: usize,
+    /// Byte budget of the block bodies kept in the store (`None`: keep every body). A
+    /// pruned node deletes older bodies and says so in its `hello` (see `chain::prune`).
+    pub prune_bytes: Option<u64>,
+    /// The deepest reorg a pruned node follows: it keeps at least this many of the newest
+    /// bodies whatever its budget ([`crate::chain::DEFAULT_PRUNE_DEPTH`]).
+    pub prune_depth: u64,
 }
 
 impl NodeConfig {
@@ -58,6 +64,8 @@ impl NodeConfig {
             agent: String::from("tabcoin/0.1"),
             dial_policy: DialPolicy::relay(false),
             body_cache_bytes: crate::chain::DEFAULT_BODY_CACHE_BYTES,
+            prune_bytes: None,
+            prune_depth: crate::chain::DEFAULT_PRUNE_DEPTH,
         }
     }
 }

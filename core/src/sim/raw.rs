@@ -120,6 +120,7 @@ impl Sim {
             best_work,
             challenge: [7; 32],
             agent: String::from("adversary"),
+            kept_from: Default::default(),
             extra: Vec::new(),
         }
     }

@@ -45,6 +45,7 @@ fn max_size(kind: u8) -> usize {
                 + 32
                 + 1
                 + MAX_AGENT
+                + 10
                 + MAX_HELLO_EXTRA
         }
         T_AUTH => 1 + 64,
@@ -200,6 +201,9 @@ impl Encode for Message {
                 out.extend_from_slice(&h.best_work.to_be_bytes());
                 out.extend_from_slice(&h.challenge);
                 put_string(out, &h.agent);
+                if h.version >= KEPT_FROM_VERSION {
+                    put_varint(out, h.kept_from.0);
+                }
                 out.extend_from_slice(&h.extra);
             }
             Message::Auth(sig) => {
@@ -301,8 +305,12 @@ impl Decode for Message {
                     best_work: Work::from_u256(U256::from_be_bytes(r.array()?)),
                     challenge: r.array()?,
                     agent: r.string("agent", MAX_AGENT)?,
+                    kept_from: Height(0),
                     extra: Vec::new(),
                 };
+                if h.version >= KEPT_FROM_VERSION {
+                    h.kept_from = Height(r.varint()?);
+                }
                 // A later version may append fields; this one keeps them only to re-encode.
                 if h.version > PROTOCOL_VERSION {
                     let n = r.remaining().min(MAX_HELLO_EXTRA);
@@ -430,6 +438,11 @@ mod tests {
                             best_work: Work::from_u256(U256::from_be_bytes(work)),
                             challenge,
                             agent,
+                            kept_from: Height(if version >= KEPT_FROM_VERSION {
+                                h / 2
+                            } else {
+                                0
+                            }),
                             extra: if version > PROTOCOL_VERSION {
                                 extra
                             } else {
@@ -582,6 +595,7 @@ mod tests {
             best_work: Work::from_u256(U256::from_be_bytes([0xff; 32])),
             challenge: [0; 32],
             agent: "a".repeat(MAX_AGENT),
+            kept_from: Height(u64::MAX),
             extra: alloc::vec![0; MAX_HELLO_EXTRA],
         };
         let m = Message::Hello(hello);

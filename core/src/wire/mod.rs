@@ -20,8 +20,11 @@ use codec::put_string;
 
 /// Protocol version spoken by this software: 2 signs relay records, binds the handshake to
 /// the dialed URL, carries feature bits in `hello`, ignores unknown message types and has
-/// `sendblocks` (block push, PROTOCOL §7.4).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// `sendblocks` (block push, PROTOCOL §7.4); 3 adds `kept_from` to `hello` (pruning).
+pub const PROTOCOL_VERSION: u32 = 3;
+/// The first protocol version whose `hello` carries `kept_from` (PROTOCOL §3.2): a `hello`
+/// of an older version has no such field and its sender keeps every body.
+pub const KEPT_FROM_VERSION: u32 = 3;
 /// Oldest protocol version accepted: version 1 cannot complete a version 2 handshake.
 pub const MIN_PROTOCOL_VERSION: u32 = 2;
 /// The first protocol version with `sendblocks` (PROTOCOL §7.4): it is sent only to peers
@@ -82,6 +85,10 @@ pub struct Hello {
     /// Random bytes the peer must sign to prove its node id.
     pub challenge: [u8; 32],
     pub agent: String,
+    /// The lowest height from which the sender keeps block bodies: 0 for a node that keeps
+    /// every body, at least 1 for a pruned node (PROTOCOL §3.2). On the wire only from
+    /// [`KEPT_FROM_VERSION`] on (0 when decoding an older `hello`).
+    pub kept_from: Height,
     /// What a `hello` of a later version carries after the fields known here (ignored;
     /// always empty when `version` is this software's or lower).
     pub extra: Vec<u8>,

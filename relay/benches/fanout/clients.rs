@@ -124,6 +124,7 @@ pub(crate) async fn handshake(
         best_work: net.genesis_work,
         challenge,
         agent: String::from("tabcoin-relay-bench"),
+        kept_from: Default::default(),
         extra: Vec::new(),
     };
     send_msg(ws, &Message::Hello(hello)).await?;

@@ -98,6 +98,7 @@ pub fn make_hello(
         best_work,
         challenge,
         agent: String::from("tabcoin-test-client"),
+        kept_from: Default::default(),
         extra: Vec::new(),
     }
 }
