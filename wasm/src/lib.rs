@@ -105,7 +105,15 @@ struct Inner {
     ticker: Option<Interval>,
     persisted: Option<bool>,
     sync_target: Height,
+    /// The UTXO digest (`UtxoSet::digest`, CONSENSUS.md) of a tip, and when it was computed
+    /// (ms): O(coins) to compute, so `status()` recomputes it when the tip moved, and on a
+    /// set above [`DIGEST_EVERY_TIP_MAX_COINS`] at most once a minute (as the relay does).
+    utxo_digest: std::cell::Cell<Option<(BlockHash, tabcoin_core::hash::Hash256, f64)>>,
 }
+
+/// Up to this many coins (about 1 MB to hash) `status()` recomputes the UTXO digest at each
+/// new tip; above it at most once a minute (the relay's `/api/status` does the same).
+const DIGEST_EVERY_TIP_MAX_COINS: usize = 10_000;
 
 /// Events as the page sees them (`ev.kind` plus fields). The derives put each type into
 /// the generated `tabcoin_wasm.d.ts`, which the page is checked against (`tsc`, npm test).
@@ -320,6 +328,7 @@ impl BrowserNode {
             ticker: None,
             persisted: None,
             sync_target: Height(0),
+            utxo_digest: std::cell::Cell::new(None),
         }));
         if let Some(r) = repaired {
             emit(
@@ -410,6 +419,11 @@ impl BrowserNode {
             mining: bool,
             mining_wait: Option<MiningWait>,
             storage: StorageState,
+            /// `UtxoSet::digest` of the UTXO set at `utxo_digest_tip` (hex).
+            utxo_digest: String,
+            /// The tip whose UTXO set `utxo_digest` is: `tip`, except on a large set between
+            /// two refreshes.
+            utxo_digest_tip: String,
         }
         let peers: Vec<PeerView> = i
             .node
@@ -429,7 +443,23 @@ impl BrowserNode {
                 height: p.best_height.0,
             })
             .collect();
+        let now = js_sys::Date::now();
+        let (digest_tip, utxo_digest) = match i.utxo_digest.get() {
+            Some((at, d, _)) if at == tip.hash => (at, d),
+            Some((at, d, t))
+                if chain.utxo().len() > DIGEST_EVERY_TIP_MAX_COINS && now - t < 60_000.0 =>
+            {
+                (at, d)
+            }
+            _ => {
+                let d = chain.utxo().digest();
+                i.utxo_digest.set(Some((tip.hash, d, now)));
+                (tip.hash, d)
+            }
+        };
         to_js(&NodeStatus {
+            utxo_digest: utxo_digest.to_string(),
+            utxo_digest_tip: digest_tip.to_hex(),
             network: chain.params().name,
             height: tip.height.0,
             tip: tip.hash.to_hex(),
