@@ -16,7 +16,7 @@ use wasm_bindgen::prelude::*;
 
 use tabcoin_core::node::{Input, Node, NodeConfig, PeerId};
 use tabcoin_core::params::{Network, Params};
-use tabcoin_core::primitives::{BlockHeader, HEADER_SIZE};
+use tabcoin_core::primitives::{BlockHash, BlockHeader, HEADER_SIZE};
 use tabcoin_core::sig::PublicKey;
 use tabcoin_core::units::Height;
 use tabcoin_core::wallet::Wallet;
@@ -100,7 +100,15 @@ struct Inner {
     ticker: Option<Interval>,
     persisted: Option<bool>,
     sync_target: Height,
+    /// The UTXO digest (`UtxoSet::digest`, CONSENSUS.md) of a tip, and when it was computed
+    /// (ms): O(coins) to compute, so `status()` recomputes it when the tip moved, and on a
+    /// set above [`DIGEST_EVERY_TIP_MAX_COINS`] at most once a minute (as the relay does).
+    utxo_digest: std::cell::Cell<Option<(BlockHash, tabcoin_core::hash::Hash256, f64)>>,
 }
+
+/// Up to this many coins (about 1 MB to hash) `status()` recomputes the UTXO digest at each
+/// new tip; above it at most once a minute (the relay's `/api/status` does the same).
+const DIGEST_EVERY_TIP_MAX_COINS: usize = 10_000;
 
 #[wasm_bindgen(typescript_custom_section)]
 const TS_START: &str = r#"
@@ -234,6 +242,7 @@ impl BrowserNode {
             ticker: None,
             persisted: None,
             sync_target: Height(0),
+            utxo_digest: std::cell::Cell::new(None),
         }));
         if let Some(r) = repaired {
             emit(

@@ -6,7 +6,7 @@ use tsify::Tsify;
 use wasm_bindgen::prelude::*;
 
 use crate::events::MiningWait;
-use crate::{BrowserNode, to_js};
+use crate::{BrowserNode, DIGEST_EVERY_TIP_MAX_COINS, to_js};
 
 #[wasm_bindgen]
 impl BrowserNode {
@@ -66,6 +66,11 @@ impl BrowserNode {
             mining: bool,
             mining_wait: Option<MiningWait>,
             storage: StorageState,
+            /// `UtxoSet::digest` of the UTXO set at `utxo_digest_tip` (hex).
+            utxo_digest: String,
+            /// The tip whose UTXO set `utxo_digest` is: `tip`, except on a large set between
+            /// two refreshes.
+            utxo_digest_tip: String,
         }
         let peers: Vec<PeerView> = i
             .node
@@ -85,7 +90,23 @@ impl BrowserNode {
                 height: p.best_height.0,
             })
             .collect();
+        let now = js_sys::Date::now();
+        let (digest_tip, utxo_digest) = match i.utxo_digest.get() {
+            Some((at, d, _)) if at == tip.hash => (at, d),
+            Some((at, d, t))
+                if chain.utxo().len() > DIGEST_EVERY_TIP_MAX_COINS && now - t < 60_000.0 =>
+            {
+                (at, d)
+            }
+            _ => {
+                let d = chain.utxo().digest();
+                i.utxo_digest.set(Some((tip.hash, d, now)));
+                (tip.hash, d)
+            }
+        };
         to_js(&NodeStatus {
+            utxo_digest: utxo_digest.to_string(),
+            utxo_digest_tip: digest_tip.to_hex(),
             network: chain.params().name,
             height: tip.height.0,
             tip: tip.hash.to_hex(),

@@ -152,5 +152,10 @@ export function renderHeader() {
     const id = st.nodeId || '';
     setText($('node-id'), id ? id.slice(0, 12) : '—');
     $('node-id').title = id ? `Node id ${id}` : '';
+    // The UTXO set's digest at the tip (CONSENSUS.md): equal digests, equal coins.
+    const digest = st.utxoDigest || '';
+    setText($('utxo-digest'), digest ? digest.slice(0, 12) : '—');
+    $('utxo-digest').title = digest ? `UTXO digest ${digest} at #${st.height}` : '';
+    $('utxo-digest').dataset.digest = digest;
   }
 }

@@ -123,6 +123,13 @@ impl RawClient {
         Ok(RawClient::from_ws(ws, url))
     }
 
+    /// Names `url` as the URL this client dialed (in its handshake), for a connection that
+    /// reached the relay another way: around the forwarding proxy that its public URL names.
+    pub fn dialed_as(mut self, url: &str) -> RawClient {
+        self.url = url.to_owned();
+        self
+    }
+
     /// Sends `bytes` as one binary frame (need not be a valid message).
     pub async fn send_bytes(&mut self, bytes: Vec<u8>) -> Result<()> {
         self.ws.send(WsMessage::binary(bytes)).await?;
