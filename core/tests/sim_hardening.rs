@@ -463,6 +463,39 @@ fn non_connecting_announcements_are_answered_not_penalised() {
     assert!(penalties(&sim, 0).is_empty(), "{:?}", penalties(&sim, 0));
 }
 
+/// A peer mining on a branch with less work than ours announces each block it finds; we do
+/// not keep low-work headers, so between two of our (rate-limited) requests its announcements
+/// connect to nothing. That is an honest race, not an offence: no penalty, however fast.
+#[test]
+fn a_fast_race_on_a_lower_work_branch_is_not_penalised() {
+    let (mut sim, raw, p) = network_with_peer("10.0.0.90", 0xcb, true);
+    for _ in 0..30 {
+        sim.mine(0);
+        assert!(sim.run_until_for(60_000, |s| s.converged()));
+    }
+    // Its branch from genesis: 25 blocks, less work than the node's 35.
+    let theirs = branch(&sim.params, 25, b"race");
+    let mut seen = 0;
+    for i in 0..theirs.len() {
+        for m in fresh(&sim, raw, p, &mut seen) {
+            if is_getheaders(&m) {
+                // It answers with its whole branch so far (it forks at genesis).
+                let hs = headers_of(&theirs[..i]);
+                sim.raw_send(raw, p, Message::Headers(hs).encode());
+            }
+        }
+        sim.raw_send(
+            raw,
+            p,
+            Message::Headers(headers_of(&theirs[i..=i])).encode(),
+        );
+        sim.run_for(150);
+    }
+    sim.run_for(3_000);
+    assert!(penalties(&sim, 0).is_empty(), "{:?}", penalties(&sim, 0));
+    assert!(!closed(&sim, raw, p));
+}
+
 // ---- 18: the simulator -----------------------------------------------------------------
 
 /// Messages on one link arrive in the order they were sent, whatever the jitter.

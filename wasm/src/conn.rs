@@ -98,6 +98,7 @@ async fn run_conn(
         return;
     };
     queue.attach(raw.clone());
+    let state = raw.clone();
     let Ok(ws) = WebSocket::try_from(raw) else {
         failed(&weak);
         return;
@@ -140,6 +141,11 @@ async fn run_conn(
     drop(inner);
     spawn_local(async move {
         while let Some(bytes) = rx.next().await {
+            // A socket the peer (or a proxy) already closed: sending on it would only make
+            // the browser log "WebSocket is already in CLOSING or CLOSED state".
+            if state.ready_state() != web_sys::WebSocket::OPEN {
+                break;
+            }
             let len = bytes.len();
             let sent = sink.send(WsMessage::Bytes(bytes)).await;
             queue.sent(len);

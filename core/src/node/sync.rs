@@ -160,9 +160,16 @@ impl Node {
             // ahead) we have not seen. Ask where it forks. Only a peer that keeps sending
             // such headers without its answers ever linking them up is penalised. (An
             // answer to our locator always connects, so this does not count as one.)
-            p.unconnecting = p.unconnecting.saturating_add(1);
-            if p.unconnecting > MAX_UNCONNECTING_HEADERS {
-                self.offence(peer, Offence::UnconnectingHeaders);
+            // While a request to this peer is outstanding or waiting for its interval, more
+            // announcements are what an honest peer mining on another branch sends; they
+            // cost one lookup each and are not counted, or a fast race on a lower-work
+            // branch (whose headers we drop) would get honest peers banned.
+            let waiting = p.getheaders_sent.is_some() || p.getheaders_deferred;
+            if !waiting {
+                p.unconnecting = p.unconnecting.saturating_add(1);
+                if p.unconnecting > MAX_UNCONNECTING_HEADERS {
+                    self.offence(peer, Offence::UnconnectingHeaders);
+                }
             }
             self.request_headers(peer, false);
             return;
