@@ -534,13 +534,7 @@ impl Machine {
                 .as_ref()
                 .map(|f| f.split_whitespace().any(|x| x == flag))
         };
-        let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let rustc = support::rustc_version();
         Machine {
             cpu: field("model name").unwrap_or_else(|| "unknown".into()),
             logical_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -964,23 +958,7 @@ fn write_docs(section: &str) -> std::io::Result<()> {
     };
     let new = match old {
         None => format!("{DOC_INTRO}{section}"),
-        Some(old) => match (old.find(BEGIN), old.find(END)) {
-            (Some(b), Some(e)) if b < e => {
-                let after = &old[e + END.len()..];
-                let after = after.strip_prefix('\n').unwrap_or(after);
-                format!("{}{section}{after}", &old[..b])
-            }
-            _ => {
-                let sep = if old.ends_with("\n\n") || old.is_empty() {
-                    ""
-                } else if old.ends_with('\n') {
-                    "\n"
-                } else {
-                    "\n\n"
-                };
-                format!("{old}{sep}{section}")
-            }
-        },
+        Some(old) => support::splice_section(&old, BEGIN, END, section),
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;

@@ -89,19 +89,7 @@ fn tx_requests_time_out_fall_back_and_are_capped() {
     sim.set_auto_pong(raw2, true);
     let a = handshaken(&mut sim, raw, 0, "10.0.0.86", 0xc7);
     let b = handshaken(&mut sim, raw2, 0, "10.0.0.87", 0xc8);
-    let tx = {
-        let n = sim.node(0);
-        wallet(1, &sim.params)
-            .pay(
-                n.chain(),
-                n.mempool(),
-                wallet(2, &sim.params).public_key(),
-                Amount::from_units(5_000).unwrap(),
-                2_000,
-                None,
-            )
-            .unwrap()
-    };
+    let tx = small_payment(&sim, 0);
     let txid = tx.txid();
     sim.raw_send(raw, a, tx_inv(txid).encode());
     sim.run_for(200);

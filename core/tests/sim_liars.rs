@@ -11,8 +11,7 @@ use common::*;
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::{BAN_MS, GETHEADERS_TIMEOUT_MS, SCORE_DECAY_MS, TX_REQUEST_TIMEOUT_MS};
 use tabcoin_core::store::Store;
-use tabcoin_core::testkit::wallet;
-use tabcoin_core::units::{Amount, U256, Work};
+use tabcoin_core::units::{U256, Work};
 use tabcoin_core::wire::Message;
 
 // ---- 6: claims of work that are never backed -------------------------------------------
@@ -162,19 +161,7 @@ fn scores_decay_over_time() {
 #[test]
 fn silent_announcers_delay_a_transaction_by_one_timeout_at_most() {
     let (mut sim, _) = network();
-    let tx = {
-        let n = sim.node(0);
-        wallet(1, &sim.params)
-            .pay(
-                n.chain(),
-                n.mempool(),
-                wallet(2, &sim.params).public_key(),
-                Amount::from_units(5_000).unwrap(),
-                2_000,
-                None,
-            )
-            .unwrap()
-    };
+    let tx = small_payment(&sim, 0);
     let txid = tx.txid();
     let mut conns = Vec::new();
     for i in 0..5u8 {

@@ -7,11 +7,11 @@
 use tabcoin_core::chain::Chain;
 use tabcoin_core::node::{Event, PeerId};
 use tabcoin_core::params::Params;
-use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, Txid};
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::{block_with, child_of, wallet};
-use tabcoin_core::units::{Height, Work};
+use tabcoin_core::units::{Amount, Height, Work};
 use tabcoin_core::wire::{InvId, InvItem, Message, NodeKind};
 
 pub const MINUTE: u64 = 60_000;
@@ -185,4 +185,20 @@ pub fn penalties(sim: &Sim, node: usize) -> Vec<(String, u32)> {
             _ => None,
         })
         .collect()
+}
+
+/// A payment of 5,000 units from wallet 1 to wallet 2, built on node `node`'s chain and
+/// mempool (fee rate 2,000).
+pub fn small_payment(sim: &Sim, node: usize) -> Transaction {
+    let n = sim.node(node);
+    wallet(1, &sim.params)
+        .pay(
+            n.chain(),
+            n.mempool(),
+            wallet(2, &sim.params).public_key(),
+            Amount::from_units(5_000).unwrap(),
+            2_000,
+            None,
+        )
+        .unwrap()
 }

@@ -232,22 +232,6 @@ pub(crate) fn reading(f: Option<&FanoutResults>, i: Option<&IdleResults>) -> Str
 pub(crate) fn write_docs(section: &str) -> std::io::Result<()> {
     let path = std::path::Path::new(DOC_PATH);
     let old = std::fs::read_to_string(path)?;
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => {
-            let after = &old[e + END.len()..];
-            let after = after.strip_prefix('\n').unwrap_or(after);
-            format!("{}{section}{after}", &old[..b])
-        }
-        _ => {
-            let sep = if old.ends_with("\n\n") || old.is_empty() {
-                ""
-            } else if old.ends_with('\n') {
-                "\n"
-            } else {
-                "\n\n"
-            };
-            format!("{old}{sep}{section}")
-        }
-    };
+    let new = support::splice_section(&old, BEGIN, END, section);
     std::fs::write(path, new)
 }

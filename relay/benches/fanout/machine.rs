@@ -17,13 +17,7 @@ impl Machine {
             let (k, v) = l.split_once(':')?;
             (k.trim() == "model name").then(|| v.trim().to_string())
         });
-        let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let rustc = support::rustc_version();
         let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
             .map(|s| s.trim().to_string())
             .unwrap_or_else(|_| "unknown".into());
