@@ -56,7 +56,7 @@ fn main() {
     let start = now - (n + 2) * spacing;
     let (a, b) = (wallet(1, &params), wallet(2, &params));
     let mut chain = Chain::new(params.clone());
-    let mut blocks = Vec::with_capacity(n as usize);
+    let mut blocks: Vec<Block> = Vec::with_capacity(n as usize);
     let mut all = ChangeSet::default();
     // --payments: the coins each lane spends next (outpoint, value).
     let mut lanes: Vec<(OutPoint, u64)> = Vec::new();
