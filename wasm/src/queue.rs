@@ -577,7 +577,7 @@ mod tests {
         for cs in sets {
             for (op, c) in &cs.utxo {
                 match c {
-                    Some(c) => coins.insert(*op, c.clone()),
+                    Some(c) => coins.insert(*op, *c),
                     None => coins.remove(op),
                 };
             }
