@@ -269,7 +269,7 @@ function summariseProfile(profile) {
     if (functionName === '(idle)') kind = 'idle';
     else if (functionName === '(program)') kind = 'program';
     else if (functionName === '(garbage collector)') kind = 'gc';
-    else if (url.startsWith('wasm://')) kind = 'wasm';
+    else if (url.startsWith('wasm://') || url.endsWith('.wasm')) kind = 'wasm';
     kinds[kind] += ms;
     if (kind === 'js' || kind === 'wasm') {
       const key = `${kind}:${functionName || '(anonymous)'}${kind === 'js' ? ` ${url.split('/').pop()}` : ''}`;
