@@ -461,6 +461,7 @@ impl IdbStore {
                     None => undo.delete(&key)?,
                 };
             }
+            crate::prune::write(tx, cs)?;
             let nodes = tx.object_store("nodes")?;
             for (url, rec) in &cs.nodes {
                 let key = JsValue::from_str(url);
@@ -583,6 +584,7 @@ impl IdbStore {
                 .map_err(|_| corrupt("meta", "tip", "bad length".into()))?;
             cs.tip = Some(BlockHash::from_bytes(arr));
         }
+        crate::prune::load(&mut cs, self.all(&tx, "meta").await?)?;
         Ok(cs)
     }
 

@@ -37,6 +37,7 @@ pub mod bench;
 pub mod idb;
 mod keyguard;
 mod loads;
+pub mod prune;
 pub mod queue;
 pub mod repair;
 pub mod sendq;
@@ -195,6 +196,8 @@ export interface StartOptions {
     relay: string;
     network: "main" | "test";
     dbName?: string;
+    /** Byte budget of stored block bodies; 0 keeps every body; absent: sized from the quota. */
+    pruneBytes?: number;
     onEvent?: (ev: NodeEvent) => void;
     onTemplate?: (t: MiningTemplate) => void;
 }
@@ -269,6 +272,7 @@ impl BrowserNode {
         config.dial_policy = tabcoin_core::dial::DialPolicy::browser(&relay);
         config.target_outbound = 2;
         config.agent = format!("tabcoin-browser/{}", env!("CARGO_PKG_VERSION"));
+        config.prune_bytes = prune::budget(&opts).await;
 
         let mut repaired = None;
         let node = match store.meta(repair::REPAIR_MARK).await {
@@ -410,6 +414,7 @@ impl BrowserNode {
             mining: bool,
             mining_wait: Option<MiningWait>,
             storage: StorageState,
+            prune: prune::PruneView,
         }
         let peers: Vec<PeerView> = i
             .node
@@ -467,6 +472,7 @@ impl BrowserNode {
                     .and_then(|h| chain.entry(&h))
                     .map(|e| e.height.0),
             },
+            prune: prune::PruneView::of(chain),
         })
     }
 
