@@ -103,7 +103,7 @@ async fn a_pruned_relay_serves_recent_blocks_restarts_and_a_fresh_relay_syncs_pa
     let kept_bytes = status["prune"]["kept_bytes"].as_u64().unwrap();
     let expected: usize = blocks[KEPT_FROM as usize - 1..]
         .iter()
-        .map(|b| tabcoin_core::encode::Encode::encoded_len(b))
+        .map(tabcoin_core::encode::Encode::encoded_len)
         .sum();
     assert_eq!(kept_bytes, expected as u64);
     assert_eq!(
