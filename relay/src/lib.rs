@@ -139,6 +139,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// A second listener for the operator: `/api/peers` with peer addresses.
     pub private_api: Option<SocketAddr>,
+    /// Byte budget of stored block bodies (`--prune`); `None` keeps every body.
+    pub prune_bytes: Option<u64>,
 }
 
 impl Config {
@@ -158,6 +160,7 @@ impl Config {
             proxies: client_addr::ProxyPolicy::default(),
             allowed_origins: Vec::new(),
             private_api: None,
+            prune_bytes: None,
         }
     }
 }

@@ -61,10 +61,16 @@ pub fn txindex_key(txid: &Txid, block: &BlockHash) -> String {
 /// its body).
 fn put_indexes(tx: &IdbTransaction, b: &Block) -> Result<(), JsValue> {
     let hash = b.hash();
-    tx.object_store("headers")?.put_with_key(
-        &bytes(&b.header.to_bytes()),
-        &JsValue::from_str(&hash.to_hex()),
-    )?;
+    // The header, then the body's encoded size (u32 LE), so a pruned node knows what its
+    // kept bodies weigh without reading them (ChangeSet::sizes).
+    let mut record = b.header.to_bytes().to_vec();
+    record.extend_from_slice(
+        &u32::try_from(b.encoded_len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    tx.object_store("headers")?
+        .put_with_key(&bytes(&record), &JsValue::from_str(&hash.to_hex()))?;
     let index = tx.object_store("txindex")?;
     for (pos, t) in b.txs.iter().enumerate() {
         index.put_with_key(
@@ -544,6 +550,10 @@ impl IdbStore {
             // Headers without their body: a repair re-indexing bodies already stored.
             let headers = tx.object_store("headers")?;
             for h in &cs.headers {
+                // A body written in this set already wrote its header with its size.
+                if cs.blocks.iter().any(|b| b.header == *h) {
+                    continue;
+                }
                 headers.put_with_key(
                     &bytes(&h.to_bytes()),
                     &JsValue::from_str(&h.hash().to_hex()),
@@ -577,6 +587,7 @@ impl IdbStore {
                     None => undo.delete(&key)?,
                 };
             }
+            crate::prune::write(tx, cs)?;
             let nodes = tx.object_store("nodes")?;
             for (url, rec) in &cs.nodes {
                 let key = JsValue::from_str(url);

@@ -31,6 +31,7 @@ pub mod idb;
 mod keyguard;
 mod loads;
 mod miner;
+pub mod prune;
 pub mod queue;
 pub mod repair;
 pub mod sendq;
@@ -117,6 +118,8 @@ export interface StartOptions {
     relay: string;
     network: "main" | "test";
     dbName?: string;
+    /** Byte budget of stored block bodies; 0 keeps every body; absent: sized from the quota. */
+    pruneBytes?: number;
     onEvent?: (ev: NodeEvent) => void;
     onTemplate?: (t: MiningTemplate) => void;
 }
@@ -191,6 +194,7 @@ impl BrowserNode {
         config.dial_policy = tabcoin_core::dial::DialPolicy::browser(&relay);
         config.target_outbound = 2;
         config.agent = format!("tabcoin-browser/{}", env!("CARGO_PKG_VERSION"));
+        config.prune_bytes = prune::budget(&opts).await;
 
         let mut repaired = None;
         let node = match store.meta(repair::REPAIR_MARK).await {

@@ -66,6 +66,7 @@ impl BrowserNode {
             mining: bool,
             mining_wait: Option<MiningWait>,
             storage: StorageState,
+            prune: crate::prune::PruneView,
             /// `UtxoSet::digest` of the UTXO set at `utxo_digest_tip` (hex).
             utxo_digest: String,
             /// The tip whose UTXO set `utxo_digest` is: `tip`, except on a large set between
@@ -144,6 +145,7 @@ impl BrowserNode {
                     .and_then(|h| chain.entry(&h))
                     .map(|e| e.height.0),
             },
+            prune: crate::prune::PruneView::of(chain),
         })
     }
 }

@@ -123,6 +123,16 @@ export function renderStorage() {
   if (est && est.quota) parts.push(`This site uses ${fmtMB(est.usage)} of ${fmtMB(est.quota)} the browser allows it.`);
   if (st && st.error) parts.push(`Storage error: ${st.error}`);
   e.title = parts.join(' ');
+  setText($('storage-kept'), keptLine(ui.status));
+}
+
+/** Which block bodies the node keeps (pruning): "keeps blocks H..tip (X MB of Y MB)". */
+function keptLine(st) {
+  const p = st?.prune;
+  if (!p) return '';
+  if (p.budget === null || p.budget === undefined) return 'keeps every block';
+  const from = Math.max(1, Number(p.keptFrom) || 0);
+  return `keeps blocks ${fmtInt(from)}..${fmtInt(st.height)} (${fmtMB(p.keptBytes)} of ${fmtMB(p.budget)})`;
 }
 
 function fmtMB(n) {

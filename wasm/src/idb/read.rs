@@ -4,7 +4,7 @@
 use js_sys::{Array, Uint8Array};
 use tabcoin_core::encode::{Decode, Reader};
 use tabcoin_core::hash::decode_hex;
-use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, OutPoint, Txid};
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, OutPoint, Txid};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::utxo::{BlockUndo, Coin};
 use tabcoin_core::wire::NodeRecord;
@@ -88,8 +88,19 @@ impl IdbStore {
         let mut cs = ChangeSet::default();
         // Headers, not bodies (start-up reads no body); Chain::load orders them.
         for (key, v) in self.all(&tx, "headers").await? {
-            let h = BlockHeader::decode(&Uint8Array::new(&v).to_vec())
-                .map_err(|e| corrupt("headers", &key, e.to_string()))?;
+            // The 88-byte header, then (while its body is stored) the body's size, u32 LE.
+            let v = Uint8Array::new(&v).to_vec();
+            let (head, size) = v.split_at(v.len().min(HEADER_SIZE));
+            let h =
+                BlockHeader::decode(head).map_err(|e| corrupt("headers", &key, e.to_string()))?;
+            match size.len() {
+                0 => {}
+                4 => {
+                    let n = u32::from_le_bytes(size.try_into().expect("4 bytes"));
+                    cs.sizes.insert(h.hash(), n);
+                }
+                _ => return Err(corrupt("headers", &key, "bad length".into())),
+            }
             if h.hash().to_hex() != key {
                 return Err(corrupt(
                     "headers",
@@ -152,6 +163,7 @@ impl IdbStore {
                 .map_err(|_| corrupt("meta", "tip", "bad length".into()))?;
             cs.tip = Some(BlockHash::from_bytes(arr));
         }
+        crate::prune::load(&mut cs, self.all(&tx, "meta").await?)?;
         self.warm_up(&tx, &mut cs).await?;
         Ok(cs)
     }
