@@ -370,6 +370,10 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     await ensureRelaysUp();
     const { R1, R2 } = relays;
     const sideA = [A1, A2];
+    // Quiet miners (a failed step 2 may have left them running).
+    await stopMiningUi(A1);
+    await stopMiningUi(B1);
+    await waitOneTip({ timeout: 60_000, message: 'one tip before the partition' });
     const cutAt = Date.now();
     cut();
     // The link is gone: R1 has no relay peer, A1/A2 only R1, nobody on the other side has R1.
@@ -379,12 +383,15 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     const forkHeight = (await R1.status()).height;
     await shot(A1, '3-A1-partitioned');
 
-    // Both sides mine. Side A: a payment and a post (they will lose their block). Side B: a payment.
-    await startMiningUi(A1);
-    await startMiningUi(B1);
+    // Side A: a payment and a post (they will lose their block). Side B: a payment. Made before
+    // either side mines a block of its own, so that they spend coins both sides keep (a
+    // transaction spending a coinbase of the losing side cannot come back: its input is gone).
     const payA = await pay(A1, B2, 1.25);
     const postA = await post(A1, `posted by A1 during the partition, ${new Date().toISOString()}`);
     const payB = await pay(B1, A2, 2.5);
+    // Both sides mine.
+    await startMiningUi(A1);
+    await startMiningUi(B1);
     for (const [t, id] of [
       [A1, payA],
       [A1, postA],
@@ -562,7 +569,8 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
       // Bans: only R4's addresses (127.0.0.40–49).
       const bans = {};
       for (const [i, r] of [R2, R3].entries()) {
-        const fresh = bansIn(r).slice(bansBefore[i]);
+        // (Bans of the known gap, "headers do not connect", are checked in the last test.)
+        const fresh = bansIn(r).slice(bansBefore[i]).filter((b) => !/headers do not connect/.test(b.reason));
         bans[r.name] = fresh;
         for (const b of fresh) assert.match(String(b.remote), /^127\.0\.0\.4\d(:|$)/, `${r.name} banned ${JSON.stringify(b)}: not R4`);
         assert.ok(fresh.length >= 2, `${r.name} banned R4 (${JSON.stringify(fresh)})`);
