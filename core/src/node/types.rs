@@ -41,6 +41,9 @@ pub struct NodeConfig {
     pub dial_policy: DialPolicy,
     /// Byte budget of the block bodies kept in memory; older ones are read from the store.
     pub body_cache_bytes: usize,
+    /// Feature bits offered in `hello` (`wire::FEATURES`; tests and benches clear bits to
+    /// compare with a node without them).
+    pub features: u64,
 }
 
 impl NodeConfig {
@@ -58,6 +61,7 @@ impl NodeConfig {
             agent: String::from("tabcoin/0.1"),
             dial_policy: DialPolicy::relay(false),
             body_cache_bytes: crate::chain::DEFAULT_BODY_CACHE_BYTES,
+            features: crate::wire::FEATURES,
         }
     }
 }
