@@ -53,3 +53,27 @@ fn blocks_reach_99_percent_of_200_nodes_within_two_seconds() {
         assert!(f.ms_to_99.unwrap() <= 2_000, "{}", f.line());
     }
 }
+
+/// The full-size P10 network (100 relays, 900 tabs, 300 payments), compact blocks on. Slow
+/// in debug (minutes): run with `--ignored`; the bench runs it in release with the
+/// before/after comparison.
+#[test]
+#[ignore = "minutes in debug; the P10 bench runs it"]
+fn p10_full_size() {
+    let mut net = Network::build(Shape::p10(300));
+    let empty = net.mine_and_measure(net.relays[3], 60_000);
+    eprintln!("P10 full size, coinbase only: {}", empty.line());
+    let txs = net.payments(300);
+    assert!(
+        net.relay_txs(&txs, 300_000),
+        "payments did not reach every pool"
+    );
+    let full = net.mine_and_measure(net.relays[57], 60_000);
+    eprintln!("P10 full size, 300 relayed payments: {}", full.line());
+    assert!(full.bytes_ratio <= 0.35, "{}", full.line());
+    assert!(
+        full.ms_to_99.is_some_and(|ms| ms <= 2_000),
+        "{}",
+        full.line()
+    );
+}
