@@ -309,6 +309,13 @@ impl Node {
                 continue;
             }
             let bytes = match item.id() {
+                // Our new tip goes in compact form to a peer that speaks it (compact.rs).
+                InvId::Block(hash)
+                    if blocks < MAX_BLOCKS_PER_GETDATA && self.serve_compact(peer, &hash) =>
+                {
+                    blocks += 1;
+                    continue;
+                }
                 InvId::Block(hash) if blocks < MAX_BLOCKS_PER_GETDATA => {
                     let bytes = self.encoded_block(&hash);
                     if bytes.is_none() && self.defer_serve(peer, hash) {

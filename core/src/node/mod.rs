@@ -12,6 +12,7 @@
 //! is the public face, `peer` what is kept per connection.
 
 mod blocks;
+pub mod compact;
 mod connections;
 mod discovery;
 mod handshake;
@@ -207,6 +208,8 @@ pub struct Node {
     serve_waiting: BTreeMap<BlockHash, Vec<PeerId>>,
     /// Recently served block messages, encoded (see `encoded_block`).
     encoded_blocks: VecDeque<(BlockHash, Arc<[u8]>)>,
+    /// Compact block relay: blocks being rebuilt, encoded compact blocks.
+    compact: compact::CompactState,
     pub stats: NodeStats,
 }
 
@@ -269,6 +272,7 @@ impl Node {
             loading: BTreeSet::new(),
             serve_waiting: BTreeMap::new(),
             encoded_blocks: VecDeque::new(),
+            compact: compact::CompactState::default(),
             stats: NodeStats::default(),
             config,
         })
@@ -441,6 +445,9 @@ impl Node {
             Message::Block(b) => self.on_block(peer, b),
             Message::SendBlocks => self.on_sendblocks(peer),
             Message::Tx(tx) => self.on_tx(peer, tx),
+            Message::CmpctBlock(cb) => self.on_cmpctblock(peer, cb),
+            Message::GetBlockTxn { block, indexes } => self.on_getblocktxn(peer, block, indexes),
+            Message::BlockTxn { block, txs } => self.on_blocktxn(peer, block, txs),
         }
     }
 }

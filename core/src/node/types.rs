@@ -47,6 +47,9 @@ pub struct NodeConfig {
     /// The deepest reorg a pruned node follows: it keeps at least this many of the newest
     /// bodies whatever its budget ([`crate::chain::DEFAULT_PRUNE_DEPTH`]).
     pub prune_depth: u64,
+    /// Feature bits offered in `hello` (`wire::FEATURES`; tests and benches clear bits to
+    /// compare with a node without them).
+    pub features: u64,
 }
 
 impl NodeConfig {
@@ -66,6 +69,7 @@ impl NodeConfig {
             body_cache_bytes: crate::chain::DEFAULT_BODY_CACHE_BYTES,
             prune_bytes: None,
             prune_depth: crate::chain::DEFAULT_PRUNE_DEPTH,
+            features: crate::wire::FEATURES,
         }
     }
 }

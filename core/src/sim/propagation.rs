@@ -41,6 +41,9 @@ pub struct Shape {
     pub latency_ms: (u64, u64),
     /// Spendable coins prepared for payments.
     pub coins: usize,
+    /// Whether nodes speak compact blocks (false: the feature bit is cleared, for the
+    /// before/after comparison).
+    pub compact: bool,
 }
 
 impl Shape {
@@ -53,6 +56,7 @@ impl Shape {
             tab_outbound: 3,
             latency_ms: (50, 150),
             coins,
+            compact: true,
         }
     }
 }
@@ -168,6 +172,9 @@ impl Network {
                 .filter(|u| *u != Sim::url_of(i))
                 .collect();
             c.target_outbound = shape.relay_outbound;
+            if !shape.compact {
+                c.features &= !crate::wire::FEATURE_COMPACT;
+            }
             relays.push(sim.add_node(c, stored.clone()));
         }
         let mut tabs = Vec::new();
@@ -177,6 +184,9 @@ impl Network {
                 .map(|k| Sim::url_of((t * 7 + k * (r / 3 + 1)) % r))
                 .collect();
             c.target_outbound = shape.tab_outbound;
+            if !shape.compact {
+                c.features &= !crate::wire::FEATURE_COMPACT;
+            }
             tabs.push(sim.add_node(c, stored.clone()));
         }
         sim.run_for(2 * 60_000);

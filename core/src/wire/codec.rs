@@ -24,6 +24,11 @@ const T_PING: u8 = 11;
 const T_PONG: u8 = 12;
 const T_NOTICE: u8 = 13;
 const T_SENDBLOCKS: u8 = 14;
+const T_CMPCTBLOCK: u8 = 15;
+const T_GETBLOCKTXN: u8 = 16;
+const T_BLOCKTXN: u8 = 17;
+/// The highest type byte this version knows.
+const T_LAST: u8 = T_BLOCKTXN;
 
 /// Largest encoding each type may have (type byte included).
 fn max_size(kind: u8) -> usize {
@@ -57,6 +62,7 @@ fn max_size(kind: u8) -> usize {
         T_PING | T_PONG => 1 + 8,
         T_NOTICE => 1 + 1 + 2 + MAX_REASON,
         T_SENDBLOCKS => 1,
+        T_GETBLOCKTXN => 1 + 32 + 3 + MAX_COMPACT_TXS * 5,
         _ => MAX_MESSAGE_SIZE,
     }
 }
@@ -80,13 +86,16 @@ impl Message {
             Message::Pong(_) => "pong",
             Message::Notice(_) => "notice",
             Message::SendBlocks => "sendblocks",
+            Message::CmpctBlock(_) => "cmpctblock",
+            Message::GetBlockTxn { .. } => "getblocktxn",
+            Message::BlockTxn { .. } => "blocktxn",
         }
     }
 
     /// Decodes one message, checking its size against its type's cap first.
     pub fn from_bytes(bytes: &[u8]) -> Result<Message, WireError> {
         let kind = *bytes.first().ok_or(WireError::Empty)?;
-        if !(T_HELLO..=T_SENDBLOCKS).contains(&kind) {
+        if !(T_HELLO..=T_LAST).contains(&kind) {
             return Err(WireError::UnknownType(kind));
         }
         // An old `hello` is named as such before its layout (which may differ) is read.
@@ -129,6 +138,9 @@ fn type_name(kind: u8) -> &'static str {
         "pong",
         "notice",
         "sendblocks",
+        "cmpctblock",
+        "getblocktxn",
+        "blocktxn",
     ]
     .get(kind as usize)
     .copied()
@@ -162,6 +174,13 @@ fn read_items(r: &mut Reader<'_>) -> Result<Vec<InvItem>, DecodeError> {
             kind,
             hash: Hash256(r.array()?),
         })
+    })
+}
+
+/// A transaction index: a varint that fits a `u32`. Their order is the node's rule.
+fn read_index(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
+    u32::try_from(r.varint()?).map_err(|_| DecodeError::OutOfRange {
+        field: "transaction index",
     })
 }
 
@@ -267,6 +286,36 @@ impl Encode for Message {
                 put_string(out, &n.reason);
             }
             Message::SendBlocks => out.push(T_SENDBLOCKS),
+            Message::CmpctBlock(c) => {
+                out.push(T_CMPCTBLOCK);
+                c.header.encode_to(out);
+                out.extend_from_slice(&c.nonce.to_le_bytes());
+                put_varint(out, c.short_ids.len() as u64);
+                for id in &c.short_ids {
+                    out.extend_from_slice(&id.0);
+                }
+                put_varint(out, c.prefilled.len() as u64);
+                for p in &c.prefilled {
+                    put_varint(out, u64::from(p.index));
+                    p.tx.encode_to(out);
+                }
+            }
+            Message::GetBlockTxn { block, indexes } => {
+                out.push(T_GETBLOCKTXN);
+                out.extend_from_slice(block.as_bytes());
+                put_varint(out, indexes.len() as u64);
+                for i in indexes {
+                    put_varint(out, u64::from(*i));
+                }
+            }
+            Message::BlockTxn { block, txs } => {
+                out.push(T_BLOCKTXN);
+                out.extend_from_slice(block.as_bytes());
+                put_varint(out, txs.len() as u64);
+                for t in txs {
+                    t.encode_to(out);
+                }
+            }
         }
     }
 }
@@ -342,6 +391,32 @@ impl Decode for Message {
                 reason: r.string("reason", MAX_REASON)?,
             }),
             T_SENDBLOCKS => Message::SendBlocks,
+            T_CMPCTBLOCK => {
+                let header = BlockHeader::decode_from(r)?;
+                let nonce = r.u64()?;
+                let short_ids =
+                    r.list("short ids", MAX_COMPACT_TXS, |r| Ok(ShortId(r.array()?)))?;
+                let prefilled = r.list("prefilled", MAX_COMPACT_TXS, |r| {
+                    Ok(PrefilledTx {
+                        index: read_index(r)?,
+                        tx: Transaction::decode_from(r)?,
+                    })
+                })?;
+                Message::CmpctBlock(CompactBlock {
+                    header,
+                    nonce,
+                    short_ids,
+                    prefilled,
+                })
+            }
+            T_GETBLOCKTXN => Message::GetBlockTxn {
+                block: BlockHash::from_bytes(r.array()?),
+                indexes: r.list("indexes", MAX_COMPACT_TXS, read_index)?,
+            },
+            T_BLOCKTXN => Message::BlockTxn {
+                block: BlockHash::from_bytes(r.array()?),
+                txs: r.list("transactions", MAX_COMPACT_TXS, Transaction::decode_from)?,
+            },
             tag => {
                 return Err(DecodeError::InvalidTag {
                     field: "message type",
@@ -475,6 +550,30 @@ mod tests {
             (any::<bool>(), "\\PC{0,40}")
                 .prop_map(|(fatal, reason)| Message::Notice(Notice { fatal, reason })),
             Just(Message::SendBlocks),
+            (
+                arb_header(),
+                any::<u64>(),
+                proptest::collection::vec(any::<[u8; 6]>(), 0..5),
+                proptest::collection::vec((any::<u32>(), arb_tx()), 0..3)
+            )
+                .prop_map(|(header, nonce, ids, pre)| {
+                    Message::CmpctBlock(CompactBlock {
+                        header,
+                        nonce,
+                        short_ids: ids.into_iter().map(ShortId).collect(),
+                        prefilled: pre
+                            .into_iter()
+                            .map(|(index, tx)| PrefilledTx { index, tx })
+                            .collect(),
+                    })
+                }),
+            (
+                arb_block_hash(),
+                proptest::collection::vec(any::<u32>(), 0..6)
+            )
+                .prop_map(|(block, indexes)| Message::GetBlockTxn { block, indexes }),
+            (arb_block_hash(), proptest::collection::vec(arb_tx(), 0..3))
+                .prop_map(|(block, txs)| Message::BlockTxn { block, txs }),
         ]
     }
 

@@ -33,8 +33,16 @@ pub const SENDBLOCKS_VERSION: u32 = 2;
 /// From this version on, a message of an unknown type from an established peer is ignored
 /// (and counted), so later versions can add messages.
 pub const VERSION_IGNORES_UNKNOWN: u32 = 2;
-/// Feature bits this software sets in `hello` (none defined yet; unknown bits are ignored).
-pub const FEATURES: u64 = 0;
+/// Feature bit: the sender speaks compact block relay (`cmpctblock`, `getblocktxn`,
+/// `blocktxn`, PROTOCOL §7.5); pushed blocks go to it as compact blocks.
+pub const FEATURE_COMPACT: u64 = 1;
+/// Feature bits this software sets in `hello` (unknown bits are ignored).
+pub const FEATURES: u64 = FEATURE_COMPACT;
+/// Bytes of a short transaction id in a compact block.
+pub const SHORT_ID_LEN: usize = 6;
+/// Most transactions a compact block, a `getblocktxn` or a `blocktxn` may name (the
+/// decoder's bound; the node also holds blocks to the network's own limit).
+pub const MAX_COMPACT_TXS: usize = crate::primitives::MAX_BLOCK_TXS_DECODE;
 /// Bytes a `hello` of a later version may carry after the fields this version knows.
 pub const MAX_HELLO_EXTRA: usize = 256;
 /// Largest message of any type: a maximal block plus framing.
@@ -160,6 +168,31 @@ impl From<InvId> for InvItem {
     }
 }
 
+/// A short transaction id: the first [`SHORT_ID_LEN`] bytes of a hash keyed per block and
+/// per sender (see `node::compact::short_id`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ShortId(pub [u8; SHORT_ID_LEN]);
+
+/// A transaction sent in full inside a compact block, at its index in the block.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrefilledTx {
+    pub index: u32,
+    pub tx: Transaction,
+}
+
+/// A block as its header, a key nonce, short ids of the transactions the receiver probably
+/// has, and the ones it cannot have (the coinbase) in full. The block's transaction `i` is
+/// the `i`-th prefilled one if its index is `i`, else the next short id in order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CompactBlock {
+    pub header: BlockHeader,
+    /// Chosen by the sender, so a collision in one sender's ids is not in another's.
+    pub nonce: u64,
+    pub short_ids: Vec<ShortId>,
+    /// In increasing index order.
+    pub prefilled: Vec<PrefilledTx>,
+}
+
 /// Why a peer's data was refused (sent before disconnecting, or as a notice).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Notice {
@@ -195,6 +228,18 @@ pub enum Message {
     /// Asks the receiver to send new blocks that extend what it knows we have as `block`
     /// messages at once, instead of announcing them by header (PROTOCOL §7.4).
     SendBlocks,
+    /// A pushed block in compact form (PROTOCOL §7.5).
+    CmpctBlock(CompactBlock),
+    /// Asks for the transactions at `indexes` (strictly increasing) of block `block`.
+    GetBlockTxn {
+        block: BlockHash,
+        indexes: Vec<u32>,
+    },
+    /// The transactions a `getblocktxn` asked for, in its order.
+    BlockTxn {
+        block: BlockHash,
+        txs: Vec<Transaction>,
+    },
 }
 
 /// A message that could not be decoded.
