@@ -520,10 +520,8 @@ fn links_deliver_in_order() {
     assert_eq!(pongs, expected);
 }
 
-/// Initial sync asks for blocks in batches: far fewer getdata messages than blocks, so a
-/// relay's per-peer message rate limit never mistakes a syncing tab for a flooder.
-#[test]
-fn initial_sync_requests_blocks_in_batches() {
+/// The number of `getdata` messages a fresh tab sends to sync 400 small blocks from a relay.
+fn getdata_to_sync_400_blocks() -> u64 {
     let params = Params::test();
     let stored = long_chain(&params, 400);
     let mut sim = Sim::new(params);
@@ -535,7 +533,14 @@ fn initial_sync_requests_blocks_in_batches() {
     );
     let tip = sim.node(relay).chain().tip().hash;
     assert!(sim.run_until_for(5 * MINUTE, |s| s.node(tab).chain().tip().hash == tip));
-    let getdata = sim.delivered.get(&5).copied().unwrap_or(0);
+    sim.delivered.get(&5).copied().unwrap_or(0)
+}
+
+/// Initial sync asks for blocks in batches: far fewer getdata messages than blocks, so a
+/// relay's per-peer message rate limit never mistakes a syncing tab for a flooder.
+#[test]
+fn initial_sync_requests_blocks_in_batches() {
+    let getdata = getdata_to_sync_400_blocks();
     assert!(
         getdata * 4 <= 400,
         "{getdata} getdata messages for 400 blocks"
@@ -547,18 +552,7 @@ fn initial_sync_requests_blocks_in_batches() {
 /// window asks 16 at a time once the relay has shown its blocks are small.
 #[test]
 fn initial_sync_widens_the_window_for_small_blocks() {
-    let params = Params::test();
-    let stored = long_chain(&params, 400);
-    let mut sim = Sim::new(params);
-    sim.now_ms = (sim.params.genesis_time + 500 * 30) * 1000;
-    let relay = sim.add_node(Sim::config(NodeKind::Relay, 1, &[]), stored);
-    let tab = sim.add_node(
-        Sim::config(NodeKind::Browser, 2, &[relay]),
-        ChangeSet::default(),
-    );
-    let tip = sim.node(relay).chain().tip().hash;
-    assert!(sim.run_until_for(5 * MINUTE, |s| s.node(tab).chain().tip().hash == tip));
-    let getdata = sim.delivered.get(&5).copied().unwrap_or(0);
+    let getdata = getdata_to_sync_400_blocks();
     assert!(
         getdata * 12 <= 400,
         "{getdata} getdata messages for 400 blocks"

@@ -131,6 +131,17 @@ fn hash_value(table: &str, key: &str, bytes: &[u8]) -> Result<Hash256, StoreErro
     Ok(Hash256(array))
 }
 
+fn u64_value(table: &str, key: &str, bytes: &[u8]) -> Result<u64, StoreError> {
+    let array = <[u8; 8]>::try_from(bytes).map_err(|_| {
+        corrupt(
+            table,
+            key.as_bytes(),
+            format_args!("expected 8 bytes, found {}", bytes.len()),
+        )
+    })?;
+    Ok(u64::from_le_bytes(array))
+}
+
 /// Chain state, known relays and the node identity in one redb file.
 pub struct RedbStore {
     db: Arc<Database>,
@@ -380,15 +391,7 @@ impl Store for RedbStore {
 
         let table = tx.open_table(META).map_err(db)?;
         if let Some(v) = table.get(META_PRUNE).map_err(db)? {
-            let bytes = v.value();
-            let array = <[u8; 8]>::try_from(bytes).map_err(|_| {
-                corrupt(
-                    "meta",
-                    META_PRUNE.as_bytes(),
-                    format_args!("expected 8 bytes, found {}", bytes.len()),
-                )
-            })?;
-            cs.prune_height = Some(Height(u64::from_le_bytes(array)));
+            cs.prune_height = Some(Height(u64_value("meta", META_PRUNE, v.value())?));
         }
         if let Some(v) = table.get(META_TIP).map_err(db)? {
             cs.tip = Some(BlockHash::from_hash(hash_value(
@@ -411,17 +414,7 @@ impl Store for RedbStore {
             if !cs.blocks.is_empty() {
                 let mut seq = match meta.get(META_SEQ).map_err(db)? {
                     None => 0,
-                    Some(v) => {
-                        let bytes = v.value();
-                        let array = <[u8; 8]>::try_from(bytes).map_err(|_| {
-                            corrupt(
-                                "meta",
-                                META_SEQ.as_bytes(),
-                                format_args!("expected 8 bytes, found {}", bytes.len()),
-                            )
-                        })?;
-                        u64::from_le_bytes(array)
-                    }
+                    Some(v) => u64_value("meta", META_SEQ, v.value())?,
                 };
                 let mut table = tx.open_table(BLOCKS).map_err(db)?;
                 let mut headers = tx.open_table(HEADERS).map_err(db)?;
