@@ -549,15 +549,16 @@ impl IdbStore {
             }
             // Headers without their body: a repair re-indexing bodies already stored.
             let headers = tx.object_store("headers")?;
+            // A body written in this set already wrote its header with its size, and a pruned
+            // body's header is rewritten (without a size) by `prune::write` below.
+            let written: std::collections::BTreeSet<BlockHash> =
+                cs.blocks.iter().map(Block::hash).collect();
             for h in &cs.headers {
-                // A body written in this set already wrote its header with its size.
-                if cs.blocks.iter().any(|b| b.header == *h) {
+                let hash = h.hash();
+                if written.contains(&hash) || cs.pruned.contains(&hash) {
                     continue;
                 }
-                headers.put_with_key(
-                    &bytes(&h.to_bytes()),
-                    &JsValue::from_str(&h.hash().to_hex()),
-                )?;
+                headers.put_with_key(&bytes(&h.to_bytes()), &JsValue::from_str(&hash.to_hex()))?;
             }
             let bans = tx.object_store("bans")?;
             for (key, until) in &cs.bans {
