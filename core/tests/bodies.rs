@@ -158,8 +158,16 @@ fn a_lost_side_branch_body_is_downloaded_again_not_trusted() {
         need = out.need;
     }
     assert!(!need.is_empty(), "the switch waits for the store");
-    // The store answers "not here" for a body of the new branch.
+    // The old branch is undone from the store, block by block, until the switch asks for
+    // the first body of the new branch; the store answers "not here" for it.
     let lost = branch[0].hash();
+    while need != vec![lost] {
+        let hash = need[0];
+        let (block, undo) = store.load_block(&hash).unwrap();
+        let out = a.provide(hash, block, undo);
+        store.persist(&out.changes).unwrap();
+        need = out.need;
+    }
     let out = a.provide(lost, None, None);
     assert_eq!(out.missing, vec![lost]);
     assert!(

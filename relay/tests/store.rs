@@ -183,7 +183,7 @@ fn chain_reorg_and_nodes_round_trip() {
     for _ in 0..3 {
         let b = child_of(&params, &parent, height, bob.public_key(), b"side");
         let outcome = accept(&mut chain, &b);
-        disconnected.extend(outcome.disconnected.iter().map(Block::hash));
+        disconnected.extend(outcome.disconnected.iter().copied());
         store.persist(&outcome.changes).unwrap();
         parent = b;
         height = height.next();

@@ -91,7 +91,12 @@ fn the_tx_index_follows_connects_reorgs_and_restarts() {
     for height in 3..6 {
         let b = child_of(&params, &parent, Height(height), bob.public_key(), b"side");
         let outcome = chain.accept_block(&b, b.header.time).unwrap();
-        gone.extend(outcome.disconnected.iter().cloned());
+        gone.extend(
+            outcome
+                .disconnected
+                .iter()
+                .map(|h| chain.block(h).unwrap().clone()),
+        );
         store.persist(&outcome.changes).unwrap();
         parent = b;
     }

@@ -30,6 +30,8 @@ pub(crate) struct BodyCache {
     order: VecDeque<BlockHash>,
     bytes: usize,
     budget: usize,
+    /// The most `bytes` has been since the last reset (what tests bound).
+    peak: usize,
     pub(crate) pinned: BTreeSet<BlockHash>,
 }
 
@@ -44,6 +46,7 @@ impl BodyCache {
             order: VecDeque::new(),
             bytes: 0,
             budget,
+            peak: 0,
             pinned: BTreeSet::new(),
         }
     }
@@ -54,6 +57,18 @@ impl BodyCache {
 
     pub(crate) fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    pub(crate) fn peak(&self) -> usize {
+        self.peak
+    }
+
+    pub(crate) fn reset_peak(&mut self) {
+        self.peak = self.bytes;
+    }
+
+    fn grew(&mut self) {
+        self.peak = self.peak.max(self.bytes);
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -80,6 +95,7 @@ impl BodyCache {
                 self.bytes += undo_bytes(&undo);
                 e.bytes = e.bytes - undo_bytes(&e.undo) + undo_bytes(&undo);
                 e.undo = undo;
+                self.grew();
             }
             return;
         }
@@ -87,6 +103,7 @@ impl BodyCache {
         self.bytes += bytes;
         self.entries.insert(hash, Entry { block, undo, bytes });
         self.order.push_back(hash);
+        self.grew();
     }
 
     /// Sets or clears the undo data of a cached body (no-op when the body is not cached).
@@ -96,6 +113,7 @@ impl BodyCache {
             self.bytes = self.bytes - old + new;
             e.bytes = e.bytes - old + new;
             e.undo = undo;
+            self.grew();
         }
     }
 

@@ -16,7 +16,9 @@ impl Chain {
     /// are re-checked statelessly (proof of work) and must link to genesis; bodies, if
     /// given, are checked statelessly too and only the newest fill the body cache. The UTXO
     /// set and tip are taken as stored; undo data is read from the store when a reorg needs
-    /// it, so loading reads no body and no undo data.
+    /// it, so loading reads no body and no undo data. A switch of branches a crash
+    /// interrupted leaves a stored tip below the most-work chain: [`Chain::resume`] goes on
+    /// with it.
     pub fn load(params: Params, stored: ChangeSet) -> Result<Chain, LoadError> {
         Self::load_with_cache(params, stored, DEFAULT_BODY_CACHE_BYTES)
     }

@@ -2,14 +2,16 @@
 //!
 //! Headers are accepted into a tree once they pass the header checks; bodies attach to
 //! them. The active chain is the most-work chain whose blocks all have bodies and are not
-//! known invalid; equal work keeps the chain seen first. Switching chains happens on a
-//! [`UtxoOverlay`]: the old branch is undone and the new one connected block by block, and
-//! only if every block connects is the overlay written into the UTXO set. A block that fails
-//! mid-reorg is marked invalid and the state is exactly as before.
+//! known invalid; equal work keeps the chain seen first. Switching chains undoes the old
+//! branch and connects the new one a block at a time, each step committed (see `switch`),
+//! with bodies and undo data read from the host's store when they are not cached. A block
+//! that fails mid-switch is marked invalid and the chain goes back to the most-work valid
+//! chain.
 
 mod cache;
 mod load;
 mod prune;
+mod switch;
 
 pub use cache::DEFAULT_BODY_CACHE_BYTES;
 pub use prune::{DEFAULT_PRUNE_DEPTH, PruneStatus};
@@ -20,14 +22,13 @@ use core::cmp::Reverse;
 use core::fmt;
 
 use crate::params::Params;
-use crate::primitives::{Block, BlockHash, BlockHeader};
+use crate::primitives::{Block, BlockHash, BlockHeader, Transaction};
 use crate::sig::VerifyMode;
 use crate::store::ChangeSet;
 use crate::units::{Height, Work};
-use crate::utxo::{BlockUndo, UtxoOverlay, UtxoSet, undo_block};
+use crate::utxo::{BlockUndo, UtxoSet};
 use crate::validation::{
-    BlockError, Conduct, ParentInfo, check_block, check_header, check_header_context,
-    connect_block, median_time,
+    BlockError, Conduct, ParentInfo, check_block, check_header, check_header_context, median_time,
 };
 
 /// What the tree knows of a block.
@@ -113,9 +114,12 @@ pub struct BlockOutcome {
     pub changes: ChangeSet,
     /// Blocks added to the active chain, in order.
     pub connected: Vec<BlockHash>,
-    /// Blocks removed from the active chain, tip first. Their transactions go back to the
-    /// mempool.
-    pub disconnected: Vec<Block>,
+    /// Blocks removed from the active chain, tip first.
+    pub disconnected: Vec<BlockHash>,
+    /// The transactions (coinbases aside) of the disconnected blocks, oldest block first and
+    /// in block order, for the mempool: what a switch holds beyond the body cache, bounded
+    /// by the bodies it found in memory (a deeper switch returns them over several outcomes).
+    pub returned: Vec<Transaction>,
     /// Blocks found invalid while trying to connect them (the state is as before them).
     pub invalidated: Vec<(BlockHash, BlockError)>,
     /// We already had this block's body.
@@ -131,7 +135,7 @@ pub struct BlockOutcome {
 
 impl BlockOutcome {
     pub fn tip_changed(&self) -> bool {
-        !self.connected.is_empty()
+        !self.connected.is_empty() || !self.disconnected.is_empty()
     }
 }
 
@@ -170,18 +174,6 @@ impl core::error::Error for LoadError {
 }
 
 type Candidate = (Work, Reverse<u64>, BlockHash);
-
-/// Why a switch of branches did not happen.
-enum Reorg {
-    /// This block does not connect.
-    Invalid(BlockHash, BlockError),
-    /// Bodies or undo data are not in memory: `missing` must be loaded, `uses` is all the
-    /// switch needs.
-    Need {
-        uses: BTreeSet<BlockHash>,
-        missing: Vec<BlockHash>,
-    },
-}
 
 /// Heights above the fork of the active and best-header chains that
 /// [`Chain::missing_blocks`] looks at.
@@ -308,9 +300,15 @@ impl Chain {
         (self.bodies.bytes(), self.bodies.len())
     }
 
-    /// Whether a pending switch of branches waits for this block's body or undo data.
-    pub fn wants(&self, hash: &BlockHash) -> bool {
-        self.bodies.pinned.contains(hash)
+    /// The most bytes the body cache held since [`Chain::reset_body_cache_peak`] (or since
+    /// the chain was made): what bounds a switch of branches' memory.
+    pub fn body_cache_peak(&self) -> usize {
+        self.bodies.peak()
+    }
+
+    /// Starts measuring [`Chain::body_cache_peak`] from the cache's current size.
+    pub fn reset_body_cache_peak(&mut self) {
+        self.bodies.reset_peak();
     }
 
     /// Evicts cached bodies beyond the budget (a pending reorg's keep their place).
@@ -642,174 +640,6 @@ impl Chain {
         self.index
             .get(hash)
             .is_some_and(|e| e.status == Status::HaveData)
-    }
-
-    fn activate_best_chain(&mut self, outcome: &mut BlockOutcome) {
-        while let Some(&(work, _, best)) = self.candidates.last() {
-            if work <= self.tip().work {
-                break;
-            }
-            match self.reorg_to(best) {
-                Ok(step) => {
-                    outcome.connected.extend(step.connected);
-                    outcome.disconnected.extend(step.disconnected);
-                    outcome.changes.merge(step.changes);
-                }
-                Err(Reorg::Invalid(bad, error)) => {
-                    self.mark_invalid(bad);
-                    outcome.changes.invalid.insert(bad);
-                    outcome.invalidated.push((bad, error));
-                }
-                Err(Reorg::Need { uses, missing }) => {
-                    // Wait for the host: keep what this switch uses in memory meanwhile.
-                    self.bodies.pinned = uses;
-                    outcome.need = missing;
-                    return;
-                }
-            }
-        }
-        self.bodies.pinned.clear();
-        self.prune_step(&mut outcome.changes);
-    }
-
-    /// Blocks a switch to `target` disconnects (tip first) and connects (oldest first).
-    fn reorg_path(&self, target: BlockHash) -> (Vec<BlockHash>, Vec<BlockHash>, Height) {
-        let mut branch = Vec::new();
-        let mut cursor = target;
-        while !self.is_active(&cursor) {
-            branch.push(cursor);
-            cursor = self.index[&cursor].header.prev;
-        }
-        branch.reverse();
-        let fork_height = self.index[&cursor].height;
-        let disconnect = (fork_height.0 + 1..=self.tip().height.0)
-            .rev()
-            .map(|h| self.active[h as usize])
-            .collect();
-        (disconnect, branch, fork_height)
-    }
-
-    /// Moves the active chain to `target`, or fails with the first block that does not
-    /// connect, leaving every piece of state untouched; or, before touching anything, asks
-    /// for the bodies and undo data it lacks in memory.
-    fn reorg_to(&mut self, target: BlockHash) -> Result<BlockOutcome, Reorg> {
-        let (disconnect, branch, fork_height) = self.reorg_path(target);
-        let missing: Vec<BlockHash> = disconnect
-            .iter()
-            .filter(|h| self.bodies.undo(h).is_none())
-            .chain(branch.iter().filter(|h| !self.bodies.contains(h)))
-            .copied()
-            .collect();
-        if !missing.is_empty() {
-            let uses = disconnect.iter().chain(branch.iter()).copied().collect();
-            return Err(Reorg::Need { uses, missing });
-        }
-
-        let mut overlay = UtxoOverlay::new(&self.utxo);
-        for hash in &disconnect {
-            let block = self.bodies.block(hash).expect("checked above");
-            let undo = self.bodies.undo(hash).expect("checked above");
-            undo_block(&mut overlay, block, undo);
-        }
-        let mut new_undo = Vec::with_capacity(branch.len());
-        for &hash in &branch {
-            let entry = &self.index[&hash];
-            let block = self.bodies.block(&hash).expect("checked above");
-            let result = check_block(block, &self.params).and_then(|checked| {
-                connect_block(
-                    &checked,
-                    entry.height,
-                    &mut overlay,
-                    &self.params,
-                    &self.genesis,
-                    self.verify_mode,
-                )
-            });
-            match result {
-                Ok(undo) => new_undo.push((hash, undo)),
-                Err(e) => return Err(Reorg::Invalid(hash, e)),
-            }
-        }
-
-        // Every block connected: commit.
-        let utxo_changes = overlay.into_changes();
-        self.utxo.apply(&utxo_changes);
-        let mut outcome = BlockOutcome::default();
-        outcome.changes.utxo = utxo_changes;
-        for hash in &disconnect {
-            outcome.changes.undo.insert(*hash, None);
-            let block = self.bodies.block(hash).expect("checked above").clone();
-            self.bodies.set_undo(hash, None);
-            outcome.disconnected.push(block);
-        }
-        for (hash, undo) in new_undo {
-            outcome.changes.undo.insert(hash, Some(undo.clone()));
-            self.bodies.set_undo(&hash, Some(undo));
-        }
-        self.active.truncate(fork_height.0 as usize + 1);
-        self.active.extend(branch.iter().copied());
-        outcome.connected = branch;
-        outcome.changes.tip = Some(target);
-        Ok(outcome)
-    }
-
-    /// Hands the chain a body (and, for an active block, its undo data) it asked for in
-    /// [`BlockOutcome::need`], read from the host's store; `None` when the store does not
-    /// have it. Goes on with the switch of branches that waited for it.
-    pub fn provide(
-        &mut self,
-        hash: BlockHash,
-        block: Option<Block>,
-        undo: Option<BlockUndo>,
-    ) -> BlockOutcome {
-        let mut outcome = BlockOutcome::default();
-        let Some(entry) = self.index.get(&hash) else {
-            return outcome;
-        };
-        if entry.status != Status::HaveData {
-            return outcome;
-        }
-        let active = self.is_active(&hash);
-        let block = block.filter(|b| b.hash() == hash);
-        let usable = block.is_some() && (!active || undo.is_some());
-        if let Some(block) = block {
-            self.bodies
-                .insert(hash, block, if active { undo } else { None });
-        }
-        if !usable && self.bodies.pinned.contains(&hash) {
-            outcome.missing.push(hash);
-            if active {
-                // The active chain cannot be undone past this block: give up the branch
-                // that needed it (the next best is tried, and asks again if it needs it).
-                if let Some(&best) = self.candidates.last() {
-                    self.candidates.remove(&best);
-                }
-            } else {
-                // The body is gone: download it again like any missing body.
-                self.forget_body(hash);
-            }
-        }
-        self.activate_best_chain(&mut outcome);
-        outcome
-    }
-
-    /// Marks a stored body as lost: the block is a header again and it and its
-    /// descendants leave the candidates until it is downloaded again.
-    fn forget_body(&mut self, hash: BlockHash) {
-        self.bodies.remove(&hash);
-        self.prune_note_forgotten(&hash);
-        if let Some(e) = self.index.get_mut(&hash) {
-            e.status = Status::HeaderOnly;
-        }
-        let mut stack = alloc::vec![hash];
-        while let Some(h) = stack.pop() {
-            if let Some(e) = self.index.get(&h) {
-                self.candidates.remove(&(e.work, Reverse(e.seq), h));
-            }
-            if let Some(kids) = self.children.get(&h) {
-                stack.extend(kids.iter().copied());
-            }
-        }
     }
 
     /// A block locator: hashes of the active chain from the tip back, dense at first and

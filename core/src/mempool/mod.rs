@@ -568,10 +568,13 @@ impl Mempool {
     }
 
     /// Brings the pool up to date with a chain change. A plain extension removes mined and
-    /// conflicting transactions; a reorg re-adds the disconnected blocks' transactions and
-    /// re-checks everything against the new tip.
+    /// conflicting transactions; a reorg re-adds the disconnected blocks' transactions
+    /// ([`BlockOutcome::returned`]) and re-checks everything against the new tip, and so
+    /// does an extension by a block whose body is no longer in memory (its mined
+    /// transactions then fail the check: their inputs are spent).
     pub fn update(&mut self, chain: &Chain, outcome: &BlockOutcome) {
-        if outcome.disconnected.is_empty() {
+        let bodies_known = outcome.connected.iter().all(|h| chain.block(h).is_some());
+        if outcome.disconnected.is_empty() && bodies_known {
             for hash in &outcome.connected {
                 if let Some(block) = chain.block(hash) {
                     self.remove_for_block(block);
@@ -586,10 +589,9 @@ impl Mempool {
         };
         // Oldest disconnected block first, so parents come before children. A transaction
         // refused now (a limit, a conflict) takes its descendants with it: they miss an input.
-        for block in outcome.disconnected.iter().rev() {
-            for tx in block.txs.iter().skip(1) {
-                let _ = self.add(tx.clone(), chain);
-            }
+        // Those returned by an earlier part of the same switch are in `old`, after these.
+        for tx in &outcome.returned {
+            let _ = self.add(tx.clone(), chain);
         }
         for tx in old {
             let _ = self.add(tx, chain);

@@ -96,6 +96,12 @@ impl Node {
         }
     }
 
+    /// Goes on with a switch of branches the last run left half done (at start-up).
+    pub(super) fn resume_switch(&mut self) {
+        let outcome = self.chain.resume();
+        self.apply_outcome(outcome);
+    }
+
     fn add_orphan(&mut self, block: Block) {
         if self.orphans.iter().any(|b| b.hash() == block.hash()) {
             return;
@@ -146,9 +152,9 @@ impl Node {
         // Transactions a reorg returned to the pool are announced again: the winning side
         // may never have seen them.
         let returned: Vec<Txid> = outcome
-            .disconnected
+            .returned
             .iter()
-            .flat_map(|b| b.txs.iter().skip(1).map(Transaction::txid))
+            .map(Transaction::txid)
             .filter(|t| self.mempool.contains(t))
             .collect();
         for txid in returned {

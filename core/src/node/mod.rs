@@ -234,7 +234,7 @@ impl Node {
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);
         let mut rng_seed = [0u8; 8];
         rng_seed.copy_from_slice(&seed.0[..8]);
-        Ok(Node {
+        let mut node = Node {
             mempool: Mempool::new(config.mempool_bytes, config.min_fee_rate),
             chain,
             keypair,
@@ -275,7 +275,9 @@ impl Node {
             compact: compact::CompactState::default(),
             stats: NodeStats::default(),
             config,
-        })
+        };
+        node.resume_switch();
+        Ok(node)
     }
 
     pub fn chain(&self) -> &Chain {

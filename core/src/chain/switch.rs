@@ -1,0 +1,236 @@
+//! Moving the active chain to the most-work valid chain, one block at a time.
+//!
+//! A switch disconnects the tip with its undo data, down to the fork, then connects the new
+//! branch oldest first; each step is committed to the UTXO set and its changes are added to
+//! the outcome's [`ChangeSet`] at once, so what the host writes is always a chain it can
+//! restart from. A body or undo data that is not in the cache is asked from the host
+//! ([`BlockOutcome::need`], one block at a time) and the switch goes on when it comes back
+//! ([`Chain::provide`]); the cache is trimmed after every step, so a switch of any depth
+//! holds the cache's budget and one block. A branch block that does not connect is marked
+//! invalid and the chain goes back to the most-work valid chain, reading the old blocks
+//! back from the store if it has to.
+
+use alloc::vec::Vec;
+
+use super::{BlockOutcome, Chain, Status};
+use crate::primitives::{Block, BlockHash};
+use crate::store::ChangeSet;
+use crate::units::Height;
+use crate::utxo::{BlockUndo, UtxoOverlay, undo_block};
+use crate::validation::{BlockError, check_block, connect_block};
+
+/// Why a switch stopped before reaching its target.
+enum Stop {
+    /// This block does not connect.
+    Invalid(BlockHash, BlockError),
+    /// The body (and, for an active block, undo data) of this block is not in memory.
+    Need(BlockHash),
+}
+
+impl Chain {
+    /// Switches to the most-work valid chain, step by step, until it is active or a body
+    /// must come from the store.
+    pub(super) fn activate_best_chain(&mut self, outcome: &mut BlockOutcome) {
+        self.bodies.pinned.clear();
+        while let Some(&(work, _, best)) = self.candidates.last() {
+            if work <= self.tip().work {
+                break;
+            }
+            match self.switch_to(best, outcome) {
+                Ok(()) => {}
+                Err(Stop::Invalid(bad, error)) => {
+                    self.mark_invalid(bad);
+                    outcome.changes.invalid.insert(bad);
+                    outcome.invalidated.push((bad, error));
+                }
+                Err(Stop::Need(hash)) => {
+                    // Wait for the host; keep the block it brings until it is used.
+                    self.bodies.pinned.insert(hash);
+                    outcome.need.push(hash);
+                    return;
+                }
+            }
+        }
+        self.prune_step(&mut outcome.changes);
+    }
+
+    /// The height of the fork of `target`'s chain with the active chain, and the blocks
+    /// above it up to `target`, oldest first.
+    fn branch_to(&self, target: BlockHash) -> (Height, Vec<BlockHash>) {
+        let mut branch = Vec::new();
+        let mut cursor = target;
+        while !self.is_active(&cursor) {
+            branch.push(cursor);
+            cursor = self.index[&cursor].header.prev;
+        }
+        branch.reverse();
+        (self.index[&cursor].height, branch)
+    }
+
+    /// Moves the active chain to `target` one committed step at a time; stops at a block it
+    /// lacks in memory or that does not connect (the steps before it stay done).
+    fn switch_to(&mut self, target: BlockHash, outcome: &mut BlockOutcome) -> Result<(), Stop> {
+        let (fork, branch) = self.branch_to(target);
+        while self.tip().height > fork {
+            let tip = self.tip().hash;
+            if self.bodies.undo(&tip).is_none() {
+                return Err(Stop::Need(tip));
+            }
+            self.disconnect_tip(outcome);
+            self.bodies.trim();
+        }
+        for hash in branch {
+            if !self.bodies.contains(&hash) {
+                return Err(Stop::Need(hash));
+            }
+            let changes = self.connect_one(hash).map_err(|e| Stop::Invalid(hash, e))?;
+            outcome.changes.merge(changes);
+            outcome.connected.push(hash);
+            self.bodies.trim();
+        }
+        Ok(())
+    }
+
+    /// Undoes the tip block (its body and undo data are cached): its transactions go to
+    /// [`BlockOutcome::returned`], ahead of those of blocks disconnected before it.
+    fn disconnect_tip(&mut self, outcome: &mut BlockOutcome) {
+        let hash = self.tip().hash;
+        let block = self
+            .bodies
+            .block(&hash)
+            .expect("the caller checked it is cached");
+        let undo = self
+            .bodies
+            .undo(&hash)
+            .expect("the caller checked it is cached");
+        let mut overlay = UtxoOverlay::new(&self.utxo);
+        undo_block(&mut overlay, block, undo);
+        let utxo = overlay.into_changes();
+        outcome
+            .returned
+            .splice(0..0, block.txs.iter().skip(1).cloned());
+        self.utxo.apply(&utxo);
+        self.bodies.set_undo(&hash, None);
+        self.active.pop();
+        let mut changes = ChangeSet {
+            utxo,
+            tip: Some(self.tip().hash),
+            ..ChangeSet::default()
+        };
+        changes.undo.insert(hash, None);
+        outcome.changes.merge(changes);
+        outcome.disconnected.push(hash);
+    }
+
+    /// Connects the cached body of `hash`, a child of the tip, and makes it the tip; the
+    /// step's changes come back. On error nothing changed.
+    fn connect_one(&mut self, hash: BlockHash) -> Result<ChangeSet, BlockError> {
+        let height = self.index[&hash].height;
+        let block = self
+            .bodies
+            .block(&hash)
+            .expect("the caller checked it is cached");
+        let mut overlay = UtxoOverlay::new(&self.utxo);
+        let undo = check_block(block, &self.params).and_then(|checked| {
+            connect_block(
+                &checked,
+                height,
+                &mut overlay,
+                &self.params,
+                &self.genesis,
+                self.verify_mode,
+            )
+        })?;
+        let utxo = overlay.into_changes();
+        self.utxo.apply(&utxo);
+        self.active.push(hash);
+        self.bodies.set_undo(&hash, Some(undo.clone()));
+        let mut changes = ChangeSet {
+            utxo,
+            tip: Some(hash),
+            ..ChangeSet::default()
+        };
+        changes.undo.insert(hash, Some(undo));
+        Ok(changes)
+    }
+
+    /// Goes on with a switch of branches a restart interrupted: a store written step by step
+    /// may hold a chain with more work than its tip (see [`Chain::load`]). Nothing happens
+    /// when the tip is the most-work valid chain.
+    pub fn resume(&mut self) -> BlockOutcome {
+        let mut outcome = BlockOutcome::default();
+        if self
+            .candidates
+            .last()
+            .is_some_and(|&(work, _, _)| work > self.tip().work)
+        {
+            self.activate_best_chain(&mut outcome);
+        }
+        outcome
+    }
+
+    /// Whether a pending switch of branches waits for this block's body or undo data.
+    pub fn wants(&self, hash: &BlockHash) -> bool {
+        self.bodies.pinned.contains(hash)
+    }
+
+    /// Hands the chain a body (and, for an active block, its undo data) it asked for in
+    /// [`BlockOutcome::need`], read from the host's store; `None` when the store does not
+    /// have it. Goes on with the switch of branches that waited for it.
+    pub fn provide(
+        &mut self,
+        hash: BlockHash,
+        block: Option<Block>,
+        undo: Option<BlockUndo>,
+    ) -> BlockOutcome {
+        let mut outcome = BlockOutcome::default();
+        let Some(entry) = self.index.get(&hash) else {
+            return outcome;
+        };
+        if entry.status != Status::HaveData {
+            return outcome;
+        }
+        let active = self.is_active(&hash);
+        let block = block.filter(|b| b.hash() == hash);
+        let usable = block.is_some() && (!active || undo.is_some());
+        if let Some(block) = block {
+            self.bodies
+                .insert(hash, block, if active { undo } else { None });
+        }
+        if !usable && self.bodies.pinned.contains(&hash) {
+            outcome.missing.push(hash);
+            if active {
+                // The active chain cannot be undone past this block: give up the branch
+                // that needed it (the next best is tried, and asks again if it needs it).
+                if let Some(&best) = self.candidates.last() {
+                    self.candidates.remove(&best);
+                }
+            } else {
+                // The body is gone: download it again like any missing body.
+                self.forget_body(hash);
+            }
+        }
+        self.activate_best_chain(&mut outcome);
+        outcome
+    }
+
+    /// Marks a stored body as lost: the block is a header again and it and its
+    /// descendants leave the candidates until it is downloaded again.
+    fn forget_body(&mut self, hash: BlockHash) {
+        self.bodies.remove(&hash);
+        self.prune_note_forgotten(&hash);
+        if let Some(e) = self.index.get_mut(&hash) {
+            e.status = Status::HeaderOnly;
+        }
+        let mut stack = alloc::vec![hash];
+        while let Some(h) = stack.pop() {
+            if let Some(e) = self.index.get(&h) {
+                self.candidates
+                    .remove(&(e.work, core::cmp::Reverse(e.seq), h));
+            }
+            if let Some(kids) = self.children.get(&h) {
+                stack.extend(kids.iter().copied());
+            }
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! A switch of branches deeper than the body cache runs block at a time from the store:
+//! its memory stays within the cache's budget plus one block whatever its depth, every
+//! intermediate store state is a consistent chain, and an invalid block deep in the new
+//! branch leaves the chain where a replay of the old one would be.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+use tabcoin_core::chain::{BlockOutcome, Chain};
+use tabcoin_core::encode::Encode;
+use tabcoin_core::mempool::Mempool;
+use tabcoin_core::params::Params;
+use tabcoin_core::primitives::{Block, BlockHash, TxOut};
+use tabcoin_core::store::{MemStore, Store};
+use tabcoin_core::testkit::{block_with, child_of, seal, wallet};
+use tabcoin_core::units::{Amount, Height};
+
+const CACHE: usize = 64 * 1024;
+/// Coinbase outputs per block: ~40 bytes each, so blocks of several KB.
+const FAT: usize = 120;
+
+/// Splits the coinbase's reward over `FAT` outputs and seals the block again.
+fn fatten(block: Block) -> Block {
+    let mut block = block;
+    let cb = &mut block.txs[0];
+    let total = cb.outputs.iter().map(|o| o.amount.units()).sum::<u64>();
+    let key = cb.outputs[0].key;
+    let each = total / FAT as u64;
+    let mut outputs: Vec<TxOut> = (0..FAT - 1)
+        .map(|_| TxOut {
+            amount: Amount::from_units(each).unwrap(),
+            key,
+        })
+        .collect();
+    outputs.push(TxOut {
+        amount: Amount::from_units(total - each * (FAT as u64 - 1)).unwrap(),
+        key,
+    });
+    cb.outputs = outputs;
+    seal(block)
+}
+
+/// Persists every step and answers every load from `store` until the chain asks for
+/// nothing more. After each write the store must load as a consistent chain (a crash there
+/// restarts from it). Returns the number of blocks disconnected and those found invalid.
+fn settle(
+    chain: &mut Chain,
+    store: &mut MemStore,
+    outcome: BlockOutcome,
+) -> (usize, Vec<BlockHash>) {
+    settle_saving(chain, store, outcome, &mut Vec::new())
+}
+
+/// [`settle`], keeping a copy of the store after each write that moved the tip.
+fn settle_saving(
+    chain: &mut Chain,
+    store: &mut MemStore,
+    mut outcome: BlockOutcome,
+    saved: &mut Vec<MemStore>,
+) -> (usize, Vec<BlockHash>) {
+    let mut disconnected = 0;
+    let mut invalidated = Vec::new();
+    loop {
+        store.persist(&outcome.changes).unwrap();
+        if outcome.changes.tip.is_some() {
+            saved.push(store.clone());
+            let loaded = Chain::load_with_cache(chain.params().clone(), store.load().unwrap(), 0)
+                .expect("every written state loads");
+            assert_eq!(
+                loaded.utxo().total_value(),
+                loaded.issued(),
+                "the stored UTXO set matches the stored tip"
+            );
+        }
+        disconnected += outcome.disconnected.len();
+        invalidated.extend(outcome.invalidated.iter().map(|(h, _)| *h));
+        let mut next = BlockOutcome::default();
+        if outcome.need.is_empty() {
+            return (disconnected, invalidated);
+        }
+        for hash in &outcome.need {
+            let (block, undo) = store.load_block(hash).unwrap();
+            let step = chain.provide(*hash, block, undo);
+            next.changes.merge(step.changes);
+            next.need.extend(step.need);
+            next.disconnected.extend(step.disconnected);
+            next.connected.extend(step.connected);
+            next.invalidated.extend(step.invalidated);
+        }
+        outcome = next;
+    }
+}
+
+/// Grows `chain` by `n` fat blocks, each with a payment once coins matured.
+fn grow(chain: &mut Chain, store: &mut MemStore, n: usize, tag: &[u8]) -> Vec<Block> {
+    let params = chain.params().clone();
+    let (w1, w2) = (wallet(1, &params), wallet(2, &params));
+    let mut out = Vec::new();
+    for _ in 0..n {
+        let pool = Mempool::new(usize::MAX, 0);
+        let txs: Vec<_> = w1
+            .pay(
+                chain,
+                &pool,
+                w2.public_key(),
+                Amount::from_units(1_000).unwrap(),
+                1_000,
+                None,
+            )
+            .into_iter()
+            .collect();
+        let block = fatten(block_with(chain, &txs, w1.public_key(), tag));
+        let outcome = chain.accept_block(&block, block.header.time).unwrap();
+        settle(chain, store, outcome);
+        out.push(block);
+    }
+    out
+}
+
+fn replay(params: &Params, blocks: &[Block]) -> Chain {
+    let mut c = Chain::new(params.clone());
+    for b in blocks {
+        c.accept_block(b, b.header.time).unwrap();
+    }
+    c
+}
+
+/// Heap bytes the cache charges for the biggest block with its undo data (a bound).
+fn biggest(blocks: &[Block]) -> usize {
+    blocks.iter().map(Encode::encoded_len).max().unwrap() * 2 + 4096
+}
+
+#[test]
+fn a_reorg_deeper_than_the_cache_stays_within_its_budget() {
+    let params = Params::test();
+    let mut store = MemStore::new();
+    let mut a = Chain::new(params.clone());
+    a.set_body_cache_bytes(CACHE);
+    let common = grow(&mut a, &mut store, 10, b"common");
+    let mut b = replay(&params, &common);
+    let mut b_store = store.clone();
+    let old = grow(&mut a, &mut store, 40, b"side-a");
+    let branch = grow(&mut b, &mut b_store, 41, b"side-b");
+    let branch_bytes: usize = old.iter().map(Encode::encoded_len).sum();
+    assert!(
+        branch_bytes > 2 * CACHE,
+        "the reorg is deeper than the cache"
+    );
+    a.reset_body_cache_peak();
+    let before = store.loads;
+    let mut disconnected = 0;
+    for blk in &branch {
+        let out = a.accept_block(blk, blk.header.time).unwrap();
+        disconnected += settle(&mut a, &mut store, out).0;
+    }
+    assert_eq!(a.tip().hash, b.tip().hash, "switched to the longer branch");
+    assert_eq!(disconnected, 40, "reorg depth");
+    assert!(
+        store.loads - before >= 20,
+        "bodies and undo came from the store"
+    );
+    let peak = a.body_cache_peak();
+    let bound = CACHE + biggest(&old).max(biggest(&branch));
+    assert!(
+        peak <= bound,
+        "the cache peaked at {peak} bytes, beyond its budget and one block ({bound})"
+    );
+    let all: Vec<Block> = common.iter().chain(&branch).cloned().collect();
+    assert_eq!(a.utxo(), replay(&params, &all).utxo());
+    // A restart from the store is the same chain.
+    let loaded = Chain::load(params.clone(), store.load().unwrap()).unwrap();
+    assert_eq!(loaded.tip().hash, a.tip().hash);
+    assert_eq!(loaded.utxo(), a.utxo());
+}
+
+#[test]
+fn an_invalid_block_deep_in_the_branch_goes_back_to_the_old_chain() {
+    let params = Params::test();
+    let mut store = MemStore::new();
+    let mut a = Chain::new(params.clone());
+    a.set_body_cache_bytes(CACHE);
+    let common = grow(&mut a, &mut store, 10, b"common");
+    let old = grow(&mut a, &mut store, 30, b"side-a");
+    let old_tip = a.tip().hash;
+    // The branch: 40 coinbase-only blocks from the fork, the 20th paying itself too much.
+    let key = wallet(3, &params).public_key();
+    let mut parent = common.last().unwrap().clone();
+    let mut height = Height(common.len() as u64);
+    let mut branch = Vec::new();
+    for i in 0..40 {
+        let mut blk = fatten(child_of(&params, &parent, height, key, b"side-b"));
+        if i == 19 {
+            let out = &mut blk.txs[0].outputs[0];
+            out.amount = Amount::from_units(out.amount.units() + 1).unwrap();
+            blk = seal(blk);
+        }
+        height = height.next();
+        parent = blk.clone();
+        branch.push(blk);
+    }
+    let bad = branch[19].hash();
+    a.reset_body_cache_peak();
+    let mut invalidated = Vec::new();
+    for blk in &branch {
+        // Blocks above the invalid one are refused once it is known invalid.
+        if let Ok(out) = a.accept_block(blk, blk.header.time) {
+            invalidated.extend(settle(&mut a, &mut store, out).1);
+        }
+    }
+    assert_eq!(
+        invalidated,
+        vec![bad],
+        "the bad block was found when connected"
+    );
+    assert_eq!(a.tip().hash, old_tip, "back on the old chain");
+    let all: Vec<Block> = common.iter().chain(&old).cloned().collect();
+    assert_eq!(
+        a.utxo(),
+        replay(&params, &all).utxo(),
+        "same UTXO set as a replay"
+    );
+    let peak = a.body_cache_peak();
+    let bound = CACHE + biggest(&old).max(biggest(&branch));
+    assert!(
+        peak <= bound,
+        "the cache peaked at {peak} bytes (bound {bound})"
+    );
+    let loaded = Chain::load(params.clone(), store.load().unwrap()).unwrap();
+    assert_eq!(loaded.tip().hash, old_tip);
+    assert_eq!(loaded.utxo(), a.utxo());
+}
+
+#[test]
+fn a_restart_in_the_middle_of_a_switch_finishes_it() {
+    let params = Params::test();
+    let mut store = MemStore::new();
+    let mut a = Chain::new(params.clone());
+    a.set_body_cache_bytes(CACHE);
+    let common = grow(&mut a, &mut store, 10, b"common");
+    let mut b = replay(&params, &common);
+    let mut b_store = store.clone();
+    grow(&mut a, &mut store, 30, b"side-a");
+    let branch = grow(&mut b, &mut b_store, 31, b"side-b");
+    let mut saved = Vec::new();
+    for blk in &branch {
+        let out = a.accept_block(blk, blk.header.time).unwrap();
+        saved.clear();
+        settle_saving(&mut a, &mut store, out, &mut saved);
+    }
+    assert_eq!(a.tip().hash, b.tip().hash);
+    assert!(
+        saved.len() > 10,
+        "the switch was written in steps ({})",
+        saved.len()
+    );
+    let all: Vec<Block> = common.iter().chain(&branch).cloned().collect();
+    let replayed = replay(&params, &all);
+    // A crash after any of those writes: the restarted chain finishes the switch.
+    for (i, mut crashed) in saved.into_iter().enumerate().step_by(7) {
+        let stored = crashed.load().unwrap();
+        let mut restarted = Chain::load_with_cache(params.clone(), stored, CACHE).unwrap();
+        let out = restarted.resume();
+        settle(&mut restarted, &mut crashed, out);
+        assert_eq!(restarted.tip().hash, b.tip().hash, "crash after write {i}");
+        assert_eq!(restarted.utxo(), replayed.utxo(), "crash after write {i}");
+    }
+}
