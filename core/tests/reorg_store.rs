@@ -264,3 +264,76 @@ fn a_restart_in_the_middle_of_a_switch_finishes_it() {
         assert_eq!(restarted.utxo(), replayed.utxo(), "crash after write {i}");
     }
 }
+
+#[test]
+fn a_node_reorganises_deeper_than_its_cache_and_returns_the_lost_payment() {
+    use tabcoin_core::sim::Sim;
+    use tabcoin_core::store::ChangeSet;
+    use tabcoin_core::wire::NodeKind;
+    const MINUTE: u64 = 60_000;
+    const SMALL: usize = 2 * 1024;
+    let mut sim = Sim::new(Params::test());
+    for (seed, boot) in [(1u8, 1usize), (2, 0)] {
+        let mut c = Sim::config(NodeKind::Relay, seed, &[boot]);
+        c.body_cache_bytes = SMALL;
+        c.mining_key = Some(wallet(seed, &sim.params).public_key());
+        sim.add_node(c, ChangeSet::default());
+    }
+    sim.run_for(MINUTE);
+    for _ in 0..4 {
+        sim.mine(0);
+        assert!(sim.run_until_for(MINUTE, |s| s.converged()));
+    }
+    sim.partition(&[0]);
+    // Node 0 pays wallet 3 in the first block of its side, then both sides grow apart;
+    // node 1's side is longer, so node 0 undoes 30 blocks it holds only in its store.
+    let pay = {
+        let n = sim.node(0);
+        wallet(1, &sim.params)
+            .pay(
+                n.chain(),
+                n.mempool(),
+                wallet(3, &sim.params).public_key(),
+                Amount::from_units(5_000).unwrap(),
+                2_000,
+                None,
+            )
+            .unwrap()
+    };
+    let txid = pay.txid();
+    sim.submit(0, pay);
+    sim.run_for(1_000);
+    let mut mined = Vec::new();
+    for _ in 0..30 {
+        mined.push(sim.mine(0));
+    }
+    assert!(
+        mined[0].txs.iter().any(|t| t.txid() == txid),
+        "mined on side A"
+    );
+    for _ in 0..32 {
+        sim.mine(1);
+    }
+    sim.run_for(1_000);
+    let loads_before = sim.sim_node(0).store.loads;
+    sim.heal();
+    assert!(sim.run_until_for(5 * MINUTE, |s| s.converged()));
+    assert_eq!(
+        sim.node(0).chain().tip().hash,
+        sim.node(1).chain().tip().hash
+    );
+    assert!(
+        sim.sim_node(0).store.loads - loads_before >= 30,
+        "undo data and bodies came from the store"
+    );
+    let peak = sim.node(0).chain().body_cache_peak();
+    let bound = SMALL + biggest(&mined);
+    assert!(
+        peak <= bound,
+        "node 0's cache peaked at {peak} bytes (bound {bound})"
+    );
+    assert!(
+        sim.node(0).mempool().contains(&txid),
+        "the payment of the undone branch is back in the pool"
+    );
+}
