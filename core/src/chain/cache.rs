@@ -23,7 +23,7 @@ struct Entry {
 }
 
 /// Bodies by hash, oldest insertion evicted first, within a byte budget counted on their
-/// encodings. Entries in `pinned` (what a pending reorg waits for) are never evicted.
+/// encodings. Entries in `pinned` (the block a pending switch waits for) are never evicted.
 #[derive(Clone, Debug)]
 pub(crate) struct BodyCache {
     entries: BTreeMap<BlockHash, Entry>,

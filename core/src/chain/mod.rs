@@ -120,7 +120,7 @@ pub struct BlockOutcome {
     /// in block order, for the mempool: what a switch holds beyond the body cache, bounded
     /// by the bodies it found in memory (a deeper switch returns them over several outcomes).
     pub returned: Vec<Transaction>,
-    /// Blocks found invalid while trying to connect them (the state is as before them).
+    /// Blocks found invalid while trying to connect them (the step that tried is not applied).
     pub invalidated: Vec<(BlockHash, BlockError)>,
     /// We already had this block's body.
     pub duplicate: bool,
@@ -311,7 +311,8 @@ impl Chain {
         self.bodies.reset_peak();
     }
 
-    /// Evicts cached bodies beyond the budget (a pending reorg's keep their place).
+    /// Evicts cached bodies beyond the budget (the block a pending switch waits for keeps its
+    /// place).
     pub fn trim_cache(&mut self) {
         self.bodies.trim();
     }
