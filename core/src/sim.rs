@@ -22,6 +22,10 @@ use crate::store::{ChangeSet, MemStore, Store};
 use crate::units::Work;
 use crate::wire::{Hello, Message, NodeKind, NodeRecord, PROTOCOL_VERSION, auth_message};
 
+#[path = "sim_verify.rs"]
+mod verify;
+pub use verify::VerifyHost;
+
 /// Message type byte of blocks on the wire (for counting).
 const BLOCK_TYPE: u8 = 9;
 
@@ -45,6 +49,8 @@ pub struct SimNode {
     pub templates: u64,
     /// Dials it asked for: (time, URL).
     pub dials: Vec<(u64, String)>,
+    /// Its signature jobs (`sim_verify`).
+    pub verify: VerifyHost,
 }
 
 /// A scripted peer.
@@ -201,6 +207,7 @@ impl Sim {
             online: true,
             templates: 0,
             dials: Vec::new(),
+            verify: VerifyHost::default(),
         })));
         let stagger = (i as u64 * 37) % self.tick_ms;
         self.schedule(stagger, Ev::Tick { to: i });
@@ -345,6 +352,7 @@ impl Sim {
                 let (block, undo) = loaded;
                 self.input(i, Input::BlockLoaded { hash, block, undo });
             }
+            Output::VerifySigs { ticket, job } => self.verify_sigs(i, ticket, &job),
         }
     }
 

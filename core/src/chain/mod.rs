@@ -9,8 +9,10 @@
 
 mod cache;
 mod load;
+mod verify;
 
 pub use cache::DEFAULT_BODY_CACHE_BYTES;
+pub use verify::VerifyRequest;
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -25,7 +27,7 @@ use crate::units::{Height, Work};
 use crate::utxo::{BlockUndo, UtxoOverlay, UtxoSet, undo_block};
 use crate::validation::{
     BlockError, Conduct, ParentInfo, check_block, check_header, check_header_context,
-    connect_block, median_time,
+    connect_block_unsigned, median_time,
 };
 
 /// What the tree knows of a block.
@@ -125,6 +127,9 @@ pub struct BlockOutcome {
     /// Blocks the store could not give back although the chain needed them to switch
     /// branches (a damaged or pruned store): that switch was given up.
     pub missing: Vec<BlockHash>,
+    /// Signature jobs the host must verify before the switch can go on (only with
+    /// [`Chain::set_deferred_verify`]); answer with [`Chain::sigs_verified`].
+    pub verify: Vec<VerifyRequest>,
 }
 
 impl BlockOutcome {
@@ -179,6 +184,12 @@ enum Reorg {
         uses: BTreeSet<BlockHash>,
         missing: Vec<BlockHash>,
     },
+    /// Every other check passed so far, but these blocks' signatures are unverified: the
+    /// host verifies their jobs; `uses` is all the switch needs.
+    Verify {
+        uses: BTreeSet<BlockHash>,
+        jobs: Vec<(BlockHash, crate::sig::VerifyJob)>,
+    },
 }
 
 /// Heights above the fork of the active and best-header chains that
@@ -202,6 +213,8 @@ pub struct Chain {
     candidates: BTreeSet<Candidate>,
     next_seq: u64,
     verify_mode: VerifyMode,
+    /// Signature jobs handed to the host, and their verdicts.
+    sigs: verify::Deferred,
     /// The most-work header not known invalid (bodies may be missing).
     best_header: BlockHash,
     /// Block hash at each height of the chain ending at `best_header` (like `active`, so
@@ -241,6 +254,7 @@ impl Chain {
             candidates: BTreeSet::new(),
             next_seq: 1,
             verify_mode: VerifyMode::Single,
+            sigs: verify::Deferred::default(),
             best_header: genesis,
             best_chain: alloc::vec![genesis],
         };
@@ -650,6 +664,7 @@ impl Chain {
                     outcome.changes.merge(step.changes);
                 }
                 Err(Reorg::Invalid(bad, error)) => {
+                    self.sigs.forget(&bad);
                     self.mark_invalid(bad);
                     outcome.changes.invalid.insert(bad);
                     outcome.invalidated.push((bad, error));
@@ -658,6 +673,13 @@ impl Chain {
                     // Wait for the host: keep what this switch uses in memory meanwhile.
                     self.bodies.pinned = uses;
                     outcome.need = missing;
+                    return;
+                }
+                Err(Reorg::Verify { uses, jobs }) => {
+                    self.bodies.pinned = uses;
+                    for (hash, job) in jobs {
+                        outcome.verify.extend(self.sigs.request(hash, job));
+                    }
                     return;
                 }
             }
@@ -705,23 +727,38 @@ impl Chain {
             undo_block(&mut overlay, block, undo);
         }
         let mut new_undo = Vec::with_capacity(branch.len());
+        // Blocks whose signatures wait for the host; the switch stops at the first other
+        // error only once the blocks before it are known to be valid.
+        let mut unverified = Vec::new();
         for &hash in &branch {
             let entry = &self.index[&hash];
             let block = self.bodies.block(&hash).expect("checked above");
             let result = check_block(block, &self.params).and_then(|checked| {
-                connect_block(
+                let (undo, sigs) = connect_block_unsigned(
                     &checked,
                     entry.height,
                     &mut overlay,
                     &self.params,
                     &self.genesis,
-                    self.verify_mode,
-                )
+                )?;
+                match self.sigs.verdict(&hash, sigs.job(), self.verify_mode) {
+                    Some(verdict) => sigs.check(block, verdict, &self.params)?,
+                    None => unverified.push((hash, sigs.job().clone())),
+                }
+                Ok(undo)
             });
             match result {
                 Ok(undo) => new_undo.push((hash, undo)),
+                Err(_) if !unverified.is_empty() => break,
                 Err(e) => return Err(Reorg::Invalid(hash, e)),
             }
+        }
+        if !unverified.is_empty() {
+            let uses = disconnect.iter().chain(branch.iter()).copied().collect();
+            return Err(Reorg::Verify {
+                uses,
+                jobs: unverified,
+            });
         }
 
         // Every block connected: commit.
@@ -736,6 +773,7 @@ impl Chain {
             outcome.disconnected.push(block);
         }
         for (hash, undo) in new_undo {
+            self.sigs.forget(&hash);
             outcome.changes.undo.insert(hash, Some(undo.clone()));
             self.bodies.set_undo(&hash, Some(undo));
         }

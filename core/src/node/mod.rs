@@ -23,6 +23,7 @@ mod sync;
 mod timers;
 mod txs;
 mod types;
+mod verify;
 
 pub use crate::addrman::{
     MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, NODE_EXPIRY_MS,
@@ -205,6 +206,8 @@ pub struct Node {
     serve_waiting: BTreeMap<BlockHash, Vec<PeerId>>,
     /// Recently served block messages, encoded (see `encoded_block`).
     encoded_blocks: VecDeque<(BlockHash, Arc<[u8]>)>,
+    /// Who sent blocks whose signatures the host may still be verifying (`verify`).
+    block_sources: BTreeMap<BlockHash, PeerId>,
     pub stats: NodeStats,
 }
 
@@ -222,7 +225,8 @@ impl Node {
             .collect();
         bans.sort_by_key(|(_, until)| core::cmp::Reverse(*until));
         bans.truncate(MAX_BANS);
-        let chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
+        let mut chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
+        chain.set_deferred_verify(config.parallel_verify);
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);
@@ -266,6 +270,7 @@ impl Node {
             loading: BTreeSet::new(),
             serve_waiting: BTreeMap::new(),
             encoded_blocks: VecDeque::new(),
+            block_sources: BTreeMap::new(),
             stats: NodeStats::default(),
             config,
         })
@@ -364,6 +369,7 @@ impl Node {
             Input::MinedBlock(block) => self.on_mined(block),
             Input::MinedHeader(header) => self.on_mined_header(header),
             Input::BlockLoaded { hash, block, undo } => self.on_block_loaded(hash, block, undo),
+            Input::SigsVerified { ticket, result } => self.on_sigs_verified(ticket, result),
         }
         self.flush_nodes();
         self.maybe_template();
