@@ -26,6 +26,7 @@ pub mod sha_ni;
 mod snapshot;
 pub mod store;
 pub mod tls;
+pub mod verify;
 
 pub use node_task::RelayError;
 
@@ -139,6 +140,9 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// A second listener for the operator: `/api/peers` with peer addresses.
     pub private_api: Option<SocketAddr>,
+    /// Threads that verify the signatures of blocks being connected (1: in place, on the
+    /// node task, as before parallel verification).
+    pub verify_threads: usize,
 }
 
 impl Config {
@@ -158,6 +162,7 @@ impl Config {
             proxies: client_addr::ProxyPolicy::default(),
             allowed_origins: Vec::new(),
             private_api: None,
+            verify_threads: verify::default_threads(),
         }
     }
 }

@@ -221,6 +221,7 @@ pub(crate) async fn run(
     nc.mining_key = config.mining.as_ref().map(|m| m.address);
     nc.agent = format!("tabcoin-relay/{}", env!("CARGO_PKG_VERSION"));
     nc.dial_policy = tabcoin_core::dial::DialPolicy::relay(config.limits.allow_local_dial);
+    nc.parallel_verify = config.verify_threads > 1;
     let mut node = Node::new(nc, params.clone(), stored).map_err(RelayError::Load)?;
 
     let local = listener.local_addr().map_err(RelayError::Io)?;
@@ -348,6 +349,7 @@ pub(crate) async fn run(
         outbox: OutboxCharges::default(),
         budget_drops: 0,
         accepted: handles.accepted.clone(),
+        verify_threads: config.verify_threads,
     };
     ctx.drain(&mut node, &mut conns);
     loop {
@@ -416,6 +418,8 @@ struct Ctx {
     /// Peers closed because the memory budget could not hold what they were sent.
     budget_drops: u64,
     accepted: Arc<PerIpCounter>,
+    /// Threads for signature jobs (`crate::verify`).
+    verify_threads: usize,
 }
 
 impl Ctx {
@@ -549,6 +553,11 @@ impl Ctx {
                         }
                     };
                     node.handle(now_ms(), Input::BlockLoaded { hash, block, undo });
+                }
+                Output::VerifySigs { ticket, job } => {
+                    for result in crate::verify::run(&job, self.verify_threads) {
+                        node.handle(now_ms(), Input::SigsVerified { ticket, result });
+                    }
                 }
                 Output::Event(e) => log_event(&e),
                 Output::Template(t) => {

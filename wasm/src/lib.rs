@@ -41,6 +41,7 @@ pub mod queue;
 pub mod repair;
 pub mod sendq;
 pub mod simd;
+mod verify;
 use idb::{IdbStore, StoreError};
 use queue::{Limits, Notice, Writer};
 
@@ -1083,6 +1084,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     let mut dials = Vec::new();
     let mut slow = Vec::new();
     let mut loads = Vec::new();
+    let mut verifies = Vec::new();
     {
         let mut i = inner.borrow_mut();
         while let Some(out) = i.node.poll_output() {
@@ -1121,6 +1123,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
                 }
                 Output::Dial { url } => dials.push(url),
                 Output::LoadBlock(hash) => loads.push(hash),
+                Output::VerifySigs { ticket, job } => verifies.push((ticket, job)),
                 Output::Persist(cs) => {
                     if i.store_failed.is_none() {
                         i.writer.push(cs);
@@ -1158,6 +1161,7 @@ fn pump(inner: &Rc<RefCell<Inner>>) {
     for hash in loads {
         loads::answer(inner, hash);
     }
+    verify::answer_in_place(inner, verifies);
     for e in &events {
         emit(inner, e);
     }
