@@ -79,6 +79,11 @@ if [[ ${#e2e_files[@]} -gt 0 && -f package.json ]]; then
     cargo build -p "$relay_crate"
     export TABCOIN_RELAY_BIN="${CARGO_TARGET_DIR:-$TABCOIN_ROOT/target}/debug/$relay_crate"
     log "relay binary for the tests: \$TABCOIN_RELAY_BIN=$TABCOIN_RELAY_BIN"
+    if [[ -f relay/examples/hostile_relay.rs ]]; then
+      # The hostile relay of tests/network-heals.test.mjs (issue 15).
+      cargo build -p "$relay_crate" --example hostile_relay
+      export TABCOIN_HOSTILE_BIN="${CARGO_TARGET_DIR:-$TABCOIN_ROOT/target}/debug/examples/hostile_relay"
+    fi
   fi
   section "node --test tests/"
   node --test tests/

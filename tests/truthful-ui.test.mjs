@@ -69,10 +69,19 @@ describe('mining and the UI say only what is true', { timeout: 600_000 }, () => 
     await startMiningUi(A);
     // Every hash or two is a block here: within a second the chain's median time catches up
     // with the clock and the page must say that it waits for it (not show a bare hashrate).
-    await waitFor(async () => (await miningPill(A.page)).text === 'Waiting for the clock', { timeout: 30_000, message: 'A: mining pill "Waiting for the clock"' });
+    // The pill and its note are read in one step: on a busy machine the wait can end (and the
+    // note change) between two separate reads.
+    const both = () =>
+      A.page.evaluate(() => ({
+        pill: document.querySelector('#mining-state')?.textContent.trim(),
+        note: document.querySelector('#mining-note')?.textContent ?? '',
+      }));
+    const waiting = await waitFor(async () => {
+      const b = await both();
+      return b.pill === 'Waiting for the clock' ? b : null;
+    }, { timeout: 30_000, message: 'A: mining pill "Waiting for the clock"' });
     await screenshot(A.page, '13-mining-waits-for-clock');
-    const note = await A.page.locator('#mining-note').textContent();
-    assert.match(note, /may not be stamped before \d\d:\d\d:\d\d/, `the note says until when: ${note}`);
+    assert.match(waiting.note, /may not be stamped before \d\d:\d\d:\d\d/, `the note says until when: ${waiting.note}`);
     await waitFor(async () => (await status(A)).height >= goal, { timeout: 60_000, interval: 200, message: `A reaches height ${goal}` });
     await stopMiningUi(A);
 

@@ -454,6 +454,8 @@ async function sync(relay, height, timeoutMs = 120_000) {
         if (ev.height >= height && marks.tip === undefined) {
           marks.tip = t;
           marks.tipHash = ev.hash;
+          // What the write queue still held when the chain reached the tip.
+          marks.unstoredAtTip = nodeRef?.status().storage.unstoredBlocks;
           reached();
         }
         break;
@@ -470,7 +472,9 @@ async function sync(relay, height, timeoutMs = 120_000) {
         break;
     }
   };
+  let nodeRef = null;
   const node = await wasm.BrowserNode.start({ relay, network: 'test', dbName, onEvent, onTemplate: () => {} });
+  nodeRef = node;
   marks.started = performance.now() - t0;
   let timer;
   const timedOut = new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`sync: no tip at height ${height} after ${timeoutMs} ms (status ${JSON.stringify(node.status())})`)), timeoutMs)));
@@ -485,6 +489,7 @@ async function sync(relay, height, timeoutMs = 120_000) {
         await sleep(5);
       }
       marks.stored = performance.now() - t0;
+      marks.events = marks.tipEvents + marks.syncEvents;
     } finally {
       db.close();
     }

@@ -24,6 +24,8 @@
 
 #[path = "parallel/mod.rs"]
 mod parallel;
+#[path = "propagation/mod.rs"]
+mod propagation;
 #[path = "support/mod.rs"]
 mod support;
 #[path = "mempool/mod.rs"]
@@ -396,7 +398,7 @@ fn build_fixture() -> Fixture {
             let coins: Vec<(OutPoint, Amount)> = chain
                 .utxo()
                 .coins_of(&key)
-                .map(|(op, c)| (*op, c.output.amount))
+                .map(|(op, c)| (op, c.output.amount))
                 .collect();
             let total: u64 = coins.iter().map(|(_, a)| a.units()).sum();
             let split = COIN_VALUE * COINS_PER_SENDER as u64;
@@ -536,13 +538,7 @@ impl Machine {
                 .as_ref()
                 .map(|f| f.split_whitespace().any(|x| x == flag))
         };
-        let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let rustc = support::rustc_version();
         Machine {
             cpu: field("model name").unwrap_or_else(|| "unknown".into()),
             logical_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -966,23 +962,7 @@ fn write_docs(section: &str) -> std::io::Result<()> {
     };
     let new = match old {
         None => format!("{DOC_INTRO}{section}"),
-        Some(old) => match (old.find(BEGIN), old.find(END)) {
-            (Some(b), Some(e)) if b < e => {
-                let after = &old[e + END.len()..];
-                let after = after.strip_prefix('\n').unwrap_or(after);
-                format!("{}{section}{after}", &old[..b])
-            }
-            _ => {
-                let sep = if old.ends_with("\n\n") || old.is_empty() {
-                    ""
-                } else if old.ends_with('\n') {
-                    "\n"
-                } else {
-                    "\n\n"
-                };
-                format!("{old}{sep}{section}")
-            }
-        },
+        Some(old) => support::splice_section(&old, BEGIN, END, section),
     };
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)?;
@@ -1065,7 +1045,25 @@ fn main() {
         results.fixture = Some(fx);
     }
 
-    let mut ran_template = false;
+    let mut ran_other = false;
+    if cfg.wants("p10") {
+        let (before, after) = propagation::measure();
+        if cfg.block_budget > Duration::ZERO {
+            let desc = format!(
+                "{} ({} logical CPUs), {}",
+                machine.cpu, machine.logical_cpus, machine.rustc
+            );
+            let section = propagation::doc_section(&before, &after, &machine.date, &desc);
+            match propagation::write_docs(DOC_PATH, &section) {
+                Ok(()) => println!("wrote the p10 section of docs/BENCHMARKS.md"),
+                Err(e) => {
+                    eprintln!("cannot write {DOC_PATH}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        ran_other = true;
+    }
     if cfg.wants("template") {
         let bench = cfg.block_budget > Duration::ZERO;
         let budget = if bench {
@@ -1088,10 +1086,9 @@ fn main() {
                 }
             }
         }
-        ran_template = true;
+        ran_other = true;
     }
 
-    let mut ran_parallel = false;
     if cfg.wants("parallel") {
         let bench = cfg.block_budget > Duration::ZERO;
         let fx = results.fixture.take().unwrap_or_else(build_fixture);
@@ -1120,11 +1117,11 @@ fn main() {
             }
         }
         results.fixture = Some(fx);
-        ran_parallel = true;
+        ran_other = true;
     }
 
     let rows = rows(&results);
-    if rows.is_empty() && (ran_template || ran_parallel) {
+    if rows.is_empty() && ran_other {
         return;
     }
     if rows.is_empty() {

@@ -8,6 +8,7 @@ use core::fmt;
 use crate::addrman::AddrMeta;
 use crate::encode::{Decode, DecodeError, Encode, Reader};
 use crate::primitives::{Block, BlockHash, BlockHeader, OutPoint};
+use crate::units::Height;
 use crate::utxo::{BlockUndo, Coin};
 use crate::wire::{MAX_URL, NodeRecord};
 use alloc::string::String;
@@ -19,8 +20,9 @@ pub struct ChangeSet {
     /// Block bodies to store.
     pub blocks: Vec<Block>,
     /// Headers of stored blocks, parents first: what [`Store::load`] returns instead of
-    /// bodies, so start-up reads no body. Writing ignores it (a header is stored with its
-    /// body).
+    /// bodies, so start-up reads no body. On write it holds the headers of the bodies this
+    /// set prunes (`pruned`), for a host that keeps a header only beside its body; a host
+    /// that stores headers on their own ignores it.
     pub headers: Vec<BlockHeader>,
     /// Stored blocks found invalid when connected.
     pub invalid: BTreeSet<BlockHash>,
@@ -36,6 +38,17 @@ pub struct ChangeSet {
     /// Provenance of known relays by URL, kept beside `nodes` (`None` = forget): where each
     /// was heard of and how dialing it went (see `addrman`).
     pub node_meta: BTreeMap<String, Option<AddrMeta>>,
+    /// Bodies (and their undo data) a pruned node deletes; their headers stay. A host
+    /// applies this after `blocks` and `undo` of the same set (see `docs/STORAGE.md`).
+    pub pruned: BTreeSet<BlockHash>,
+    /// The lowest height from which a pruned node keeps bodies, when it changed; what
+    /// [`Store::load`] returns the stored value in.
+    pub prune_height: Option<Height>,
+    /// Load only: the encoded size of each stored body by hash, so a pruned node knows what
+    /// its kept bodies weigh without reading them (empty from a host that does not record
+    /// sizes: those bodies then count as 0 bytes). Writing ignores it (a host records the
+    /// size of each body it stores).
+    pub sizes: BTreeMap<BlockHash, u32>,
 }
 
 impl ChangeSet {
@@ -49,10 +62,17 @@ impl ChangeSet {
             && self.nodes.is_empty()
             && self.bans.is_empty()
             && self.node_meta.is_empty()
+            && self.pruned.is_empty()
+            && self.prune_height.is_none()
+            && self.sizes.is_empty()
     }
 
     /// Folds a later change into this one.
     pub fn merge(&mut self, later: ChangeSet) {
+        // A body stored again after it was pruned (downloaded anew) is kept.
+        for b in &later.blocks {
+            self.pruned.remove(&b.hash());
+        }
         self.blocks.extend(later.blocks);
         self.headers.extend(later.headers);
         self.invalid.extend(later.invalid);
@@ -64,6 +84,11 @@ impl ChangeSet {
         self.nodes.extend(later.nodes);
         self.bans.extend(later.bans);
         self.node_meta.extend(later.node_meta);
+        self.pruned.extend(later.pruned);
+        if later.prune_height.is_some() {
+            self.prune_height = later.prune_height;
+        }
+        self.sizes.extend(later.sizes);
     }
 }
 
@@ -146,6 +171,22 @@ impl Encode for ChangeSet {
                 None => out.push(0),
             }
         }
+        put_varint(out, self.pruned.len() as u64);
+        for h in &self.pruned {
+            out.extend_from_slice(h.as_bytes());
+        }
+        match self.prune_height {
+            Some(h) => {
+                out.push(1);
+                put_varint(out, h.0);
+            }
+            None => out.push(0),
+        }
+        put_varint(out, self.sizes.len() as u64);
+        for (h, n) in &self.sizes {
+            out.extend_from_slice(h.as_bytes());
+            out.extend_from_slice(&n.to_le_bytes());
+        }
     }
 }
 
@@ -223,7 +264,19 @@ impl Decode for ChangeSet {
                 read_option(r, "node meta flag", AddrMeta::decode_from)?,
             ))
         })?;
+        let pruned = read_sorted(r, "changeset pruned", |r| {
+            Ok((BlockHash::from_bytes(r.array()?), ()))
+        })?
+        .into_keys()
+        .collect();
+        let prune_height = read_option(r, "prune height flag", |r| Ok(Height(r.varint()?)))?;
+        let sizes = read_sorted(r, "changeset sizes", |r| {
+            Ok((BlockHash::from_bytes(r.array()?), r.u32()?))
+        })?;
         Ok(ChangeSet {
+            pruned,
+            prune_height,
+            sizes,
             blocks,
             headers,
             invalid,
@@ -259,7 +312,10 @@ pub trait Store {
 #[derive(Clone, Debug, Default)]
 pub struct MemStore {
     blocks: BTreeMap<BlockHash, Block>,
+    /// Headers of every stored block (they outlive pruned bodies).
+    headers: BTreeMap<BlockHash, BlockHeader>,
     order: Vec<BlockHash>,
+    prune_height: Option<Height>,
     invalid: BTreeSet<BlockHash>,
     utxo: BTreeMap<OutPoint, Coin>,
     undo: BTreeMap<BlockHash, BlockUndo>,
@@ -296,7 +352,13 @@ impl Store for MemStore {
 
     fn load(&mut self) -> Result<ChangeSet, Infallible> {
         Ok(ChangeSet {
-            headers: self.order.iter().map(|h| self.blocks[h].header).collect(),
+            headers: self.order.iter().map(|h| self.headers[h]).collect(),
+            sizes: self
+                .blocks
+                .iter()
+                .map(|(h, b)| (*h, u32::try_from(b.encoded_len()).unwrap_or(u32::MAX)))
+                .collect(),
+            prune_height: self.prune_height,
             invalid: self.invalid.clone(),
             utxo: self.utxo.iter().map(|(k, v)| (*k, Some(*v))).collect(),
             tip: self.tip,
@@ -322,7 +384,8 @@ impl Store for MemStore {
     fn persist(&mut self, cs: &ChangeSet) -> Result<(), Infallible> {
         for b in &cs.blocks {
             let h = b.hash();
-            if self.blocks.insert(h, b.clone()).is_none() {
+            self.blocks.insert(h, b.clone());
+            if self.headers.insert(h, b.header).is_none() {
                 self.order.push(h);
             }
         }
@@ -341,6 +404,13 @@ impl Store for MemStore {
         }
         if cs.tip.is_some() {
             self.tip = cs.tip;
+        }
+        for h in &cs.pruned {
+            self.blocks.remove(h);
+            self.undo.remove(h);
+        }
+        if cs.prune_height.is_some() {
+            self.prune_height = cs.prune_height;
         }
         for (url, rec) in &cs.nodes {
             match rec {
@@ -403,6 +473,9 @@ mod tests {
                 cs.utxo.insert(OutPoint { txid: Txid::from_bytes(*d), vout: 1 }, None);
                 cs.undo.insert(BlockHash::from_bytes(*d), None);
                 cs.invalid.insert(BlockHash::from_bytes(*d));
+                cs.pruned.insert(BlockHash::from_bytes(*d));
+                cs.sizes.insert(BlockHash::from_bytes(*d), u32::from_le_bytes(d[..4].try_into().unwrap()));
+                cs.prune_height = Some(Height(u64::from(d[2]) << (d[3] % 56)));
                 let url = alloc::format!("ws://{}/ws", crate::hash::Hash256(*d));
                 cs.nodes.insert(url.clone(), Some(NodeRecord { node_id: crate::sig::PublicKey(*d), last_seen: 7, expires: 9, signature: crate::sig::Signature([d[1]; 64]), ..NodeRecord::unsigned(url) }));
                 let ban = alloc::format!("{}::/64", crate::hash::Hash256(*d));
@@ -473,7 +546,7 @@ mod tests {
                 None => tail.push(0),
             }
         }
-        tail.push(0); // no node meta
+        tail.extend_from_slice(&[0, 0, 0, 0]); // no node meta, pruned, prune height, sizes
         assert!(bytes.ends_with(&tail));
         let mut store = MemStore::new();
         store.persist(&cs).unwrap();
@@ -491,8 +564,9 @@ mod tests {
         cs.bans.insert(String::from("a"), None);
         cs.bans.insert(String::from("b"), None);
         let mut bytes = cs.encode();
-        // Before the empty node meta, the last 6 bytes are [1, 'a', 0, 1, 'b', 0]: swap the keys.
-        let n = bytes.len() - 1;
+        // Before the empty node meta and pruning fields, the last 6 bytes are
+        // [1, 'a', 0, 1, 'b', 0]: swap the keys.
+        let n = bytes.len() - 4;
         bytes[n - 5] = b'b';
         bytes[n - 2] = b'a';
         prop_assert_is_err(ChangeSet::decode(&bytes));

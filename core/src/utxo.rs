@@ -1,12 +1,14 @@
 //! The set of unspent outputs, layered views over it, and per-block undo data.
 
+mod set;
+
+pub use set::UtxoSet;
+
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use crate::encode::{Decode, DecodeError, Encode, Reader, put_varint};
-use crate::hash::{Hash256, sha256d};
 use crate::primitives::{Block, OutPoint, Transaction, TxOut, Txid};
-use crate::sig::PublicKey;
 use crate::units::{Amount, Height};
 
 /// An unspent output and where it was created.
@@ -51,85 +53,6 @@ impl Decode for Coin {
 /// Read access to unspent outputs.
 pub trait UtxoView {
     fn coin(&self, outpoint: &OutPoint) -> Option<Coin>;
-}
-
-/// The unspent outputs at the tip of the active chain.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct UtxoSet {
-    coins: BTreeMap<OutPoint, Coin>,
-}
-
-impl UtxoView for UtxoSet {
-    fn coin(&self, outpoint: &OutPoint) -> Option<Coin> {
-        self.coins.get(outpoint).copied()
-    }
-}
-
-impl UtxoSet {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    pub fn len(&self) -> usize {
-        self.coins.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.coins.is_empty()
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&OutPoint, &Coin)> {
-        self.coins.iter()
-    }
-
-    pub fn insert(&mut self, outpoint: OutPoint, coin: Coin) {
-        self.coins.insert(outpoint, coin);
-    }
-
-    pub fn remove(&mut self, outpoint: &OutPoint) -> Option<Coin> {
-        self.coins.remove(outpoint)
-    }
-
-    /// Sum of every unspent amount (u128: a corrupt set could pass the cap).
-    pub fn total_value(&self) -> u128 {
-        self.coins
-            .values()
-            .map(|c| u128::from(c.output.amount.units()))
-            .sum()
-    }
-
-    /// Coins locked to `key`.
-    pub fn coins_of<'a>(
-        &'a self,
-        key: &'a PublicKey,
-    ) -> impl Iterator<Item = (&'a OutPoint, &'a Coin)> + 'a {
-        self.coins.iter().filter(move |(_, c)| &c.output.key == key)
-    }
-
-    /// SHA-256d over the canonical encoding of every entry in order: two sets are equal
-    /// exactly when their digests are.
-    pub fn digest(&self) -> Hash256 {
-        let mut buf = Vec::with_capacity(self.coins.len() * 90);
-        for (op, coin) in &self.coins {
-            op.encode_to(&mut buf);
-            coin.encode_to(&mut buf);
-        }
-        sha256d(&buf)
-    }
-
-    /// Applies an overlay's changes.
-    pub fn apply(&mut self, changes: &BTreeMap<OutPoint, Option<Coin>>) {
-        for (op, c) in changes {
-            match c {
-                Some(c) => {
-                    self.coins.insert(*op, *c);
-                }
-                None => {
-                    self.coins.remove(op);
-                }
-            }
-        }
-    }
 }
 
 /// Changes layered over a base view. Validation works on an overlay and the base is only
@@ -283,6 +206,7 @@ pub fn sum_outputs(outputs: &[TxOut]) -> Option<Amount> {
 mod tests {
     use super::*;
     use crate::primitives::tests::arb_txid;
+    use crate::sig::PublicKey;
     use proptest::prelude::*;
 
     fn arb_coin() -> impl Strategy<Value = Coin> {

@@ -282,7 +282,7 @@ impl Wallet {
         let add = |a: Amount, x: Amount| a.checked_add(x).unwrap_or(Amount::MAX);
         for (op, coin) in chain.utxo().coins_of(&self.key) {
             let amount = coin.output.amount;
-            if mempool.spender(op).is_some() {
+            if mempool.spender(&op).is_some() {
                 b.spending = add(b.spending, amount);
             } else if next < coin.spendable_height(chain.params()) {
                 b.immature = add(b.immature, amount);
@@ -332,7 +332,7 @@ impl Wallet {
                 mempool.spender(op).is_none() && next >= c.spendable_height(chain.params())
             })
             .map(|(op, c)| Spendable {
-                outpoint: *op,
+                outpoint: op,
                 amount: c.output.amount,
             })
             .collect();

@@ -5,6 +5,8 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use tabcoin_core::addrman::{MAX_NODES_PER_SOURCE, source_group};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::Node;
@@ -13,6 +15,8 @@ use tabcoin_core::sig::Keypair;
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::wire::{Message, NodeKind, NodeRecord};
+
+use common::handshaken;
 
 /// A relay record for `url`, signed (records are verified on receipt and on load).
 fn record(url: &str, last_seen: u64) -> NodeRecord {
@@ -46,8 +50,7 @@ fn tried_then_gone() -> (Sim, String) {
 /// Connects raw endpoint `raw` from `remote`, completes a handshake and answers the node's
 /// `getnodes` with `list`.
 fn flood_from(sim: &mut Sim, raw: usize, remote: &str, seed: u8, list: Vec<NodeRecord>) {
-    let p = sim.raw_connect(raw, 0, remote);
-    sim.raw_handshake(raw, p, [seed; 32]);
+    let p = handshaken(sim, raw, 0, remote, seed);
     sim.run_for(500);
     assert!(
         sim.raw_messages(raw, p)

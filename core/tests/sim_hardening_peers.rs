@@ -87,23 +87,9 @@ fn tx_requests_time_out_fall_back_and_are_capped() {
     sim.set_auto_pong(raw, true);
     let raw2 = sim.add_raw();
     sim.set_auto_pong(raw2, true);
-    let a = sim.raw_connect(raw, 0, "10.0.0.86");
-    sim.raw_handshake(raw, a, [0xc7; 32]);
-    let b = sim.raw_connect(raw2, 0, "10.0.0.87");
-    sim.raw_handshake(raw2, b, [0xc8; 32]);
-    let tx = {
-        let n = sim.node(0);
-        wallet(1, &sim.params)
-            .pay(
-                n.chain(),
-                n.mempool(),
-                wallet(2, &sim.params).public_key(),
-                Amount::from_units(5_000).unwrap(),
-                2_000,
-                None,
-            )
-            .unwrap()
-    };
+    let a = handshaken(&mut sim, raw, 0, "10.0.0.86", 0xc7);
+    let b = handshaken(&mut sim, raw2, 0, "10.0.0.87", 0xc8);
+    let tx = small_payment(&sim, 0);
     let txid = tx.txid();
     sim.raw_send(raw, a, tx_inv(txid).encode());
     sim.run_for(200);
@@ -276,8 +262,7 @@ fn a_full_relay_table_keeps_each_source_group_to_its_share_and_answers_with_itse
         } else {
             format!("{}.{}.0.1", 20 + src, src)
         };
-        let p = sim.raw_connect(raw, n, &remote);
-        sim.raw_handshake(raw, p, [0x80 + src as u8; 32]);
+        let p = handshaken(&mut sim, raw, n, &remote, 0x80 + src as u8);
         if src == 0 {
             first = Some(p);
         }

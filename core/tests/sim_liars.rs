@@ -11,8 +11,7 @@ use common::*;
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::{BAN_MS, GETHEADERS_TIMEOUT_MS, SCORE_DECAY_MS, TX_REQUEST_TIMEOUT_MS};
 use tabcoin_core::store::Store;
-use tabcoin_core::testkit::wallet;
-use tabcoin_core::units::{Amount, U256, Work};
+use tabcoin_core::units::{U256, Work};
 use tabcoin_core::wire::Message;
 
 // ---- 6: claims of work that are never backed -------------------------------------------
@@ -29,8 +28,14 @@ fn peers_that_only_claim_work_cannot_stall_mining() {
     for (i, addr) in addrs.iter().enumerate() {
         let raw = sim.add_raw();
         sim.set_auto_pong(raw, true);
-        let p = sim.raw_connect(raw, 0, addr);
-        sim.raw_handshake_claiming(raw, p, [0xe0 + i as u8; 32], Work::from_u256(U256::MAX));
+        let p = handshaken_claiming(
+            &mut sim,
+            raw,
+            0,
+            addr,
+            0xe0 + i as u8,
+            Work::from_u256(U256::MAX),
+        );
         liars.push((raw, p));
     }
     // Relay 2 finds a block every 5 s for three minutes; relay 0 must keep mining on each.
@@ -97,13 +102,11 @@ fn bans_survive_a_restart_and_cover_the_ipv6_64() {
         closed(&sim, raw, same),
         "the ban did not survive the restart"
     );
-    let other = sim.raw_connect(raw, restarted, "2001:db8:1:3::5");
-    sim.raw_handshake(raw, other, [0xe7; 32]);
+    let other = handshaken(&mut sim, raw, restarted, "2001:db8:1:3::5", 0xe7);
     assert!(!closed(&sim, raw, other), "a neighbouring /64 was banned");
     // After an hour the ban has run out, and the store forgot it.
     sim.run_for(BAN_MS);
-    let again = sim.raw_connect(raw, restarted, "2001:db8:1:2::5");
-    sim.raw_handshake(raw, again, [0xe8; 32]);
+    let again = handshaken(&mut sim, raw, restarted, "2001:db8:1:2::5", 0xe8);
     assert!(!closed(&sim, raw, again), "the ban outlasted its hour");
     assert!(
         sim.sim_node(restarted)
@@ -158,26 +161,13 @@ fn scores_decay_over_time() {
 #[test]
 fn silent_announcers_delay_a_transaction_by_one_timeout_at_most() {
     let (mut sim, _) = network();
-    let tx = {
-        let n = sim.node(0);
-        wallet(1, &sim.params)
-            .pay(
-                n.chain(),
-                n.mempool(),
-                wallet(2, &sim.params).public_key(),
-                Amount::from_units(5_000).unwrap(),
-                2_000,
-                None,
-            )
-            .unwrap()
-    };
+    let tx = small_payment(&sim, 0);
     let txid = tx.txid();
     let mut conns = Vec::new();
     for i in 0..5u8 {
         let raw = sim.add_raw();
         sim.set_auto_pong(raw, true);
-        let p = sim.raw_connect(raw, 0, &format!("10.0.9.{i}"));
-        sim.raw_handshake(raw, p, [0xf0 + i; 32]);
+        let p = handshaken(&mut sim, raw, 0, &format!("10.0.9.{i}"), 0xf0 + i);
         conns.push((raw, p));
     }
     // The attackers (the first four) announce first, the honest peer (the last) after them.

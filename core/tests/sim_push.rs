@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::{MINUTE, branch, closed, count, is_getheaders, network, next_block, penalties};
+use common::{
+    MINUTE, branch, closed, count, handshaken, is_getheaders, network, next_block, penalties,
+};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::PeerId;
 use tabcoin_core::params::Params;
@@ -67,8 +69,7 @@ fn a_peer_behind_gets_headers_even_when_it_asked_for_pushes() {
     let (mut sim, raw) = network();
     sim.set_auto_pong(raw, true);
     // Claims only genesis: the relay does not know it has the parent of the next block.
-    let p = sim.raw_connect(raw, 0, "10.0.0.83");
-    sim.raw_handshake(raw, p, [0xb3; 32]);
+    let p = handshaken(&mut sim, raw, 0, "10.0.0.83", 0xb3);
     sim.raw_send(raw, p, Message::SendBlocks.encode());
     sim.run_for(1_000);
     let b = sim.mine(0);
@@ -87,13 +88,15 @@ fn a_browser_asks_its_relay_for_pushes_and_takes_the_pushed_block() {
     );
     assert!(sim.run_until_for(MINUTE, |s| s.converged()));
     sim.run_for(5_000);
-    let headers = sim.node(browser).stats.headers_received;
+    let whole_blocks = |s: &Sim| s.bytes_in_by_type.get(&(browser, 9)).copied();
+    let (before, rebuilt) = (whole_blocks(&sim), sim.node(browser).compact_counts().0);
     let b = sim.mine(0);
     assert!(sim.run_until_for(MINUTE, |s| s.node(browser).chain().tip().hash == b.hash()));
     sim.run_for(2_000);
-    // The block came as a block, without a `headers` announcement (so without `getdata`):
-    // the relays it is linked to pushed it.
-    assert_eq!(sim.node(browser).stats.headers_received, headers);
+    // The block came pushed, as a compact block (both sides speak them, PROTOCOL §7.5),
+    // and no whole block was fetched: the relays it is linked to pushed it.
+    assert_eq!(whole_blocks(&sim), before);
+    assert!(sim.node(browser).compact_counts().0 > rebuilt);
     assert!(penalties(&sim, browser).is_empty());
     assert!(penalties(&sim, 0).is_empty());
     // The relay that mined and pushed the block shows its height in the browser's peers

@@ -8,6 +8,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use tabcoin_core::addrman::AddrMeta;
 use tabcoin_core::encode::Encode;
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::primitives::{Block, BlockHash};
@@ -93,7 +94,16 @@ fn main() {
         best_work: f.chain.tip().work,
         challenge: [7; 32],
         agent: String::from("tabcoin/0.1"),
+        kept_from: Default::default(),
         extra: Vec::new(),
+    };
+    let browser_hello = Hello {
+        kind: NodeKind::Browser,
+        node_id: Keypair::from_seed(&[0xb1; 32]).public_key(),
+        record: None,
+        dialed: None,
+        agent: String::from("tabcoin-web/0.1"),
+        ..hello.clone()
     };
     let items = vec![InvItem::block(tip), InvItem::tx(f.unconfirmed.txid())];
     let messages = [
@@ -129,6 +139,8 @@ fn main() {
                 reason: String::from("slow down"),
             }),
         ),
+        ("sendblocks", Message::SendBlocks),
+        ("hello-browser", Message::Hello(browser_hello)),
     ];
     for (name, m) in &messages {
         write(&root, "decode_message", name, &m.encode());
@@ -148,6 +160,35 @@ fn main() {
         &f.stored.encode(),
     );
     write(&root, "decode_changeset", "nodes", &nodes_cs.encode());
+    let mut book_cs = nodes_cs.clone();
+    for (i, url) in nodes_cs.nodes.keys().enumerate() {
+        let meta = (i % 2 == 0).then(|| AddrMeta {
+            source: format!("203.0.113.{i}"),
+            tried: i == 0,
+            last_success_s: if i == 0 { 1_700_000_100 } else { 0 },
+            failures: i as u32,
+        });
+        book_cs.node_meta.insert(url.clone(), meta);
+    }
+    book_cs
+        .bans
+        .insert(String::from("198.51.100.7"), Some(1_700_003_600_000));
+    book_cs
+        .bans
+        .insert(String::from("2001:db8:1:2::/64"), Some(1_700_003_600_000));
+    book_cs.bans.insert(String::from("198.51.100.8"), None);
+    write(&root, "decode_changeset", "address-book", &book_cs.encode());
+    let headers_cs = ChangeSet {
+        headers: f.blocks.iter().map(|b| b.header).collect(),
+        tip: Some(tip),
+        ..ChangeSet::default()
+    };
+    write(
+        &root,
+        "decode_changeset",
+        "headers-only",
+        &headers_cs.encode(),
+    );
     write(
         &root,
         "decode_changeset",
@@ -282,7 +323,7 @@ fn main() {
     let a2 = testkit::block_with(&chain, &[], attacker_key, b"atk");
     let m = |msg: &Message| Op::Send(msg.encode());
     const HS: u8 = stream_flags::HANDSHAKE;
-    let streams: [(&str, u8, Vec<Op>); 8] = [
+    let streams: [(&str, u8, Vec<Op>); 9] = [
         (
             "dialed",
             HS | stream_flags::DIALED,
@@ -331,6 +372,17 @@ fn main() {
             HS,
             vec![
                 m(&Message::Headers(vec![a1.header, a2.header])),
+                Op::Wait(1),
+                m(&Message::Block(a1.clone())),
+                m(&Message::Block(a2.clone())),
+                Op::Wait(2),
+            ],
+        ),
+        (
+            "pushed-blocks",
+            HS,
+            vec![
+                m(&messages[14].1),
                 Op::Wait(1),
                 m(&Message::Block(a1)),
                 m(&Message::Block(a2)),

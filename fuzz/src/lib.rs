@@ -54,10 +54,10 @@ pub fn sign(f: &Fixture, wallet: &Wallet, tx: &mut Transaction) {
             if let Some(coin) = f.chain.utxo().coin(&i.prev) {
                 return coin.output;
             }
-            if i.prev.txid == unconfirmed {
-                if let Some(out) = f.unconfirmed.outputs.get(i.prev.vout as usize) {
-                    return *out;
-                }
+            if i.prev.txid == unconfirmed
+                && let Some(out) = f.unconfirmed.outputs.get(i.prev.vout as usize)
+            {
+                return *out;
             }
             TxOut {
                 amount: Amount::ZERO,

@@ -287,13 +287,7 @@ impl Machine {
                 (k.trim() == "model name").then(|| v.trim().to_string())
             })
             .unwrap_or_else(|| "unknown".into());
-        let rustc = std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
-            .arg("--version")
-            .output()
-            .ok()
-            .filter(|o| o.status.success())
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_else(|| "unknown".into());
+        let rustc = support::rustc_version();
         Machine {
             cpu,
             logical_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -515,23 +509,7 @@ fn write_docs(section: &str) -> std::io::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
         Err(e) => return Err(e),
     };
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => {
-            let after = &old[e + END.len()..];
-            let after = after.strip_prefix('\n').unwrap_or(after);
-            format!("{}{section}{after}", &old[..b])
-        }
-        _ => {
-            let sep = if old.ends_with("\n\n") || old.is_empty() {
-                ""
-            } else if old.ends_with('\n') {
-                "\n"
-            } else {
-                "\n\n"
-            };
-            format!("{old}{sep}{section}")
-        }
-    };
+    let new = support::splice_section(&old, BEGIN, END, section);
     std::fs::write(path, new)
 }
 

@@ -1,7 +1,11 @@
-//! Builds a test-network chain for benchmarks: `make_chain N OUT_FILE [DATA_DIR]`.
+//! Builds a test-network chain for benchmarks: `make_chain N OUT_FILE [DATA_DIR] [--payments P]`.
 //!
 //! Blocks are coinbase-only plus a payment every tenth block, on schedule (30 s apart) and
-//! ending just before now, so any node accepts them. Writes the encoded blocks to OUT_FILE
+//! ending just before now, so any node accepts them. With `--payments P` the chain is instead
+//! signature-heavy: after the first coinbase matures, one block splits it into P coins, and
+//! every later block holds P payments of one input and two outputs (an amount to another key
+//! and the change, which the same lane spends in the next block), so N blocks carry about
+//! (N − 4)·P signatures. Writes the encoded blocks to OUT_FILE
 //! (each as a u32 little-endian length and the bytes) and, with DATA_DIR, a relay database
 //! holding the chain. Prints the native import time of the same blocks as JSON.
 
@@ -15,19 +19,32 @@ use tabcoin_core::encode::Encode;
 use tabcoin_core::mempool::Mempool;
 use tabcoin_core::miner::{build_template, mine};
 use tabcoin_core::params::Params;
+use tabcoin_core::primitives::{Block, OutPoint, Payload, Transaction, TxIn, TxOut};
+use tabcoin_core::sig::Signature;
 use tabcoin_core::store::{ChangeSet, Store};
 use tabcoin_core::testkit::wallet;
 use tabcoin_core::units::Amount;
 
 fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let payments: usize = match args.iter().position(|a| a == "--payments") {
+        Some(i) => {
+            let p = args
+                .get(i + 1)
+                .and_then(|s| s.parse().ok())
+                .expect("--payments P: a number");
+            args.drain(i..i + 2);
+            p
+        }
+        None => 0,
+    };
     let n: u64 = args
         .get(1)
         .and_then(|s| s.parse().ok())
-        .expect("usage: make_chain N OUT_FILE [DATA_DIR]");
+        .expect("usage: make_chain N OUT_FILE [DATA_DIR] [--payments P]");
     let out = args
         .get(2)
-        .expect("usage: make_chain N OUT_FILE [DATA_DIR]");
+        .expect("usage: make_chain N OUT_FILE [DATA_DIR] [--payments P]");
     let params = Params::test();
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -39,9 +56,95 @@ fn main() {
     let start = now - (n + 2) * spacing;
     let (a, b) = (wallet(1, &params), wallet(2, &params));
     let mut chain = Chain::new(params.clone());
-    let mut blocks = Vec::with_capacity(n as usize);
+    let mut blocks: Vec<Block> = Vec::with_capacity(n as usize);
     let mut all = ChangeSet::default();
+    // --payments: the coins each lane spends next (outpoint, value).
+    let mut lanes: Vec<(OutPoint, u64)> = Vec::new();
+    let maturity = params.coinbase_maturity;
     for h in 1..=n {
+        let time = start + h * spacing;
+        if payments > 0 {
+            let txs = if h == maturity + 2 {
+                // Split the first coinbase into one coin per lane.
+                let cb = blocks[0].txs[0].clone();
+                let prev = OutPoint {
+                    txid: cb.txid(),
+                    vout: 0,
+                };
+                let value = cb.outputs[0].amount.units();
+                let each = value / (payments as u64 + 1);
+                let mut tx = Transaction {
+                    inputs: vec![TxIn {
+                        prev,
+                        sig: Signature([0; 64]),
+                    }],
+                    outputs: vec![
+                        TxOut {
+                            amount: Amount::from_units(each).unwrap(),
+                            key: a.public_key(),
+                        };
+                        payments
+                    ],
+                    payload: Payload::None,
+                };
+                a.sign_tx(&mut tx, &cb.outputs[..1], &params.genesis_hash());
+                let txid = tx.txid();
+                lanes = (0..payments)
+                    .map(|i| {
+                        let vout = u32::try_from(i).unwrap();
+                        (OutPoint { txid, vout }, each)
+                    })
+                    .collect();
+                vec![tx]
+            } else if h > maturity + 2 {
+                lanes
+                    .iter_mut()
+                    .map(|(prev, value)| {
+                        let (pay, fee) = (1_000 + h, 1_000);
+                        let change = *value - pay - fee;
+                        let spent = [TxOut {
+                            amount: Amount::from_units(*value).unwrap(),
+                            key: a.public_key(),
+                        }];
+                        let mut tx = Transaction {
+                            inputs: vec![TxIn {
+                                prev: *prev,
+                                sig: Signature([0; 64]),
+                            }],
+                            outputs: vec![
+                                TxOut {
+                                    amount: Amount::from_units(pay).unwrap(),
+                                    key: b.public_key(),
+                                },
+                                TxOut {
+                                    amount: Amount::from_units(change).unwrap(),
+                                    key: a.public_key(),
+                                },
+                            ],
+                            payload: Payload::None,
+                        };
+                        a.sign_tx(&mut tx, &spent, &params.genesis_hash());
+                        *prev = OutPoint {
+                            txid: tx.txid(),
+                            vout: 1,
+                        };
+                        *value = change;
+                        tx
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let pool = Mempool::new(usize::MAX, 0);
+            let mut block: Block =
+                build_template(&chain, &pool, a.public_key(), time, b"bench").block;
+            block.txs.extend(txs);
+            block.header.merkle_root = block.compute_merkle_root();
+            let block = mine(block).unwrap();
+            all.merge(chain.accept_block(&block, now).unwrap().changes);
+            blocks.push(block);
+            continue;
+        }
         let mut pool = Mempool::new(usize::MAX, 0);
         if h % 10 == 0 {
             if let Ok(tx) = a.pay(
@@ -55,7 +158,6 @@ fn main() {
                 pool.add(tx, &chain).unwrap();
             }
         }
-        let time = start + h * spacing;
         let template = build_template(&chain, &pool, a.public_key(), time, b"bench").block;
         if std::env::var("MAKE_CHAIN_DEBUG").is_ok() && h % 100 == 1 {
             eprintln!(
@@ -90,8 +192,14 @@ fn main() {
         times.push(t0.elapsed().as_secs_f64() * 1000.0);
     }
     times.sort_by(f64::total_cmp);
+    let bytes: usize = blocks.iter().map(|b| b.encode().len()).sum();
+    let signatures: usize = blocks
+        .iter()
+        .flat_map(|b| b.txs.iter().skip(1))
+        .map(|t| t.inputs.len())
+        .sum();
     println!(
-        "{{\"blocks\": {n}, \"tip\": \"{}\", \"native_import_ms\": {:.3}}}",
+        "{{\"blocks\": {n}, \"tip\": \"{}\", \"native_import_ms\": {:.3}, \"bytes\": {bytes}, \"signatures\": {signatures}}}",
         chain.tip().hash,
         times[1]
     );

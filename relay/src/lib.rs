@@ -140,6 +140,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// A second listener for the operator: `/api/peers` with peer addresses.
     pub private_api: Option<SocketAddr>,
+    /// Byte budget of stored block bodies (`--prune`); `None` keeps every body.
+    pub prune_bytes: Option<u64>,
     /// Threads that verify the signatures of blocks being connected (1: in place, on the
     /// node task, as before parallel verification).
     pub verify_threads: usize,
@@ -162,6 +164,7 @@ impl Config {
             proxies: client_addr::ProxyPolicy::default(),
             allowed_origins: Vec::new(),
             private_api: None,
+            prune_bytes: None,
             verify_threads: verify::default_threads(),
         }
     }

@@ -65,6 +65,11 @@ struct Args {
     /// (suffixes K, M, G allowed); new connections are refused with 503 before it is exceeded.
     #[arg(long, default_value = "512M", value_parser = parse_bytes)]
     max_memory: usize,
+    /// Prune: keep only the newest block bodies within this many bytes (suffixes K, M, G
+    /// allowed), never fewer than the last 288 blocks; older bodies are deleted and peers are
+    /// told so in the handshake. Default: keep every body.
+    #[arg(long, value_parser = parse_bytes)]
+    prune: Option<usize>,
     /// Bytes of received messages waiting for the node, all peers together.
     #[arg(long, default_value = "16M", value_parser = parse_bytes)]
     inbox_bytes: usize,
@@ -207,6 +212,7 @@ fn real_main(args: Args) -> Result<(), String> {
     };
     config.allowed_origins = args.allowed_origins;
     config.private_api = args.private_api;
+    config.prune_bytes = args.prune.map(|b| b as u64);
     config.limits = Limits {
         max_connections: args.max_connections,
         max_per_ip: args.max_per_ip,

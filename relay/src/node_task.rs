@@ -221,6 +221,7 @@ pub(crate) async fn run(
     nc.mining_key = config.mining.as_ref().map(|m| m.address);
     nc.agent = format!("tabcoin-relay/{}", env!("CARGO_PKG_VERSION"));
     nc.dial_policy = tabcoin_core::dial::DialPolicy::relay(config.limits.allow_local_dial);
+    nc.prune_bytes = config.prune_bytes;
     nc.parallel_verify = config.verify_threads > 1;
     let mut node = Node::new(nc, params.clone(), stored).map_err(RelayError::Load)?;
 

@@ -177,6 +177,7 @@ impl Publisher {
             "node_id": node.node_id().to_string(),
             "public_url": node.config().public_url,
             "target_block_time": chain.params().target_block_time,
+            "prune": prune_view(chain),
         });
         let snap = Arc::new(Snapshot {
             tip: tip.hash,
@@ -320,5 +321,17 @@ pub(crate) fn tx_json(t: &Transaction, prefix: &str) -> Value {
         "inputs": t.inputs.iter().map(|i| json!({"txid": i.prev.txid.to_string(), "vout": i.prev.vout})).collect::<Vec<_>>(),
         "outputs": t.outputs.iter().map(|o| json!({"amount": o.amount.units(), "address": encode_address(prefix, &o.key)})).collect::<Vec<_>>(),
         "post": post,
+    })
+}
+
+/// What `/api/status` says the node keeps: `budget` null for a node that keeps every body;
+/// otherwise bodies from `kept_from` to the tip, `kept_bytes` of them.
+fn prune_view(chain: &tabcoin_core::chain::Chain) -> Value {
+    let p = chain.prune_status();
+    json!({
+        "budget": p.budget,
+        "depth": p.depth,
+        "kept_from": p.kept_from.0,
+        "kept_bytes": p.kept_bytes,
     })
 }

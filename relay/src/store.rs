@@ -49,6 +49,7 @@ use tabcoin_core::primitives::{
     Block, BlockHash, BlockHeader, HEADER_SIZE, OutPoint, Payload, Txid,
 };
 use tabcoin_core::store::{ChangeSet, Store};
+use tabcoin_core::units::Height;
 use tabcoin_core::utxo::{BlockUndo, Coin};
 use tabcoin_core::wire::NodeRecord;
 
@@ -63,6 +64,9 @@ const NODE_META: TableDefinition<&str, &[u8]> = TableDefinition::new("node_meta"
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const ACTIVE: TableDefinition<u64, &[u8; 32]> = TableDefinition::new("active");
 const TXINDEX: TableDefinition<&[u8; 32], (&[u8; 32], u32)> = TableDefinition::new("txindex");
+/// Encoded size of each stored body, so a pruned node knows what it keeps without reading
+/// bodies at start-up.
+const SIZES: TableDefinition<&[u8; 32], u32> = TableDefinition::new("sizes");
 
 const META_GENESIS: &str = "genesis";
 const META_TIP: &str = "tip";
@@ -70,6 +74,8 @@ const META_IDENTITY: &str = "identity";
 const META_SEQ: &str = "seq";
 const META_INDEX: &str = "index";
 const META_HEADERS: &str = "headers";
+const META_SIZES: &str = "sizes";
+const META_PRUNE: &str = "prune_height";
 /// Version of the `active` / `txindex` layout.
 const INDEX_VERSION: u8 = 1;
 
@@ -123,6 +129,17 @@ fn hash_value(table: &str, key: &str, bytes: &[u8]) -> Result<Hash256, StoreErro
         )
     })?;
     Ok(Hash256(array))
+}
+
+fn u64_value(table: &str, key: &str, bytes: &[u8]) -> Result<u64, StoreError> {
+    let array = <[u8; 8]>::try_from(bytes).map_err(|_| {
+        corrupt(
+            table,
+            key.as_bytes(),
+            format_args!("expected 8 bytes, found {}", bytes.len()),
+        )
+    })?;
+    Ok(u64::from_le_bytes(array))
 }
 
 /// Chain state, known relays and the node identity in one redb file.
@@ -180,6 +197,7 @@ impl RedbStore {
             tx.open_table(NODES).map_err(db)?;
             tx.open_table(BANS).map_err(db)?;
             tx.open_table(TXINDEX).map_err(db)?;
+            tx.open_table(SIZES).map_err(db)?;
             tx.open_table(ACTIVE)
                 .map_err(db)?
                 .insert(0, genesis.as_bytes())
@@ -233,6 +251,17 @@ impl RedbStore {
                     headers.insert(seq, &block.header.to_bytes()).map_err(db)?;
                 }
                 meta.insert(META_HEADERS, [1u8].as_slice()).map_err(db)?;
+            }
+            if meta.get(META_SIZES).map_err(db)?.is_none() {
+                // A store from before the `sizes` table: fill it once from the bodies.
+                let blocks = tx.open_table(BLOCKS).map_err(db)?;
+                let mut sizes = tx.open_table(SIZES).map_err(db)?;
+                for item in blocks.iter().map_err(db)? {
+                    let (k, v) = item.map_err(db)?;
+                    let (_, bytes) = v.value();
+                    sizes.insert(k.value(), body_size(bytes)).map_err(db)?;
+                }
+                meta.insert(META_SIZES, [1u8].as_slice()).map_err(db)?;
             }
         }
         tx.commit().map_err(db)?;
@@ -301,6 +330,14 @@ impl Store for RedbStore {
             cs.invalid.insert(BlockHash::from_bytes(*k.value()));
         }
 
+        // Sizes of the stored bodies (12 bytes a block, not the bodies).
+        let table = tx.open_table(SIZES).map_err(db)?;
+        for item in table.iter().map_err(db)? {
+            let (k, v) = item.map_err(db)?;
+            cs.sizes
+                .insert(BlockHash::from_bytes(*k.value()), v.value());
+        }
+
         let table = tx.open_table(UTXO).map_err(db)?;
         for item in table.iter().map_err(db)? {
             let (k, v) = item.map_err(db)?;
@@ -353,6 +390,9 @@ impl Store for RedbStore {
         }
 
         let table = tx.open_table(META).map_err(db)?;
+        if let Some(v) = table.get(META_PRUNE).map_err(db)? {
+            cs.prune_height = Some(Height(u64_value("meta", META_PRUNE, v.value())?));
+        }
         if let Some(v) = table.get(META_TIP).map_err(db)? {
             cs.tip = Some(BlockHash::from_hash(hash_value(
                 "meta",
@@ -374,20 +414,11 @@ impl Store for RedbStore {
             if !cs.blocks.is_empty() {
                 let mut seq = match meta.get(META_SEQ).map_err(db)? {
                     None => 0,
-                    Some(v) => {
-                        let bytes = v.value();
-                        let array = <[u8; 8]>::try_from(bytes).map_err(|_| {
-                            corrupt(
-                                "meta",
-                                META_SEQ.as_bytes(),
-                                format_args!("expected 8 bytes, found {}", bytes.len()),
-                            )
-                        })?;
-                        u64::from_le_bytes(array)
-                    }
+                    Some(v) => u64_value("meta", META_SEQ, v.value())?,
                 };
                 let mut table = tx.open_table(BLOCKS).map_err(db)?;
                 let mut headers = tx.open_table(HEADERS).map_err(db)?;
+                let mut sizes = tx.open_table(SIZES).map_err(db)?;
                 for block in &cs.blocks {
                     let hash = block.hash();
                     // Already stored (a ChangeSet merged from several may repeat a block):
@@ -395,8 +426,12 @@ impl Store for RedbStore {
                     if table.get(hash.as_bytes()).map_err(db)?.is_some() {
                         continue;
                     }
+                    let bytes = block.encode();
                     table
-                        .insert(hash.as_bytes(), (seq, block.encode().as_slice()))
+                        .insert(hash.as_bytes(), (seq, bytes.as_slice()))
+                        .map_err(db)?;
+                    sizes
+                        .insert(hash.as_bytes(), body_size(&bytes))
                         .map_err(db)?;
                     headers.insert(seq, &block.header.to_bytes()).map_err(db)?;
                     seq += 1;
@@ -406,6 +441,10 @@ impl Store for RedbStore {
             }
             if let Some(tip) = &cs.tip {
                 meta.insert(META_TIP, tip.as_bytes().as_slice())
+                    .map_err(db)?;
+            }
+            if let Some(h) = cs.prune_height {
+                meta.insert(META_PRUNE, h.0.to_le_bytes().as_slice())
                     .map_err(db)?;
             }
 
@@ -451,6 +490,11 @@ impl Store for RedbStore {
                         }
                     }
                 }
+            }
+
+            // After blocks and undo: a body may be stored and pruned by the same set.
+            if !cs.pruned.is_empty() {
+                prune_bodies(&tx, &cs.pruned)?;
             }
 
             if !cs.nodes.is_empty() {
@@ -518,6 +562,43 @@ impl Store for RedbStore {
         };
         Ok((block, undo))
     }
+}
+
+/// The size a body is recorded with (a body never nears 4 GiB; saturate if it did).
+fn body_size(bytes: &[u8]) -> u32 {
+    u32::try_from(bytes.len()).unwrap_or(u32::MAX)
+}
+
+/// Deletes pruned bodies, their undo data and sizes, and the transaction index entries
+/// that point at them (a pruned relay answers `/api/tx` for the blocks it keeps). Headers
+/// and the `active` table stay.
+fn prune_bodies(
+    tx: &redb::WriteTransaction,
+    pruned: &std::collections::BTreeSet<BlockHash>,
+) -> Result<(), StoreError> {
+    let mut blocks = tx.open_table(BLOCKS).map_err(db)?;
+    let mut undo = tx.open_table(UNDO).map_err(db)?;
+    let mut sizes = tx.open_table(SIZES).map_err(db)?;
+    let mut txindex = tx.open_table(TXINDEX).map_err(db)?;
+    for hash in pruned {
+        let Some(block) = stored_block(&blocks, hash)? else {
+            continue;
+        };
+        for t in &block.txs {
+            let txid = t.txid();
+            let points_here = txindex
+                .get(txid.as_bytes())
+                .map_err(db)?
+                .is_some_and(|v| v.value().0 == hash.as_bytes());
+            if points_here {
+                txindex.remove(txid.as_bytes()).map_err(db)?;
+            }
+        }
+        blocks.remove(hash.as_bytes()).map_err(db)?;
+        undo.remove(hash.as_bytes()).map_err(db)?;
+        sizes.remove(hash.as_bytes()).map_err(db)?;
+    }
+    Ok(())
 }
 
 /// The height a block commits to in its coinbase.

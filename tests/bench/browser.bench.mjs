@@ -5,7 +5,9 @@
 //   node tests/bench/browser.bench.mjs            # the full run (about 2.5–4 minutes)
 //   BENCH_QUICK=1 node tests/bench/browser.bench.mjs   # fewer, shorter rounds (checking the script)
 //   BENCH_NO_DOC=1 …                                    # print only, leave docs/BENCHMARKS.md alone
-//   BENCH_ONLY=p7 …   # only some figures (p1 = P1/P2, p3, p5, p6, p7; comma-separated); never writes the doc
+//   BENCH_ONLY=p7 …   # only some figures (p1 = P1/P2, p3, p5, p6, p7; comma-separated); writes only
+//                     # the P7 section (`browser-sync`) of the doc, and only if P7 ran
+//   BENCH_PROFILE=1 …  # P7: one more sync of each chain under Chromium's CPU profiler (breakdown in the doc)
 //   BENCH_JSON=FILE …   # also save the raw results; BENCH_FROM_JSON=FILE re-renders the section from them
 //
 // What it does: builds the relay and the `make_chain` and `hashrate` examples (release), writes a
@@ -30,6 +32,9 @@ import { chromium } from 'playwright-core';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const CHAIN_BLOCKS = 2000;
+/** P7's signature-heavy chain: this many blocks of this many payments each (`make_chain --payments`). */
+const HEAVY_BLOCKS = 200;
+const HEAVY_PAYMENTS = 300;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim().toLowerCase())) : null;
 const want = (fig) => !ONLY || ONLY.has(fig);
@@ -244,6 +249,38 @@ function loadMeter() {
   };
 }
 
+/**
+ * A CPU profile (`Profiler.stop`) boiled down: ms of self time by kind — idle, the browser's
+ * own work outside JS and wasm ("program": IPC, IndexedDB and WebSocket plumbing, rendering),
+ * garbage collection, wasm, JS — and the functions with the most self time.
+ */
+function summariseProfile(profile) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const self = new Map();
+  for (let i = 0; i < profile.samples.length; i++) {
+    const id = profile.samples[i];
+    self.set(id, (self.get(id) || 0) + (profile.timeDeltas[i] || 0) / 1000);
+  }
+  const kinds = { idle: 0, program: 0, gc: 0, wasm: 0, js: 0 };
+  const fns = new Map();
+  for (const [id, ms] of self) {
+    const { functionName, url } = byId.get(id).callFrame;
+    let kind = 'js';
+    if (functionName === '(idle)') kind = 'idle';
+    else if (functionName === '(program)') kind = 'program';
+    else if (functionName === '(garbage collector)') kind = 'gc';
+    else if (url.startsWith('wasm://') || url.endsWith('.wasm')) kind = 'wasm';
+    kinds[kind] += ms;
+    if (kind === 'js' || kind === 'wasm') {
+      const key = `${kind}:${functionName || '(anonymous)'}${kind === 'js' ? ` ${url.split('/').pop()}` : ''}`;
+      fns.set(key, (fns.get(key) || 0) + ms);
+    }
+  }
+  const round = (x) => Math.round(x * 10) / 10;
+  const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, ms]) => [k, round(ms)]);
+  return { kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, round(v)])), top };
+}
+
 // ---- the machine --------------------------------------------------------------------------------
 
 function machine() {
@@ -283,6 +320,7 @@ async function main() {
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'tabcoin-browser-bench-'));
   let relay = null;
   let relayFree = null;
+  let relayHeavy = null;
   let browser = null;
   try {
     // Builds (no-ops when nothing changed). Two builds of the hashrate example: scalar SHA-256
@@ -291,10 +329,12 @@ async function main() {
     const hashrateBin = path.join(ROOT, 'target', 'release', 'examples', 'hashrate');
     const soft = path.join(tmp, 'hashrate-soft');
     const native = path.join(tmp, 'hashrate-native');
-    cargoBuild(['--release', '-p', 'tabcoin-core', '--example', 'hashrate', '--features', 'sha2/force-soft']);
-    copyFileSync(hashrateBin, soft);
-    cargoBuild(['--release', '-p', 'tabcoin-core', '--example', 'hashrate']);
-    copyFileSync(hashrateBin, native);
+    if (want('p1')) {
+      cargoBuild(['--release', '-p', 'tabcoin-core', '--example', 'hashrate', '--features', 'sha2/force-soft']);
+      copyFileSync(hashrateBin, soft);
+      cargoBuild(['--release', '-p', 'tabcoin-core', '--example', 'hashrate']);
+      copyFileSync(hashrateBin, native);
+    }
 
     // The chain: a file the page fetches and a relay database holding the same blocks.
     const benchData = path.join(ROOT, 'web', 'bench-data');
@@ -304,6 +344,16 @@ async function main() {
     log(`make_chain ${CHAIN_BLOCKS}`);
     const made = JSON.parse(run(path.join(ROOT, 'target', 'release', 'examples', 'make_chain'), [String(CHAIN_BLOCKS), chainFile, dataDir]).trim());
     log(`chain: ${made.blocks} blocks, native import ${made.native_import_ms} ms`);
+    // P7's second chain: fewer, signature-heavy blocks (`--payments`).
+    let madeHeavy = null;
+    const dataDirHeavy = path.join(tmp, 'relay-data-heavy');
+    if (want('p7')) {
+      log(`make_chain ${HEAVY_BLOCKS} --payments ${HEAVY_PAYMENTS}`);
+      madeHeavy = JSON.parse(
+        run(path.join(ROOT, 'target', 'release', 'examples', 'make_chain'), [String(HEAVY_BLOCKS), path.join(benchData, 'chain-heavy.bin'), dataDirHeavy, '--payments', String(HEAVY_PAYMENTS)]).trim(),
+      );
+      log(`heavy chain: ${madeHeavy.blocks} blocks, native import ${madeHeavy.native_import_ms} ms`);
+    }
 
     // The relay's log stays after the run (target/ is ignored by git).
     const logDir = path.join(ROOT, 'target', 'browser-bench');
@@ -316,6 +366,7 @@ async function main() {
     const relayFreeLog = path.join(logDir, 'relay-unlimited.log');
     relay = await startRelay(dataDir, relayLog);
     relayFree = await startRelay(dataDirFree, relayFreeLog, ['--messages-per-sec', String(UNLIMITED_RATE)]);
+    if (madeHeavy) relayHeavy = await startRelay(dataDirHeavy, path.join(logDir, 'relay-heavy.log'));
     log(`relays at ${relay.url} (pid ${relay.pid}) and ${relayFree.url} (pid ${relayFree.pid}, --messages-per-sec ${UNLIMITED_RATE})`);
     const wsUrl = `${relay.url.replace(/^http/, 'ws')}/ws`;
     const wsUrlFree = `${relayFree.url.replace(/^http/, 'ws')}/ws`;
@@ -461,25 +512,57 @@ async function main() {
       if (m.rejected.length || m.storeErrors.length) throw new Error(`sync: ${JSON.stringify(m)}`);
       into.push(m);
     };
+    const heavy = { syncs: [], mem: [] };
+    const profiles = {};
     if (want('p7')) {
       await call('importMemory'); // warm-up
       const meter = loadMeter();
+      const wsUrlHeavy = `${relayHeavy.url.replace(/^http/, 'ws')}/ws`;
+      const heavyMemory = async () => {
+        await call('loadChain', '/bench-data/chain-heavy.bin');
+        try {
+          return (await call('importMemory')).ms;
+        } finally {
+          await call('loadChain', '/bench-data/chain.bin');
+        }
+      };
       for (let round = 0; round < R.syncRounds; round++) {
-        const steps = ['sync', 'free', 'memory', 'real'];
+        const steps = ['sync', 'free', 'memory', 'real', 'heavy', 'heavyMemory'];
         const order = steps.map((_, i) => steps[(i + round) % steps.length]);
         for (const s of order) {
           if (s === 'sync') await syncFrom(relay, wsUrl, syncs);
           else if (s === 'free') await syncFrom(relayFree, wsUrlFree, syncsFree);
           else if (s === 'memory') mem.push((await call('importMemory')).ms);
+          else if (s === 'heavy') {
+            const m = await call('sync', wsUrlHeavy, HEAVY_BLOCKS, 600_000);
+            if (m.rejected.length || m.storeErrors.length) throw new Error(`heavy sync: ${JSON.stringify(m)}`);
+            heavy.syncs.push(m);
+          } else if (s === 'heavyMemory') heavy.mem.push(await heavyMemory());
           else real.push(await realPage());
         }
         const m = syncs.at(-1);
         const f = syncsFree.at(-1);
+        const hv = heavy.syncs.at(-1);
         log(
-          `P7 round ${round + 1}: sync tip ${fmt(m.tip)} ms (stored ${fmt(m.stored)} ms, ${closes(m)} disconnects), without the rate limit ${fmt(f.tip)} ms (stored ${fmt(f.stored)} ms, ${closes(f)} disconnects); in-memory import ${fmt(mem.at(-1))} ms; real page ${fmt(real.at(-1).synced)} ms`,
+          `P7 round ${round + 1}: sync tip ${fmt(m.tip)} ms (stored ${fmt(m.stored)} ms, ${closes(m)} disconnects, ${m.unstoredAtTip} unstored at the tip), without the rate limit ${fmt(f.tip)} ms (stored ${fmt(f.stored)} ms, ${closes(f)} disconnects); in-memory import ${fmt(mem.at(-1))} ms; real page ${fmt(real.at(-1).synced)} ms; heavy chain: sync ${fmt(hv.tip)} ms (stored ${fmt(hv.stored)} ms), in memory ${fmt(heavy.mem.at(-1))} ms`,
         );
       }
       load.p7 = meter();
+      if (process.env.BENCH_PROFILE === '1') {
+        // One more sync of each chain under Chromium's sampling CPU profiler (main thread):
+        // where the page's time goes, by function and by kind.
+        const cdp = await context.newCDPSession(page);
+        await cdp.send('Profiler.enable');
+        await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+        for (const [name, url, blocks] of [['chain', wsUrl, CHAIN_BLOCKS], ['heavy', wsUrlHeavy, HEAVY_BLOCKS]]) {
+          await cdp.send('Profiler.start');
+          const m = await call('sync', url, blocks, 600_000);
+          const { profile } = await cdp.send('Profiler.stop');
+          profiles[name] = { ...summariseProfile(profile), tip: m.tip, stored: m.stored };
+          log(`profile of a ${name} sync (tip ${fmt(m.tip)} ms, stored ${fmt(m.stored)} ms): ${JSON.stringify(profiles[name])}`);
+        }
+        await cdp.detach();
+      }
       await sleep(200); // let the relays' last log lines reach the files
     }
     if (pageErrors.length) log(`page errors: ${pageErrors.join(' | ')}`);
@@ -506,13 +589,22 @@ async function main() {
       closeReasonsFree: closeReasons(relayFreeLog),
       mem,
       real,
+      heavy: { ...heavy, chain: madeHeavy, blocks: HEAVY_BLOCKS, payments: HEAVY_PAYMENTS },
+      profiles,
       pageErrors,
       seconds: (Date.now() - started) / 1000,
     };
     if (process.env.BENCH_JSON) writeFileSync(process.env.BENCH_JSON, JSON.stringify(r, null, 2));
+    if (want('p7')) {
+      const sync = syncSection(r);
+      console.log(sync);
+      if (process.env.BENCH_NO_DOC !== '1') {
+        writeDoc(sync, 'browser-sync', 'browser');
+        log('wrote the browser-sync section of docs/BENCHMARKS.md');
+      }
+    }
     if (ONLY) {
-      console.log(JSON.stringify(r, null, 1));
-      log(`done in ${fmt(r.seconds, 0)} s (BENCH_ONLY: the doc is left alone)`);
+      log(`done in ${fmt(r.seconds, 0)} s (BENCH_ONLY: only the P7 section, if P7 ran, is written)`);
       return;
     }
     const section = docSection(r);
@@ -526,6 +618,7 @@ async function main() {
     if (browser) await browser.close().catch(() => {});
     if (relay) await stopProcess(relay.child);
     if (relayFree) await stopProcess(relayFree.child);
+    if (relayHeavy) await stopProcess(relayHeavy.child);
     rmSync(tmp, { recursive: true, force: true });
   }
 }
@@ -555,24 +648,6 @@ function docSection(r) {
   const idbBlock = r.idb.block.map(bps);
   const idbRecord = r.idb.record.map(bps);
   const p6 = pair(idbBlock, idbRecord);
-  const nativeMs = r.chain.nativeImportMs;
-  const nativeBps = bps(nativeMs);
-  const vsNative = (msList) => pair(msList.map(bps), msList.map(() => nativeBps));
-  const tipMs = r.syncs.map((s) => s.tip);
-  const storedMs = r.syncs.map((s) => s.stored);
-  const freeTipMs = r.syncsFree.map((s) => s.tip);
-  const freeStoredMs = r.syncsFree.map((s) => s.stored);
-  const realMs = r.real.map((x) => x.synced);
-  const p7 = vsNative(tipMs);
-  const p7s = vsNative(storedMs);
-  const p7f = vsNative(freeTipMs);
-  const p7fs = vsNative(freeStoredMs);
-  const p7r = vsNative(realMs);
-  const p7m = vsNative(r.mem);
-  const p7rl = pair(r.syncsFree.map((s) => bps(s.tip)), r.syncs.map((s) => bps(s.tip)));
-  const med = (list, k) => median(list.map((s) => s[k]));
-  const disconnects = r.syncs.map(closes);
-  const disconnectsFree = r.syncsFree.map(closes);
   const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
   const n = h.wasm.length;
 
@@ -591,13 +666,6 @@ function docSection(r) {
     ['P5', `ed25519 in wasm, signatures/s — A: batch, B: single (\`benchVerify(${r.verifyN})\`)`, p5b.medA, p5b.medB, p5b.ratio],
     ['P5', 'ed25519, signatures/s — A: wasm single (`verify_strict`), B: @noble/ed25519 `verify` on the same signatures, same worker', p5n.medA, p5n.medB, p5n.ratio],
     ['P6', `IndexedDB import of ${blocks} blocks, blocks/s — A: one transaction per block, B: one per record (\`benchImportIdb\`)`, p6.medA, p6.medB, p6.ratio],
-    ['P7', `Initial sync of ${blocks} blocks, blocks/s — A: fresh \`BrowserNode\` from the relay as shipped (start → tip at ${blocks}), B: native import`, p7.medA, p7.medB, p7.ratio],
-    ['P7', 'Initial sync, blocks/s — A: the same syncs, start → that tip stored in IndexedDB, B: native import', p7s.medA, p7s.medB, p7s.ratio],
-    ['P7', `Initial sync, blocks/s — A: fresh \`BrowserNode\` from a relay with \`--messages-per-sec ${r.unlimitedRate}\` (start → tip), B: native import`, p7f.medA, p7f.medB, p7f.ratio],
-    ['P7', 'Initial sync, blocks/s — A: the same syncs without the rate limit, start → tip stored, B: native import', p7fs.medA, p7fs.medB, p7fs.ratio],
-    ['P7', `Initial sync, blocks/s — A: the real page (\`index.html\`, fresh context, relay as shipped): navigation → height ${blocks}, B: native import`, p7r.medA, p7r.medB, p7r.ratio],
-    ['P7', 'Import in memory, blocks/s — A: wasm `benchImportMemory` (no network, no IndexedDB), B: native import', p7m.medA, p7m.medB, p7m.ratio],
-    ['P7', 'Initial sync, blocks/s — A: from the relay without the rate limit, B: from the relay as shipped (start → tip, same rounds)', p7rl.medA, p7rl.medB, p7rl.ratio],
   ];
   const table = [
     '| | figure | A | B | ratio A ÷ B |',
@@ -605,29 +673,9 @@ function docSection(r) {
     ...rows.map(([id, name, a, b, ratio]) => `| ${id} | ${name} | ${fmt(a)} | ${fmt(b)} | ${fmt(ratio, ratio < 0.1 ? 4 : 3)} |`),
   ].join('\n');
 
-  // The sync broken into phases (medians over the rounds), with and without the rate limit.
-  const phaseKeys = [
-    ['started', '`BrowserNode.start` returned (database opened, keys loaded or made)'],
-    ['open', 'WebSocket to the relay open'],
-    ['peer', 'handshake done'],
-    ['firstSync', 'first sync progress (headers in)'],
-    ['firstTip', 'first block connected'],
-    ['tip', `tip at height ${blocks}`],
-    ['stored', `that tip stored in IndexedDB (the write queue drained)`],
-  ];
-  const tipAtRows = [250, 500, 1000, 1500].filter((x) => x < blocks);
-
-  // Where a sync's time goes, ms (medians).
   const memMs = median(r.mem);
   const idbBlockMs = median(r.idb.block);
   const idbRecordMs = median(r.idb.record);
-  const tipMed = median(tipMs);
-  const storedMed = median(storedMs);
-  const freeTipMed = median(freeTipMs);
-  const freeStoredMed = median(freeStoredMs);
-  const realMed = median(realMs);
-  const realNode = median(r.real.map((x) => x.nodeStarted));
-  const freeBlockPhase = median(r.syncsFree.map((s) => s.tip - s.firstTip));
 
   const perWorkerText = r.poolNPer.map((per) => per.map((x) => fmt(MH(x))).join(' + ')).join('; ');
   const L = [];
@@ -644,36 +692,12 @@ function docSection(r) {
   L.push('');
   L.push(table);
   L.push('');
-  L.push('Where an initial sync of the chain spends its time (ms, medians):');
-  L.push('');
-  L.push('| | ms |');
-  L.push('|---|---:|');
-  L.push(`| native import (\`make_chain\`, in memory) | ${fmt(nativeMs, 1)} |`);
-  L.push(`| wasm import in memory (\`benchImportMemory\`) | ${fmt(memMs, 1)} |`);
-  L.push(`| wasm import + IndexedDB, one transaction per block (\`benchImportIdb\`, P6) | ${fmt(idbBlockMs, 0)} |`);
-  L.push(`| wasm import + IndexedDB, one transaction per record (P6) | ${fmt(idbRecordMs, 0)} |`);
-  L.push(`| browser sync from the relay without the rate limit: tip / stored | ${fmt(freeTipMed, 0)} / ${fmt(freeStoredMed, 0)} |`);
-  L.push(`| browser sync from the relay as shipped: tip / stored | ${fmt(tipMed, 0)} / ${fmt(storedMed, 0)} |`);
-  L.push(`| the real page from navigation, relay as shipped (its node started at ${fmt(realNode, 0)}) | ${fmt(realMed, 0)} |`);
-  L.push('');
-  L.push(`The browser syncs phase by phase (ms after \`BrowserNode.start\` was called; medians of ${r.syncs.length}):`);
-  L.push('');
-  L.push(`| phase | relay as shipped | relay without the rate limit |`);
-  L.push('|---|---:|---:|');
-  for (const [k, name] of phaseKeys) L.push(`| ${name} | ${fmt(med(r.syncs, k), 1)} | ${fmt(med(r.syncsFree, k), 1)} |`);
-  for (const hgt of tipAtRows) {
-    L.push(`| tip at height ${hgt} | ${fmt(median(r.syncs.map((s) => s.tipAt[hgt])), 0)} | ${fmt(median(r.syncsFree.map((s) => s.tipAt[hgt])), 0)} |`);
-  }
-  L.push(`| times the relay closed the connection during the sync | ${disconnects.join(', ')} | ${disconnectsFree.join(', ')} |`);
-  L.push(`| relay CPU time per sync | ${fmt(med(r.syncs, 'relayCpuMs'), 0)} | ${fmt(med(r.syncsFree, 'relayCpuMs'), 0)} |`);
-  L.push('');
   L.push('Spread (min – max over the rounds) and load:');
   L.push('');
   L.push(`- P1/P2, MH/s, ${n} rounds of ${fmt(r.rounds.hashMs / 1000, 1)} s per side: wasm ${range(h.wasm.map(MH))}, native scalar ${range(h['native-soft'].map(MH))}, native SHA-NI ${range(h.native.map(MH))}, noble ${range(h.noble.map(MH))}, noble with midstate ${range(h['noble-midstate'].map(MH))}, hash-wasm ${range(h.hashwasm.map(MH))}, hash-wasm with midstate ${range(h['hashwasm-midstate'].map(MH))}; wasm ÷ native scalar ${range(p1.ratios)}, wasm ÷ noble ${range(p2n.ratios)}, wasm ÷ hash-wasm ${range(p2w.ratios)}; other processes took ${pct(r.load.p1)} of the machine's CPU time meanwhile`);
   L.push(`- P3, ${r.pool1.length} rounds of ${fmt(r.rounds.poolMs / 1000, 1)} s per side: 1 worker ${range(r.pool1.map(MH))} MH/s; ${r.poolN} workers ${range(r.poolNRates.map(MH))} MH/s, per worker ${fmt(MH(median(perWorker)))} MH/s (median; by round: ${perWorkerText}); ${r.poolN} ÷ 1 ${range(p3.ratios)}; other processes ${pct(r.load.p3)}`);
   L.push(`- P5, ${r.verify.single.length} rounds of ${r.verifyN} signatures: wasm single ${range(r.verify.single, 0)}, batch ${range(r.verify.batch, 0)}, noble ${range(r.verify.noble, 0)} signatures/s; batch ÷ single ${range(p5b.ratios)}; wasm ÷ noble ${range(p5n.ratios)}; other processes ${pct(r.load.p5)}`);
   L.push(`- P6, ${r.idb.block.length} rounds: one transaction per block ${range(r.idb.block, 0)} ms, per record ${range(r.idb.record, 0)} ms; per block ÷ per record ${range(p6.ratios)}; other processes ${pct(r.load.p6)}`);
-  L.push(`- P7, ${r.syncs.length} rounds: sync from the relay as shipped ${range(tipMs, 0)} ms to the tip, ${range(storedMs, 0)} ms to the stored tip; without the rate limit ${range(freeTipMs, 0)} / ${range(freeStoredMs, 0)} ms; the real page ${range(realMs, 0)} ms; wasm in-memory import ${range(r.mem, 1)} ms; native import ${fmt(nativeMs, 1)} ms (the median of the 3 imports \`make_chain\` timed); other processes ${pct(r.load.p7)}`);
   if (r.pageErrors.length) L.push(`- errors the pages logged: ${r.pageErrors.slice(0, 5).join(' | ').replace(/\n/g, ' ')}`);
   L.push('');
   L.push('### How each figure is measured');
@@ -684,7 +708,6 @@ function docSection(r) {
   L.push(`- **P3.** The page's own mining worker, \`web/worker.js\`, driven by its protocol (\`{type: 'job', header, generation, index, count}\`, then \`{type: 'stop'}\`): pools of 1 and of N = \`navigator.hardwareConcurrency\` = ${r.poolN} workers, each on its nonce slice, ${fmt(r.rounds.poolMs / 1000, 1)} s per round, 1 and N alternating (which goes first alternates too), after a 0.5 s warm-up of each pool. Hashes are what the workers report (\`{type: 'hashes', n}\`, about every 500 ms and once more on stop); a rate is hashes ÷ the time from posting the jobs to posting the stop. The chunk a worker is in when the stop arrives (calibrated to about 20 ms) still counts, overstating every rate by up to about ${fmt((20 / r.rounds.poolMs) * 100, 1)}%, for 1 and N alike. Per-worker rate: one worker's hashes ÷ the same window.`);
   L.push(`- **P5.** In the compute worker. wasm: \`benchVerify(${r.verifyN})\` (\`wasm/src/bench.rs\`) — ${r.verifyN} signatures by 16 keys (seeds \`[i + 1; 32]\`), message i = SHA-256d of i as a u64 LE, checked by \`sig::verify_all\` in \`VerifyMode::Single\` (\`verify_strict\` per signature), then in \`VerifyMode::Batch\` (prechecks, then \`verify_batch\` in chunks of 128), each timed with \`Date.now()\` (1 ms resolution, hence ${r.verifyN} signatures). noble: the same ${r.verifyN} (key, message, signature) triples rebuilt in JS — keys from the same seeds with \`getPublicKey\`, messages with @noble/hashes, signatures from the wasm build's \`benchSign\` (noble's own \`sign\` gives the same bytes, checked) — verified one by one with \`ed.verify(sig, msg, key, {zip215: false})\` (RFC 8032 rules, the closer of noble's two modes to \`verify_strict\`), synchronously, SHA-512 from @noble/hashes. Which side goes first alternates by round; one warm-up round.`);
   L.push(`- **P6.** \`benchImportIdb(name, blocks, perRecord)\` on the page's main thread (where the node runs), a fresh database each time (deleted after): a fresh \`Chain\` accepts the ${blocks} blocks of \`web/bench-data/chain.bin\` one by one and each block's ChangeSet is written before the next block — in one readwrite transaction over all stores (\`IdbStore::persist\`, what the node does) or in one transaction per record (\`persist_per_record\`: the block, each UTXO change, the undo data, the tip). Timed inside wasm (\`Date.now()\`), validation included on both sides. The per-block side goes first in odd rounds.`);
-  L.push(`- **P7.** The chain: \`make_chain ${blocks}\` (\`relay/examples/make_chain.rs\`) — test-network blocks 30 s apart ending just before now, coinbase only plus a payment every tenth block (${fmt(r.chain.bytes / 1024, 0)} KiB in all); it writes \`web/bench-data/chain.bin\` and a relay database, and its native import figure is the median of three imports of the same blocks into a fresh \`Chain\` in memory (\`accept_block\`, no storage). Two relays serve that database (the second a copy): \`target/release/tabcoin-relay --network test --data-dir DIR --web-dir web --listen 127.0.0.1:0\` as shipped, and the same with \`--messages-per-sec ${r.unlimitedRate}\`. Browser sync: \`BrowserNode.start({relay: 'ws://127.0.0.1:PORT/ws', network: 'test', dbName})\` with a fresh database on the bench page's main thread, timed with \`performance.now()\` from just before \`start\` to the \`tip\` event at height ${blocks}, and on until the database's \`meta/tip\` record (read every 5 ms over a second connection) is that block, since the node's writes trail its chain in a queue; then the node is stopped and its database deleted. The real page: \`index.html\` in a fresh browser context, from navigation (that page's \`performance.now()\`) until \`window.tabcoin.node.status().height\` reaches ${blocks} (polled every 20 ms): page load, wasm compile, Web Lock and UI included. In-memory import: \`benchImportMemory(blocks)\` on the main thread, blocks decoded before the timer. The four rotate their order each round. Relay CPU time: utime + stime from \`/proc/PID/stat\` across each sync. Why the relay closed connections: both relays log with \`RUST_LOG=${RELAY_LOG}\` (to \`target/browser-bench/\`), which gives a \`closing: REASON\` line for every connection a relay closes. Other processes' share: the machine's busy CPU time (\`/proc/stat\`, steal included) less the CPU time of this benchmark's own processes (Node, Chromium, the relays, the native examples), over the figure's rounds, as a share of both CPUs.`);
   L.push('');
   L.push('### Reading');
   L.push('');
@@ -706,40 +729,120 @@ function docSection(r) {
       `. wasm single verification is ${fmt(p5n.ratio, 1)}× @noble/ed25519 (${fmt(p5n.medB, 0)} signatures/s).`,
   );
   L.push(`- IndexedDB: one transaction per block imports ${fmt(p6.medA, 0)} blocks/s, one per record ${fmt(p6.medB, 0)} (${fmt(p6.ratio, 2)}×). Validation is a small part of either: the same import in memory takes ${fmt(memMs, 1)} ms of the ${fmt(idbBlockMs, 0)} ms, so about ${fmt(((idbBlockMs - memMs) / idbBlockMs) * 100, 0)}% of a per-block import is IndexedDB, about ${fmt((idbBlockMs - memMs) / blocks, 2)} ms per block. The cost is per transaction rather than per byte: the same records in more, smaller transactions take ${fmt(p6.ratio, 1)}× as long, and the whole chain is only ${fmt(r.chain.bytes / 1024, 0)} KiB.`);
-  const reasons = Object.entries(r.closeReasons).sort((a, b) => b[1] - a[1]);
-  const reasonText = reasons.length ? reasons.map(([why, k]) => `${k} × "${why}"`).join(', ') : 'no reason logged';
-  const closedAt = (r.syncs.find((s) => closes(s) > 0)?.connectionLog || []).filter((c) => c[1] === 'closed').map((c) => c[2]);
-  const rateLimited = median(disconnects) > 0 && reasons.some(([why]) => why.includes('rate limit'));
-  L.push(
-    `- Sync, what dominates: from the relay as shipped a fresh browser node needs ${fmt(tipMed, 0)} ms to reach the tip (${fmt(p7.medA, 0)} blocks/s, ${fmt(tipMed / nativeMs, 0)}× the native import's ${fmt(nativeMs, 1)} ms), and the relay closed its connection ${fmt(median(disconnects), 0)} times per sync (median)${closedAt.length ? `, in the first such sync at heights ${closedAt.join(', ')}` : ''}. The relay's log gives the reasons for all the connections it closed in this run (the real page's included): ${reasonText}.` +
-      (rateLimited
-        ? ` The browser node keeps up to 16 blocks in flight and asks for one more each time one arrives (\`Node::on_block\` → \`request_blocks\`), so it sends about one GetData message per block; the relay's per-peer token bucket (\`--messages-per-sec\`, bursts of twice that) runs dry after a few hundred blocks and the relay closes the connection as a flooder's; the node reconnects after its back-off and carries on. With the limit out of the way (\`--messages-per-sec ${r.unlimitedRate}\`) the same sync reaches the tip in ${fmt(freeTipMed, 0)} ms (${fmt(p7rl.ratio, 1)}× faster) with ${fmt(median(disconnectsFree), 0)} disconnects: the reconnect waits are about ${fmt((1 - freeTipMed / tipMed) * 100, 0)}% of the time to the tip. Counted to the stored tip the gap is smaller (${fmt(storedMed, 0)} vs ${fmt(freeStoredMed, 0)} ms), because the write queue catches up while the node waits.`
-        : ` Without the relay's message rate limit (\`--messages-per-sec ${r.unlimitedRate}\`) the same sync reaches the tip in ${fmt(freeTipMed, 0)} ms (${fmt(p7rl.ratio, 2)}× the speed).`),
-  );
-  const lag = freeStoredMed - freeTipMed;
-  L.push(
-    `- Sync without the rate limit: the chain reaches the tip at ${fmt(freeTipMed, 0)} ms and the database at ${fmt(freeStoredMed, 0)} ms` +
-      (lag > 200
-        ? `: the node validates faster than IndexedDB stores, and its write queue (one transaction per block, written one after another) grows to ${fmt(lag / 1000, 1)} s of work — here IndexedDB is what dominates.`
-        : '.') +
-      ` Validation never does: the wasm import of the same blocks in memory takes ${fmt(memMs, 1)} ms (${fmt(p7m.ratio, 2)}× native speed), ${fmt((memMs / freeStoredMed) * 100, 0)}% of the unthrottled sync, while importing them with one IndexedDB transaction per block (P6) takes ${fmt(idbBlockMs, 0)} ms, ${fmt((idbBlockMs / freeStoredMed) * 100, 0)}% of it; the rest is the WebSocket traffic and the node's own work, which share the page's one thread with the writes. The relay spends about ${fmt(med(r.syncsFree, 'relayCpuMs'), 0)} ms of CPU per sync. The real page, from navigation, takes ${fmt(realMed, 0)} ms: ${fmt(realNode, 0)} ms until its node exists (page, wasm compile, Web Lock), then a sync like the bench page's.`,
-  );
   L.push('<!-- browser:end -->');
   return L.join('\n');
 }
 
-function writeDoc(section) {
+// ---- the initial-sync section (P7) ----------------------------------------------------------
+
+function syncSection(r) {
+  const m = r.machine;
+  const blocks = r.chain.blocks;
+  const hv = r.heavy;
+  const hBlocks = hv.blocks;
+  const bps = (n) => (ms) => (n / ms) * 1000;
+  const nativeMs = r.chain.nativeImportMs;
+  const hNativeMs = hv.chain.native_import_ms;
+  const vs = (n, native) => (msList) => pair(msList.map(bps(n)), msList.map(() => bps(n)(native)));
+  const vsNative = vs(blocks, nativeMs);
+  const vsHeavy = vs(hBlocks, hNativeMs);
+  const tipMs = r.syncs.map((s) => s.tip);
+  const storedMs = r.syncs.map((s) => s.stored);
+  const freeTipMs = r.syncsFree.map((s) => s.tip);
+  const freeStoredMs = r.syncsFree.map((s) => s.stored);
+  const realMs = r.real.map((x) => x.synced);
+  const hTipMs = hv.syncs.map((s) => s.tip);
+  const hStoredMs = hv.syncs.map((s) => s.stored);
+  const p7 = vsNative(tipMs);
+  const p7s = vsNative(storedMs);
+  const p7f = vsNative(freeTipMs);
+  const p7fs = vsNative(freeStoredMs);
+  const p7r = vsNative(realMs);
+  const p7m = vsNative(r.mem);
+  const h7 = vsHeavy(hTipMs);
+  const h7s = vsHeavy(hStoredMs);
+  const h7m = vsHeavy(hv.mem);
+  const med = (list, k) => median(list.map((s) => s[k]));
+  const disconnects = r.syncs.map(closes);
+  const disconnectsFree = r.syncsFree.map(closes);
+  const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+  const slower = (ratio) => fmt(1 / ratio, 1);
+  const rows = [
+    ['P7', `Initial sync of the ${blocks}-block chain, blocks/s — A: fresh \`BrowserNode\` from the relay as shipped, start → tip at ${blocks} **stored in IndexedDB**, B: native import; goal ≤ 5× slower`, p7s],
+    ['P7', 'Same syncs, start → tip in memory (the write queue not yet drained), B: native import', p7],
+    ['P7', `Same chain from a relay with \`--messages-per-sec ${r.unlimitedRate}\`, start → tip stored, B: native import`, p7fs],
+    ['P7', 'Same, start → tip in memory, B: native import', p7f],
+    ['P7', `The real page (\`index.html\`, fresh context, relay as shipped): navigation → height ${blocks}, B: native import`, p7r],
+    ['P7', 'Import in memory, blocks/s — A: wasm `benchImportMemory` (no network, no IndexedDB), B: native import', p7m],
+    ['P7', `Initial sync of the ${hBlocks}-block chain of ${hv.payments}-payment blocks, blocks/s — A: fresh \`BrowserNode\`, relay as shipped, start → tip **stored**, B: native import; goal ≤ 3× slower`, h7s],
+    ['P7', 'Same syncs, start → tip in memory, B: native import', h7],
+    ['P7', `Import of the ${hBlocks} heavy blocks in memory — A: wasm \`benchImportMemory\`, B: native import`, h7m],
+  ];
+  const table = [
+    '| | figure | A | B | ratio A ÷ B | A is × slower |',
+    '|---|---|---:|---:|---:|---:|',
+    ...rows.map(([id, name, p]) => `| ${id} | ${name} | ${fmt(p.medA)} | ${fmt(p.medB)} | ${fmt(p.ratio, p.ratio < 0.1 ? 4 : 3)} | ${slower(p.ratio)} |`),
+  ].join('\n');
+  const phaseKeys = [
+    ['started', '`BrowserNode.start` returned (database opened, keys loaded or made)'],
+    ['open', 'WebSocket to the relay open'],
+    ['peer', 'handshake done'],
+    ['firstSync', 'first sync progress (headers in)'],
+    ['firstTip', 'first block connected'],
+    ['tip', 'tip at the chain height'],
+    ['stored', 'that tip stored in IndexedDB (the write queue drained)'],
+  ];
+  const L = [];
+  L.push('<!-- browser-sync:begin -->');
+  L.push('## Browser initial sync (P7, `tests/bench/browser.bench.mjs`, Chromium)');
+  L.push('');
+  L.push(
+    `Written by \`tests/bench/browser.bench.mjs\` (the P7 part; \`BENCH_ONLY=p7\` runs only it) on ${m.date}: ${m.cpu} (${m.cpus} logical CPUs), ${m.kernel}, Debian Chromium ${m.chromium} (headless), ${m.rustc}; wasm built by \`scripts/build-web.sh\` (profile \`release-wasm\`, no \`wasm-opt\`); the relay and \`make_chain\` in the release profile. ${r.syncs.length} rounds; each round rotates the order of its six steps (sync, sync without the rate limit, in-memory import, real page, heavy-chain sync, heavy-chain in-memory import). Other processes took ${pct(r.load.p7)} of the machine's CPU time meanwhile.`,
+  );
+  L.push('');
+  L.push(table);
+  L.push('');
+  L.push(`Phases (ms after \`BrowserNode.start\` was called; medians of ${r.syncs.length}):`);
+  L.push('');
+  L.push(`| phase | ${blocks} blocks, relay as shipped | ${blocks} blocks, no rate limit | ${hBlocks} heavy blocks |`);
+  L.push('|---|---:|---:|---:|');
+  for (const [k, name] of phaseKeys) L.push(`| ${name} | ${fmt(med(r.syncs, k), 1)} | ${fmt(med(r.syncsFree, k), 1)} | ${fmt(med(hv.syncs, k), 1)} |`);
+  L.push(`| blocks the write queue still held at the tip | ${fmt(med(r.syncs, 'unstoredAtTip'), 0)} | ${fmt(med(r.syncsFree, 'unstoredAtTip'), 0)} | ${fmt(med(hv.syncs, 'unstoredAtTip'), 0)} |`);
+  L.push(`| \`tip\` + \`sync\` events the page received | ${fmt(med(r.syncs, 'events'), 0)} | ${fmt(med(r.syncsFree, 'events'), 0)} | ${fmt(med(hv.syncs, 'events'), 0)} |`);
+  L.push(`| times the relay closed the connection | ${disconnects.join(', ')} | ${disconnectsFree.join(', ')} | ${hv.syncs.map(closes).join(', ')} |`);
+  L.push(`| relay CPU time per sync | ${fmt(med(r.syncs, 'relayCpuMs'), 0)} | ${fmt(med(r.syncsFree, 'relayCpuMs'), 0)} | n/a |`);
+  L.push('');
+  L.push(`- Native import: ${fmt(nativeMs, 1)} ms for the ${blocks}-block chain (${fmt(r.chain.bytes / 1024, 0)} KiB), ${fmt(hNativeMs, 0)} ms for the heavy chain; wasm in memory ${range(r.mem, 1)} and ${range(hv.mem, 0)} ms. Syncs from the relay as shipped: ${range(tipMs, 0)} ms to the tip, ${range(storedMs, 0)} ms stored; without the rate limit ${range(freeTipMs, 0)} / ${range(freeStoredMs, 0)} ms; the real page ${range(realMs, 0)} ms; heavy chain ${range(hTipMs, 0)} / ${range(hStoredMs, 0)} ms (min – max).`);
+  const prof = r.profiles || {};
+  for (const [name, label] of [['chain', `the ${blocks}-block chain`], ['heavy', 'the heavy chain']]) {
+    const p = prof[name];
+    if (!p) continue;
+    const k = p.kinds;
+    L.push(
+      `- Where the page's main thread spends a sync of ${label} (one extra sync under Chromium's sampling profiler, 0.1 ms interval; tip ${fmt(p.tip, 0)} ms, stored ${fmt(p.stored, 0)} ms): wasm ${fmt(k.wasm, 0)} ms, JS ${fmt(k.js, 0)} ms, garbage collection ${fmt(k.gc, 0)} ms, the browser's own work on the thread ("program": IndexedDB and WebSocket plumbing, IPC) ${fmt(k.program, 0)} ms, idle ${fmt(k.idle, 0)} ms. Most self time: ${p.top.slice(0, 12).map(([f, ms]) => `${f.replace(/\|/g, '/')} ${fmt(ms, 1)}`).join('; ')}.`,
+    );
+  }
+  L.push('');
+  L.push('How it is measured:');
+  L.push('');
+  L.push(`- The chains: \`make_chain ${blocks}\` (\`relay/examples/make_chain.rs\`) — test-network blocks 30 s apart ending just before now, coinbase only plus a payment every tenth block; and \`make_chain ${hBlocks} --payments ${hv.payments}\` — after the first coinbase matures one block splits it into ${hv.payments} coins, then every block holds ${hv.payments} one-input two-output payments (${fmt(hv.chain.bytes / 1024 / 1024, 1)} MiB, ${hv.chain.signatures} signatures). Each writes the blocks to \`web/bench-data/\` and a relay database; its native import figure is the median of three imports of the same blocks into a fresh \`Chain\` in memory (\`accept_block\`, no storage). Three relays serve those databases: \`target/release/tabcoin-relay --network test --data-dir DIR --web-dir web --listen 127.0.0.1:0\` as shipped (the ${blocks}-block chain, and the heavy chain), and the same with \`--messages-per-sec ${r.unlimitedRate}\` on a copy of the first.`);
+  L.push(`- Browser sync: \`BrowserNode.start({relay: 'ws://127.0.0.1:PORT/ws', network: 'test', dbName})\` with a fresh database on the bench page's main thread, timed with \`performance.now()\` from just before \`start\` to the first \`tip\` event at or above the chain's height, and on until the database's \`meta/tip\` record (read every 5 ms over a second connection) is that block; then the node is stopped and its database deleted. The real page: \`index.html\` in a fresh browser context, from navigation until \`window.tabcoin.node.status().height\` reaches ${blocks} (polled every 20 ms). In-memory import: \`benchImportMemory(blocks)\` on the main thread, blocks decoded before the timer. Relay CPU time: utime + stime from \`/proc/PID/stat\` across each sync. With \`BENCH_PROFILE=1\` one more sync of each chain runs under the DevTools protocol's \`Profiler\` (the bench page's thread; samples bucketed by kind and by function, self time).`);
+  L.push('<!-- browser-sync:end -->');
+  return L.join('\n');
+}
+
+function writeDoc(section, name = 'browser', after = 'relay') {
   const file = path.join(ROOT, 'docs', 'BENCHMARKS.md');
   let doc = readFileSync(file, 'utf8');
-  const begin = '<!-- browser:begin -->';
-  const end = '<!-- browser:end -->';
+  const begin = `<!-- ${name}:begin -->`;
+  const end = `<!-- ${name}:end -->`;
   const i = doc.indexOf(begin);
   const j = doc.indexOf(end);
   if (i >= 0 && j > i) {
     doc = doc.slice(0, i) + section + doc.slice(j + end.length);
   } else {
     // First run: after the relay section if there is one, else at the end.
-    const anchor = '<!-- relay:end -->';
+    const anchor = `<!-- ${after}:end -->`;
     const k = doc.indexOf(anchor);
     if (k >= 0) {
       const at = k + anchor.length;

@@ -99,10 +99,20 @@ export function relayBin() {
 /**
  * Starts a relay on the test network. `args` are extra flags (e.g. ['--peer', url]);
  * `dataDir` keeps its database there (default: --in-memory); `port` reuses a port (a restart),
- * otherwise a free one is picked; `webDir` serves another copy of the page (default web/).
+ * otherwise a free one is picked; `webDir` serves another copy of the page (default web/);
+ * `publicUrl` is the URL it advertises (default its own /ws, e.g. a proxy's instead);
+ * `allowLocalDial: false` makes it dial no loopback URL (its links then all come in).
  * Resolves once /api/status answers.
  */
-export async function startRelay({ args = [], dataDir = null, name = 'relay', port: fixedPort = null, webDir = path.join(ROOT, 'web') } = {}) {
+export async function startRelay({
+  args = [],
+  dataDir = null,
+  name = 'relay',
+  port: fixedPort = null,
+  webDir = path.join(ROOT, 'web'),
+  publicUrl = null,
+  allowLocalDial = true,
+} = {}) {
   const bin = relayBin();
   checkWebBuilt();
   let lastErr;
@@ -115,9 +125,10 @@ export async function startRelay({ args = [], dataDir = null, name = 'relay', po
       '--network', 'test',
       '--listen', `127.0.0.1:${port}`,
       '--web-dir', webDir,
-      '--public-url', wsUrl,
-      // Every relay of the tests runs on 127.0.0.1: let them dial each other.
-      '--allow-local-dial',
+      '--public-url', publicUrl ?? wsUrl,
+      // Every relay of the tests runs on 127.0.0.1: let them dial each other (unless a test
+      // wants a relay whose links all come in, e.g. through a proxy it controls).
+      ...(allowLocalDial ? ['--allow-local-dial'] : []),
       ...(dataDir ? ['--data-dir', dataDir] : ['--in-memory']),
       ...args,
     ];

@@ -1,28 +1,118 @@
 //! The node's store on IndexedDB: one readwrite transaction per ChangeSet spanning every
 //! object store, committed explicitly, with nothing but IndexedDB requests awaited inside it.
-//! The schema is versioned (`SCHEMA_VERSION`); upgrades only add stores. When another tab
+//! The schema is versioned (`SCHEMA_VERSION`, layout in docs/STORAGE.md); upgrades add stores
+//! and fill them inside the upgrade transaction, so an interrupted upgrade leaves the old
+//! version whole. Start-up ([`IdbStore::load`]) reads headers, the UTXO set, invalid marks,
+//! relays, bans and the tip, and the bodies of only the newest [`WARM_BLOCKS`] active
+//! blocks (a cache warm-up). When another tab
 //! opens a newer version (or deletes the database), this one closes its connection at once
 //! (`onversionchange`) so it does not block that tab, and every later write fails with
 //! [`StoreError::Closed`] (the page tells the user to reload).
+
+mod read;
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use js_sys::{Array, Promise, Uint8Array};
-use tabcoin_core::encode::{Decode, Encode, Reader};
-use tabcoin_core::hash::{decode_hex, to_hex};
-use tabcoin_core::primitives::{Block, BlockHash, OutPoint};
+use tabcoin_core::encode::{Decode, Encode};
+use tabcoin_core::hash::to_hex;
+use tabcoin_core::primitives::{Block, BlockHash, Txid};
 use tabcoin_core::store::ChangeSet;
-use tabcoin_core::utxo::{BlockUndo, Coin};
-use tabcoin_core::wire::NodeRecord;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
-/// Bump when a store is added; `upgrade` creates whatever is missing.
-pub const SCHEMA_VERSION: u32 = 1;
-const STORES: [&str; 6] = ["blocks", "invalid", "utxo", "undo", "nodes", "meta"];
+/// Bump when a store is added; `upgrade` creates whatever is missing and fills it.
+/// 1: blocks, invalid, utxo, undo, nodes, meta. 2: + headers, bans, txindex.
+pub const SCHEMA_VERSION: u32 = 2;
+const STORES: [&str; 9] = [
+    "blocks", "headers", "invalid", "utxo", "undo", "nodes", "bans", "txindex", "meta",
+];
+
+/// Bodies read at start-up to fill the cache: the newest active blocks, as many as the page
+/// lists (15) and one more.
+pub const WARM_BLOCKS: usize = 16;
+
+thread_local! {
+    /// Block bodies read from the `blocks` store by this thread (tests count start-up reads).
+    static BODY_READS: Cell<u64> = const { Cell::new(0) };
+}
+
+/// How many block bodies this thread has read from IndexedDB so far.
+pub fn body_reads() -> u64 {
+    BODY_READS.with(Cell::get)
+}
+
+fn count_body_reads(n: usize) {
+    BODY_READS.with(|c| c.set(c.get() + n as u64));
+}
+
+/// The `txindex` key of transaction `txid` in block `block`: both in hex, txid first, so
+/// every block holding a txid is one key range.
+pub fn txindex_key(txid: &Txid, block: &BlockHash) -> String {
+    let mut k = txid.to_hex();
+    k.push_str(&block.to_hex());
+    k
+}
+
+/// Puts the header and the transaction index entries of `b` (in the same transaction as
+/// its body).
+fn put_indexes(tx: &IdbTransaction, b: &Block) -> Result<(), JsValue> {
+    let hash = b.hash();
+    // The header, then the body's encoded size (u32 LE), so a pruned node knows what its
+    // kept bodies weigh without reading them (ChangeSet::sizes).
+    let mut record = b.header.to_bytes().to_vec();
+    record.extend_from_slice(
+        &u32::try_from(b.encoded_len())
+            .unwrap_or(u32::MAX)
+            .to_le_bytes(),
+    );
+    tx.object_store("headers")?
+        .put_with_key(&bytes(&record), &JsValue::from_str(&hash.to_hex()))?;
+    let index = tx.object_store("txindex")?;
+    for (pos, t) in b.txs.iter().enumerate() {
+        index.put_with_key(
+            &JsValue::from_f64(pos as f64),
+            &JsValue::from_str(&txindex_key(&t.txid(), &hash)),
+        )?;
+    }
+    Ok(())
+}
+
+/// Version 1 → 2, inside the upgrade transaction: the header and txindex entries of every
+/// stored body (read once, here; a body that does not decode or match its key is left for
+/// the repair that start-up then runs).
+fn fill_from_bodies(tx: &IdbTransaction) -> Result<(), JsValue> {
+    let blocks = tx.object_store("blocks")?;
+    let keys = blocks.get_all_keys()?;
+    let values = blocks.get_all()?;
+    let tx2 = tx.clone();
+    let values2 = values.clone();
+    let done = Closure::once_into_js(move |_: web_sys::Event| {
+        let (Ok(keys), Ok(values)) = (keys.result(), values2.result()) else {
+            return;
+        };
+        let keys = Array::from(&keys);
+        let values = Array::from(&values);
+        count_body_reads(values.length() as usize);
+        for (k, v) in keys.iter().zip(values.iter()) {
+            let Ok(b) = Block::decode(&Uint8Array::new(&v).to_vec()) else {
+                continue;
+            };
+            if k.as_string().as_deref() != Some(&b.hash().to_hex()) {
+                continue;
+            }
+            if put_indexes(&tx2, &b).is_err() {
+                let _ = tx2.abort();
+                return;
+            }
+        }
+    });
+    values.set_onsuccess(Some(done.unchecked_ref()));
+    Ok(())
+}
 
 /// Why the store failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,6 +302,18 @@ impl IdbStore {
                         let _ = db.create_object_store(store);
                     }
                 }
+                // A version-1 database has bodies but no headers: index them once.
+                if !existing.contains("headers") && existing.contains("blocks") {
+                    let filled = req
+                        .transaction()
+                        .ok_or_else(|| JsValue::from_str("no upgrade transaction"))
+                        .and_then(|tx| fill_from_bodies(&tx));
+                    if filled.is_err() {
+                        if let Some(tx) = req.transaction() {
+                            let _ = tx.abort();
+                        }
+                    }
+                }
             },
         );
         req.set_onupgradeneeded(Some(on_upgrade.as_ref().unchecked_ref()));
@@ -328,6 +430,9 @@ impl IdbStore {
         if v.is_undefined() || v.is_null() {
             return Ok(None);
         }
+        if name == "blocks" {
+            count_body_reads(1);
+        }
         Ok(Some(Uint8Array::new(&v).to_vec()))
     }
 
@@ -440,6 +545,28 @@ impl IdbStore {
             let blocks = tx.object_store("blocks")?;
             for b in &cs.blocks {
                 blocks.put_with_key(&bytes(&b.encode()), &JsValue::from_str(&b.hash().to_hex()))?;
+                put_indexes(tx, b)?;
+            }
+            // Headers without their body: a repair re-indexing bodies already stored.
+            let headers = tx.object_store("headers")?;
+            // A body written in this set already wrote its header with its size, and a pruned
+            // body's header is rewritten (without a size) by `prune::write` below.
+            let written: std::collections::BTreeSet<BlockHash> =
+                cs.blocks.iter().map(Block::hash).collect();
+            for h in &cs.headers {
+                let hash = h.hash();
+                if written.contains(&hash) || cs.pruned.contains(&hash) {
+                    continue;
+                }
+                headers.put_with_key(&bytes(&h.to_bytes()), &JsValue::from_str(&hash.to_hex()))?;
+            }
+            let bans = tx.object_store("bans")?;
+            for (key, until) in &cs.bans {
+                let key = JsValue::from_str(key);
+                match until {
+                    Some(t) => bans.put_with_key(&bytes(&t.to_le_bytes()), &key)?,
+                    None => bans.delete(&key)?,
+                };
             }
             let invalid = tx.object_store("invalid")?;
             for h in &cs.invalid {
@@ -461,6 +588,7 @@ impl IdbStore {
                     None => undo.delete(&key)?,
                 };
             }
+            crate::prune::write(tx, cs)?;
             let nodes = tx.object_store("nodes")?;
             for (url, rec) in &cs.nodes {
                 let key = JsValue::from_str(url);
@@ -486,141 +614,12 @@ impl IdbStore {
         .await
     }
 
-    async fn all(
-        &self,
-        tx: &IdbTransaction,
-        store: &str,
-    ) -> Result<Vec<(String, JsValue)>, StoreError> {
-        let s = tx
-            .object_store(store)
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let keys = request(
-            &s.get_all_keys()
-                .map_err(|e| StoreError::Aborted(js_err(&e)))?,
-        )
-        .await
-        .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let values = request(&s.get_all().map_err(|e| StoreError::Aborted(js_err(&e)))?)
-            .await
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let keys = Array::from(&keys);
-        let values = Array::from(&values);
-        Ok(keys
-            .iter()
-            .zip(values.iter())
-            .map(|(k, v)| (k.as_string().unwrap_or_default(), v))
-            .collect())
-    }
-
-    /// Everything stored, as one ChangeSet. A record that does not decode is an error
-    /// naming it; the caller decides how to repair.
-    pub async fn load(&self) -> Result<ChangeSet, StoreError> {
-        let tx = self.tx(IdbTransactionMode::Readonly)?;
-        let corrupt =
-            |store: &str, key: &str, e: String| StoreError::Corrupt(format!("{store} {key}: {e}"));
-        let mut cs = ChangeSet::default();
-        for (key, v) in self.all(&tx, "blocks").await? {
-            let b = Block::decode(&Uint8Array::new(&v).to_vec())
-                .map_err(|e| corrupt("blocks", &key, e.to_string()))?;
-            if b.hash().to_hex() != key {
-                return Err(corrupt(
-                    "blocks",
-                    &key,
-                    "hash does not match its key".into(),
-                ));
-            }
-            cs.blocks.push(b);
-        }
-        for (key, _) in self.all(&tx, "invalid").await? {
-            cs.invalid.insert(
-                BlockHash::from_hex(&key).map_err(|e| corrupt("invalid", &key, e.to_string()))?,
-            );
-        }
-        for (key, v) in self.all(&tx, "utxo").await? {
-            let op = decode_hex(&key)
-                .ok()
-                .and_then(|b| OutPoint::decode(&b).ok())
-                .ok_or_else(|| corrupt("utxo", &key, "bad key".into()))?;
-            let coin = Coin::decode(&Uint8Array::new(&v).to_vec())
-                .map_err(|e| corrupt("utxo", &key, e.to_string()))?;
-            cs.utxo.insert(op, Some(coin));
-        }
-        for (key, v) in self.all(&tx, "undo").await? {
-            let h = BlockHash::from_hex(&key).map_err(|e| corrupt("undo", &key, e.to_string()))?;
-            let u = BlockUndo::decode(&Uint8Array::new(&v).to_vec())
-                .map_err(|e| corrupt("undo", &key, e.to_string()))?;
-            cs.undo.insert(h, Some(u));
-        }
-        for (url, v) in self.all(&tx, "nodes").await? {
-            // A record of the older unsigned layout is skipped (relearned signed), not an
-            // error; the provenance follows the record.
-            let b = Uint8Array::new(&v).to_vec();
-            let mut r = Reader::new(&b);
-            let Ok(rec) = NodeRecord::decode_from(&mut r) else {
-                continue;
-            };
-            if r.remaining() > 0 {
-                let meta = tabcoin_core::addrman::AddrMeta::decode_from(&mut r)
-                    .and_then(|m| r.finish().map(|()| m))
-                    .map_err(|e| corrupt("nodes", &url, e.to_string()))?;
-                cs.node_meta.insert(url.clone(), Some(meta));
-            }
-            cs.nodes.insert(url, Some(rec));
-        }
-        let s = tx
-            .object_store("meta")
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let tip = request(
-            &s.get(&JsValue::from_str("tip"))
-                .map_err(|e| StoreError::Aborted(js_err(&e)))?,
-        )
-        .await
-        .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        if !tip.is_undefined() {
-            let t = Uint8Array::new(&tip).to_vec();
-            let arr: [u8; 32] = t
-                .try_into()
-                .map_err(|_| corrupt("meta", "tip", "bad length".into()))?;
-            cs.tip = Some(BlockHash::from_bytes(arr));
-        }
-        Ok(cs)
-    }
-
-    /// Just the decodable blocks (for rebuilding after damage).
-    pub async fn valid_blocks(&self) -> Result<Vec<Block>, StoreError> {
-        let tx = self.tx(IdbTransactionMode::Readonly)?;
-        Ok(self
-            .all(&tx, "blocks")
-            .await?
-            .into_iter()
-            .filter_map(|(key, v)| {
-                Block::decode(&Uint8Array::new(&v).to_vec())
-                    .ok()
-                    .filter(|b| b.hash().to_hex() == key)
-            })
-            .collect())
-    }
-
-    /// Every block record: the blocks that decode (and match their key), and the keys of
-    /// the records that do not.
-    pub async fn scan_blocks(&self) -> Result<(Vec<Block>, Vec<String>), StoreError> {
-        let tx = self.tx(IdbTransactionMode::Readonly)?;
-        let mut good = Vec::new();
-        let mut bad = Vec::new();
-        for (key, v) in self.all(&tx, "blocks").await? {
-            match Block::decode(&Uint8Array::new(&v).to_vec()) {
-                Ok(b) if b.hash().to_hex() == key => good.push(b),
-                _ => bad.push(key),
-            }
-        }
-        Ok((good, bad))
-    }
-
     /// The first write of a repair, in one transaction: records `why` under meta `repair`
     /// (so an interrupted repair is redone at the next start), deletes the block records
-    /// named in `drop_blocks`, and empties what is recomputed from the blocks (UTXO set,
-    /// undo data, invalid marks, the tip) and the relay list. Every other block stays: an
-    /// interruption never leaves less than the blocks to rebuild from.
+    /// named in `drop_blocks`, and empties what is recomputed from the blocks (headers, UTXO
+    /// set, undo data, invalid marks, the tip) and the relay list. Bans and the transaction
+    /// index stay (an index entry of a dropped body finds no body and is skipped). Every
+    /// other block stays: an interruption never leaves less than the blocks to rebuild from.
     pub async fn begin_repair(&self, why: &str, drop_blocks: &[String]) -> Result<(), StoreError> {
         self.write(false, |tx| {
             let meta = tx.object_store("meta")?;
@@ -630,7 +629,8 @@ impl IdbStore {
             for key in drop_blocks {
                 blocks.delete(&JsValue::from_str(key))?;
             }
-            for s in ["invalid", "utxo", "undo", "nodes"] {
+            // The replay writes the headers of the blocks it keeps.
+            for s in ["headers", "invalid", "utxo", "undo", "nodes"] {
                 tx.object_store(s)?.clear()?;
             }
             Ok(())
@@ -641,7 +641,9 @@ impl IdbStore {
     /// Empties the chain stores (keeps meta: genesis, identity and wallet).
     pub async fn clear_chain(&self) -> Result<(), StoreError> {
         self.write(false, |tx| {
-            for s in ["blocks", "invalid", "utxo", "undo", "nodes"] {
+            for s in [
+                "blocks", "headers", "txindex", "invalid", "utxo", "undo", "nodes",
+            ] {
                 tx.object_store(s)?.clear()?;
             }
             tx.object_store("meta")?.delete(&JsValue::from_str("tip"))?;

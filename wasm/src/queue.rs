@@ -6,6 +6,9 @@
 //!   store exactly as the writes one by one would). A batch is bounded in bytes and in
 //!   ChangeSets, so one transaction's duration is bounded; the writer starts the next batch
 //!   the moment the previous one commits, so nothing waits longer than one transaction.
+//!   A coin that a batch both creates and spends (common in a sync: change spent a few
+//!   blocks later) is left out of the batch altogether — no put, no delete — since the
+//!   store never held it before the batch and must not hold it after.
 //! - **Back-pressure.** Above a high-water mark (blocks or bytes, in flight included) the
 //!   queue is [`full`](WriteQueue::is_full); the host stops feeding peers' messages to the
 //!   node until it drains below the low-water mark, so validation never runs more than the
@@ -17,12 +20,12 @@
 //! [`IdbStore`] on the tab's event loop.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::rc::Rc;
 
 use futures_channel::oneshot;
 use tabcoin_core::encode::Encode;
-use tabcoin_core::primitives::{Block, BlockHash};
+use tabcoin_core::primitives::{Block, BlockHash, OutPoint};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::utxo::BlockUndo;
 
@@ -192,6 +195,14 @@ impl WriteQueue {
         }
         let l = self.limits();
         let first = self.queue.pop_front()?;
+        // Coins whose first change in this batch creates them: not in the store before it.
+        let mut created: BTreeSet<OutPoint> = first
+            .cs
+            .utxo
+            .iter()
+            .filter(|(_, c)| c.is_some())
+            .map(|(op, _)| *op)
+            .collect();
         let mut batch = Batch {
             changes: first.cs,
             changesets: 1,
@@ -202,7 +213,22 @@ impl WriteQueue {
             if batch.changesets >= l.batch_changesets || batch.bytes + next.bytes > l.batch_bytes {
                 break;
             }
-            let next = self.queue.pop_front().expect("front() was Some");
+            let mut next = self.queue.pop_front().expect("front() was Some");
+            for (op, coin) in core::mem::take(&mut next.cs.utxo) {
+                match coin {
+                    // Created and spent within the batch: the store never sees it.
+                    None if created.remove(&op) => {
+                        batch.changes.utxo.remove(&op);
+                    }
+                    Some(_) if !batch.changes.utxo.contains_key(&op) => {
+                        created.insert(op);
+                        batch.changes.utxo.insert(op, coin);
+                    }
+                    _ => {
+                        batch.changes.utxo.insert(op, coin);
+                    }
+                }
+            }
             batch.changes.merge(next.cs);
             batch.changesets += 1;
             batch.blocks += next.blocks;
@@ -343,6 +369,15 @@ impl Writer {
         crate::loads::newest_first(waiting.chain(s.writing.as_deref()), hash)
     }
 
+    /// The newest unstored block body that `f` picks (queued or being written).
+    pub fn find_unstored(&self, mut f: impl FnMut(&Block) -> bool) -> Option<Block> {
+        let s = self.state.borrow();
+        let waiting = s.queue.queue.iter().rev().map(|q| &q.cs);
+        waiting
+            .chain(s.writing.as_deref())
+            .find_map(|cs| cs.blocks.iter().rev().find(|b| f(b)).cloned())
+    }
+
     /// IndexedDB transactions committed so far.
     pub fn transactions(&self) -> u64 {
         self.state.borrow().transactions
@@ -478,6 +513,123 @@ mod tests {
             out.push(chain.accept_block(&b, b.header.time).unwrap().changes);
         }
         (chain, out)
+    }
+
+    /// The ChangeSets of `n` blocks after the first coinbase matured, each block spending the
+    /// change the block before it made (from that coinbase on).
+    fn spending_changes(n: usize) -> Vec<ChangeSet> {
+        use tabcoin_core::primitives::{OutPoint, Payload, Transaction, TxIn, TxOut};
+        use tabcoin_core::sig::Signature;
+        use tabcoin_core::units::Amount;
+        let params = Params::test();
+        let w = wallet(1, &params);
+        let key = w.public_key();
+        let to = wallet(2, &params).public_key();
+        let mut chain = Chain::new(params.clone());
+        let mut out = Vec::new();
+        let mut first = None;
+        for _ in 0..=params.coinbase_maturity {
+            let b = block_with(&chain, &[], key, b"queue");
+            out.push(chain.accept_block(&b, b.header.time).unwrap().changes);
+            first.get_or_insert(b);
+        }
+        let cb = first.unwrap().txs[0].clone();
+        let mut prev = (
+            OutPoint {
+                txid: cb.txid(),
+                vout: 0,
+            },
+            cb.outputs[0].amount.units(),
+        );
+        for _ in 0..n {
+            let change = prev.1 - 1_000 - 10_000;
+            let mut tx = Transaction {
+                inputs: vec![TxIn {
+                    prev: prev.0,
+                    sig: Signature([0; 64]),
+                }],
+                outputs: vec![
+                    TxOut {
+                        amount: Amount::from_units(1_000).unwrap(),
+                        key: to,
+                    },
+                    TxOut {
+                        amount: Amount::from_units(change).unwrap(),
+                        key,
+                    },
+                ],
+                payload: Payload::None,
+            };
+            let spent = [TxOut {
+                amount: Amount::from_units(prev.1).unwrap(),
+                key,
+            }];
+            w.sign_tx(&mut tx, &spent, &params.genesis_hash());
+            prev = (
+                OutPoint {
+                    txid: tx.txid(),
+                    vout: 1,
+                },
+                change,
+            );
+            let b = block_with(&chain, &[tx], key, b"queue");
+            out.push(chain.accept_block(&b, b.header.time).unwrap().changes);
+        }
+        out
+    }
+
+    /// The coins a store holds after applying `sets` in order to an empty one.
+    fn coins_after<'a>(
+        sets: impl IntoIterator<Item = &'a ChangeSet>,
+    ) -> std::collections::BTreeMap<OutPoint, tabcoin_core::utxo::Coin> {
+        let mut coins = std::collections::BTreeMap::new();
+        for cs in sets {
+            for (op, c) in &cs.utxo {
+                match c {
+                    Some(c) => coins.insert(*op, *c),
+                    None => coins.remove(op),
+                };
+            }
+        }
+        coins
+    }
+
+    #[test]
+    fn coins_created_and_spent_within_a_batch_are_left_out_and_the_store_ends_the_same() {
+        let cs = spending_changes(12);
+        let mut q = small(TIGHT);
+        for c in cs.clone() {
+            q.push(c);
+        }
+        let mut batches = Vec::new();
+        while let Some(b) = q.take_batch() {
+            batches.push(b.changes);
+            q.committed();
+        }
+        assert_eq!(coins_after(&batches), coins_after(&cs));
+        // Plain merging would write every change once per batch; most change outputs live
+        // one block only, so most of those writes are gone.
+        let plain: usize = cs
+            .chunks(TIGHT.batch_changesets)
+            .map(|chunk| {
+                let mut all = ChangeSet::default();
+                for c in chunk {
+                    all.merge(c.clone());
+                }
+                all.utxo.len()
+            })
+            .sum();
+        let written: usize = batches.iter().map(|b| b.utxo.len()).sum();
+        assert!(
+            written < plain,
+            "{written} utxo writes, {plain} without eliding"
+        );
+        // Blocks, undo data and the tip are untouched by it.
+        assert_eq!(
+            batches.iter().map(|b| b.blocks.len()).sum::<usize>(),
+            cs.iter().map(|c| c.blocks.len()).sum::<usize>()
+        );
+        assert_eq!(batches.last().unwrap().tip, cs.last().unwrap().tip);
     }
 
     fn small(limits: Limits) -> WriteQueue {

@@ -7,8 +7,9 @@
 //!
 //! 1. one transaction marks the repair under meta `repair`, deletes the block records that
 //!    do not decode or do not link to genesis, and empties what the replay recomputes
-//!    (UTXO set, undo data, invalid marks, tip, relay list);
-//! 2. the replay's ChangeSets (without the block bodies, which are stored already) go in
+//!    (headers, UTXO set, undo data, invalid marks, tip, relay list);
+//! 2. the replay's ChangeSets (headers instead of the block bodies, which are stored
+//!    already) go in
 //!    merged batches bounded like the write queue's ([`Limits::BROWSER`]), each moving the
 //!    stored tip forward;
 //! 3. one transaction deletes the mark.
@@ -82,8 +83,9 @@ pub async fn repair(store: &IdbStore, params: &Params, why: &str) -> Result<Repa
         match chain.accept_block(b, u64::MAX / 4) {
             Ok(out) => {
                 let mut changes = out.changes;
-                // The bodies are in the store already.
-                changes.blocks.clear();
+                // The bodies are in the store already (with their index entries); their
+                // headers are written again, since the repair's first write clears them.
+                changes.headers = changes.blocks.drain(..).map(|b| b.header).collect();
                 queue.push(changes);
                 kept += 1;
             }

@@ -25,7 +25,7 @@ pub fn verify_chunk(chunk: &[u8]) -> Result<Vec<u8>, JsError> {
 pub(crate) fn answer_in_place(inner: &Rc<RefCell<Inner>>, jobs: Vec<(u64, Arc<VerifyJob>)>) {
     for (ticket, job) in jobs {
         for result in job.results_in_place(1, VerifyMode::Single) {
-            crate::feed(inner, Input::SigsVerified { ticket, result });
+            crate::driver::feed(inner, Input::SigsVerified { ticket, result });
         }
     }
 }

@@ -8,11 +8,13 @@
 
 use gloo::timers::future::TimeoutFuture;
 use tabcoin_core::chain::Chain;
+use tabcoin_core::encode::{Decode, Encode};
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::Block;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::{block_with, wallet};
-use tabcoin_wasm::idb::{IdbStore, StoreError};
+use tabcoin_core::utxo::BlockUndo;
+use tabcoin_wasm::idb::{IdbStore, StoreError, WARM_BLOCKS, body_reads};
 use tabcoin_wasm::queue::{Limits, Writer};
 use tabcoin_wasm::repair::{REPAIR_MARK, repair};
 use wasm_bindgen_test::*;
@@ -56,11 +58,27 @@ fn sync_changes(n: usize) -> (Vec<Block>, Vec<ChangeSet>) {
     (blocks, changes)
 }
 
-/// The chain a store holds must load, and equal a fresh replay of the stored blocks.
+/// The chain a store holds must load (from headers, the UTXO set and the tip: no body),
+/// and equal a fresh replay of the stored blocks.
 async fn assert_consistent(store: &IdbStore) -> Chain {
     let params = Params::test();
+    let reads = body_reads();
     let stored = store.load().await.unwrap();
-    let blocks = stored.blocks.clone();
+    // No body beyond the cache warm-up: the newest active blocks.
+    let warm = stored.blocks.len();
+    assert_eq!(
+        body_reads() - reads,
+        warm as u64,
+        "start-up read more bodies"
+    );
+    assert!(warm <= WARM_BLOCKS);
+    let (blocks, bad) = store.scan_blocks().await.unwrap();
+    assert!(bad.is_empty(), "stored bodies that do not decode: {bad:?}");
+    assert_eq!(
+        stored.headers.len(),
+        blocks.len(),
+        "a stored body without its header or the reverse"
+    );
     let loaded = Chain::load(params.clone(), stored).expect("the store loads");
     let mut replay = Chain::new(params);
     let (ordered, unlinked) =
@@ -80,12 +98,14 @@ async fn assert_consistent(store: &IdbStore) -> Chain {
         replay.utxo(),
         "UTXO set differs from a replay"
     );
+    assert_eq!(warm, WARM_BLOCKS.min(loaded.height().0 as usize), "warm-up");
     for h in &loaded.active_chain()[1..] {
-        assert_eq!(
-            loaded.undo_data(h),
-            replay.undo_data(h),
-            "undo data differs"
-        );
+        let stored = store
+            .get("undo", &h.to_hex())
+            .await
+            .unwrap()
+            .map(|u| BlockUndo::decode(&u).unwrap());
+        assert_eq!(stored.as_ref(), replay.undo_data(h), "undo data differs");
     }
     loaded
 }
@@ -202,7 +222,6 @@ async fn damaged_store(test: &str, changes: &[ChangeSet]) -> IdbStore {
         .iter()
         .find(|(_, c)| c.is_some())
         .unwrap();
-    use tabcoin_core::encode::Encode;
     store
         .damage("utxo", &tabcoin_core::hash::to_hex(&op.encode()))
         .await
@@ -302,5 +321,174 @@ async fn another_tab_upgrading_the_database_closes_this_connection() {
     );
     if let Ok(r) = req.result() {
         r.unchecked_into::<web_sys::IdbDatabase>().close();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn start_up_reads_headers_and_the_utxo_set_not_one_body() {
+    let (blocks, changes) = sync_changes(60);
+    let params = Params::test();
+    let name = db_name("startup");
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    for cs in &changes {
+        store.persist(cs).await.unwrap();
+    }
+    store.close();
+    let mut replay = Chain::new(params.clone());
+    for b in &blocks {
+        replay.accept_block(b, u64::MAX / 4).unwrap();
+    }
+    assert!(replay.height().0 > 40);
+    // The store's load API, as start-up uses it.
+    let reads = body_reads();
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    let stored = store.load().await.unwrap();
+    // Headers for all 60; bodies only for the cache warm-up (exactly the newest 16 active).
+    assert_eq!(
+        body_reads() - reads,
+        WARM_BLOCKS as u64,
+        "block bodies read by load"
+    );
+    assert_eq!(WARM_BLOCKS, 16);
+    let newest: Vec<_> = replay.active_chain()[replay.active_chain().len() - 16..].to_vec();
+    assert_eq!(
+        stored.blocks.iter().map(|b| b.hash()).collect::<Vec<_>>(),
+        newest
+    );
+    assert_eq!(stored.headers.len(), blocks.len());
+    let loaded = Chain::load(params.clone(), stored).unwrap();
+    assert_eq!(loaded.tip().hash, replay.tip().hash);
+    assert_eq!(loaded.utxo(), replay.utxo());
+    store.close();
+    // The whole browser node's start over the same database (its relay refuses at once).
+    let opts = js_sys::Object::new();
+    let set = |k: &str, v: &str| {
+        js_sys::Reflect::set(&opts, &k.into(), &v.into()).unwrap();
+    };
+    set("relay", "ws://127.0.0.1:9/ws");
+    set("network", "test");
+    set("dbName", &name);
+    let reads = body_reads();
+    let node = tabcoin_wasm::BrowserNode::start(opts.into())
+        .await
+        .expect("the node starts");
+    assert_eq!(
+        body_reads() - reads,
+        WARM_BLOCKS as u64,
+        "block bodies read at start-up"
+    );
+    let status = node.status();
+    let height = js_sys::Reflect::get(&status, &"height".into())
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert_eq!(height as u64, replay.height().0);
+    node.stop();
+}
+
+/// Opens `name` at version 1 with the version-1 stores (the layout before `headers`).
+async fn open_v1(name: &str) -> web_sys::IdbDatabase {
+    use wasm_bindgen::JsCast;
+    let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
+    let req = factory.open_with_u32(name, 1).unwrap();
+    let upgrade = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
+        move |ev: web_sys::Event| {
+            let req: web_sys::IdbOpenDbRequest = ev.target().unwrap().unchecked_into();
+            let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
+            for s in ["blocks", "invalid", "utxo", "undo", "nodes", "meta"] {
+                db.create_object_store(s).unwrap();
+            }
+        },
+    );
+    req.set_onupgradeneeded(Some(upgrade.as_ref().unchecked_ref()));
+    let db = done(req.unchecked_ref()).await;
+    db.unchecked_into()
+}
+
+/// Resolves with a request's result (or once a transaction completes).
+async fn done(target: &web_sys::EventTarget) -> wasm_bindgen::JsValue {
+    use wasm_bindgen::JsCast;
+    let (tx, rx) = futures_channel::oneshot::channel::<()>();
+    let tx = std::cell::RefCell::new(Some(tx));
+    let ok = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        if let Some(tx) = tx.borrow_mut().take() {
+            let _ = tx.send(());
+        }
+    });
+    for ev in ["success", "complete"] {
+        target
+            .add_event_listener_with_callback(ev, ok.as_ref().unchecked_ref())
+            .unwrap();
+    }
+    rx.await.unwrap();
+    match target.dyn_ref::<web_sys::IdbRequest>() {
+        Some(r) => r.result().unwrap(),
+        None => wasm_bindgen::JsValue::UNDEFINED,
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_version_1_database_upgrades_without_losing_anything() {
+    use tabcoin_core::hash::to_hex;
+    use wasm_bindgen::JsValue;
+    let (blocks, changes) = sync_changes(40);
+    let params = Params::test();
+    let mut all = ChangeSet::default();
+    for cs in &changes {
+        all.merge(cs.clone());
+    }
+    // Written exactly as version 1 wrote it.
+    let name = db_name("v1");
+    let db = open_v1(&name).await;
+    let names = js_sys::Array::of1(&"blocks".into());
+    for s in ["invalid", "utxo", "undo", "meta"] {
+        names.push(&s.into());
+    }
+    let tx = db
+        .transaction_with_str_sequence_and_mode(&names, web_sys::IdbTransactionMode::Readwrite)
+        .unwrap();
+    let put = |store: &str, key: &str, v: &[u8]| {
+        tx.object_store(store)
+            .unwrap()
+            .put_with_key(&js_sys::Uint8Array::from(v), &JsValue::from_str(key))
+            .unwrap();
+    };
+    for b in &all.blocks {
+        put("blocks", &b.hash().to_hex(), &b.encode());
+    }
+    for (op, c) in &all.utxo {
+        if let Some(c) = c {
+            put("utxo", &to_hex(&op.encode()), &c.encode());
+        }
+    }
+    for (h, u) in &all.undo {
+        if let Some(u) = u {
+            put("undo", &h.to_hex(), &u.encode());
+        }
+    }
+    put("meta", "genesis", params.genesis_hash().as_bytes());
+    put("meta", "tip", all.tip.unwrap().as_bytes());
+    put("meta", "identity", &[9; 32]);
+    done(wasm_bindgen::JsCast::unchecked_ref(&tx)).await;
+    db.close();
+
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    let loaded = assert_consistent(&store).await;
+    let mut replay = Chain::new(params);
+    for b in &blocks {
+        replay.accept_block(b, u64::MAX / 4).unwrap();
+    }
+    assert_eq!(loaded.tip().hash, replay.tip().hash);
+    assert_eq!(store.meta("identity").await.unwrap(), Some(vec![9; 32]));
+    // Every stored body was indexed by the upgrade: its transactions are found.
+    for b in &all.blocks {
+        for (pos, t) in b.txs.iter().enumerate() {
+            let at = store.tx_locations(&t.txid()).await.unwrap();
+            assert!(
+                at.contains(&(b.hash(), pos as u32)),
+                "{} not indexed",
+                t.txid()
+            );
+        }
     }
 }

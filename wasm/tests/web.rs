@@ -117,12 +117,14 @@ async fn a_damaged_record_is_detected_not_trusted() {
         store.persist(cs).await.unwrap();
     }
     let some_block = changes[0].blocks[0].hash().to_hex();
-    store.damage("blocks", &some_block).await.unwrap();
+    // Start-up reads headers: a damaged header is seen there.
+    store.damage("headers", &some_block).await.unwrap();
     match store.load().await {
-        Err(StoreError::Corrupt(what)) => assert!(what.contains("blocks"), "{what}"),
+        Err(StoreError::Corrupt(what)) => assert!(what.contains("headers"), "{what}"),
         other => panic!("damage not detected: {other:?}"),
     }
-    // What still decodes can be rebuilt from.
+    // A damaged body is seen when read; what still decodes can be rebuilt from.
+    store.damage("blocks", &some_block).await.unwrap();
     assert_eq!(store.valid_blocks().await.unwrap().len(), changes.len() - 1);
 }
 
@@ -242,4 +244,114 @@ fn ed25519_edge_case_verdicts_match_native() {
         .is_ok();
         assert_eq!(batch, *want, "case {i}: batch verdict differs");
     }
+}
+
+/// A ban the node makes is written to IndexedDB (a ChangeSet entry, as the tab's writer
+/// does) and holds after a restart over the same database, until it runs out.
+#[wasm_bindgen_test]
+async fn a_ban_survives_a_restart_until_it_expires() {
+    use tabcoin_core::node::{BAN_MS, DisconnectReason, Input, Node, NodeConfig, Output};
+    use tabcoin_core::wire::NodeKind;
+    let params = Params::test();
+    let name = db_name("bans");
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    let config = NodeConfig::new(NodeKind::Browser, [5; 32]);
+    let relay = "ws://127.0.0.1:7/ws".to_string();
+    // Runs `input` and writes every ChangeSet; whether `peer` was refused as banned.
+    async fn step(node: &mut Node, store: &IdbStore, now: u64, input: Input, peer: u64) -> bool {
+        node.handle(now, input);
+        let mut banned = false;
+        while let Some(out) = node.poll_output() {
+            match out {
+                Output::Persist(cs) => store.persist(&cs).await.unwrap(),
+                Output::Disconnect {
+                    peer: p,
+                    reason: DisconnectReason::Banned,
+                } if p == peer => banned = true,
+                _ => {}
+            }
+        }
+        banned
+    }
+    let now = 1_800_000_000_000;
+    let mut node = Node::new(config.clone(), params.clone(), ChangeSet::default()).unwrap();
+    let connect = |peer| Input::Connected {
+        peer,
+        outbound: true,
+        remote: relay.clone(),
+    };
+    assert!(!step(&mut node, &store, now, connect(1), 1).await);
+    // An unknown message type before the handshake: the relay is banned.
+    let garbage = Input::Received {
+        peer: 1,
+        bytes: vec![0xff, 0x00, 0x13],
+    };
+    step(&mut node, &store, now + 10, garbage, 1).await;
+    assert!(
+        step(&mut node, &store, now + 20, connect(2), 2).await,
+        "not banned at all"
+    );
+    store.close();
+    drop(node);
+
+    // Restart over the same database.
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    let stored = store.load().await.unwrap();
+    assert_eq!(stored.bans.keys().collect::<Vec<_>>(), [&relay]);
+    let mut node = Node::new(config.clone(), params.clone(), stored).unwrap();
+    assert!(
+        step(&mut node, &store, now + 60_000, connect(3), 3).await,
+        "the ban did not survive the restart"
+    );
+    // Once it runs out the relay is let in again, and the store forgets the ban.
+    assert!(!step(&mut node, &store, now + BAN_MS + 1_000, connect(4), 4).await);
+    assert!(store.load().await.unwrap().bans.is_empty());
+}
+
+/// The page finds a transaction of any block the tab keeps, though start-up loaded no body:
+/// through the transaction index written with each block.
+#[wasm_bindgen_test]
+async fn find_tx_reads_a_kept_block_through_the_index() {
+    // More blocks than the start-up cache warm-up reads.
+    let (chain, changes) = chain_with_changes(tabcoin_wasm::idb::WARM_BLOCKS + 8);
+    let params = Params::test();
+    let name = db_name("findtx");
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    for cs in &changes {
+        store.persist(cs).await.unwrap();
+    }
+    store.close();
+    let opts = js_sys::Object::new();
+    for (k, v) in [
+        ("relay", "ws://127.0.0.1:9/ws"),
+        ("network", "test"),
+        ("dbName", name.as_str()),
+    ] {
+        js_sys::Reflect::set(&opts, &k.into(), &v.into()).unwrap();
+    }
+    let node = tabcoin_wasm::BrowserNode::start(opts.into())
+        .await
+        .expect("the node starts");
+    let tip = chain.block(&chain.tip().hash).unwrap();
+    let payment = tip.txs[1].txid().to_hex();
+    let found = node.find_tx(payment.clone()).await;
+    let get = |k: &str| js_sys::Reflect::get(&found, &k.into()).unwrap();
+    assert_eq!(get("txid").as_string().unwrap(), payment);
+    assert_eq!(get("status").as_string().unwrap(), "confirmed");
+    assert_eq!(get("height").as_f64().unwrap() as u64, chain.height().0);
+    assert_eq!(get("confirmations").as_f64().unwrap(), 1.0);
+    // A coinbase of an older block, not in memory (the lookup over memory alone does not
+    // see it): read through the index. An unknown txid is null.
+    let old = changes[1].blocks[0].txs[0].txid().to_hex();
+    assert!(node.tx(&old).is_null());
+    let found = node.find_tx(old).await;
+    assert_eq!(
+        js_sys::Reflect::get(&found, &"height".into())
+            .unwrap()
+            .as_f64()
+            .unwrap(),
+        2.0
+    );
+    assert!(node.find_tx("00".repeat(32)).await.is_null());
+    node.stop();
 }

@@ -51,7 +51,9 @@ export function setupExplorer() {
   });
   $('block-search').addEventListener('submit', (e) => {
     e.preventDefault();
-    if (lookup($('block-search-input').value)) $('block-search-input').value = '';
+    lookup($('block-search-input').value).then((shown) => {
+      if (shown) $('block-search-input').value = '';
+    });
   });
 }
 
@@ -69,9 +71,11 @@ function openDialog() {
 
 /**
  * The explorer's search: a height, a block hash or a txid (64 hex digits), or an address,
- * over the blocks the node keeps. Returns whether something was shown.
+ * over the blocks the node keeps. Resolves to whether something was shown.
+ * @param {string} raw
+ * @returns {Promise<boolean>}
  */
-export function lookup(raw) {
+export async function lookup(raw) {
   const q = raw.trim();
   const out = $('search-result');
   if (!q) {
@@ -92,7 +96,17 @@ export function lookup(raw) {
   if (/^[0-9a-fA-F]{64}$/.test(q)) {
     const hex = q.toLowerCase();
     if (showBlock(hex, { quiet: true })) return true;
-    const t = query('the transaction', () => node.tx(hex));
+    // The pool and the blocks in memory answer at once; any other block the tab keeps is
+    // read through its IndexedDB transaction index.
+    let t = query('the transaction', () => node.tx(hex));
+    if (!t) {
+      try {
+        t = await node.findTx(hex);
+      } catch (err) {
+        setResult(out, 'error', `Could not read the transaction: ${errText(err)}`);
+        return false;
+      }
+    }
     if (t) {
       setText(out, '');
       dialogHash = null;

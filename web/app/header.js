@@ -123,6 +123,16 @@ export function renderStorage() {
   if (est && est.quota) parts.push(`This site uses ${fmtMB(est.usage)} of ${fmtMB(est.quota)} the browser allows it.`);
   if (st && st.error) parts.push(`Storage error: ${st.error}`);
   e.title = parts.join(' ');
+  setText($('storage-kept'), keptLine(ui.status));
+}
+
+/** Which block bodies the node keeps (pruning): "keeps blocks H..tip (X MB of Y MB)". */
+function keptLine(st) {
+  const p = st?.prune;
+  if (!p) return '';
+  if (p.budget === null || p.budget === undefined) return 'keeps every block';
+  const from = Math.max(1, Number(p.keptFrom) || 0);
+  return `keeps blocks ${fmtInt(from)}..${fmtInt(st.height)} (${fmtMB(p.keptBytes)} of ${fmtMB(p.budget)})`;
 }
 
 function fmtMB(n) {
@@ -152,5 +162,10 @@ export function renderHeader() {
     const id = st.nodeId || '';
     setText($('node-id'), id ? id.slice(0, 12) : '—');
     $('node-id').title = id ? `Node id ${id}` : '';
+    // The UTXO set's digest at the tip (CONSENSUS.md): equal digests, equal coins.
+    const digest = st.utxoDigest || '';
+    setText($('utxo-digest'), digest ? digest.slice(0, 12) : '—');
+    $('utxo-digest').title = digest ? `UTXO digest ${digest} at #${st.height}` : '';
+    $('utxo-digest').dataset.digest = digest;
   }
 }

@@ -523,22 +523,6 @@ impl Measured {
 /// Replaces the mempool section in the docs at `path`, or appends it.
 pub fn write_docs(path: &str, section: &str) -> std::io::Result<()> {
     let old = std::fs::read_to_string(path)?;
-    let new = match (old.find(BEGIN), old.find(END)) {
-        (Some(b), Some(e)) if b < e => {
-            let after = &old[e + END.len()..];
-            let after = after.strip_prefix('\n').unwrap_or(after);
-            format!("{}{section}{after}", &old[..b])
-        }
-        _ => {
-            let sep = if old.ends_with("\n\n") {
-                ""
-            } else if old.ends_with('\n') {
-                "\n"
-            } else {
-                "\n\n"
-            };
-            format!("{old}{sep}{section}")
-        }
-    };
+    let new = crate::support::splice_section(&old, BEGIN, END, section);
     std::fs::write(path, new)
 }

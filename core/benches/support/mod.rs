@@ -36,3 +36,37 @@ pub fn utc_now() -> String {
         of_day % 3_600 / 60
     )
 }
+
+/// `old` (a docs file) with the part from `begin` to `end` (markers included, and one
+/// newline after `end`) replaced by `section`; without both markers in order, `old` with
+/// `section` appended after a blank line.
+pub fn splice_section(old: &str, begin: &str, end: &str, section: &str) -> String {
+    match (old.find(begin), old.find(end)) {
+        (Some(b), Some(e)) if b < e => {
+            let after = &old[e + end.len()..];
+            let after = after.strip_prefix('\n').unwrap_or(after);
+            format!("{}{section}{after}", &old[..b])
+        }
+        _ => {
+            let sep = if old.ends_with("\n\n") || old.is_empty() {
+                ""
+            } else if old.ends_with('\n') {
+                "\n"
+            } else {
+                "\n\n"
+            };
+            format!("{old}{sep}{section}")
+        }
+    }
+}
+
+/// `rustc --version` of the compiler cargo uses (`$RUSTC`, else `rustc`), or `unknown`.
+pub fn rustc_version() -> String {
+    std::process::Command::new(std::env::var("RUSTC").unwrap_or("rustc".into()))
+        .arg("--version")
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}

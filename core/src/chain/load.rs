@@ -29,6 +29,15 @@ impl Chain {
     ) -> Result<Chain, LoadError> {
         let mut chain = Chain::new(params);
         chain.bodies.set_budget(cache_bytes);
+        let mut prune_state = ChangeSet {
+            prune_height: stored.prune_height,
+            sizes: stored.sizes.clone(),
+            ..ChangeSet::default()
+        };
+        for b in &stored.blocks {
+            let size = u32::try_from(crate::encode::Encode::encoded_len(b)).unwrap_or(u32::MAX);
+            prune_state.sizes.entry(b.hash()).or_insert(size);
+        }
         let mut pending: BTreeMap<BlockHash, Vec<(BlockHeader, Option<Block>)>> = BTreeMap::new();
         let items = stored
             .headers
@@ -129,11 +138,12 @@ impl Chain {
         active.reverse();
         chain.active = active;
         chain.recompute_best_header();
-        for (op, coin) in stored.utxo {
-            if let Some(coin) = coin {
-                chain.utxo.insert(op, coin);
-            }
-        }
+        chain.prune_load(&prune_state);
+        chain.utxo = stored
+            .utxo
+            .into_iter()
+            .filter_map(|(op, coin)| Some((op, coin?)))
+            .collect();
         Ok(chain)
     }
 }

@@ -9,9 +9,11 @@
 
 mod cache;
 mod load;
+mod prune;
 mod verify;
 
 pub use cache::DEFAULT_BODY_CACHE_BYTES;
+pub use prune::{DEFAULT_PRUNE_DEPTH, PruneStatus};
 pub use verify::VerifyRequest;
 
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -220,6 +222,8 @@ pub struct Chain {
     /// Block hash at each height of the chain ending at `best_header` (like `active`, so
     /// sync questions about that chain are answered by height instead of by walking it).
     best_chain: Vec<BlockHash>,
+    /// What a pruned node keeps (see `prune`).
+    prune: prune::Pruning,
 }
 
 impl Chain {
@@ -257,6 +261,7 @@ impl Chain {
             sigs: verify::Deferred::default(),
             best_header: genesis,
             best_chain: alloc::vec![genesis],
+            prune: prune::Pruning::new(),
         };
         chain.candidates.insert((entry.work, Reverse(0), genesis));
         chain.index.insert(genesis, entry);
@@ -466,6 +471,7 @@ impl Chain {
         let entry = self.index.get_mut(&hash).expect("header was just accepted");
         entry.status = Status::HaveData;
         self.bodies.insert(hash, block.clone(), None);
+        self.prune_note_stored(hash, block);
         let mut outcome = BlockOutcome::default();
         outcome.changes.blocks.push(block.clone());
         self.link(hash);
@@ -685,6 +691,7 @@ impl Chain {
             }
         }
         self.bodies.pinned.clear();
+        self.prune_step(&mut outcome.changes);
     }
 
     /// Blocks a switch to `target` disconnects (tip first) and connects (oldest first).
@@ -828,6 +835,7 @@ impl Chain {
     /// descendants leave the candidates until it is downloaded again.
     fn forget_body(&mut self, hash: BlockHash) {
         self.bodies.remove(&hash);
+        self.prune_note_forgotten(&hash);
         if let Some(e) = self.index.get_mut(&hash) {
             e.status = Status::HeaderOnly;
         }

@@ -8,74 +8,89 @@ fn class(s: &str) -> IpClass {
     classify(s.parse().unwrap())
 }
 
-#[test]
-fn ipv4_ranges_are_classified() {
-    for (ip, c) in [
-        ("8.8.8.8", IpClass::Public),
-        ("1.1.1.1", IpClass::Public),
-        ("0.0.0.0", IpClass::Unspecified),
-        ("0.1.2.3", IpClass::Unspecified),
-        ("127.0.0.1", IpClass::Loopback),
-        ("127.255.0.9", IpClass::Loopback),
-        ("10.1.2.3", IpClass::Private),
-        ("172.16.0.1", IpClass::Private),
-        ("172.31.255.255", IpClass::Private),
-        ("172.32.0.1", IpClass::Public),
-        ("172.15.0.1", IpClass::Public),
-        ("192.168.1.1", IpClass::Private),
-        ("169.254.1.1", IpClass::LinkLocal),
-        ("169.254.169.254", IpClass::Metadata),
-        ("100.64.0.1", IpClass::SharedCgnat),
-        ("100.127.255.255", IpClass::SharedCgnat),
-        ("100.128.0.1", IpClass::Public),
-        ("100.63.0.1", IpClass::Public),
-        ("224.0.0.1", IpClass::Multicast),
-        ("239.255.255.250", IpClass::Multicast),
-        ("255.255.255.255", IpClass::Broadcast),
-        ("240.0.0.1", IpClass::Reserved),
-        ("192.0.2.7", IpClass::Documentation),
-        ("198.51.100.7", IpClass::Documentation),
-        ("203.0.113.7", IpClass::Documentation),
-        ("192.0.0.8", IpClass::Reserved),
-        ("198.18.0.1", IpClass::Reserved),
-        ("198.20.0.1", IpClass::Public),
-    ] {
-        assert_eq!(class(ip), c, "{ip}");
+/// Checks every row of a table: `f(input)` must equal `expected(row's value)`.
+fn check_table<T, R: PartialEq + core::fmt::Debug>(
+    table: impl IntoIterator<Item = (&'static str, T)>,
+    f: impl Fn(&str) -> R,
+    expected: impl Fn(T) -> R,
+) {
+    for (input, value) in table {
+        assert_eq!(f(input), expected(value), "{input}");
     }
 }
 
 #[test]
+fn ipv4_ranges_are_classified() {
+    check_table(
+        [
+            ("8.8.8.8", IpClass::Public),
+            ("1.1.1.1", IpClass::Public),
+            ("0.0.0.0", IpClass::Unspecified),
+            ("0.1.2.3", IpClass::Unspecified),
+            ("127.0.0.1", IpClass::Loopback),
+            ("127.255.0.9", IpClass::Loopback),
+            ("10.1.2.3", IpClass::Private),
+            ("172.16.0.1", IpClass::Private),
+            ("172.31.255.255", IpClass::Private),
+            ("172.32.0.1", IpClass::Public),
+            ("172.15.0.1", IpClass::Public),
+            ("192.168.1.1", IpClass::Private),
+            ("169.254.1.1", IpClass::LinkLocal),
+            ("169.254.169.254", IpClass::Metadata),
+            ("100.64.0.1", IpClass::SharedCgnat),
+            ("100.127.255.255", IpClass::SharedCgnat),
+            ("100.128.0.1", IpClass::Public),
+            ("100.63.0.1", IpClass::Public),
+            ("224.0.0.1", IpClass::Multicast),
+            ("239.255.255.250", IpClass::Multicast),
+            ("255.255.255.255", IpClass::Broadcast),
+            ("240.0.0.1", IpClass::Reserved),
+            ("192.0.2.7", IpClass::Documentation),
+            ("198.51.100.7", IpClass::Documentation),
+            ("203.0.113.7", IpClass::Documentation),
+            ("192.0.0.8", IpClass::Reserved),
+            ("198.18.0.1", IpClass::Reserved),
+            ("198.20.0.1", IpClass::Public),
+        ],
+        class,
+        core::convert::identity,
+    );
+}
+
+#[test]
 fn ipv6_ranges_are_classified() {
-    for (ip, c) in [
-        ("2a00:1450:4001::1", IpClass::Public),
-        ("::", IpClass::Unspecified),
-        ("::1", IpClass::Loopback),
-        ("::ffff:127.0.0.1", IpClass::Loopback),
-        ("::ffff:10.0.0.1", IpClass::Private),
-        ("::ffff:8.8.8.8", IpClass::Public),
-        ("::127.0.0.1", IpClass::Reserved),
-        ("64:ff9b::a00:1", IpClass::Private),
-        ("64:ff9b::808:808", IpClass::Public),
-        ("64:ff9b:1::1", IpClass::Reserved),
-        ("2002:7f00:1::", IpClass::Loopback),
-        ("2002:a9fe:a9fe::", IpClass::Metadata),
-        ("2002:808:808::", IpClass::Public),
-        ("fc00::1", IpClass::Private),
-        ("fd12:3456::1", IpClass::Private),
-        ("fd00:ec2::254", IpClass::Metadata),
-        ("fe80::1", IpClass::LinkLocal),
-        ("febf::1", IpClass::LinkLocal),
-        ("fec0::1", IpClass::Private),
-        ("ff02::1", IpClass::Multicast),
-        ("2001:db8::1", IpClass::Documentation),
-        ("3fff::1", IpClass::Documentation),
-        ("2001::1", IpClass::Reserved),
-        ("2001:10::1", IpClass::Reserved),
-        ("100::1", IpClass::Reserved),
-        ("4000::1", IpClass::Reserved),
-    ] {
-        assert_eq!(class(ip), c, "{ip}");
-    }
+    check_table(
+        [
+            ("2a00:1450:4001::1", IpClass::Public),
+            ("::", IpClass::Unspecified),
+            ("::1", IpClass::Loopback),
+            ("::ffff:127.0.0.1", IpClass::Loopback),
+            ("::ffff:10.0.0.1", IpClass::Private),
+            ("::ffff:8.8.8.8", IpClass::Public),
+            ("::127.0.0.1", IpClass::Reserved),
+            ("64:ff9b::a00:1", IpClass::Private),
+            ("64:ff9b::808:808", IpClass::Public),
+            ("64:ff9b:1::1", IpClass::Reserved),
+            ("2002:7f00:1::", IpClass::Loopback),
+            ("2002:a9fe:a9fe::", IpClass::Metadata),
+            ("2002:808:808::", IpClass::Public),
+            ("fc00::1", IpClass::Private),
+            ("fd12:3456::1", IpClass::Private),
+            ("fd00:ec2::254", IpClass::Metadata),
+            ("fe80::1", IpClass::LinkLocal),
+            ("febf::1", IpClass::LinkLocal),
+            ("fec0::1", IpClass::Private),
+            ("ff02::1", IpClass::Multicast),
+            ("2001:db8::1", IpClass::Documentation),
+            ("3fff::1", IpClass::Documentation),
+            ("2001::1", IpClass::Reserved),
+            ("2001:10::1", IpClass::Reserved),
+            ("100::1", IpClass::Reserved),
+            ("4000::1", IpClass::Reserved),
+        ],
+        class,
+        core::convert::identity,
+    );
 }
 
 #[test]
@@ -90,40 +105,42 @@ fn only_plain_ws_urls_parse() {
     assert_eq!((u.port, u.explicit_port, u.path.as_str()), (8080, true, ""));
     let u = parse_relay_url("ws://1.2.3.4:1/a/b-c_d.e~f").unwrap();
     assert_eq!(u.host, Host::Ip(Ipv4Addr::new(1, 2, 3, 4).into()));
-    for (url, e) in [
-        ("http://a.example/", DialError::BadScheme),
-        ("WS://a.example/", DialError::BadScheme),
-        ("ws://a.example/x?y=1", DialError::QueryOrFragment),
-        ("ws://a.example/#f", DialError::QueryOrFragment),
-        ("ws://user:pw@a.example/", DialError::UserInfo),
-        ("ws://@a.example/", DialError::UserInfo),
-        ("ws://a b/", DialError::BadCharacter),
-        ("ws://a.example/\n", DialError::BadCharacter),
-        ("ws://é.example/", DialError::BadCharacter),
-        ("ws://", DialError::BadHost),
-        ("ws:///x", DialError::BadHost),
-        ("ws://a..b/", DialError::BadHost),
-        ("ws://-a.example/", DialError::BadHost),
-        ("ws://a_b.example/", DialError::BadHost),
-        ("ws://[::1/", DialError::BadHost),
-        ("ws://[::1]x/", DialError::BadHost),
-        ("ws://[zz]/", DialError::BadHost),
-        ("ws://a.example:/", DialError::BadPort),
-        ("ws://a.example:0/", DialError::BadPort),
-        ("ws://a.example:65536/", DialError::BadPort),
-        ("ws://a.example:+80/", DialError::BadPort),
-        ("ws://a.example:1:2/", DialError::BadPort),
-        ("ws://127.1/", DialError::NumericHost),
-        ("ws://2130706433/", DialError::NumericHost),
-        ("ws://0x7f000001/", DialError::NumericHost),
-        ("ws://010.0.0.1/", DialError::NumericHost),
-        ("ws://a.example/%2e%2e", DialError::BadPath),
-        ("ws://a.example/a/../b", DialError::BadPath),
-        ("ws://a.example//b", DialError::BadPath),
-        ("ws://a.example/\\", DialError::BadPath),
-    ] {
-        assert_eq!(parse_relay_url(url), Err(e), "{url}");
-    }
+    check_table(
+        [
+            ("http://a.example/", DialError::BadScheme),
+            ("WS://a.example/", DialError::BadScheme),
+            ("ws://a.example/x?y=1", DialError::QueryOrFragment),
+            ("ws://a.example/#f", DialError::QueryOrFragment),
+            ("ws://user:pw@a.example/", DialError::UserInfo),
+            ("ws://@a.example/", DialError::UserInfo),
+            ("ws://a b/", DialError::BadCharacter),
+            ("ws://a.example/\n", DialError::BadCharacter),
+            ("ws://é.example/", DialError::BadCharacter),
+            ("ws://", DialError::BadHost),
+            ("ws:///x", DialError::BadHost),
+            ("ws://a..b/", DialError::BadHost),
+            ("ws://-a.example/", DialError::BadHost),
+            ("ws://a_b.example/", DialError::BadHost),
+            ("ws://[::1/", DialError::BadHost),
+            ("ws://[::1]x/", DialError::BadHost),
+            ("ws://[zz]/", DialError::BadHost),
+            ("ws://a.example:/", DialError::BadPort),
+            ("ws://a.example:0/", DialError::BadPort),
+            ("ws://a.example:65536/", DialError::BadPort),
+            ("ws://a.example:+80/", DialError::BadPort),
+            ("ws://a.example:1:2/", DialError::BadPort),
+            ("ws://127.1/", DialError::NumericHost),
+            ("ws://2130706433/", DialError::NumericHost),
+            ("ws://0x7f000001/", DialError::NumericHost),
+            ("ws://010.0.0.1/", DialError::NumericHost),
+            ("ws://a.example/%2e%2e", DialError::BadPath),
+            ("ws://a.example/a/../b", DialError::BadPath),
+            ("ws://a.example//b", DialError::BadPath),
+            ("ws://a.example/\\", DialError::BadPath),
+        ],
+        parse_relay_url,
+        Err,
+    );
     let long_path = alloc::format!("ws://a.example/{}", "p".repeat(MAX_PATH));
     assert_eq!(parse_relay_url(&long_path), Err(DialError::PathTooLong));
     let long = alloc::format!("ws://{}.example/", "a".repeat(crate::wire::MAX_URL));
@@ -136,37 +153,39 @@ fn the_default_policy_refuses_local_and_special_addresses() {
     assert!(p.check_url("wss://relay.example.com:8443/ws").is_ok());
     assert!(p.check_url("ws://8.8.8.8/ws").is_ok());
     assert!(p.check_url("ws://[2a00::1]/ws").is_ok());
-    for (url, e) in [
-        (
-            "ws://127.0.0.1:8080/ws",
-            DialError::Refused(IpClass::Loopback),
-        ),
-        ("ws://10.0.0.1/ws", DialError::Refused(IpClass::Private)),
-        ("ws://192.168.0.1/", DialError::Refused(IpClass::Private)),
-        (
-            "ws://169.254.169.254/latest",
-            DialError::Refused(IpClass::Metadata),
-        ),
-        (
-            "ws://100.100.100.100/",
-            DialError::Refused(IpClass::SharedCgnat),
-        ),
-        ("ws://[::1]:80/", DialError::Refused(IpClass::Loopback)),
-        (
-            "ws://[::ffff:192.168.0.1]/",
-            DialError::Refused(IpClass::Private),
-        ),
-        ("ws://[fe80::1]/", DialError::Refused(IpClass::LinkLocal)),
-        ("ws://[fd00::1]/", DialError::Refused(IpClass::Private)),
-        ("ws://0.0.0.0/", DialError::Refused(IpClass::Unspecified)),
-        ("ws://localhost:8080/", DialError::LocalName),
-        ("ws://a.localhost/", DialError::LocalName),
-        ("ws://printer.local/", DialError::LocalName),
-        ("ws://db.internal/", DialError::LocalName),
-        ("ws://intranet/", DialError::LocalName),
-    ] {
-        assert_eq!(p.check_url(url).map(|_| ()), Err(e), "{url}");
-    }
+    check_table(
+        [
+            (
+                "ws://127.0.0.1:8080/ws",
+                DialError::Refused(IpClass::Loopback),
+            ),
+            ("ws://10.0.0.1/ws", DialError::Refused(IpClass::Private)),
+            ("ws://192.168.0.1/", DialError::Refused(IpClass::Private)),
+            (
+                "ws://169.254.169.254/latest",
+                DialError::Refused(IpClass::Metadata),
+            ),
+            (
+                "ws://100.100.100.100/",
+                DialError::Refused(IpClass::SharedCgnat),
+            ),
+            ("ws://[::1]:80/", DialError::Refused(IpClass::Loopback)),
+            (
+                "ws://[::ffff:192.168.0.1]/",
+                DialError::Refused(IpClass::Private),
+            ),
+            ("ws://[fe80::1]/", DialError::Refused(IpClass::LinkLocal)),
+            ("ws://[fd00::1]/", DialError::Refused(IpClass::Private)),
+            ("ws://0.0.0.0/", DialError::Refused(IpClass::Unspecified)),
+            ("ws://localhost:8080/", DialError::LocalName),
+            ("ws://a.localhost/", DialError::LocalName),
+            ("ws://printer.local/", DialError::LocalName),
+            ("ws://db.internal/", DialError::LocalName),
+            ("ws://intranet/", DialError::LocalName),
+        ],
+        |url| p.check_url(url).map(|_| ()),
+        Err,
+    );
 }
 
 #[test]
@@ -182,19 +201,17 @@ fn allowing_local_allows_only_local_ranges() {
     ] {
         assert!(p.check_url(url).is_ok(), "{url}");
     }
-    for (ip, c) in [
-        ("169.254.169.254", IpClass::Metadata),
-        ("0.0.0.0", IpClass::Unspecified),
-        ("224.0.0.1", IpClass::Multicast),
-        ("255.255.255.255", IpClass::Broadcast),
-        ("192.0.2.1", IpClass::Documentation),
-    ] {
-        assert_eq!(
-            p.check_ip(ip.parse().unwrap()),
-            Err(DialError::Refused(c)),
-            "{ip}"
-        );
-    }
+    check_table(
+        [
+            ("169.254.169.254", IpClass::Metadata),
+            ("0.0.0.0", IpClass::Unspecified),
+            ("224.0.0.1", IpClass::Multicast),
+            ("255.255.255.255", IpClass::Broadcast),
+            ("192.0.2.1", IpClass::Documentation),
+        ],
+        |ip| p.check_ip(ip.parse().unwrap()),
+        |c| Err(DialError::Refused(c)),
+    );
     assert_eq!(
         p.check_ip(Ipv6Addr::UNSPECIFIED.into()),
         Err(DialError::Refused(IpClass::Unspecified))

@@ -36,6 +36,7 @@ impl Node {
         }
         p.stalls = 0;
         p.known.insert(hash.to_hash());
+        self.note_block_size(peer, block.encoded_len());
         self.process_block(Some(peer), block);
         self.peer_has_block(peer, &hash);
         self.request_blocks();
@@ -310,6 +311,13 @@ impl Node {
                 continue;
             }
             let bytes = match item.id() {
+                // Our new tip goes in compact form to a peer that speaks it (compact.rs).
+                InvId::Block(hash)
+                    if blocks < MAX_BLOCKS_PER_GETDATA && self.serve_compact(peer, &hash) =>
+                {
+                    blocks += 1;
+                    continue;
+                }
                 InvId::Block(hash) if blocks < MAX_BLOCKS_PER_GETDATA => {
                     let bytes = self.encoded_block(&hash);
                     if bytes.is_none() && self.defer_serve(peer, hash) {
@@ -351,7 +359,8 @@ impl Node {
     /// Queues serving a stored body that is not in memory: the host reads it and
     /// [`Node::on_block_loaded`] sends it. False when it is not stored or the queue is full.
     fn defer_serve(&mut self, peer: PeerId, hash: BlockHash) -> bool {
-        if !self.chain.has_block(&hash) {
+        // A body deleted by pruning is answered `notfound` at once, without a store read.
+        if !self.chain.has_block(&hash) || self.chain.body_pruned(&hash) {
             return false;
         }
         let queued: usize = self.serve_waiting.values().map(Vec::len).sum();

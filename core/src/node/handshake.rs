@@ -9,9 +9,7 @@ use crate::hash::sha256d_parts;
 use crate::record::{NodeRecord, RECORD_REFRESH_S, RecordError};
 use crate::sig;
 use crate::units::Work;
-use crate::wire::{
-    FEATURES, Hello, MIN_PROTOCOL_VERSION, Message, NodeKind, PROTOCOL_VERSION, auth_message,
-};
+use crate::wire::{Hello, MIN_PROTOCOL_VERSION, Message, NodeKind, PROTOCOL_VERSION, auth_message};
 
 use super::{DisconnectReason, Event, Node, Offence, Peer, PeerId};
 
@@ -22,7 +20,7 @@ impl Node {
         let tip = self.chain.tip();
         Message::Hello(Hello {
             version: PROTOCOL_VERSION,
-            features: FEATURES,
+            features: self.config.features,
             network: self.chain.genesis_hash(),
             node_id: self.node_id,
             kind: self.config.kind,
@@ -33,6 +31,7 @@ impl Node {
             best_work: tip.work,
             challenge,
             agent: self.config.agent.clone(),
+            kept_from: self.chain.advertised_kept_from(),
             extra: Vec::new(),
         })
     }
@@ -139,7 +138,7 @@ impl Node {
         p.best_height = h.best_height;
         p.best_header = known_best;
         p.version = h.version.min(PROTOCOL_VERSION);
-        p.features = h.features & FEATURES;
+        p.features = h.features & self.config.features;
         let (their_challenge, their_id) = (h.challenge, h.node_id);
         p.hello = Some(h);
         let proof = self.keypair.sign(

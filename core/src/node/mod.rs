@@ -12,12 +12,14 @@
 //! is the public face, `peer` what is kept per connection.
 
 mod blocks;
+pub mod compact;
 mod connections;
 mod discovery;
 mod handshake;
 mod mining;
 mod offence;
 mod peer;
+mod prune;
 mod push;
 mod sync;
 mod timers;
@@ -30,6 +32,7 @@ pub use crate::addrman::{
 };
 pub use connections::ban_key;
 pub use mining::MiningWait;
+pub use sync::{MAX_BLOCKS_IN_FLIGHT_SYNC, SYNC_BYTES_IN_FLIGHT};
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
 
 use alloc::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -206,6 +209,8 @@ pub struct Node {
     serve_waiting: BTreeMap<BlockHash, Vec<PeerId>>,
     /// Recently served block messages, encoded (see `encoded_block`).
     encoded_blocks: VecDeque<(BlockHash, Arc<[u8]>)>,
+    /// Compact block relay: blocks being rebuilt, encoded compact blocks.
+    compact: compact::CompactState,
     /// Who sent blocks whose signatures the host may still be verifying (`verify`).
     block_sources: BTreeMap<BlockHash, PeerId>,
     pub stats: NodeStats,
@@ -226,6 +231,7 @@ impl Node {
         bans.sort_by_key(|(_, until)| core::cmp::Reverse(*until));
         bans.truncate(MAX_BANS);
         let mut chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
+        chain.set_prune(config.prune_bytes, config.prune_depth);
         chain.set_deferred_verify(config.parallel_verify);
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
@@ -270,6 +276,7 @@ impl Node {
             loading: BTreeSet::new(),
             serve_waiting: BTreeMap::new(),
             encoded_blocks: VecDeque::new(),
+            compact: compact::CompactState::default(),
             block_sources: BTreeMap::new(),
             stats: NodeStats::default(),
             config,
@@ -444,6 +451,9 @@ impl Node {
             Message::Block(b) => self.on_block(peer, b),
             Message::SendBlocks => self.on_sendblocks(peer),
             Message::Tx(tx) => self.on_tx(peer, tx),
+            Message::CmpctBlock(cb) => self.on_cmpctblock(peer, cb),
+            Message::GetBlockTxn { block, indexes } => self.on_getblocktxn(peer, block, indexes),
+            Message::BlockTxn { block, txs } => self.on_blocktxn(peer, block, txs),
         }
     }
 }

@@ -49,6 +49,14 @@ pub(super) enum Offence {
     UnsolicitedBlock(BlockHash),
     /// A transaction nobody asked this peer for (and not late).
     UnsolicitedTx(Txid),
+    /// A `cmpctblock` that breaks its own rules (no coinbase first, prefilled indexes out of
+    /// order or beyond the block, too many transactions) or whose header lacks its work.
+    BadCompactBlock(String),
+    /// A `getblocktxn` whose indexes are not increasing or go beyond the block.
+    BadGetBlockTxn(BlockHash),
+    /// A `blocktxn` that answers no request of ours, or whose transactions are not the ones
+    /// the short ids named.
+    WrongBlockTxn(BlockHash),
 }
 
 impl Offence {
@@ -64,7 +72,8 @@ impl Offence {
             | Offence::HeadersNotAChain
             | Offence::TooManyPendingHeaders
             | Offence::UnbackedWorkClaim
-            | Offence::ClaimNotBacked => Conduct::Disconnect,
+            | Offence::ClaimNotBacked
+            | Offence::BadCompactBlock(_) => Conduct::Disconnect,
             Offence::ForgedRecord => Conduct::Penalise(50),
             Offence::ExpiredRecord => Conduct::Penalise(10),
             Offence::UnsolicitedNodes
@@ -73,6 +82,8 @@ impl Offence {
             Offence::HeadersTimeout => Conduct::Penalise(GETHEADERS_TIMEOUT_PENALTY),
             Offence::BlockRequestsTimedOut => Conduct::Penalise(STALL_PENALTY),
             Offence::UnsolicitedTx(_) => Conduct::Penalise(10),
+            Offence::BadGetBlockTxn(_) => Conduct::Penalise(20),
+            Offence::WrongBlockTxn(_) => Conduct::Penalise(50),
         }
     }
 
@@ -97,6 +108,9 @@ impl Offence {
             Offence::BlockRequestsTimedOut => String::from("block requests timed out"),
             Offence::UnsolicitedBlock(hash) => format!("unsolicited block {hash}"),
             Offence::UnsolicitedTx(txid) => format!("unsolicited transaction {txid}"),
+            Offence::BadCompactBlock(why) => format!("bad compact block: {why}"),
+            Offence::BadGetBlockTxn(hash) => format!("bad getblocktxn for {hash}"),
+            Offence::WrongBlockTxn(hash) => format!("wrong blocktxn for {hash}"),
         }
     }
 
@@ -204,6 +218,24 @@ mod tests {
                 Offence::UnsolicitedTx(t),
                 Conduct::Penalise(10),
                 "Unsolicited `tx` (not requested from that peer, and not late)",
+            ),
+            (
+                Offence::BadCompactBlock(String::from("x")),
+                Conduct::Disconnect,
+                "A `cmpctblock` without the coinbase prefilled first, with prefilled indexes out \
+                 of order or beyond the block, with more transactions than a block may hold, or \
+                 whose header fails its proof of work",
+            ),
+            (
+                Offence::BadGetBlockTxn(h),
+                Conduct::Penalise(20),
+                "A `getblocktxn` whose indexes are not strictly increasing or go beyond the block",
+            ),
+            (
+                Offence::WrongBlockTxn(h),
+                Conduct::Penalise(50),
+                "A `blocktxn` that answers no `getblocktxn` of ours, or whose transactions do not \
+                 match the short ids they fill",
             ),
         ]
     }

@@ -111,6 +111,10 @@ pub(super) struct Peer {
     /// Block and transaction hashes this peer has or was sent.
     pub(super) known: RecentSet,
     pub(super) blocks_in_flight: BTreeMap<BlockHash, u64>,
+    /// The largest block it delivered lately, decaying (`Node::note_block_size`); starts at
+    /// the largest a block may be, so its sync window grows only once it has delivered small
+    /// blocks.
+    pub(super) recent_block_bytes: usize,
     /// Block and transaction requests to this peer that timed out, by when. While remembered
     /// they are not asked of this peer again, and they are welcome if they still arrive.
     pub(super) timed_out: BTreeMap<Hash256, u64>,
@@ -178,6 +182,7 @@ impl Peer {
             ping: None,
             known: RecentSet::new(KNOWN_PER_PEER),
             blocks_in_flight: BTreeMap::new(),
+            recent_block_bytes: crate::wire::MAX_MESSAGE_SIZE,
             timed_out: BTreeMap::new(),
             stalls: 0,
             txs_in_flight: BTreeMap::new(),

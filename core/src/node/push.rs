@@ -61,8 +61,12 @@ impl Node {
         }
     }
 
-    /// Sends block `hash` to `peer` unasked (the shared encoding); false if we have no body.
+    /// Sends block `hash` to `peer` unasked: as a compact block if it speaks them
+    /// (`compact.rs`), else whole (the shared encoding); false if we have no body.
     pub(super) fn push_block(&mut self, peer: PeerId, hash: &BlockHash) -> bool {
+        if self.push_compact(peer, hash) {
+            return true;
+        }
         let Some(bytes) = self.encoded_block(hash) else {
             return false;
         };

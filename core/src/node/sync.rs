@@ -11,11 +11,42 @@ use crate::units::{Height, Work};
 use crate::validation::{Conduct, check_header};
 use crate::wire::{InvItem, MAX_HEADERS, MAX_LOCATOR, Message};
 
+use super::peer::Peer;
 use super::{
     BLOCKS_PER_PASS, DisconnectReason, Event, GETHEADERS_MIN_INTERVAL_MS,
-    MAX_BLOCKS_IN_FLIGHT_PER_PEER, MAX_PENDING_HEADERS, MAX_PENDING_HEADERS_TOTAL,
-    MAX_UNCONNECTING_HEADERS, Node, Offence, PeerId,
+    MAX_BLOCKS_IN_FLIGHT_PER_PEER, MAX_BLOCKS_PER_GETDATA, MAX_PENDING_HEADERS,
+    MAX_PENDING_HEADERS_TOTAL, MAX_UNCONNECTING_HEADERS, Node, Offence, PeerId,
 };
+
+/// Blocks in flight per peer during initial sync (the peer's chain at least this many blocks
+/// ahead of ours), when its recent blocks are small enough for [`SYNC_BYTES_IN_FLIGHT`].
+pub const MAX_BLOCKS_IN_FLIGHT_SYNC: usize = 64;
+
+/// What the sync window aims to keep in flight per peer, in bytes: the window is this ÷ the
+/// largest block the peer delivered recently ([`Peer::recent_block_bytes`]), between
+/// [`MAX_BLOCKS_IN_FLIGHT_PER_PEER`] and [`MAX_BLOCKS_IN_FLIGHT_SYNC`]. Far below the relay's
+/// per-connection write buffer, so a tab pausing its reads while its store catches up is
+/// not taken for a slow reader.
+pub const SYNC_BYTES_IN_FLIGHT: usize = 4 << 20;
+
+/// How many blocks `peer` may have in flight. `ahead`: how far its chain (as far as we know
+/// it) reaches beyond our active tip.
+pub(super) fn block_window(p: &Peer, ahead: u64) -> usize {
+    if p.stalls > 0 {
+        return 1;
+    }
+    if ahead < MAX_BLOCKS_IN_FLIGHT_SYNC as u64 {
+        return MAX_BLOCKS_IN_FLIGHT_PER_PEER;
+    }
+    (SYNC_BYTES_IN_FLIGHT / p.recent_block_bytes.max(1))
+        .clamp(MAX_BLOCKS_IN_FLIGHT_PER_PEER, MAX_BLOCKS_IN_FLIGHT_SYNC)
+}
+
+/// A window is refilled only once this many of its slots are free, so each `getdata`
+/// carries several blocks: half a window, at most one `getdata`'s worth.
+fn refill_at(window: usize) -> usize {
+    (window / 2).clamp(1, MAX_BLOCKS_PER_GETDATA)
+}
 
 impl Node {
     /// Answers a `getheaders`: up to [`MAX_HEADERS`] of our best chain after the fork point
@@ -129,9 +160,16 @@ impl Node {
             // ahead) we have not seen. Ask where it forks. Only a peer that keeps sending
             // such headers without its answers ever linking them up is penalised. (An
             // answer to our locator always connects, so this does not count as one.)
-            p.unconnecting = p.unconnecting.saturating_add(1);
-            if p.unconnecting > MAX_UNCONNECTING_HEADERS {
-                self.offence(peer, Offence::UnconnectingHeaders);
+            // While a request to this peer is outstanding or waiting for its interval, more
+            // announcements are what an honest peer mining on another branch sends; they
+            // cost one lookup each and are not counted, or a fast race on a lower-work
+            // branch (whose headers we drop) would get honest peers banned.
+            let waiting = p.getheaders_sent.is_some() || p.getheaders_deferred;
+            if !waiting {
+                p.unconnecting = p.unconnecting.saturating_add(1);
+                if p.unconnecting > MAX_UNCONNECTING_HEADERS {
+                    self.offence(peer, Offence::UnconnectingHeaders);
+                }
             }
             self.request_headers(peer, false);
             return;
@@ -313,8 +351,34 @@ impl Node {
         }
     }
 
+    /// The peer delivered a block of `bytes` (encoded): its recent largest block, which
+    /// sizes its sync window, follows the largest at once and decays by 1/8 per block.
+    pub(super) fn note_block_size(&mut self, peer: PeerId, bytes: usize) {
+        if let Some(p) = self.peers.get_mut(&peer) {
+            p.recent_block_bytes = bytes.max(p.recent_block_bytes - p.recent_block_bytes / 8);
+        }
+    }
+
     /// Requests missing bodies along the best header chain from peers that have them.
     pub(super) fn request_blocks(&mut self) {
+        // Called after every block: while every window is full (most of a sync), the pass
+        // below would only rediscover that.
+        let tip = self.chain.height().0;
+        let chain = &self.chain;
+        let room = self.peers.values().any(|p| {
+            if !p.established {
+                return false;
+            }
+            let ahead = p
+                .best_header
+                .and_then(|b| chain.entry(&b))
+                .map_or(0, |e| e.height.0.saturating_sub(tip));
+            let window = block_window(p, ahead);
+            p.blocks_in_flight.len() + refill_at(window) <= window
+        });
+        if !room {
+            return;
+        }
         let missing = self.chain.missing_blocks(BLOCKS_PER_PASS);
         if missing.is_empty() {
             return;
@@ -340,21 +404,21 @@ impl Node {
             .filter_map(|(&id, p)| {
                 let upto = chain.best_chain_common_height(&p.best_header?)?;
                 let stalling = p.stalls > 0;
+                let window = block_window(p, upto.0.saturating_sub(tip));
+                let load = p.blocks_in_flight.len();
                 Some(Candidate {
                     id,
                     upto,
-                    load: p.blocks_in_flight.len(),
-                    // A window is refilled only once half of it is free, so one getdata
+                    load,
+                    // A window is refilled only once part of it is free, so one getdata
                     // carries several blocks: asking for each block as the previous one
                     // arrived sent a message per block, and the relay's per-peer rate limit
                     // disconnected syncing tabs as flooders (browser bench, P7). A busy peer
                     // stays a candidate (it has the block) with no room for now.
-                    cap: if stalling {
-                        1
-                    } else if p.blocks_in_flight.len() > MAX_BLOCKS_IN_FLIGHT_PER_PEER / 2 {
-                        p.blocks_in_flight.len()
+                    cap: if load + refill_at(window) > window {
+                        load
                     } else {
-                        MAX_BLOCKS_IN_FLIGHT_PER_PEER
+                        window
                     },
                     stalling,
                 })
@@ -369,8 +433,12 @@ impl Node {
                 continue;
             };
             let peers = &self.peers;
+            // A pruned peer is asked only for bodies at or above what its `hello` says it keeps.
             let has = |c: &Candidate| {
-                c.upto >= height && peers.get(&c.id).is_some_and(|p| !p.lacks.contains(&hash))
+                c.upto >= height
+                    && peers
+                        .get(&c.id)
+                        .is_some_and(|p| !p.lacks.contains(&hash) && p.holds_body(height))
             };
             // A peer that let this block's request time out, or lets requests time out at
             // all, is asked only when no other peer has the block.
@@ -398,8 +466,61 @@ impl Node {
                     p.blocks_in_flight.insert(*h, now);
                 }
             }
-            let items = hashes.into_iter().map(InvItem::block).collect();
-            self.send(peer, &Message::GetData(items));
+            // A sync window can be larger than what one `getdata` may ask for.
+            for chunk in hashes.chunks(MAX_BLOCKS_PER_GETDATA) {
+                let items = chunk.iter().copied().map(InvItem::block).collect();
+                self.send(peer, &Message::GetData(items));
+            }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer() -> Peer {
+        Peer::new(true, String::from("ws://127.0.0.1:1/ws"), 0, [0; 32], false)
+    }
+
+    #[test]
+    fn a_new_peer_gets_the_normal_window_even_far_ahead() {
+        let p = peer();
+        assert_eq!(block_window(&p, 10_000), MAX_BLOCKS_IN_FLIGHT_PER_PEER);
+    }
+
+    #[test]
+    fn small_blocks_widen_the_window_during_initial_sync_only() {
+        let mut p = peer();
+        for _ in 0..40 {
+            p.recent_block_bytes = 300.max(p.recent_block_bytes - p.recent_block_bytes / 8);
+        }
+        assert_eq!(block_window(&p, 10_000), MAX_BLOCKS_IN_FLIGHT_SYNC);
+        assert_eq!(
+            block_window(&p, MAX_BLOCKS_IN_FLIGHT_SYNC as u64 - 1),
+            MAX_BLOCKS_IN_FLIGHT_PER_PEER,
+            "near the tip the window is the normal one"
+        );
+        p.stalls = 1;
+        assert_eq!(block_window(&p, 10_000), 1, "a stalling peer gets one");
+    }
+
+    #[test]
+    fn the_window_keeps_its_bytes_in_flight_within_the_budget() {
+        let mut p = peer();
+        p.recent_block_bytes = 100_000;
+        let w = block_window(&p, 10_000);
+        assert_eq!(w, SYNC_BYTES_IN_FLIGHT / 100_000);
+        assert!(w * 100_000 <= SYNC_BYTES_IN_FLIGHT);
+        // Blocks so large that the budget holds fewer than the normal window: the normal one.
+        p.recent_block_bytes = 1_000_000;
+        assert_eq!(block_window(&p, 10_000), MAX_BLOCKS_IN_FLIGHT_PER_PEER);
+    }
+
+    #[test]
+    fn refills_wait_for_half_a_window_and_at_most_one_getdata() {
+        assert_eq!(refill_at(1), 1);
+        assert_eq!(refill_at(MAX_BLOCKS_IN_FLIGHT_PER_PEER), 8);
+        assert_eq!(refill_at(MAX_BLOCKS_IN_FLIGHT_SYNC), MAX_BLOCKS_PER_GETDATA);
     }
 }

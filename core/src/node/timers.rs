@@ -19,6 +19,7 @@ use super::{
 
 impl Node {
     pub(super) fn on_tick(&mut self) {
+        self.compact_tick();
         let now = self.now_ms;
         let mut timeouts = Vec::new();
         let mut pings = Vec::new();

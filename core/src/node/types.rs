@@ -44,6 +44,15 @@ pub struct NodeConfig {
     /// Hand blocks' signature checks to the host ([`Output::VerifySigs`]) instead of
     /// verifying them in place. Off: the node behaves exactly as without the feature.
     pub parallel_verify: bool,
+    /// Byte budget of the block bodies kept in the store (`None`: keep every body). A
+    /// pruned node deletes older bodies and says so in its `hello` (see `chain::prune`).
+    pub prune_bytes: Option<u64>,
+    /// The deepest reorg a pruned node follows: it keeps at least this many of the newest
+    /// bodies whatever its budget ([`crate::chain::DEFAULT_PRUNE_DEPTH`]).
+    pub prune_depth: u64,
+    /// Feature bits offered in `hello` (`wire::FEATURES`; tests and benches clear bits to
+    /// compare with a node without them).
+    pub features: u64,
 }
 
 impl NodeConfig {
@@ -62,6 +71,9 @@ impl NodeConfig {
             dial_policy: DialPolicy::relay(false),
             body_cache_bytes: crate::chain::DEFAULT_BODY_CACHE_BYTES,
             parallel_verify: false,
+            prune_bytes: None,
+            prune_depth: crate::chain::DEFAULT_PRUNE_DEPTH,
+            features: crate::wire::FEATURES,
         }
     }
 }

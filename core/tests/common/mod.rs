@@ -7,11 +7,11 @@
 use tabcoin_core::chain::Chain;
 use tabcoin_core::node::{Event, PeerId};
 use tabcoin_core::params::Params;
-use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, Txid};
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::{block_with, child_of, wallet};
-use tabcoin_core::units::Height;
+use tabcoin_core::units::{Amount, Height, Work};
 use tabcoin_core::wire::{InvId, InvItem, Message, NodeKind};
 
 pub const MINUTE: u64 = 60_000;
@@ -44,9 +44,30 @@ pub fn network() -> (Sim, usize) {
 pub fn network_with_peer(addr: &str, seed: u8, auto_pong: bool) -> (Sim, usize, PeerId) {
     let (mut sim, raw) = network();
     sim.set_auto_pong(raw, auto_pong);
-    let p = sim.raw_connect(raw, 0, addr);
-    sim.raw_handshake(raw, p, [seed; 32]);
+    let p = handshaken(&mut sim, raw, 0, addr, seed);
     (sim, raw, p)
+}
+
+/// Connects the raw endpoint `raw` to node `node` from `addr` and completes the handshake
+/// with identity `[seed; 32]`. Returns the connection.
+pub fn handshaken(sim: &mut Sim, raw: usize, node: usize, addr: &str, seed: u8) -> PeerId {
+    let p = sim.raw_connect(raw, node, addr);
+    sim.raw_handshake(raw, p, [seed; 32]);
+    p
+}
+
+/// [`handshaken`], with a hello that claims `work` of chain.
+pub fn handshaken_claiming(
+    sim: &mut Sim,
+    raw: usize,
+    node: usize,
+    addr: &str,
+    seed: u8,
+    work: Work,
+) -> PeerId {
+    let p = sim.raw_connect(raw, node, addr);
+    sim.raw_handshake_claiming(raw, p, [seed; 32], work);
+    p
 }
 
 /// Honest nodes still agree and still make progress.
@@ -164,4 +185,20 @@ pub fn penalties(sim: &Sim, node: usize) -> Vec<(String, u32)> {
             _ => None,
         })
         .collect()
+}
+
+/// A payment of 5,000 units from wallet 1 to wallet 2, built on node `node`'s chain and
+/// mempool (fee rate 2,000).
+pub fn small_payment(sim: &Sim, node: usize) -> Transaction {
+    let n = sim.node(node);
+    wallet(1, &sim.params)
+        .pay(
+            n.chain(),
+            n.mempool(),
+            wallet(2, &sim.params).public_key(),
+            Amount::from_units(5_000).unwrap(),
+            2_000,
+            None,
+        )
+        .unwrap()
 }

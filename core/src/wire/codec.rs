@@ -1,232 +1,13 @@
-//! Peer-to-peer messages and their canonical codec.
-//!
-//! A message is one byte of type followed by its body; a WebSocket frame carries exactly
-//! one message. Every list and string has a cap checked before allocating, and the whole
-//! message has a size cap per type checked before decoding, so a peer can make us allocate
-//! at most what it actually sent. See `docs/PROTOCOL.md`.
+//! The codec of [`Message`]: type bytes, per-type size caps checked before decoding, and
+//! the canonical encoding of every message body.
 
-use alloc::string::String;
-use alloc::vec::Vec;
-use core::fmt;
-
+use super::*;
 use crate::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes, put_varint};
-use crate::hash::{Hash256, sha256d_parts};
-use crate::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, Transaction, Txid};
+use crate::hash::Hash256;
+use crate::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, Transaction};
 use crate::sig::{PublicKey, Signature};
 use crate::units::{Height, U256, Work};
-
-/// Protocol version spoken by this software: 2 signs relay records, binds the handshake to
-/// the dialed URL, carries feature bits in `hello`, ignores unknown message types and has
-/// `sendblocks` (block push, PROTOCOL §7.4).
-pub const PROTOCOL_VERSION: u32 = 2;
-/// Oldest protocol version accepted: version 1 cannot complete a version 2 handshake.
-pub const MIN_PROTOCOL_VERSION: u32 = 2;
-/// The first protocol version with `sendblocks` (PROTOCOL §7.4): it is sent only to peers
-/// whose `hello` says at least this, so older peers never see a type they do not know.
-pub const SENDBLOCKS_VERSION: u32 = 2;
-/// From this version on, a message of an unknown type from an established peer is ignored
-/// (and counted), so later versions can add messages.
-pub const VERSION_IGNORES_UNKNOWN: u32 = 2;
-/// Feature bits this software sets in `hello` (none defined yet; unknown bits are ignored).
-pub const FEATURES: u64 = 0;
-/// Bytes a `hello` of a later version may carry after the fields this version knows.
-pub const MAX_HELLO_EXTRA: usize = 256;
-/// Largest message of any type: a maximal block plus framing.
-pub const MAX_MESSAGE_SIZE: usize = 1_000_000 + 1_024;
-/// Most entries in one inventory, get-data or not-found message.
-pub const MAX_INV: usize = 1_000;
-/// Most headers in one headers message.
-pub const MAX_HEADERS: usize = 2_000;
-/// Most hashes in a block locator.
-pub const MAX_LOCATOR: usize = 64;
-/// Most node records in one known-nodes reply.
-pub const MAX_ADDRS: usize = 1_000;
-pub use crate::record::{MAX_RECORD_SIZE, MAX_URL, NodeRecord};
-/// Longest user agent.
-pub const MAX_AGENT: usize = 64;
-/// Longest rejection reason.
-pub const MAX_REASON: usize = 200;
-
-/// What kind of node a peer is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum NodeKind {
-    /// A browser tab: cannot be dialed.
-    Browser,
-    /// A relay: reachable at its advertised WebSocket URL.
-    Relay,
-}
-
-/// A node's self-description, sent first on every connection.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Hello {
-    /// The newest protocol version the sender speaks; both sides then speak the smaller.
-    pub version: u32,
-    /// Feature bits of the sender; a bit neither side knows is ignored.
-    pub features: u64,
-    /// The network: its genesis hash.
-    pub network: BlockHash,
-    /// The node's identity; proven by signing the peer's challenge.
-    pub node_id: PublicKey,
-    pub kind: NodeKind,
-    /// A relay's own signed record: where it can be dialed. Browsers send none.
-    pub record: Option<NodeRecord>,
-    /// The URL the sender dialed to open this connection; none on the accepting side. Both
-    /// `auth` signatures cover it, and the accepting side signs only its own URL.
-    pub dialed: Option<String>,
-    pub best_hash: BlockHash,
-    pub best_height: Height,
-    pub best_work: Work,
-    /// Random bytes the peer must sign to prove its node id.
-    pub challenge: [u8; 32],
-    pub agent: String,
-    /// What a `hello` of a later version carries after the fields known here (ignored;
-    /// always empty when `version` is this software's or lower).
-    pub extra: Vec<u8>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum InvKind {
-    Block,
-    Tx,
-}
-
-/// One inventory entry. On the wire it is a kind tag and 32 bytes; the bytes are a block hash
-/// or a txid according to the tag, so the typed view is [`InvItem::id`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct InvItem {
-    pub kind: InvKind,
-    pub hash: Hash256,
-}
-
-/// An inventory entry's hash, typed by its kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum InvId {
-    Block(BlockHash),
-    Tx(Txid),
-}
-
-impl InvItem {
-    pub fn block(hash: BlockHash) -> Self {
-        InvItem {
-            kind: InvKind::Block,
-            hash: hash.to_hash(),
-        }
-    }
-
-    pub fn tx(txid: Txid) -> Self {
-        InvItem {
-            kind: InvKind::Tx,
-            hash: txid.to_hash(),
-        }
-    }
-
-    /// The hash as the id its kind says it is.
-    pub fn id(&self) -> InvId {
-        match self.kind {
-            InvKind::Block => InvId::Block(BlockHash::from_hash(self.hash)),
-            InvKind::Tx => InvId::Tx(Txid::from_hash(self.hash)),
-        }
-    }
-}
-
-impl From<BlockHash> for InvId {
-    fn from(hash: BlockHash) -> Self {
-        InvId::Block(hash)
-    }
-}
-
-impl From<Txid> for InvId {
-    fn from(txid: Txid) -> Self {
-        InvId::Tx(txid)
-    }
-}
-
-impl From<InvId> for InvItem {
-    fn from(id: InvId) -> Self {
-        match id {
-            InvId::Block(h) => InvItem::block(h),
-            InvId::Tx(t) => InvItem::tx(t),
-        }
-    }
-}
-
-/// Why a peer's data was refused (sent before disconnecting, or as a notice).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Notice {
-    /// Whether the sender is about to disconnect.
-    pub fatal: bool,
-    pub reason: String,
-}
-
-/// Every message of the protocol.
-// A `hello` (with its record) is the largest variant; messages are short-lived values
-// decoded one at a time, so boxing it would cost more churn than the bytes it saves.
-#[allow(clippy::large_enum_variant)]
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Message {
-    Hello(Hello),
-    /// Signature over [`auth_message`] for the peer's challenge.
-    Auth(Signature),
-    GetNodes,
-    Nodes(Vec<NodeRecord>),
-    Inv(Vec<InvItem>),
-    GetData(Vec<InvItem>),
-    NotFound(Vec<InvItem>),
-    GetHeaders {
-        locator: Vec<BlockHash>,
-        stop: BlockHash,
-    },
-    Headers(Vec<BlockHeader>),
-    Block(Block),
-    Tx(Transaction),
-    Ping(u64),
-    Pong(u64),
-    Notice(Notice),
-    /// Asks the receiver to send new blocks that extend what it knows we have as `block`
-    /// messages at once, instead of announcing them by header (PROTOCOL §7.4).
-    SendBlocks,
-}
-
-/// A message that could not be decoded.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WireError {
-    TooLarge {
-        size: usize,
-        max: usize,
-    },
-    Empty,
-    UnknownType(u8),
-    /// A `hello` of a protocol version older than [`MIN_PROTOCOL_VERSION`].
-    OldVersion(u32),
-    Decode {
-        kind: &'static str,
-        error: DecodeError,
-    },
-}
-
-impl fmt::Display for WireError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            WireError::TooLarge { size, max } => {
-                write!(f, "message of {size} bytes exceeds the limit of {max}")
-            }
-            WireError::Empty => write!(f, "empty message"),
-            WireError::UnknownType(t) => write!(f, "unknown message type {t}"),
-            WireError::OldVersion(v) => write!(f, "protocol version {v} is not supported"),
-            WireError::Decode { kind, error } => write!(f, "malformed {kind} message: {error}"),
-        }
-    }
-}
-
-impl core::error::Error for WireError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            WireError::Decode { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
+use alloc::vec::Vec;
 
 const T_HELLO: u8 = 0;
 const T_AUTH: u8 = 1;
@@ -243,6 +24,11 @@ const T_PING: u8 = 11;
 const T_PONG: u8 = 12;
 const T_NOTICE: u8 = 13;
 const T_SENDBLOCKS: u8 = 14;
+const T_CMPCTBLOCK: u8 = 15;
+const T_GETBLOCKTXN: u8 = 16;
+const T_BLOCKTXN: u8 = 17;
+/// The highest type byte this version knows.
+const T_LAST: u8 = T_BLOCKTXN;
 
 /// Largest encoding each type may have (type byte included).
 fn max_size(kind: u8) -> usize {
@@ -264,6 +50,7 @@ fn max_size(kind: u8) -> usize {
                 + 32
                 + 1
                 + MAX_AGENT
+                + 10
                 + MAX_HELLO_EXTRA
         }
         T_AUTH => 1 + 64,
@@ -275,6 +62,7 @@ fn max_size(kind: u8) -> usize {
         T_PING | T_PONG => 1 + 8,
         T_NOTICE => 1 + 1 + 2 + MAX_REASON,
         T_SENDBLOCKS => 1,
+        T_GETBLOCKTXN => 1 + 32 + 3 + MAX_COMPACT_TXS * 5,
         _ => MAX_MESSAGE_SIZE,
     }
 }
@@ -298,13 +86,16 @@ impl Message {
             Message::Pong(_) => "pong",
             Message::Notice(_) => "notice",
             Message::SendBlocks => "sendblocks",
+            Message::CmpctBlock(_) => "cmpctblock",
+            Message::GetBlockTxn { .. } => "getblocktxn",
+            Message::BlockTxn { .. } => "blocktxn",
         }
     }
 
     /// Decodes one message, checking its size against its type's cap first.
     pub fn from_bytes(bytes: &[u8]) -> Result<Message, WireError> {
         let kind = *bytes.first().ok_or(WireError::Empty)?;
-        if !(T_HELLO..=T_SENDBLOCKS).contains(&kind) {
+        if !(T_HELLO..=T_LAST).contains(&kind) {
             return Err(WireError::UnknownType(kind));
         }
         // An old `hello` is named as such before its layout (which may differ) is read.
@@ -347,6 +138,9 @@ fn type_name(kind: u8) -> &'static str {
         "pong",
         "notice",
         "sendblocks",
+        "cmpctblock",
+        "getblocktxn",
+        "blocktxn",
     ]
     .get(kind as usize)
     .copied()
@@ -383,7 +177,14 @@ fn read_items(r: &mut Reader<'_>) -> Result<Vec<InvItem>, DecodeError> {
     })
 }
 
-fn put_string(out: &mut Vec<u8>, s: &str) {
+/// A transaction index: a varint that fits a `u32`. Their order is the node's rule.
+fn read_index(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
+    u32::try_from(r.varint()?).map_err(|_| DecodeError::OutOfRange {
+        field: "transaction index",
+    })
+}
+
+pub(super) fn put_string(out: &mut Vec<u8>, s: &str) {
     put_var_bytes(out, s.as_bytes());
 }
 
@@ -419,6 +220,9 @@ impl Encode for Message {
                 out.extend_from_slice(&h.best_work.to_be_bytes());
                 out.extend_from_slice(&h.challenge);
                 put_string(out, &h.agent);
+                if h.version >= KEPT_FROM_VERSION {
+                    put_varint(out, h.kept_from.0);
+                }
                 out.extend_from_slice(&h.extra);
             }
             Message::Auth(sig) => {
@@ -482,6 +286,36 @@ impl Encode for Message {
                 put_string(out, &n.reason);
             }
             Message::SendBlocks => out.push(T_SENDBLOCKS),
+            Message::CmpctBlock(c) => {
+                out.push(T_CMPCTBLOCK);
+                c.header.encode_to(out);
+                out.extend_from_slice(&c.nonce.to_le_bytes());
+                put_varint(out, c.short_ids.len() as u64);
+                for id in &c.short_ids {
+                    out.extend_from_slice(&id.0);
+                }
+                put_varint(out, c.prefilled.len() as u64);
+                for p in &c.prefilled {
+                    put_varint(out, u64::from(p.index));
+                    p.tx.encode_to(out);
+                }
+            }
+            Message::GetBlockTxn { block, indexes } => {
+                out.push(T_GETBLOCKTXN);
+                out.extend_from_slice(block.as_bytes());
+                put_varint(out, indexes.len() as u64);
+                for i in indexes {
+                    put_varint(out, u64::from(*i));
+                }
+            }
+            Message::BlockTxn { block, txs } => {
+                out.push(T_BLOCKTXN);
+                out.extend_from_slice(block.as_bytes());
+                put_varint(out, txs.len() as u64);
+                for t in txs {
+                    t.encode_to(out);
+                }
+            }
         }
     }
 }
@@ -520,8 +354,12 @@ impl Decode for Message {
                     best_work: Work::from_u256(U256::from_be_bytes(r.array()?)),
                     challenge: r.array()?,
                     agent: r.string("agent", MAX_AGENT)?,
+                    kept_from: Height(0),
                     extra: Vec::new(),
                 };
+                if h.version >= KEPT_FROM_VERSION {
+                    h.kept_from = Height(r.varint()?);
+                }
                 // A later version may append fields; this one keeps them only to re-encode.
                 if h.version > PROTOCOL_VERSION {
                     let n = r.remaining().min(MAX_HELLO_EXTRA);
@@ -553,6 +391,32 @@ impl Decode for Message {
                 reason: r.string("reason", MAX_REASON)?,
             }),
             T_SENDBLOCKS => Message::SendBlocks,
+            T_CMPCTBLOCK => {
+                let header = BlockHeader::decode_from(r)?;
+                let nonce = r.u64()?;
+                let short_ids =
+                    r.list("short ids", MAX_COMPACT_TXS, |r| Ok(ShortId(r.array()?)))?;
+                let prefilled = r.list("prefilled", MAX_COMPACT_TXS, |r| {
+                    Ok(PrefilledTx {
+                        index: read_index(r)?,
+                        tx: Transaction::decode_from(r)?,
+                    })
+                })?;
+                Message::CmpctBlock(CompactBlock {
+                    header,
+                    nonce,
+                    short_ids,
+                    prefilled,
+                })
+            }
+            T_GETBLOCKTXN => Message::GetBlockTxn {
+                block: BlockHash::from_bytes(r.array()?),
+                indexes: r.list("indexes", MAX_COMPACT_TXS, read_index)?,
+            },
+            T_BLOCKTXN => Message::BlockTxn {
+                block: BlockHash::from_bytes(r.array()?),
+                txs: r.list("transactions", MAX_COMPACT_TXS, Transaction::decode_from)?,
+            },
             tag => {
                 return Err(DecodeError::InvalidTag {
                     field: "message type",
@@ -561,35 +425,6 @@ impl Decode for Message {
             }
         })
     }
-}
-
-const AUTH_TAG: &[u8] = b"tabcoin/auth/v3";
-
-/// What a node signs to prove its id on one connection: the network, both challenges of the
-/// connection (the one the signer sent in its own `hello`, then the one the verifier sent),
-/// both node ids (the signer's, then the one the verifier claimed) and the URL the dialing
-/// side dialed. Binding the challenges and ids means a signature obtained on one connection
-/// proves nothing on another; binding the URL means a handshake forwarded from another
-/// address fails, since the accepting side signs only its own URL.
-pub fn auth_message(
-    network: &BlockHash,
-    signer_challenge: &[u8; 32],
-    verifier_challenge: &[u8; 32],
-    signer: &PublicKey,
-    verifier: &PublicKey,
-    dialed: &str,
-) -> Hash256 {
-    let mut url = Vec::with_capacity(dialed.len() + 2);
-    put_string(&mut url, dialed);
-    sha256d_parts(&[
-        AUTH_TAG,
-        network.as_bytes(),
-        signer_challenge,
-        verifier_challenge,
-        &signer.0,
-        &verifier.0,
-        &url,
-    ])
 }
 
 #[cfg(test)]
@@ -678,6 +513,11 @@ mod tests {
                             best_work: Work::from_u256(U256::from_be_bytes(work)),
                             challenge,
                             agent,
+                            kept_from: Height(if version >= KEPT_FROM_VERSION {
+                                h / 2
+                            } else {
+                                0
+                            }),
                             extra: if version > PROTOCOL_VERSION {
                                 extra
                             } else {
@@ -710,6 +550,30 @@ mod tests {
             (any::<bool>(), "\\PC{0,40}")
                 .prop_map(|(fatal, reason)| Message::Notice(Notice { fatal, reason })),
             Just(Message::SendBlocks),
+            (
+                arb_header(),
+                any::<u64>(),
+                proptest::collection::vec(any::<[u8; 6]>(), 0..5),
+                proptest::collection::vec((any::<u32>(), arb_tx()), 0..3)
+            )
+                .prop_map(|(header, nonce, ids, pre)| {
+                    Message::CmpctBlock(CompactBlock {
+                        header,
+                        nonce,
+                        short_ids: ids.into_iter().map(ShortId).collect(),
+                        prefilled: pre
+                            .into_iter()
+                            .map(|(index, tx)| PrefilledTx { index, tx })
+                            .collect(),
+                    })
+                }),
+            (
+                arb_block_hash(),
+                proptest::collection::vec(any::<u32>(), 0..6)
+            )
+                .prop_map(|(block, indexes)| Message::GetBlockTxn { block, indexes }),
+            (arb_block_hash(), proptest::collection::vec(arb_tx(), 0..3))
+                .prop_map(|(block, txs)| Message::BlockTxn { block, txs }),
         ]
     }
 
@@ -830,6 +694,7 @@ mod tests {
             best_work: Work::from_u256(U256::from_be_bytes([0xff; 32])),
             challenge: [0; 32],
             agent: "a".repeat(MAX_AGENT),
+            kept_from: Height(u64::MAX),
             extra: alloc::vec![0; MAX_HELLO_EXTRA],
         };
         let m = Message::Hello(hello);

@@ -3,7 +3,11 @@
 //! byte by byte. No sockets and no threads: a whole scenario runs in milliseconds and
 //! replays identically. Like a WebSocket, a link delivers its messages in the order they were
 //! sent: latency and jitter are drawn per message, but no message overtakes an earlier one on
-//! the same link.
+//! the same link. With [`Sim::link_latency`] each pair of actors gets a fixed latency of its
+//! own, drawn from the seed; [`Sim::bytes_in_by_type`] counts what each actor received.
+
+pub mod propagation;
+mod raw;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -19,10 +23,8 @@ use crate::params::Params;
 use crate::primitives::{Block, BlockHash, Transaction};
 use crate::sig::Keypair;
 use crate::store::{ChangeSet, MemStore, Store};
-use crate::units::Work;
-use crate::wire::{Hello, Message, NodeKind, NodeRecord, PROTOCOL_VERSION, auth_message};
+use crate::wire::{Message, NodeKind};
 
-#[path = "sim_verify.rs"]
 mod verify;
 pub use verify::VerifyHost;
 
@@ -49,7 +51,7 @@ pub struct SimNode {
     pub templates: u64,
     /// Dials it asked for: (time, URL).
     pub dials: Vec<(u64, String)>,
-    /// Its signature jobs (`sim_verify`).
+    /// Its signature jobs (`sim::verify`).
     pub verify: VerifyHost,
 }
 
@@ -105,6 +107,13 @@ pub struct Sim {
     pub latency_ms: u64,
     /// Extra random latency, up to this.
     pub jitter_ms: u64,
+    /// When set, `(lo, hi)`: each pair of actors has a base one-way latency of its own in
+    /// `lo..=hi` milliseconds (used instead of `latency_ms`), fixed for the run and drawn
+    /// from `link_seed` and the pair, so a scenario replays exactly.
+    pub link_latency: Option<(u64, u64)>,
+    pub link_seed: u64,
+    /// Bytes delivered, by (receiving actor, message type byte).
+    pub bytes_in_by_type: BTreeMap<(usize, u8), u64>,
     /// Messages lost per million.
     pub loss_ppm: u32,
     pub tick_ms: u64,
@@ -138,6 +147,9 @@ impl Sim {
             params,
             latency_ms: 50,
             jitter_ms: 20,
+            link_latency: None,
+            link_seed: 0x1a7e,
+            bytes_in_by_type: BTreeMap::new(),
             loss_ppm: 0,
             tick_ms: 1_000,
             queue: BTreeMap::new(),
@@ -172,13 +184,29 @@ impl Sim {
         self.queue.insert((at, self.seq), ev);
     }
 
-    fn link_delay(&mut self) -> u64 {
+    fn link_delay(&mut self, a: usize, b: usize) -> u64 {
         let jitter = if self.jitter_ms > 0 {
             self.rand() % (self.jitter_ms + 1)
         } else {
             0
         };
-        self.latency_ms + jitter
+        self.base_latency(a, b) + jitter
+    }
+
+    /// The base one-way latency between actors `a` and `b` (the same both ways).
+    pub fn base_latency(&self, a: usize, b: usize) -> u64 {
+        let Some((lo, hi)) = self.link_latency else {
+            return self.latency_ms;
+        };
+        let (x, y) = (a.min(b) as u64, a.max(b) as u64);
+        let mut z = self
+            .link_seed
+            .wrapping_add(x.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+            .wrapping_add(y.wrapping_mul(0xd1b5_4a32_d192_ed03));
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        lo + z % (hi.saturating_sub(lo) + 1)
     }
 
     /// The URL relay `i` is reachable at.
@@ -370,7 +398,7 @@ impl Sim {
             let hash = BlockHash::from_hash(crate::hash::sha256d(&bytes[1..89]));
             *self.block_sends.entry((from, to, hash)).or_insert(0) += 1;
         }
-        let drawn = self.now_ms + self.link_delay();
+        let drawn = self.now_ms + self.link_delay(from, to);
         let at = self
             .last_delivery
             .get(&(from, peer))
@@ -391,14 +419,14 @@ impl Sim {
     fn close(&mut self, from: usize, peer: PeerId) {
         if let Some((to, to_peer)) = self.links.remove(&(from, peer)) {
             let last = self.last_delivery.remove(&(from, peer)).unwrap_or(0);
-            let at = (self.now_ms + self.latency_ms + self.jitter_ms + 1).max(last + 1);
+            let at = (self.now_ms + self.base_latency(from, to) + self.jitter_ms + 1).max(last + 1);
             self.schedule_at(at, Ev::Disconnected { to, peer: to_peer });
         }
     }
 
     fn dial(&mut self, from: usize, url: &str) {
-        let delay = self.link_delay();
         let target = self.urls.get(url).copied();
+        let delay = self.link_delay(from, target.unwrap_or(from));
         let reachable = target.filter(|&t| {
             !self.separated(from, t)
                 && match &self.actors[t] {
@@ -490,6 +518,10 @@ impl Sim {
                     .delivered
                     .entry(bytes.first().copied().unwrap_or(255))
                     .or_insert(0) += 1;
+                *self
+                    .bytes_in_by_type
+                    .entry((to, bytes.first().copied().unwrap_or(255)))
+                    .or_insert(0) += bytes.len() as u64;
                 self.input(
                     to,
                     Input::Received {
@@ -614,190 +646,6 @@ impl Sim {
             self.close(a, p);
             self.input(a, Input::Disconnected { peer: p });
         }
-    }
-
-    // ---- raw endpoints -----------------------------------------------------------------
-
-    /// Connects raw endpoint `raw` to node `to`; returns the raw side's peer id.
-    pub fn raw_connect(&mut self, raw: usize, to: usize, remote: &str) -> PeerId {
-        let (pr, pn) = self.connect_ids(raw, to);
-        // The raw endpoint dials the node's own URL (a browser node has none).
-        let url = match &self.actors[to] {
-            Actor::Node(n) => n.node.config().public_url.clone().unwrap_or_default(),
-            Actor::Raw(_) => String::new(),
-        };
-        self.dialed.insert((raw, pr), url);
-        if let Actor::Raw(r) = &mut self.actors[raw] {
-            r.inbox.entry(pr).or_default();
-        }
-        self.input(
-            to,
-            Input::Connected {
-                peer: pn,
-                outbound: false,
-                remote: String::from(remote),
-            },
-        );
-        pr
-    }
-
-    /// Makes raw endpoint `raw` a byte-forwarding proxy between its connections `a` and `b`.
-    /// With `rewrite_dialed`, the `dialed` URL of a forwarded `hello` is replaced by it.
-    /// What either side sent before the pipe existed is forwarded first.
-    pub fn raw_pipe(&mut self, raw: usize, a: PeerId, b: PeerId, rewrite_dialed: Option<String>) {
-        let backlog = match &mut self.actors[raw] {
-            Actor::Raw(r) => {
-                r.pipes.insert(a, b);
-                r.pipes.insert(b, a);
-                r.rewrite_dialed = rewrite_dialed;
-                let mut take =
-                    |p: PeerId| r.inbox.get_mut(&p).map(core::mem::take).unwrap_or_default();
-                [(a, take(a)), (b, take(b))]
-            }
-            Actor::Node(_) => return,
-        };
-        for (peer, msgs) in backlog {
-            for bytes in msgs {
-                // Through the same path as live traffic, so a rewrite applies too.
-                self.input(raw, Input::Received { peer, bytes });
-            }
-        }
-    }
-
-    /// The raw endpoint's connections that the node `node` opened to it, oldest first.
-    pub fn raw_inbound(&self, raw: usize) -> Vec<PeerId> {
-        self.links
-            .keys()
-            .filter(|(a, p)| *a == raw && !self.dialed.contains_key(&(raw, *p)))
-            .map(|(_, p)| *p)
-            .collect()
-    }
-
-    /// The URL actor `actor` dialed to open its connection `peer`, if it opened it.
-    pub fn dialed_url(&self, actor: usize, peer: PeerId) -> Option<&str> {
-        self.dialed.get(&(actor, peer)).map(String::as_str)
-    }
-
-    /// Sends raw bytes from a raw endpoint.
-    pub fn raw_send(&mut self, raw: usize, peer: PeerId, bytes: Vec<u8>) {
-        self.transmit(raw, peer, Arc::from(bytes));
-    }
-
-    /// Makes dials of `url` reach raw endpoint `raw` (as an inbound connection there).
-    pub fn raw_listen(&mut self, raw: usize, url: &str) {
-        self.urls.insert(String::from(url), raw);
-    }
-
-    /// Completes a valid handshake from a raw endpoint with identity `seed`, claiming the
-    /// genesis block as its best.
-    pub fn raw_handshake(&mut self, raw: usize, peer: PeerId, seed: [u8; 32]) {
-        let genesis_work = crate::chain::Chain::new(self.params.clone()).tip().work;
-        self.raw_handshake_claiming(raw, peer, seed, genesis_work);
-    }
-
-    /// A valid handshake that claims `genesis_work` of chain work (true or not).
-    pub fn raw_handshake_claiming(
-        &mut self,
-        raw: usize,
-        peer: PeerId,
-        seed: [u8; 32],
-        genesis_work: Work,
-    ) {
-        let hello = self.raw_hello(seed, genesis_work);
-        self.raw_handshake_with(raw, peer, seed, hello);
-    }
-
-    /// A browser's `hello` for identity `seed` claiming the genesis block as its best with
-    /// `best_work` of work, for tests to adjust before [`Sim::raw_handshake_with`].
-    pub fn raw_hello(&self, seed: [u8; 32], best_work: Work) -> Hello {
-        let genesis = self.params.genesis_hash();
-        Hello {
-            version: PROTOCOL_VERSION,
-            network: genesis,
-            node_id: Keypair::from_seed(&seed).public_key(),
-            kind: NodeKind::Browser,
-            features: 0,
-            record: None,
-            dialed: None,
-            best_hash: genesis,
-            best_height: crate::units::Height(0),
-            best_work,
-            challenge: [7; 32],
-            agent: String::from("adversary"),
-            extra: Vec::new(),
-        }
-    }
-
-    /// Sends `hello` (whose node id should be the key of `seed`) on `peer`, waits for the
-    /// node's `hello` and proves the identity `seed` with an `auth` bound to both and to the
-    /// URL the dialing side dialed. When the raw endpoint dialed, its `hello` names the URL
-    /// it dialed unless the test set another.
-    pub fn raw_handshake_with(
-        &mut self,
-        raw: usize,
-        peer: PeerId,
-        seed: [u8; 32],
-        mut hello: Hello,
-    ) {
-        let key = Keypair::from_seed(&seed);
-        let genesis = self.params.genesis_hash();
-        let we_dialed = self.dialed.get(&(raw, peer)).cloned();
-        if hello.dialed.is_none() {
-            hello.dialed = we_dialed.clone();
-        }
-        let our_dialed = hello.dialed.clone();
-        let challenge = hello.challenge;
-        let claimed = hello.node_id;
-        self.raw_send(raw, peer, Message::Hello(hello).encode());
-        let found = self.run_until_for(5_000, |s| {
-            s.raw(raw)
-                .inbox
-                .get(&peer)
-                .is_some_and(|m| m.iter().any(|b| b.first() == Some(&0)))
-        });
-        assert!(found, "no hello from the node");
-        let their = self.raw(raw).inbox[&peer]
-            .iter()
-            .find_map(|b| match Message::from_bytes(b) {
-                Ok(Message::Hello(h)) => Some(h),
-                _ => None,
-            })
-            .expect("a hello was received");
-        let proof = key.sign(
-            &auth_message(
-                &genesis,
-                &challenge,
-                &their.challenge,
-                &claimed,
-                &their.node_id,
-                &match we_dialed {
-                    Some(_) => our_dialed.unwrap_or_default(),
-                    None => their.dialed.clone().unwrap_or_default(),
-                },
-            )
-            .0,
-        );
-        self.raw_send(raw, peer, Message::Auth(proof).encode());
-        self.run_for(500);
-    }
-
-    /// A relay record for `url` signed at `last_seen` (seconds) by the key of `seed`.
-    pub fn signed_record(&self, seed: [u8; 32], url: String, last_seen: u64) -> NodeRecord {
-        let genesis = self.params.genesis_hash();
-        NodeRecord::sign(&Keypair::from_seed(&seed), &genesis, url, last_seen)
-    }
-
-    /// Messages a raw endpoint received on `peer`, decoded.
-    pub fn raw_messages(&self, raw: usize, peer: PeerId) -> Vec<Message> {
-        self.raw(raw)
-            .inbox
-            .get(&peer)
-            .map(|v| {
-                v.iter()
-                    .filter_map(|b| Message::from_bytes(b).ok())
-                    .collect()
-            })
-            .unwrap_or_default()
     }
 
     /// Indices of honest nodes.

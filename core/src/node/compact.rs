@@ -1,0 +1,669 @@
+//! Compact block relay (`docs/PROTOCOL.md` §7.5). A peer that asked for pushes and set
+//! [`FEATURE_COMPACT`] gets each new block as a `cmpctblock`: the header, a nonce, a short id
+//! per transaction and the coinbase in full. It rebuilds the block from its pool, asks for
+//! what it lacks with `getblocktxn`, and falls back to the whole block (`getdata`) when ids
+//! collide, the rebuilt block does not match its header, or the answer does not come.
+//!
+//! Short ids are keyed per block and per sender: the key hashes the header and a nonce the
+//! sender draws, so an attacker who wants two transactions to collide must grind for each
+//! block and each sender, and a collision one sender's nonce produces is not in another's.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt;
+
+use crate::encode::Encode;
+use crate::hash::sha256d_parts;
+use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
+use crate::wire::{
+    CompactBlock, FEATURE_COMPACT, InvItem, Message, PrefilledTx, SHORT_ID_LEN, ShortId,
+};
+
+use super::{Node, Offence, PeerId};
+
+/// A `getblocktxn` not answered within this is given up and the whole block is asked for.
+pub const BLOCKTXN_TIMEOUT_MS: u64 = 5_000;
+/// Blocks remembered per peer as answered in compact form.
+const SERVED_PER_PEER: usize = 8;
+/// Compact blocks kept encoded for pushing (a new block goes to every pushed-to peer).
+const ENCODED_COMPACT_CACHE: usize = 4;
+const SHORT_ID_TAG: &[u8] = b"tabcoin/shortid/v1";
+
+/// The key of a compact block's short ids: its header and the sender's nonce.
+pub fn short_id_key(header: &BlockHeader, nonce: u64) -> [u8; 32] {
+    sha256d_parts(&[SHORT_ID_TAG, &header.encode(), &nonce.to_le_bytes()]).0
+}
+
+/// The short id of `txid` under `key`: the first bytes of a hash of both.
+pub fn short_id(key: &[u8; 32], txid: &Txid) -> ShortId {
+    let h = sha256d_parts(&[key, txid.as_bytes()]);
+    let mut id = [0u8; SHORT_ID_LEN];
+    id.copy_from_slice(&h.0[..SHORT_ID_LEN]);
+    ShortId(id)
+}
+
+/// `block` in compact form with `nonce`: the coinbase prefilled, every other transaction
+/// by short id.
+pub fn compact_of(block: &Block, nonce: u64) -> CompactBlock {
+    let key = short_id_key(&block.header, nonce);
+    CompactBlock {
+        header: block.header,
+        nonce,
+        short_ids: block
+            .txs
+            .iter()
+            .skip(1)
+            .map(|t| short_id(&key, &t.txid()))
+            .collect(),
+        prefilled: block
+            .txs
+            .first()
+            .map(|tx| PrefilledTx {
+                index: 0,
+                tx: tx.clone(),
+            })
+            .into_iter()
+            .collect(),
+    }
+}
+
+/// Why a compact block could not be rebuilt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CompactError {
+    /// More transactions than a block may hold.
+    TooManyTxs { count: usize, max: usize },
+    /// No transaction at all, or none prefilled at index 0 (the coinbase cannot be in a pool).
+    NoCoinbase,
+    /// Prefilled indexes not strictly increasing, or beyond the block.
+    BadPrefilledIndex(u32),
+    /// Two transactions of the block share a short id (honest, if rare: fall back).
+    DuplicateShortId,
+    /// A short id matches more than one pooled transaction (fall back).
+    PoolCollision,
+    /// A `blocktxn` with a different number of transactions than asked for.
+    WrongCount { expected: usize, got: usize },
+    /// A `blocktxn` transaction whose short id is not the one at its place.
+    WrongTx { index: u32 },
+    /// The rebuilt block does not match its header's merkle root (a collision with a pooled
+    /// transaction, or a lying sender: fall back to the whole block).
+    MerkleMismatch,
+}
+
+impl CompactError {
+    /// Whether the message itself breaks the rules (the sender is at fault), as opposed to
+    /// a collision an honest sender can cause.
+    pub fn malformed(&self) -> bool {
+        matches!(
+            self,
+            CompactError::TooManyTxs { .. }
+                | CompactError::NoCoinbase
+                | CompactError::BadPrefilledIndex(_)
+        )
+    }
+}
+
+impl fmt::Display for CompactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CompactError::TooManyTxs { count, max } => {
+                write!(f, "compact block of {count} transactions exceeds {max}")
+            }
+            CompactError::NoCoinbase => write!(f, "compact block without a prefilled coinbase"),
+            CompactError::BadPrefilledIndex(i) => {
+                write!(f, "prefilled index {i} out of order or beyond the block")
+            }
+            CompactError::DuplicateShortId => write!(f, "two transactions share a short id"),
+            CompactError::PoolCollision => write!(f, "a short id matches several transactions"),
+            CompactError::WrongCount { expected, got } => {
+                write!(
+                    f,
+                    "blocktxn has {got} transactions, {expected} were asked for"
+                )
+            }
+            CompactError::WrongTx { index } => {
+                write!(
+                    f,
+                    "blocktxn transaction for index {index} has another short id"
+                )
+            }
+            CompactError::MerkleMismatch => {
+                write!(f, "rebuilt block does not match its merkle root")
+            }
+        }
+    }
+}
+
+impl core::error::Error for CompactError {}
+
+/// A block being rebuilt: its slots, filled from the pool or still missing.
+#[derive(Clone, Debug)]
+pub struct Partial {
+    pub header: BlockHeader,
+    key: [u8; 32],
+    slots: Vec<Option<Transaction>>,
+    /// The short id of each slot that came by short id.
+    ids: Vec<Option<ShortId>>,
+}
+
+impl Partial {
+    /// Starts rebuilding `cb` (at most `max_txs` transactions) from `pool`.
+    pub fn start<'a>(
+        cb: &CompactBlock,
+        max_txs: usize,
+        pool: impl IntoIterator<Item = &'a Transaction>,
+    ) -> Result<Partial, CompactError> {
+        let count = cb.short_ids.len().saturating_add(cb.prefilled.len());
+        if count > max_txs {
+            return Err(CompactError::TooManyTxs {
+                count,
+                max: max_txs,
+            });
+        }
+        if cb.prefilled.first().is_none_or(|p| p.index != 0) {
+            return Err(CompactError::NoCoinbase);
+        }
+        let mut slots: Vec<Option<Transaction>> = alloc::vec![None; count];
+        let mut ids: Vec<Option<ShortId>> = alloc::vec![None; count];
+        let mut last: Option<u32> = None;
+        for p in &cb.prefilled {
+            if last.is_some_and(|l| p.index <= l) || p.index as usize >= count {
+                return Err(CompactError::BadPrefilledIndex(p.index));
+            }
+            last = Some(p.index);
+            slots[p.index as usize] = Some(p.tx.clone());
+        }
+        let mut wanted: BTreeMap<ShortId, usize> = BTreeMap::new();
+        let mut next = cb.short_ids.iter();
+        for (i, slot) in slots.iter().enumerate() {
+            if slot.is_some() {
+                continue;
+            }
+            let id = *next.next().expect("count = short ids + prefilled");
+            if wanted.insert(id, i).is_some() {
+                return Err(CompactError::DuplicateShortId);
+            }
+            ids[i] = Some(id);
+        }
+        let key = short_id_key(&cb.header, cb.nonce);
+        let mut found: BTreeMap<usize, &Transaction> = BTreeMap::new();
+        for tx in pool {
+            let Some(&i) = wanted.get(&short_id(&key, &tx.txid())) else {
+                continue;
+            };
+            if found.insert(i, tx).is_some() {
+                return Err(CompactError::PoolCollision);
+            }
+        }
+        for (i, tx) in found {
+            slots[i] = Some(tx.clone());
+        }
+        Ok(Partial {
+            header: cb.header,
+            key,
+            slots,
+            ids,
+        })
+    }
+
+    pub fn hash(&self) -> BlockHash {
+        self.header.hash()
+    }
+
+    /// Indexes still missing, increasing.
+    pub fn missing(&self) -> Vec<u32> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_none())
+            .map(|(i, _)| i as u32)
+            .collect()
+    }
+
+    /// Fills the missing slots with `txs` (a `blocktxn` answer, in order), checking each
+    /// against the short id at its place.
+    pub fn fill(&mut self, txs: Vec<Transaction>) -> Result<(), CompactError> {
+        let missing = self.missing();
+        if txs.len() != missing.len() {
+            return Err(CompactError::WrongCount {
+                expected: missing.len(),
+                got: txs.len(),
+            });
+        }
+        for (&i, tx) in missing.iter().zip(&txs) {
+            if self.ids[i as usize] != Some(short_id(&self.key, &tx.txid())) {
+                return Err(CompactError::WrongTx { index: i });
+            }
+        }
+        for (i, tx) in missing.into_iter().zip(txs) {
+            self.slots[i as usize] = Some(tx);
+        }
+        Ok(())
+    }
+
+    /// The rebuilt block, if every slot is filled and it matches its merkle root.
+    pub fn finish(self) -> Result<Block, CompactError> {
+        let txs: Option<Vec<Transaction>> = self.slots.into_iter().collect();
+        let Some(txs) = txs else {
+            return Err(CompactError::WrongCount {
+                expected: 0,
+                got: 0,
+            });
+        };
+        let block = Block {
+            header: self.header,
+            txs,
+        };
+        if block.compute_merkle_root() != block.header.merkle_root {
+            return Err(CompactError::MerkleMismatch);
+        }
+        Ok(block)
+    }
+}
+
+/// What the node keeps for compact relay.
+#[derive(Debug, Default)]
+pub(super) struct CompactState {
+    /// The block each peer's compact block is being rebuilt into, and when we asked for
+    /// its missing transactions (one per peer: a new one replaces it).
+    partials: BTreeMap<PeerId, (Partial, u64)>,
+    /// Recently pushed compact blocks, encoded once.
+    encoded: VecDeque<(BlockHash, Arc<[u8]>)>,
+    /// Blocks answered to a `getdata` as compact blocks, per peer: a second `getdata` for
+    /// one of them (a fallback) is answered with the whole block.
+    served: BTreeMap<PeerId, VecDeque<BlockHash>>,
+    /// Blocks fetched whole because a compact block could not be rebuilt.
+    pub(super) fallbacks: u64,
+    /// Blocks rebuilt from compact blocks.
+    pub(super) rebuilt: u64,
+}
+
+impl Node {
+    /// Whether `peer` negotiated compact blocks.
+    fn speaks_compact(&self, peer: PeerId) -> bool {
+        self.peers
+            .get(&peer)
+            .is_some_and(|p| p.features & FEATURE_COMPACT != 0)
+    }
+
+    /// Answers a `getdata` for our tip block with a compact block, the first time `peer`
+    /// asks for it, if it speaks them; false (serve it whole) otherwise. A peer whose
+    /// rebuild failed asks again and gets the whole block.
+    pub(super) fn serve_compact(&mut self, peer: PeerId, hash: &BlockHash) -> bool {
+        if *hash != self.chain.tip().hash || !self.speaks_compact(peer) {
+            return false;
+        }
+        let served = self.compact.served.entry(peer).or_default();
+        if served.contains(hash) {
+            return false;
+        }
+        if served.len() >= SERVED_PER_PEER {
+            served.pop_front();
+        }
+        served.push_back(*hash);
+        self.push_compact(peer, hash)
+    }
+
+    /// Pushes block `hash` to `peer` as a compact block if it speaks them; false otherwise
+    /// (or if we lack the body), so the caller pushes the whole block.
+    pub(super) fn push_compact(&mut self, peer: PeerId, hash: &BlockHash) -> bool {
+        if !self.speaks_compact(peer) {
+            return false;
+        }
+        let cached = self
+            .compact
+            .encoded
+            .iter()
+            .find(|(h, _)| h == hash)
+            .map(|(_, b)| b.clone());
+        let bytes = match cached {
+            Some(b) => b,
+            None => {
+                let nonce = self.rng.next();
+                let Some(block) = self.chain.block(hash) else {
+                    return false;
+                };
+                let bytes: Arc<[u8]> =
+                    Arc::from(Message::CmpctBlock(compact_of(block, nonce)).encode());
+                if self.compact.encoded.len() >= ENCODED_COMPACT_CACHE {
+                    self.compact.encoded.pop_front();
+                }
+                self.compact.encoded.push_back((*hash, bytes.clone()));
+                bytes
+            }
+        };
+        self.stats.blocks_sent += 1;
+        self.send_bytes(peer, bytes);
+        self.peer_has_block(peer, hash);
+        true
+    }
+
+    /// A compact block, pushed by a peer we asked for pushes or answering our `getdata`;
+    /// only from a peer that speaks them. Taken only if it extends our tip; a requested one
+    /// that does not is asked for again (and comes whole).
+    pub(super) fn on_cmpctblock(&mut self, peer: PeerId, cb: CompactBlock) {
+        let hash = cb.header.hash();
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        let requested = p.blocks_in_flight.remove(&hash).is_some();
+        if !(requested || p.pushes_to_us) || p.features & FEATURE_COMPACT == 0 {
+            self.offence(peer, Offence::UnsolicitedBlock(hash));
+            return;
+        }
+        if let Err(e) = crate::validation::check_header(&cb.header, self.chain.params()) {
+            self.offence(peer, Offence::BadCompactBlock(alloc::format!("{e}")));
+            return;
+        }
+        p.known.insert(hash.to_hash());
+        p.known.insert(cb.header.prev.to_hash());
+        self.peer_has_block(peer, &cb.header.prev);
+        if self.chain.has_block(&hash) {
+            self.peer_has_block(peer, &hash);
+            return;
+        }
+        if cb.header.prev != self.chain.tip().hash {
+            if requested {
+                self.fetch_whole(peer, hash);
+            } else {
+                self.request_headers(peer, false);
+            }
+            return;
+        }
+        let max = self.chain.params().max_block_txs;
+        let started = Partial::start(&cb, max, self.mempool.entries().into_iter().map(|e| &e.tx));
+        match started {
+            Err(e) if e.malformed() => {
+                self.offence(peer, Offence::BadCompactBlock(alloc::format!("{e}")));
+            }
+            Err(_) => self.fetch_whole(peer, hash),
+            Ok(partial) => {
+                let missing = partial.missing();
+                if missing.is_empty() {
+                    self.finish_compact(peer, partial);
+                } else {
+                    self.compact.partials.insert(peer, (partial, self.now_ms));
+                    self.send(
+                        peer,
+                        &Message::GetBlockTxn {
+                            block: hash,
+                            indexes: missing,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    /// Serves the transactions of a recent block we hold in memory; `notfound` otherwise.
+    pub(super) fn on_getblocktxn(&mut self, peer: PeerId, block: BlockHash, indexes: Vec<u32>) {
+        if indexes.windows(2).any(|w| w[0] >= w[1]) {
+            self.offence(peer, Offence::BadGetBlockTxn(block));
+            return;
+        }
+        let Some(b) = self.chain.block(&block) else {
+            self.send(peer, &Message::NotFound(alloc::vec![InvItem::block(block)]));
+            return;
+        };
+        if indexes.last().is_some_and(|&i| i as usize >= b.txs.len()) {
+            self.offence(peer, Offence::BadGetBlockTxn(block));
+            return;
+        }
+        let txs = indexes.iter().map(|&i| b.txs[i as usize].clone()).collect();
+        self.send(peer, &Message::BlockTxn { block, txs });
+    }
+
+    /// The transactions a `getblocktxn` of ours asked for.
+    pub(super) fn on_blocktxn(&mut self, peer: PeerId, block: BlockHash, txs: Vec<Transaction>) {
+        let pending = self
+            .compact
+            .partials
+            .get(&peer)
+            .is_some_and(|(p, _)| p.hash() == block);
+        if !pending {
+            self.offence(peer, Offence::WrongBlockTxn(block));
+            return;
+        }
+        let (mut partial, _) = self
+            .compact
+            .partials
+            .remove(&peer)
+            .expect("checked just above");
+        match partial.fill(txs) {
+            Ok(()) => self.finish_compact(peer, partial),
+            Err(_) => {
+                self.offence(peer, Offence::WrongBlockTxn(block));
+                self.fetch_whole(peer, block);
+            }
+        }
+    }
+
+    fn finish_compact(&mut self, peer: PeerId, partial: Partial) {
+        let hash = partial.hash();
+        match partial.finish() {
+            Ok(block) => {
+                self.compact.rebuilt += 1;
+                self.stats.blocks_received += 1;
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.stalls = 0;
+                }
+                self.process_block(Some(peer), block);
+                self.peer_has_block(peer, &hash);
+                self.request_blocks();
+            }
+            Err(_) => self.fetch_whole(peer, hash),
+        }
+    }
+
+    /// Asks `peer` for the whole block: the normal request, with its timeout and penalty.
+    fn fetch_whole(&mut self, peer: PeerId, hash: BlockHash) {
+        if self.chain.has_block(&hash) {
+            return;
+        }
+        self.compact.fallbacks += 1;
+        let now = self.now_ms;
+        let Some(p) = self.peers.get_mut(&peer) else {
+            return;
+        };
+        p.blocks_in_flight.insert(hash, now);
+        self.send(peer, &Message::GetData(alloc::vec![InvItem::block(hash)]));
+    }
+
+    /// At each tick: unanswered `getblocktxn` fall back to the whole block; partials of
+    /// closed connections or of blocks we have are dropped.
+    pub(super) fn compact_tick(&mut self) {
+        let now = self.now_ms;
+        let peers = &self.peers;
+        self.compact.served.retain(|p, _| peers.contains_key(p));
+        let mut late = Vec::new();
+        let peers = &self.peers;
+        let chain = &self.chain;
+        self.compact.partials.retain(|&peer, (partial, at)| {
+            if !peers.contains_key(&peer) || chain.has_block(&partial.hash()) {
+                return false;
+            }
+            if now >= *at + BLOCKTXN_TIMEOUT_MS {
+                late.push((peer, partial.hash()));
+                return false;
+            }
+            true
+        });
+        for (peer, hash) in late {
+            self.fetch_whole(peer, hash);
+        }
+    }
+
+    /// Blocks rebuilt from compact blocks, and compact blocks that fell back to the whole
+    /// block.
+    pub fn compact_counts(&self) -> (u64, u64) {
+        (self.compact.rebuilt, self.compact.fallbacks)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use crate::primitives::tests::{arb_header, arb_tx};
+    use proptest::prelude::*;
+    use proptest::strategy::ValueTree;
+
+    /// A block of `txs` (distinct) after a coinbase-like first one, with its true root.
+    fn block_of(header: BlockHeader, txs: Vec<Transaction>) -> Block {
+        let mut b = Block { header, txs };
+        b.header.merkle_root = b.compute_merkle_root();
+        b
+    }
+
+    fn distinct(txs: Vec<Transaction>) -> Vec<Transaction> {
+        let mut seen = alloc::collections::BTreeSet::new();
+        txs.into_iter().filter(|t| seen.insert(t.txid())).collect()
+    }
+
+    proptest! {
+        #[test]
+        fn a_block_is_rebuilt_from_any_part_of_it_in_the_pool(
+            header in arb_header(),
+            txs in proptest::collection::vec(arb_tx(), 1..12),
+            in_pool in proptest::collection::vec(any::<bool>(), 12),
+            others in proptest::collection::vec(arb_tx(), 0..4),
+            nonce in any::<u64>(),
+        ) {
+            let block = block_of(header, distinct(txs));
+            let cb = compact_of(&block, nonce);
+            let pool: Vec<Transaction> = block
+                .txs
+                .iter()
+                .enumerate()
+                .skip(1)
+                .filter(|(i, _)| in_pool[*i])
+                .map(|(_, t)| t.clone())
+                .chain(others.into_iter().filter(|o| !block.txs.contains(o)))
+                .collect();
+            let mut p = Partial::start(&cb, 100, &pool).unwrap();
+            let missing = p.missing();
+            let expect: Vec<u32> = (1..block.txs.len())
+                .filter(|&i| !in_pool[i])
+                .map(|i| i as u32)
+                .collect();
+            prop_assert_eq!(&missing, &expect);
+            let answer = missing.iter().map(|&i| block.txs[i as usize].clone()).collect();
+            p.fill(answer).unwrap();
+            prop_assert_eq!(p.finish().unwrap(), block);
+        }
+
+        #[test]
+        fn short_ids_depend_on_the_block_and_the_nonce(
+            a in arb_header(),
+            b in arb_header(),
+            tx in arb_tx(),
+            n in any::<u64>(),
+        ) {
+            let t = tx.txid();
+            prop_assert_eq!(short_id(&short_id_key(&a, n), &t), short_id(&short_id_key(&a, n), &t));
+            if a != b {
+                prop_assert_ne!(short_id_key(&a, n), short_id_key(&b, n));
+            }
+            prop_assert_ne!(short_id_key(&a, n), short_id_key(&a, n.wrapping_add(1)));
+        }
+    }
+
+    fn sample() -> (Block, Vec<Transaction>) {
+        let mut runner = proptest::test_runner::TestRunner::deterministic();
+        let header = arb_header().new_tree(&mut runner).unwrap().current();
+        let txs: Vec<Transaction> = (0..6)
+            .map(|_| arb_tx().new_tree(&mut runner).unwrap().current())
+            .collect();
+        let txs = distinct(txs);
+        let block = block_of(header, txs[..4].to_vec());
+        (block, txs[4..].to_vec())
+    }
+
+    #[test]
+    fn malformed_compact_blocks_are_the_senders_fault() {
+        let (block, _) = sample();
+        let good = compact_of(&block, 1);
+        let mut no_coinbase = good.clone();
+        no_coinbase.prefilled.clear();
+        no_coinbase.short_ids.push(ShortId([0; 6]));
+        let mut beyond = good.clone();
+        beyond.prefilled.push(PrefilledTx {
+            index: 9,
+            tx: block.txs[1].clone(),
+        });
+        let mut unordered = good.clone();
+        unordered.prefilled.push(PrefilledTx {
+            index: 0,
+            tx: block.txs[1].clone(),
+        });
+        for (cb, max, err) in [
+            (no_coinbase, 100, CompactError::NoCoinbase),
+            (beyond, 100, CompactError::BadPrefilledIndex(9)),
+            (unordered, 100, CompactError::BadPrefilledIndex(0)),
+            (good, 3, CompactError::TooManyTxs { count: 4, max: 3 }),
+        ] {
+            let e = Partial::start(&cb, max, &[]).unwrap_err();
+            assert_eq!(e, err);
+            assert!(e.malformed(), "{e}");
+        }
+    }
+
+    #[test]
+    fn collisions_fall_back_and_wrong_answers_are_caught() {
+        let (block, outside) = sample();
+        let good = compact_of(&block, 1);
+        // Two of the block's transactions under one short id: not the sender's fault.
+        let mut dup = good.clone();
+        dup.short_ids[1] = dup.short_ids[0];
+        let e = Partial::start(&dup, 100, &[]).unwrap_err();
+        assert_eq!(e, CompactError::DuplicateShortId);
+        assert!(!e.malformed());
+        // A short id that two pooled transactions match (the same one listed twice here:
+        // real collisions need 2^48 work) is ambiguous.
+        let twice = [block.txs[1].clone(), block.txs[1].clone()];
+        assert_eq!(
+            Partial::start(&good, 100, &twice).unwrap_err(),
+            CompactError::PoolCollision
+        );
+        // A pooled transaction outside the block under a block transaction's short id (a
+        // collision) rebuilds a block whose root does not match.
+        let key = short_id_key(&block.header, 1);
+        let mut collide = good.clone();
+        collide.short_ids[0] = short_id(&key, &outside[0].txid());
+        let p = Partial::start(
+            &collide,
+            100,
+            &block.txs[2..]
+                .iter()
+                .chain(&outside[..1])
+                .cloned()
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+        assert!(p.missing().is_empty());
+        assert_eq!(p.finish().unwrap_err(), CompactError::MerkleMismatch);
+        // An answer with the wrong transaction, or the wrong number of them.
+        let mut p = Partial::start(&good, 100, &[]).unwrap();
+        assert_eq!(p.missing(), alloc::vec![1, 2, 3]);
+        let wrong = alloc::vec![
+            block.txs[1].clone(),
+            outside[0].clone(),
+            block.txs[3].clone()
+        ];
+        assert_eq!(
+            p.fill(wrong).unwrap_err(),
+            CompactError::WrongTx { index: 2 }
+        );
+        assert_eq!(
+            p.fill(alloc::vec![block.txs[1].clone()]).unwrap_err(),
+            CompactError::WrongCount {
+                expected: 3,
+                got: 1
+            }
+        );
+        p.fill(block.txs[1..].to_vec()).unwrap();
+        assert_eq!(p.finish().unwrap(), block);
+    }
+}

@@ -1,0 +1,193 @@
+//! WebSocket connections to relays: dialing, the send side (bounded by [`SendQueue`]) and
+//! the receive side (paused while the write queue is full, so validation stays within its
+//! bound of storage).
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
+use futures_util::{SinkExt, StreamExt};
+use gloo::net::websocket::{Message as WsMessage, State as WsState, futures::WebSocket};
+use gloo::timers::future::TimeoutFuture;
+use tabcoin_core::node::{Input, PeerId};
+use wasm_bindgen_futures::spawn_local;
+
+use crate::Inner;
+use crate::driver::{TICK_MS, emit, feed};
+use crate::events::{ConnState, NodeEvent};
+use crate::sendq::{self, SendQueue};
+
+/// A connection to a relay.
+pub(crate) struct Conn {
+    pub(crate) url: String,
+    pub(crate) tx: UnboundedSender<Vec<u8>>,
+    /// Bytes queued for this connection: in `tx` and in the socket's own buffer.
+    pub(crate) queue: sendq::SendQueue,
+}
+
+/// When the node dials `url` again: its backoff, but no sooner than its next tick.
+pub(crate) fn redial_in(inner: &Rc<RefCell<Inner>>, url: &str) -> Option<u64> {
+    inner
+        .borrow()
+        .node
+        .redial_in_ms(url)
+        .map(|ms| ms.max(TICK_MS))
+}
+
+pub(crate) fn dial(inner: &Rc<RefCell<Inner>>, url: String) {
+    let (tx, rx) = unbounded();
+    let queue = sendq::SendQueue::default();
+    let peer = {
+        let mut i = inner.borrow_mut();
+        let p = i.next_peer;
+        i.next_peer += 1;
+        i.conns.insert(
+            p,
+            Conn {
+                url: url.clone(),
+                tx,
+                queue: queue.clone(),
+            },
+        );
+        p
+    };
+    spawn_local(run_conn(Rc::downgrade(inner), peer, url, rx, queue));
+}
+
+async fn run_conn(
+    weak: Weak<RefCell<Inner>>,
+    peer: PeerId,
+    url: String,
+    mut rx: UnboundedReceiver<Vec<u8>>,
+    queue: SendQueue,
+) {
+    let with = |f: &dyn Fn(&Rc<RefCell<Inner>>)| {
+        if let Some(inner) = weak.upgrade() {
+            f(&inner);
+        }
+    };
+    with(&|inner| {
+        emit(
+            inner,
+            &NodeEvent::Connection {
+                state: ConnState::Connecting,
+                url: url.clone(),
+                retry_in_ms: None,
+            },
+        )
+    });
+    let failed = |weak: &Weak<RefCell<Inner>>| {
+        if let Some(inner) = weak.upgrade() {
+            let known = inner.borrow_mut().conns.remove(&peer).is_some();
+            if known {
+                feed(&inner, Input::DialFailed { url: url.clone() });
+            }
+            emit(
+                &inner,
+                &NodeEvent::Connection {
+                    state: ConnState::Closed,
+                    url: url.clone(),
+                    retry_in_ms: redial_in(&inner, &url),
+                },
+            );
+        }
+    };
+    // The socket itself stays reachable so its `bufferedAmount` counts against the budget.
+    let Ok(raw) = web_sys::WebSocket::new(&url) else {
+        failed(&weak);
+        return;
+    };
+    queue.attach(raw.clone());
+    let state = raw.clone();
+    let Ok(ws) = WebSocket::try_from(raw) else {
+        failed(&weak);
+        return;
+    };
+    let mut waited = 0;
+    loop {
+        match ws.state() {
+            WsState::Open => break,
+            WsState::Connecting if waited < 10_000 => {
+                TimeoutFuture::new(25).await;
+                waited += 25;
+            }
+            _ => {
+                failed(&weak);
+                return;
+            }
+        }
+    }
+    let (mut sink, mut stream) = ws.split();
+    let Some(inner) = weak.upgrade() else { return };
+    if !inner.borrow().conns.contains_key(&peer) {
+        return;
+    }
+    feed(
+        &inner,
+        Input::Connected {
+            peer,
+            outbound: true,
+            remote: url.clone(),
+        },
+    );
+    emit(
+        &inner,
+        &NodeEvent::Connection {
+            state: ConnState::Open,
+            url: url.clone(),
+            retry_in_ms: None,
+        },
+    );
+    drop(inner);
+    spawn_local(async move {
+        while let Some(bytes) = rx.next().await {
+            // A socket the peer (or a proxy) already closed: sending on it would only make
+            // the browser log "WebSocket is already in CLOSING or CLOSED state".
+            if state.ready_state() != web_sys::WebSocket::OPEN {
+                break;
+            }
+            let len = bytes.len();
+            let sent = sink.send(WsMessage::Bytes(bytes)).await;
+            queue.sent(len);
+            if sent.is_err() {
+                break;
+            }
+        }
+        let _ = sink.close().await;
+    });
+    while let Some(msg) = stream.next().await {
+        match msg {
+            Ok(WsMessage::Bytes(b)) => {
+                // Back-pressure: while the store lags, peers' messages wait here (the node
+                // requests nothing more meanwhile), so validation stays within the write
+                // queue's high-water mark of storage.
+                let writer = match weak.upgrade() {
+                    Some(inner) => inner.borrow().writer.clone(),
+                    None => return,
+                };
+                writer.room().await;
+                let Some(inner) = weak.upgrade() else { return };
+                if !inner.borrow().conns.contains_key(&peer) {
+                    break;
+                }
+                feed(&inner, Input::Received { peer, bytes: b });
+            }
+            Ok(WsMessage::Text(_)) => {}
+            Err(_) => break,
+        }
+    }
+    if let Some(inner) = weak.upgrade() {
+        let known = inner.borrow_mut().conns.remove(&peer).is_some();
+        if known {
+            feed(&inner, Input::Disconnected { peer });
+        }
+        emit(
+            &inner,
+            &NodeEvent::Connection {
+                state: ConnState::Closed,
+                url: url.clone(),
+                retry_in_ms: redial_in(&inner, &url),
+            },
+        );
+    }
+}

@@ -1,0 +1,190 @@
+//! The node's driver: feeds it inputs, carries out its outputs (sends, dials, writes,
+//! loads, events, templates) and reacts to the write queue's notices.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use js_sys::{Reflect, Uint8Array};
+use tabcoin_core::node::{Input, Output};
+use wasm_bindgen::prelude::*;
+
+use crate::conn::{dial, redial_in};
+use crate::events::{ConnState, NodeEvent, event_view};
+use crate::idb::StoreError;
+use crate::queue::Notice;
+use crate::{Inner, loads, now_ms, to_js, verify};
+
+/// How often the node ticks (timers, redials, template refresh).
+pub(crate) const TICK_MS: u64 = 1_000;
+
+pub(crate) fn emit(inner: &Rc<RefCell<Inner>>, ev: &NodeEvent) {
+    let f = inner.borrow().on_event.clone();
+    if let Some(f) = f {
+        let _ = f.call1(&JsValue::NULL, &to_js(ev));
+    }
+}
+
+/// Feeds one input and carries out what the node asks.
+pub(crate) fn feed(inner: &Rc<RefCell<Inner>>, input: Input) {
+    inner.borrow_mut().node.handle(now_ms(), input);
+    pump(inner);
+}
+
+/// Drains the node's outputs. The node is borrowed only while collecting; JS callbacks run
+/// after, so they may call back into the node.
+pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
+    let mut events = Vec::new();
+    let mut templates = Vec::new();
+    let mut dials = Vec::new();
+    let mut slow = Vec::new();
+    let mut loads = Vec::new();
+    let mut verifies = Vec::new();
+    {
+        let mut i = inner.borrow_mut();
+        while let Some(out) = i.node.poll_output() {
+            match out {
+                Output::Send { peer, bytes } => {
+                    if let Some(c) = i.conns.get(&peer) {
+                        match c.queue.admit(bytes.len()) {
+                            Ok(()) => {
+                                if c.tx.unbounded_send(bytes.to_vec()).is_err() {
+                                    c.queue.sent(bytes.len());
+                                }
+                            }
+                            Err(full) => {
+                                // A relay that does not read: drop it, as the relay does.
+                                if let Some(c) = i.conns.remove(&peer) {
+                                    c.queue.close();
+                                    slow.push((peer, c.url, full));
+                                }
+                            }
+                        }
+                    }
+                }
+                Output::Disconnect { peer, reason } => {
+                    if let Some(c) = i.conns.remove(&peer) {
+                        events.push(NodeEvent::Connection {
+                            state: ConnState::Closed,
+                            url: c.url,
+                            retry_in_ms: None,
+                        });
+                    }
+                    if matches!(reason, tabcoin_core::node::DisconnectReason::Misbehaved(_)) {
+                        events.push(NodeEvent::Banned {
+                            reason: reason.to_string(),
+                        });
+                    }
+                }
+                Output::Dial { url } => dials.push(url),
+                Output::LoadBlock(hash) => loads.push(hash),
+                Output::VerifySigs { ticket, job } => verifies.push((ticket, job)),
+                Output::Persist(cs) => {
+                    if i.store_failed.is_none() {
+                        i.writer.push(cs);
+                    }
+                }
+                Output::Event(e) => {
+                    if let Some(js) = event_view(&mut i, e) {
+                        events.push(js);
+                    }
+                }
+                Output::Template(t) => {
+                    i.generation += 1;
+                    if i.mining {
+                        templates.push((t, i.generation));
+                    }
+                }
+            }
+        }
+    }
+    for (peer, url, full) in slow {
+        web_sys::console::warn_1(&format!("tabcoin: dropping the relay {url}: {full}").into());
+        feed(inner, Input::Disconnected { peer });
+        emit(
+            inner,
+            &NodeEvent::Connection {
+                state: ConnState::Closed,
+                retry_in_ms: redial_in(inner, &url),
+                url,
+            },
+        );
+    }
+    for url in dials {
+        dial(inner, url);
+    }
+    for hash in loads {
+        loads::answer(inner, hash);
+    }
+    verify::answer_in_place(inner, verifies);
+    for e in &events {
+        emit(inner, e);
+    }
+    let f = inner.borrow().on_template.clone();
+    if let Some(f) = f {
+        for (t, generation) in templates {
+            let obj = js_sys::Object::new();
+            let _ = Reflect::set(
+                &obj,
+                &"header".into(),
+                &Uint8Array::from(&t.block.header.to_bytes()[..]),
+            );
+            let _ = Reflect::set(
+                &obj,
+                &"height".into(),
+                &JsValue::from_f64(t.height.0 as f64),
+            );
+            let _ = Reflect::set(
+                &obj,
+                &"reward".into(),
+                &JsValue::from_str(&t.reward.to_string()),
+            );
+            let _ = Reflect::set(
+                &obj,
+                &"generation".into(),
+                &JsValue::from_f64(generation as f64),
+            );
+            let _ = f.call1(&JsValue::NULL, &obj);
+        }
+    }
+}
+
+/// After each write: a held-back Synced event once few blocks are unstored; a failure
+/// stops writing and is shown.
+pub(crate) fn on_store_notice(inner: &Rc<RefCell<Inner>>, notice: &Notice) {
+    match notice {
+        Notice::Stored { .. } => {
+            let synced = {
+                let mut i = inner.borrow_mut();
+                if i.writer.within_synced_slack() {
+                    i.synced_pending.take()
+                } else {
+                    None
+                }
+            };
+            if let Some(height) = synced {
+                emit(inner, &NodeEvent::Synced { height: height.0 });
+            }
+        }
+        Notice::Failed(e) => store_failed(inner, e),
+    }
+}
+
+/// Later writes would build on a state the database does not have: stop, keep running in
+/// memory, and say so. The next start resumes from the last complete write and syncs the rest.
+pub(crate) fn store_failed(inner: &Rc<RefCell<Inner>>, e: &StoreError) {
+    {
+        let mut i = inner.borrow_mut();
+        if i.store_failed.is_some() {
+            return;
+        }
+        i.store_failed = Some(e.to_string());
+    }
+    emit(
+        inner,
+        &NodeEvent::Store {
+            error: Some(e.to_string()),
+            quota_exceeded: *e == StoreError::QuotaExceeded,
+            repaired: None,
+        },
+    );
+}

@@ -1,0 +1,251 @@
+//! Reads of the IndexedDB store: start-up's load (headers, UTXO set, tip and the cache
+//! warm-up), the transaction index, and the scans of bodies a repair rebuilds from.
+
+use js_sys::{Array, Uint8Array};
+use tabcoin_core::encode::{Decode, Reader};
+use tabcoin_core::hash::decode_hex;
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, OutPoint, Txid};
+use tabcoin_core::store::ChangeSet;
+use tabcoin_core::utxo::{BlockUndo, Coin};
+use tabcoin_core::wire::NodeRecord;
+use wasm_bindgen::prelude::*;
+use web_sys::{IdbTransaction, IdbTransactionMode};
+
+use super::{IdbStore, StoreError, WARM_BLOCKS, count_body_reads, js_err, request};
+
+impl IdbStore {
+    /// Where transaction `txid` is stored: (block, position in the block) for every stored
+    /// body that holds it (a txid may be in blocks of several branches).
+    pub async fn tx_locations(&self, txid: &Txid) -> Result<Vec<(BlockHash, u32)>, StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let store = tx.object_store("txindex").map_err(aborted)?;
+        let low = txid.to_hex();
+        // Hex digits sort below '~': the range is every key that starts with the txid.
+        let range = web_sys::IdbKeyRange::bound(
+            &JsValue::from_str(&low),
+            &JsValue::from_str(&format!("{low}~")),
+        )
+        .map_err(aborted)?;
+        let keys = request(&store.get_all_keys_with_key(&range).map_err(aborted)?)
+            .await
+            .map_err(aborted)?;
+        let values = request(&store.get_all_with_key(&range).map_err(aborted)?)
+            .await
+            .map_err(aborted)?;
+        let corrupt = |key: &str| StoreError::Corrupt(format!("txindex {key}: bad record"));
+        let mut found = Vec::new();
+        for (k, v) in Array::from(&keys).iter().zip(Array::from(&values).iter()) {
+            let key = k.as_string().unwrap_or_default();
+            let block = key
+                .get(64..)
+                .and_then(|h| BlockHash::from_hex(h).ok())
+                .ok_or_else(|| corrupt(&key))?;
+            let pos = v
+                .as_f64()
+                .filter(|p| p.fract() == 0.0 && *p >= 0.0 && *p <= f64::from(u32::MAX))
+                .ok_or_else(|| corrupt(&key))?;
+            found.push((block, pos as u32));
+        }
+        Ok(found)
+    }
+
+    async fn all(
+        &self,
+        tx: &IdbTransaction,
+        store: &str,
+    ) -> Result<Vec<(String, JsValue)>, StoreError> {
+        let s = tx
+            .object_store(store)
+            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
+        let keys = request(
+            &s.get_all_keys()
+                .map_err(|e| StoreError::Aborted(js_err(&e)))?,
+        )
+        .await
+        .map_err(|e| StoreError::Aborted(js_err(&e)))?;
+        let values = request(&s.get_all().map_err(|e| StoreError::Aborted(js_err(&e)))?)
+            .await
+            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
+        let keys = Array::from(&keys);
+        let values = Array::from(&values);
+        if store == "blocks" {
+            count_body_reads(values.length() as usize);
+        }
+        Ok(keys
+            .iter()
+            .zip(values.iter())
+            .map(|(k, v)| (k.as_string().unwrap_or_default(), v))
+            .collect())
+    }
+
+    /// Everything stored, as one ChangeSet. A record that does not decode is an error
+    /// naming it; the caller decides how to repair.
+    pub async fn load(&self) -> Result<ChangeSet, StoreError> {
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let corrupt =
+            |store: &str, key: &str, e: String| StoreError::Corrupt(format!("{store} {key}: {e}"));
+        let mut cs = ChangeSet::default();
+        // Headers, not bodies (start-up reads no body); Chain::load orders them.
+        for (key, v) in self.all(&tx, "headers").await? {
+            // The 88-byte header, then (while its body is stored) the body's size, u32 LE.
+            let v = Uint8Array::new(&v).to_vec();
+            let (head, size) = v.split_at(v.len().min(HEADER_SIZE));
+            let h =
+                BlockHeader::decode(head).map_err(|e| corrupt("headers", &key, e.to_string()))?;
+            match size.len() {
+                0 => {}
+                4 => {
+                    let n = u32::from_le_bytes(size.try_into().expect("4 bytes"));
+                    cs.sizes.insert(h.hash(), n);
+                }
+                _ => return Err(corrupt("headers", &key, "bad length".into())),
+            }
+            if h.hash().to_hex() != key {
+                return Err(corrupt(
+                    "headers",
+                    &key,
+                    "hash does not match its key".into(),
+                ));
+            }
+            cs.headers.push(h);
+        }
+        for (key, _) in self.all(&tx, "invalid").await? {
+            cs.invalid.insert(
+                BlockHash::from_hex(&key).map_err(|e| corrupt("invalid", &key, e.to_string()))?,
+            );
+        }
+        for (key, v) in self.all(&tx, "utxo").await? {
+            let op = decode_hex(&key)
+                .ok()
+                .and_then(|b| OutPoint::decode(&b).ok())
+                .ok_or_else(|| corrupt("utxo", &key, "bad key".into()))?;
+            let coin = Coin::decode(&Uint8Array::new(&v).to_vec())
+                .map_err(|e| corrupt("utxo", &key, e.to_string()))?;
+            cs.utxo.insert(op, Some(coin));
+        }
+        for (key, v) in self.all(&tx, "bans").await? {
+            let until: [u8; 8] = Uint8Array::new(&v)
+                .to_vec()
+                .try_into()
+                .map_err(|_| corrupt("bans", &key, "bad length".into()))?;
+            cs.bans.insert(key, Some(u64::from_le_bytes(until)));
+        }
+        for (url, v) in self.all(&tx, "nodes").await? {
+            // A record of the older unsigned layout is skipped (relearned signed), not an
+            // error; the provenance follows the record.
+            let b = Uint8Array::new(&v).to_vec();
+            let mut r = Reader::new(&b);
+            let Ok(rec) = NodeRecord::decode_from(&mut r) else {
+                continue;
+            };
+            if r.remaining() > 0 {
+                let meta = tabcoin_core::addrman::AddrMeta::decode_from(&mut r)
+                    .and_then(|m| r.finish().map(|()| m))
+                    .map_err(|e| corrupt("nodes", &url, e.to_string()))?;
+                cs.node_meta.insert(url.clone(), Some(meta));
+            }
+            cs.nodes.insert(url, Some(rec));
+        }
+        let s = tx
+            .object_store("meta")
+            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
+        let tip = request(
+            &s.get(&JsValue::from_str("tip"))
+                .map_err(|e| StoreError::Aborted(js_err(&e)))?,
+        )
+        .await
+        .map_err(|e| StoreError::Aborted(js_err(&e)))?;
+        if !tip.is_undefined() {
+            let t = Uint8Array::new(&tip).to_vec();
+            let arr: [u8; 32] = t
+                .try_into()
+                .map_err(|_| corrupt("meta", "tip", "bad length".into()))?;
+            cs.tip = Some(BlockHash::from_bytes(arr));
+        }
+        crate::prune::load(&mut cs, self.all(&tx, "meta").await?)?;
+        self.warm_up(&tx, &mut cs).await?;
+        Ok(cs)
+    }
+
+    /// The cache warm-up of [`IdbStore::load`]: the bodies and undo data of the newest
+    /// [`WARM_BLOCKS`] active blocks (what the page lists first), oldest first, so they are
+    /// in memory from the start. A body that does not decode is left out (the node reads it
+    /// again when it needs it, and downloads it if the store has none).
+    async fn warm_up(&self, tx: &IdbTransaction, cs: &mut ChangeSet) -> Result<(), StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let Some(tip) = cs.tip else { return Ok(()) };
+        let by_hash: std::collections::HashMap<BlockHash, &BlockHeader> =
+            cs.headers.iter().map(|h| (h.hash(), h)).collect();
+        let mut newest = Vec::new();
+        let mut cursor = tip;
+        while newest.len() < WARM_BLOCKS {
+            let Some(h) = by_hash.get(&cursor) else { break };
+            newest.push(cursor);
+            cursor = h.prev;
+        }
+        let (blocks, undo) = (
+            tx.object_store("blocks").map_err(aborted)?,
+            tx.object_store("undo").map_err(aborted)?,
+        );
+        // Every request first, then the answers: one round trip.
+        let mut pending = Vec::new();
+        for hash in newest.iter().rev() {
+            let key = JsValue::from_str(&hash.to_hex());
+            let b = request(&blocks.get(&key).map_err(aborted)?);
+            let u = request(&undo.get(&key).map_err(aborted)?);
+            pending.push((*hash, b, u));
+        }
+        for (hash, b, u) in pending {
+            let b = b.await.map_err(aborted)?;
+            let u = u.await.map_err(aborted)?;
+            if b.is_undefined() || b.is_null() {
+                continue;
+            }
+            count_body_reads(1);
+            let Ok(block) = Block::decode(&Uint8Array::new(&b).to_vec()) else {
+                continue;
+            };
+            if block.hash() != hash {
+                continue;
+            }
+            if !u.is_undefined() && !u.is_null() {
+                if let Ok(u) = BlockUndo::decode(&Uint8Array::new(&u).to_vec()) {
+                    cs.undo.insert(hash, Some(u));
+                }
+            }
+            cs.blocks.push(block);
+        }
+        Ok(())
+    }
+
+    /// Just the decodable blocks (for rebuilding after damage).
+    pub async fn valid_blocks(&self) -> Result<Vec<Block>, StoreError> {
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        Ok(self
+            .all(&tx, "blocks")
+            .await?
+            .into_iter()
+            .filter_map(|(key, v)| {
+                Block::decode(&Uint8Array::new(&v).to_vec())
+                    .ok()
+                    .filter(|b| b.hash().to_hex() == key)
+            })
+            .collect())
+    }
+
+    /// Every block record: the blocks that decode (and match their key), and the keys of
+    /// the records that do not.
+    pub async fn scan_blocks(&self) -> Result<(Vec<Block>, Vec<String>), StoreError> {
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let mut good = Vec::new();
+        let mut bad = Vec::new();
+        for (key, v) in self.all(&tx, "blocks").await? {
+            match Block::decode(&Uint8Array::new(&v).to_vec()) {
+                Ok(b) if b.hash().to_hex() == key => good.push(b),
+                _ => bad.push(key),
+            }
+        }
+        Ok((good, bad))
+    }
+}
