@@ -1093,7 +1093,7 @@ fn main() {
         let bench = cfg.block_budget > Duration::ZERO;
         let fx = results.fixture.take().unwrap_or_else(build_fixture);
         let job = parallel::block_job(&fx.parent, &fx.block);
-        let threads = 2;
+        let threads = machine.logical_cpus.max(2);
         eprintln!("P5 native: {} vs 1 thread, alternating calls …", threads);
         let budget = if bench {
             Duration::from_secs(10)

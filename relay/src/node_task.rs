@@ -350,7 +350,7 @@ pub(crate) async fn run(
         outbox: OutboxCharges::default(),
         budget_drops: 0,
         accepted: handles.accepted.clone(),
-        verify_threads: config.verify_threads,
+        verify: crate::verify::Pool::new(config.verify_threads),
     };
     ctx.drain(&mut node, &mut conns);
     loop {
@@ -420,7 +420,7 @@ struct Ctx {
     budget_drops: u64,
     accepted: Arc<PerIpCounter>,
     /// Threads for signature jobs (`crate::verify`).
-    verify_threads: usize,
+    verify: crate::verify::Pool,
 }
 
 impl Ctx {
@@ -556,7 +556,7 @@ impl Ctx {
                     node.handle(now_ms(), Input::BlockLoaded { hash, block, undo });
                 }
                 Output::VerifySigs { ticket, job } => {
-                    for result in crate::verify::run(&job, self.verify_threads) {
+                    for result in self.verify.run(&job) {
                         node.handle(now_ms(), Input::SigsVerified { ticket, result });
                     }
                 }

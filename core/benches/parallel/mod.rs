@@ -1,17 +1,19 @@
 //! P5 native: the signature checks of the 300-payment validation block as one job
-//! (`connect_block_unsigned`), verified as N chunks on N threads against 1 chunk on the
-//! calling thread — what the relay's `verify::run` does with `--verify-threads N` and 1.
+//! (`connect_block_unsigned`), verified as N chunks on a pool of N threads (N − 1 parked
+//! threads and the caller) against 1 chunk on the calling thread — what the relay's
+//! `verify::Pool` does with `--verify-threads N` and 1.
 //! Calls alternate (N threads, 1 thread, …) for the budget; the docs get the medians, the
 //! ratio of the medians of paired calls, and the spread. Written whenever the figure runs
 //! under `--bench` (filter `parallel`), between `<!-- p5-native:begin -->` and
 //! `<!-- p5-native:end -->`.
 
 use std::fmt::Write as _;
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use tabcoin_core::chain::Chain;
 use tabcoin_core::primitives::Block;
-use tabcoin_core::sig::{VerifyJob, VerifyMode};
+use tabcoin_core::sig::{ChunkResult, VerifyChunk, VerifyJob, VerifyMode};
 use tabcoin_core::utxo::UtxoOverlay;
 use tabcoin_core::validation::{check_block, connect_block_unsigned};
 
@@ -32,26 +34,46 @@ pub fn block_job(parent: &Chain, block: &Block) -> VerifyJob {
     sigs.job().clone()
 }
 
-/// Verifies the job as `threads` chunks, one scoped thread each (in place for 1).
-fn run(job: &VerifyJob, threads: usize) -> Duration {
-    let start = Instant::now();
-    let results = if threads <= 1 {
-        job.results_in_place(1, VerifyMode::Single)
-    } else {
-        let chunks = job.chunks(threads);
-        std::thread::scope(|s| {
-            let hs: Vec<_> = chunks
-                .iter()
-                .map(|c| s.spawn(move || c.verify(VerifyMode::Single)))
-                .collect();
-            hs.into_iter()
-                .map(|h| h.join().unwrap())
-                .collect::<Vec<_>>()
-        })
-    };
-    let elapsed = start.elapsed();
-    assert_eq!(job.finish(&results), Ok(Some(Ok(()))));
-    elapsed
+/// The relay's verification pool (`relay/src/verify.rs`, which the core cannot depend on),
+/// in the same form: `threads − 1` threads started once and parked on a channel, each
+/// given one chunk per job; the caller verifies the first chunk and collects the rest.
+struct Pool {
+    workers: Vec<mpsc::Sender<(VerifyChunk, mpsc::Sender<ChunkResult>)>>,
+}
+
+impl Pool {
+    fn new(threads: usize) -> Pool {
+        let workers = (1..threads)
+            .map(|_| {
+                let (tx, rx) = mpsc::channel::<(VerifyChunk, mpsc::Sender<ChunkResult>)>();
+                std::thread::spawn(move || {
+                    while let Ok((chunk, reply)) = rx.recv() {
+                        let _ = reply.send(chunk.verify(VerifyMode::Single));
+                    }
+                });
+                tx
+            })
+            .collect();
+        Pool { workers }
+    }
+
+    /// Verifies the job as one chunk per thread; the time of the call.
+    fn run(&self, job: &VerifyJob) -> Duration {
+        let start = Instant::now();
+        let mut chunks = job.chunks(self.workers.len() + 1).into_iter();
+        let own = chunks.next().expect("the bench job is not empty");
+        let (reply, rx) = mpsc::channel();
+        let mut sent = 0;
+        for (w, c) in self.workers.iter().zip(chunks) {
+            w.send((c, reply.clone())).expect("the pool threads live");
+            sent += 1;
+        }
+        let mut results = vec![own.verify(VerifyMode::Single)];
+        results.extend(rx.iter().take(sent));
+        let elapsed = start.elapsed();
+        assert_eq!(job.finish(&results), Ok(Some(Ok(()))));
+        elapsed
+    }
 }
 
 pub struct Measured {
@@ -63,7 +85,9 @@ pub struct Measured {
 pub fn measure(job: &VerifyJob, threads: usize, budget: Duration, min_pairs: usize) -> Measured {
     // Signatures per second from the time of one call.
     let n = job.len() as f64;
-    let pair = Pair::alternate(budget, min_pairs, || run(job, threads), || run(job, 1));
+    let pool = Pool::new(threads);
+    let alone = Pool::new(1);
+    let pair = Pair::alternate(budget, min_pairs, || pool.run(job), || alone.run(job));
     let pair = Pair {
         a: pair.a.iter().map(|r| r * n).collect(),
         b: pair.b.iter().map(|r| r * n).collect(),
@@ -125,8 +149,9 @@ impl Measured {
             w,
             "Method: the job is what `connect_block_unsigned` collects for the validation block of the \
              core bench (same fixture: 20 senders, payments of 1–3 inputs, identical triples verified once). \
-             A splits it with `VerifyJob::chunks(N)` and verifies each chunk on its own `std::thread::scope` \
-             thread (thread start-up included, as in the relay's `verify::run`), B verifies it as one chunk on \
+             A splits it with `VerifyJob::chunks(N)`, hands N − 1 chunks to threads started once before \
+             the run and parked on channels and verifies the first chunk on the calling thread (the relay's \
+             `verify::Pool`: hand-off and wake-up included, no thread start-up), B verifies it as one chunk on \
              the calling thread; both end with `VerifyJob::finish`. Calls alternate A, B for the budget; \
              {} pairs. Rates: A {alo:.0} – {ahi:.0}, B {blo:.0} – {bhi:.0} signatures/s; A ÷ B per pair \
              {rlo:.3} – {rhi:.3}; the ratio is the median of the per-pair ratios. The machine is shared: \
