@@ -1,33 +1,62 @@
 //! Runs the node's signature jobs (`Output::VerifySigs`) on a pool of threads started once
 //! with the relay (`--verify-threads N`: N − 1 pool threads plus the node task itself).
 //!
-//! How it meets the node task: the task splits a job into at most N consecutive chunks of at
-//! least [`MIN_CHUNK`] signatures, hands all chunks but the first to the pool threads, verifies
-//! the first itself and waits for the others, then feeds every result to the node. So the task
-//! is busy for about 1/N of the in-place time (its own chunk, the pool's run at the same
-//! time), never for more than verifying in place plus a hand-off to parked threads; peers wait
-//! for it exactly as they did while it verified in place. Jobs too small to split (fewer than
-//! 2 × [`MIN_CHUNK`] signatures: a block of a few payments) are verified in place, so small
-//! blocks pay no hand-off. A pool thread that is gone (it cannot panic on a verification,
-//! but if it did) makes the task verify the whole job in place.
+//! How it meets the node task: the task splits a job into chunks of at least [`MIN_CHUNK`]
+//! signatures (at most [`CHUNKS_PER_THREAD`] per thread), wakes the pool threads, and then
+//! takes chunks itself from the same queue, like them, until none is left; it waits only for
+//! the chunks pool threads are in the middle of, then feeds every result to the node. A pool
+//! thread the system schedules late takes fewer chunks (or none), so the task is busy for
+//! about 1/N of the in-place time when the threads run, and never much longer than verifying
+//! in place (at most one chunk per pool thread) when they do not; peers wait for it as they
+//! did while it verified in place. Jobs too small to split (fewer than 2 × [`MIN_CHUNK`]
+//! signatures: a block of a few payments) are verified in place, so small blocks pay no
+//! hand-off. If a pool thread is gone (it cannot panic on a verification, but if it did), the
+//! task verifies the whole job in place.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use tabcoin_core::sig::{ChunkResult, VerifyChunk, VerifyJob, VerifyMode};
 
-/// Fewest signatures in a chunk handed to a pool thread. Waking a parked thread and sending
-/// its result back costs tens of microseconds on a busy machine; one signature costs about
-/// 50–100 µs, so a chunk of 16 keeps the hand-off a few per cent of the work.
+/// Fewest signatures in a chunk. Waking a parked thread and sending a result back costs tens
+/// of microseconds on a busy machine; one signature costs about 50–150 µs, so a chunk of 16
+/// keeps the hand-off a few per cent of the work.
 pub const MIN_CHUNK: usize = 16;
+
+/// Most chunks per thread: small enough chunks that a thread scheduled late leaves its share
+/// to the others, few enough that the results stay a handful.
+pub const CHUNKS_PER_THREAD: usize = 8;
 
 /// Threads to verify on by default: the machine's available parallelism.
 pub fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, usize::from)
 }
 
-/// One chunk for a pool thread and where its result goes.
+/// The chunks of one job and the next one nobody has taken.
+struct Queue {
+    chunks: Vec<VerifyChunk>,
+    next: AtomicUsize,
+}
+
+impl Queue {
+    /// Verifies chunks until none is left (or nobody waits for results any more).
+    fn work(&self, reply: &mpsc::Sender<ChunkResult>) {
+        loop {
+            let i = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(chunk) = self.chunks.get(i) else {
+                return;
+            };
+            if reply.send(chunk.verify(VerifyMode::Single)).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// One job for a pool thread and where its results go.
 struct Task {
-    chunk: VerifyChunk,
+    queue: Arc<Queue>,
     reply: mpsc::Sender<ChunkResult>,
 }
 
@@ -49,7 +78,7 @@ impl Pool {
                 .spawn(move || {
                     // Ends when the pool (every sender) is dropped.
                     while let Ok(task) = rx.recv() {
-                        let _ = task.reply.send(task.chunk.verify(VerifyMode::Single));
+                        task.queue.work(&task.reply);
                     }
                 });
             if spawned.is_ok() {
@@ -66,32 +95,38 @@ impl Pool {
         self.workers.len() + 1
     }
 
-    /// Verifies `job` (the caller takes one chunk) and returns every chunk's result.
+    /// Chunks a job of `len` signatures is split into (1: verified in place).
+    pub fn parts(&self, len: usize) -> usize {
+        if self.workers.is_empty() {
+            return 1;
+        }
+        (len / MIN_CHUNK)
+            .min(CHUNKS_PER_THREAD * self.threads())
+            .max(1)
+    }
+
+    /// Verifies `job` (the caller takes chunks too) and returns every chunk's result.
     pub fn run(&self, job: &VerifyJob) -> Vec<ChunkResult> {
-        let parts = self.threads().min(job.len() / MIN_CHUNK).max(1);
+        let parts = self.parts(job.len());
         if parts == 1 {
             return job.results_in_place(1, VerifyMode::Single);
         }
-        let mut chunks = job.chunks(parts).into_iter();
-        let Some(own) = chunks.next() else {
-            return Vec::new();
-        };
+        let queue = Arc::new(Queue {
+            chunks: job.chunks(parts),
+            next: AtomicUsize::new(0),
+        });
         let (reply, results) = mpsc::channel();
-        let mut sent = 0;
-        let mut out = Vec::with_capacity(parts);
-        for (worker, chunk) in self.workers.iter().zip(chunks) {
-            match worker.send(Task {
-                chunk,
+        for worker in &self.workers {
+            // A thread that is gone leaves its share to the others.
+            let _ = worker.send(Task {
+                queue: Arc::clone(&queue),
                 reply: reply.clone(),
-            }) {
-                Ok(()) => sent += 1,
-                Err(mpsc::SendError(task)) => out.push(task.chunk.verify(VerifyMode::Single)),
-            }
+            });
         }
+        queue.work(&reply);
         drop(reply);
-        out.push(own.verify(VerifyMode::Single));
-        out.extend(results.iter().take(sent));
-        if out.len() < parts {
+        let out: Vec<ChunkResult> = results.iter().take(queue.chunks.len()).collect();
+        if out.len() < queue.chunks.len() {
             // A pool thread died holding a chunk: verify the whole job here.
             return job.results_in_place(1, VerifyMode::Single);
         }
@@ -122,8 +157,9 @@ mod tests {
             parent.params(),
             &genesis,
         )?;
-        let results = Pool::new(threads).run(sigs.job());
-        assert_eq!(results.len(), threads);
+        let pool = Pool::new(threads);
+        let results = pool.run(sigs.job());
+        assert_eq!(results.len(), pool.parts(sigs.job().len()));
         let verdict = sigs
             .job()
             .finish(&results)
@@ -148,9 +184,10 @@ mod tests {
         for threads in [1, 2, 3] {
             assert_eq!(on_threads(&chain, &good, threads), Ok(()));
         }
-        // Transaction t is job item t - 1. With 2 threads (items 0..150, 150..300) 51 and 101
-        // are in chunk 0 and 261 in chunk 1; with 3 (0..100, 100..200, 200..300) 51 is in
-        // chunk 0, 101 in chunk 1, 261 in chunk 2.
+        // Transaction t is job item t - 1. With 2 threads (16 chunks of 18–19 items) 51 is in
+        // chunk 2, 101 in chunk 5 and 261 in chunk 13; with 3 (18 chunks of 16–17) 51 is in
+        // chunk 3, 101 in chunk 6 and 261 in chunk 15: the failure comes from a late chunk,
+        // an early one, or two chunks at once, taken by any thread.
         for (bad_txs, first) in [(vec![261], 261), (vec![51], 51), (vec![261, 101], 101)] {
             let mut bad = good.clone();
             for &t in &bad_txs {
@@ -175,9 +212,9 @@ mod tests {
     }
 
     /// Jobs too small to split are verified in place (one result, no hand-off); larger ones
-    /// are split over every thread of the pool, and one pool serves job after job.
+    /// are split into chunks of at least `MIN_CHUNK`, and one pool serves job after job.
     #[test]
-    fn small_jobs_stay_in_place_and_large_ones_use_every_thread() {
+    fn small_jobs_stay_in_place_and_large_ones_are_split_in_chunks() {
         let params = Params::test();
         let payers: Vec<Wallet> = (1..=255).map(|i| wallet(i, &params)).collect();
         let keys: Vec<_> = payers.iter().map(Wallet::public_key).collect();
@@ -185,7 +222,12 @@ mod tests {
         let miner = wallet(99, &params).public_key();
         let pool = Pool::new(3);
         assert_eq!(pool.threads(), 3);
-        for (n, parts) in [(2 * MIN_CHUNK - 1, 1), (2 * MIN_CHUNK, 2), (300, 3), (5, 1)] {
+        for (n, parts) in [
+            (2 * MIN_CHUNK - 1, 1),
+            (2 * MIN_CHUNK, 2),
+            (300, 18),
+            (5, 1),
+        ] {
             let block = block_with(&chain, &payments(&chain, &payers, n), miner, b"p5");
             let checked = check_block(&block, &params).expect("valid");
             let mut overlay = UtxoOverlay::new(chain.utxo());
