@@ -15,13 +15,15 @@
 //!    figure runs under `--bench`).
 //!
 //! Arguments: cargo passes `--bench`; other flags are ignored. A word without a leading `-`
-//! is a filter: only figures whose name (`mining`, `block`, `sigs`, `template`) contains it are measured,
+//! is a filter: only figures whose name (`mining`, `block`, `sigs`, `template`, `parallel`) contains it are measured,
 //! and the docs are not rewritten. Without `--bench` (e.g. `cargo test --benches`) every figure
 //! runs once, briefly, as a smoke test, and the docs are not rewritten either. A full run
 //! rewrites the part of `docs/BENCHMARKS.md` between `<!-- core:begin -->` and
 //! `<!-- core:end -->`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "parallel/mod.rs"]
+mod parallel;
 #[path = "propagation/mod.rs"]
 mod propagation;
 #[path = "support/mod.rs"]
@@ -1084,6 +1086,37 @@ fn main() {
                 }
             }
         }
+        ran_other = true;
+    }
+
+    if cfg.wants("parallel") {
+        let bench = cfg.block_budget > Duration::ZERO;
+        let fx = results.fixture.take().unwrap_or_else(build_fixture);
+        let job = parallel::block_job(&fx.parent, &fx.block);
+        let threads = machine.logical_cpus.max(2);
+        eprintln!("P5 native: {} vs 1 thread, alternating calls …", threads);
+        let budget = if bench {
+            Duration::from_secs(10)
+        } else {
+            Duration::ZERO
+        };
+        let m = parallel::measure(&job, threads, budget, cfg.min_pairs);
+        m.print();
+        if bench {
+            let desc = format!(
+                "{} ({} logical CPUs), {}",
+                machine.cpu, machine.logical_cpus, machine.rustc
+            );
+            let section = m.doc_section(&machine.date, &desc, machine.logical_cpus);
+            match parallel::write_docs(DOC_PATH, &section) {
+                Ok(()) => println!("wrote the P5 native section of docs/BENCHMARKS.md"),
+                Err(e) => {
+                    eprintln!("cannot write {DOC_PATH}: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        results.fixture = Some(fx);
         ran_other = true;
     }
 

@@ -101,3 +101,46 @@ pub fn child_of(
         txs: alloc::vec![coinbase],
     })
 }
+
+/// A chain on which each key of `payers` owns `coins` mature coinbase coins, and the
+/// changes that built it (what a store holds).
+pub fn funded_chain(
+    params: &Params,
+    payers: &[PublicKey],
+    coins: usize,
+) -> (Chain, crate::store::ChangeSet) {
+    let mut chain = Chain::new(params.clone());
+    let mut all = crate::store::ChangeSet::default();
+    let mut add = |chain: &mut Chain, key: PublicKey| {
+        let (_, outcome) = extend(chain, &[], key, b"funding").expect("an empty block is valid");
+        all.merge(outcome.changes);
+    };
+    for _ in 0..coins {
+        for key in payers {
+            add(&mut chain, *key);
+        }
+    }
+    let maturity = usize::try_from(params.coinbase_maturity).expect("small");
+    for _ in 0..maturity {
+        add(&mut chain, PublicKey([0x55; 32]));
+    }
+    (chain, all)
+}
+
+/// `n` one-input payments, round-robin over `payers`, each spending another coin: valid
+/// together, in this order, in a block on `chain`. One signature each.
+pub fn payments(chain: &Chain, payers: &[Wallet], n: usize) -> Vec<Transaction> {
+    let mut pool = Mempool::new(usize::MAX, 0);
+    let to = PublicKey([0x66; 32]);
+    (0..n)
+        .map(|i| {
+            let amount = crate::units::Amount::from_units(100_000 + i as u64).expect("small");
+            let tx = payers[i % payers.len()]
+                .pay(chain, &pool, to, amount, 2_000, None)
+                .expect("the payer has a coin left");
+            pool.add(tx.clone(), chain)
+                .expect("the pool takes the payment");
+            tx
+        })
+        .collect()
+}

@@ -20,7 +20,7 @@ use crate::primitives::{
     Block, BlockHash, BlockHeader, HEADER_VERSION, MAX_BLOCK_TXS_DECODE, MAX_COINBASE_EXTRA,
     MAX_TX_INPUTS, MAX_TX_OUTPUTS, OutPoint, Payload, Transaction, TxOut, Txid,
 };
-use crate::sig::{self, SigCheck, VerifyMode};
+use crate::sig::{self, SigCheck, VerifyJob, VerifyMode};
 use crate::units::{Amount, CompactTarget, Height};
 use crate::utxo::{BlockUndo, UtxoOverlay, UtxoView, apply_tx, sum_outputs};
 
@@ -654,6 +654,59 @@ pub fn connect_block<V: UtxoView + ?Sized>(
     genesis: &BlockHash,
     mode: VerifyMode,
 ) -> Result<BlockUndo, BlockError> {
+    let (undo, sigs) = connect_block_unsigned(checked, height, view, params, genesis)?;
+    sigs.check(checked.block, sigs.job().verify(mode), params)?;
+    Ok(undo)
+}
+
+/// The signature checks of a block that [`connect_block_unsigned`] connected, as a job a
+/// host can verify anywhere, and what turns its verdict into the block's error.
+#[derive(Clone, Debug)]
+pub struct BlockSigs {
+    job: VerifyJob,
+    /// For each job item, the (transaction, input) it checks (the first input carrying that
+    /// exact triple).
+    at: Vec<(usize, usize)>,
+    /// Per transaction, the outputs its inputs spend (to explain a failure).
+    spent: Vec<Vec<TxOut>>,
+}
+
+impl BlockSigs {
+    pub fn job(&self) -> &VerifyJob {
+        &self.job
+    }
+
+    /// The block's verdict given the job's (from [`VerifyJob::verify`] or
+    /// [`VerifyJob::finish`]): the same error [`connect_block`] returns, naming the same input.
+    pub fn check(
+        &self,
+        block: &Block,
+        verdict: Result<(), (usize, sig::SigError)>,
+        params: &Params,
+    ) -> Result<(), BlockError> {
+        let Err((u, _)) = verdict else {
+            return Ok(());
+        };
+        let (index, input) = *self
+            .at
+            .get(u)
+            .expect("a job's failing index is one of its items");
+        Err(BlockError::Tx {
+            index,
+            error: signature_error(&block.txs[index], input, &self.spent[index], params),
+        })
+    }
+}
+
+/// [`connect_block`] without the signatures: every other check, sequentially, and the
+/// signature checks as a [`BlockSigs`] to verify before the block counts as connected.
+pub fn connect_block_unsigned<V: UtxoView + ?Sized>(
+    checked: &CheckedBlock<'_>,
+    height: Height,
+    view: &mut UtxoOverlay<'_, V>,
+    params: &Params,
+    genesis: &BlockHash,
+) -> Result<(BlockUndo, BlockSigs), BlockError> {
     let block = checked.block;
     let mut undo = BlockUndo::default();
     let mut fees = Amount::ZERO;
@@ -721,20 +774,20 @@ pub fn connect_block<V: UtxoView + ?Sized>(
             unique.push((index, input));
         }
     }
-    let checks: Vec<SigCheck<'_>> = unique
-        .iter()
-        .map(|&(index, input)| SigCheck {
-            key: &spent[index][input].key,
-            msg: &sighashes[index].0,
-            sig: &block.txs[index].inputs[input].sig,
-        })
-        .collect();
-    if let Err((u, _)) = sig::verify_all(&checks, mode) {
-        let (index, input) = unique[u];
-        return Err(BlockError::Tx {
-            index,
-            error: signature_error(&block.txs[index], input, &spent[index], params),
-        });
+    let mut job = VerifyJob::new();
+    for &(index, input) in &unique {
+        job.push(
+            spent[index][input].key,
+            sighashes[index].0,
+            block.txs[index].inputs[input].sig,
+        );
     }
-    Ok(undo)
+    Ok((
+        undo,
+        BlockSigs {
+            job,
+            at: unique,
+            spent,
+        },
+    ))
 }

@@ -26,6 +26,7 @@ pub mod sha_ni;
 mod snapshot;
 pub mod store;
 pub mod tls;
+pub mod verify;
 
 pub use node_task::RelayError;
 
@@ -141,6 +142,9 @@ pub struct Config {
     pub private_api: Option<SocketAddr>,
     /// Byte budget of stored block bodies (`--prune`); `None` keeps every body.
     pub prune_bytes: Option<u64>,
+    /// Threads that verify the signatures of blocks being connected (1: in place, on the
+    /// node task, as before parallel verification).
+    pub verify_threads: usize,
 }
 
 impl Config {
@@ -161,6 +165,7 @@ impl Config {
             allowed_origins: Vec::new(),
             private_api: None,
             prune_bytes: None,
+            verify_threads: verify::default_threads(),
         }
     }
 }

@@ -48,6 +48,10 @@ struct Args {
     /// Mining threads.
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Threads verifying block signatures (default: the available parallelism; 1 verifies
+    /// in place).
+    #[arg(long)]
+    verify_threads: Option<usize>,
     /// Address mined coins are paid to (required with --mine).
     #[arg(long)]
     address: Option<String>,
@@ -193,6 +197,9 @@ fn real_main(args: Args) -> Result<(), String> {
     config.public_url = args.public_url;
     config.target_outbound = args.target_outbound;
     config.mining = mining;
+    if let Some(n) = args.verify_threads {
+        config.verify_threads = n.max(1);
+    }
     config.tls = match (args.tls_cert, args.tls_key) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),
         _ => None,

@@ -222,6 +222,7 @@ pub(crate) async fn run(
     nc.agent = format!("tabcoin-relay/{}", env!("CARGO_PKG_VERSION"));
     nc.dial_policy = tabcoin_core::dial::DialPolicy::relay(config.limits.allow_local_dial);
     nc.prune_bytes = config.prune_bytes;
+    nc.parallel_verify = config.verify_threads > 1;
     let mut node = Node::new(nc, params.clone(), stored).map_err(RelayError::Load)?;
 
     let local = listener.local_addr().map_err(RelayError::Io)?;
@@ -349,6 +350,7 @@ pub(crate) async fn run(
         outbox: OutboxCharges::default(),
         budget_drops: 0,
         accepted: handles.accepted.clone(),
+        verify: crate::verify::Pool::new(config.verify_threads),
     };
     ctx.drain(&mut node, &mut conns);
     loop {
@@ -417,6 +419,8 @@ struct Ctx {
     /// Peers closed because the memory budget could not hold what they were sent.
     budget_drops: u64,
     accepted: Arc<PerIpCounter>,
+    /// Threads for signature jobs (`crate::verify`).
+    verify: crate::verify::Pool,
 }
 
 impl Ctx {
@@ -550,6 +554,11 @@ impl Ctx {
                         }
                     };
                     node.handle(now_ms(), Input::BlockLoaded { hash, block, undo });
+                }
+                Output::VerifySigs { ticket, job } => {
+                    for result in self.verify.run(&job) {
+                        node.handle(now_ms(), Input::SigsVerified { ticket, result });
+                    }
                 }
                 Output::Event(e) => log_event(&e),
                 Output::Template(t) => {

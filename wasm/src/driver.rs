@@ -12,7 +12,7 @@ use crate::conn::{dial, redial_in};
 use crate::events::{ConnState, NodeEvent, event_view};
 use crate::idb::StoreError;
 use crate::queue::Notice;
-use crate::{Inner, loads, now_ms, to_js};
+use crate::{Inner, loads, now_ms, to_js, verify};
 
 /// How often the node ticks (timers, redials, template refresh).
 pub(crate) const TICK_MS: u64 = 1_000;
@@ -38,6 +38,7 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
     let mut dials = Vec::new();
     let mut slow = Vec::new();
     let mut loads = Vec::new();
+    let mut verifies = Vec::new();
     {
         let mut i = inner.borrow_mut();
         while let Some(out) = i.node.poll_output() {
@@ -76,6 +77,7 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
                 }
                 Output::Dial { url } => dials.push(url),
                 Output::LoadBlock(hash) => loads.push(hash),
+                Output::VerifySigs { ticket, job } => verifies.push((ticket, job)),
                 Output::Persist(cs) => {
                     if i.store_failed.is_none() {
                         i.writer.push(cs);
@@ -113,6 +115,7 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
     for hash in loads {
         loads::answer(inner, hash);
     }
+    verify::answer_in_place(inner, verifies);
     for e in &events {
         emit(inner, e);
     }

@@ -37,6 +37,7 @@ pub mod repair;
 pub mod sendq;
 pub mod simd;
 mod status;
+mod verify;
 mod views;
 mod wallet_api;
 

@@ -12,9 +12,11 @@ mod cache;
 mod load;
 mod prune;
 mod switch;
+mod verify;
 
 pub use cache::DEFAULT_BODY_CACHE_BYTES;
 pub use prune::{DEFAULT_PRUNE_DEPTH, PruneStatus};
+pub use verify::VerifyRequest;
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;
@@ -131,6 +133,9 @@ pub struct BlockOutcome {
     /// Blocks the store could not give back although the chain needed them to switch
     /// branches (a damaged or pruned store): that switch was given up.
     pub missing: Vec<BlockHash>,
+    /// Signature jobs the host must verify before the switch can go on (only with
+    /// [`Chain::set_deferred_verify`]); answer with [`Chain::sigs_verified`].
+    pub verify: Vec<VerifyRequest>,
 }
 
 impl BlockOutcome {
@@ -196,6 +201,8 @@ pub struct Chain {
     candidates: BTreeSet<Candidate>,
     next_seq: u64,
     verify_mode: VerifyMode,
+    /// Signature jobs handed to the host, and their verdicts.
+    sigs: verify::Deferred,
     /// The most-work header not known invalid (bodies may be missing).
     best_header: BlockHash,
     /// Block hash at each height of the chain ending at `best_header` (like `active`, so
@@ -237,6 +244,7 @@ impl Chain {
             candidates: BTreeSet::new(),
             next_seq: 1,
             verify_mode: VerifyMode::Single,
+            sigs: verify::Deferred::default(),
             best_header: genesis,
             best_chain: alloc::vec![genesis],
             prune: prune::Pruning::new(),

@@ -14,10 +14,11 @@ use alloc::vec::Vec;
 
 use super::{BlockOutcome, Chain, Status};
 use crate::primitives::{Block, BlockHash};
+use crate::sig::VerifyJob;
 use crate::store::ChangeSet;
 use crate::units::Height;
 use crate::utxo::{BlockUndo, UtxoOverlay, undo_block};
-use crate::validation::{BlockError, check_block, connect_block};
+use crate::validation::{BlockError, check_block, connect_block_unsigned};
 
 /// Why a switch stopped before reaching its target.
 enum Stop {
@@ -25,6 +26,9 @@ enum Stop {
     Invalid(BlockHash, BlockError),
     /// The body (and, for an active block, undo data) of this block is not in memory.
     Need(BlockHash),
+    /// Every other check of this block passed, but the host has not yet verified its
+    /// signatures (deferred verification, `verify.rs`): nothing of the block is committed.
+    Verify(BlockHash, VerifyJob),
 }
 
 impl Chain {
@@ -39,6 +43,7 @@ impl Chain {
             match self.switch_to(best, outcome) {
                 Ok(()) => {}
                 Err(Stop::Invalid(bad, error)) => {
+                    self.sigs.forget(&bad);
                     self.mark_invalid(bad);
                     outcome.changes.invalid.insert(bad);
                     outcome.invalidated.push((bad, error));
@@ -47,6 +52,12 @@ impl Chain {
                     // Wait for the host; keep the block it brings until it is used.
                     self.bodies.pinned.insert(hash);
                     outcome.need.push(hash);
+                    return;
+                }
+                Err(Stop::Verify(hash, job)) => {
+                    // Wait for the verdict; keep the body until the switch is tried again.
+                    self.bodies.pinned.insert(hash);
+                    outcome.verify.extend(self.sigs.request(hash, job));
                     return;
                 }
             }
@@ -83,7 +94,7 @@ impl Chain {
             if !self.bodies.contains(&hash) {
                 return Err(Stop::Need(hash));
             }
-            let changes = self.connect_one(hash).map_err(|e| Stop::Invalid(hash, e))?;
+            let changes = self.connect_one(hash)?;
             outcome.changes.merge(changes);
             outcome.connected.push(hash);
             self.bodies.trim();
@@ -123,24 +134,26 @@ impl Chain {
     }
 
     /// Connects the cached body of `hash`, a child of the tip, and makes it the tip; the
-    /// step's changes come back. On error nothing changed.
-    fn connect_one(&mut self, hash: BlockHash) -> Result<ChangeSet, BlockError> {
+    /// step's changes come back. On error, or while the host verifies its signatures,
+    /// nothing changed.
+    fn connect_one(&mut self, hash: BlockHash) -> Result<ChangeSet, Stop> {
         let height = self.index[&hash].height;
         let block = self
             .bodies
             .block(&hash)
             .expect("the caller checked it is cached");
         let mut overlay = UtxoOverlay::new(&self.utxo);
-        let undo = check_block(block, &self.params).and_then(|checked| {
-            connect_block(
-                &checked,
-                height,
-                &mut overlay,
-                &self.params,
-                &self.genesis,
-                self.verify_mode,
-            )
-        })?;
+        let invalid = |e: BlockError| Stop::Invalid(hash, e);
+        let checked = check_block(block, &self.params).map_err(invalid)?;
+        let (undo, sigs) =
+            connect_block_unsigned(&checked, height, &mut overlay, &self.params, &self.genesis)
+                .map_err(invalid)?;
+        // The signatures: verified here, or a verdict the host returned, or a job for it.
+        match self.sigs.verdict(&hash, sigs.job(), self.verify_mode) {
+            Some(verdict) => sigs.check(block, verdict, &self.params).map_err(invalid)?,
+            None => return Err(Stop::Verify(hash, sigs.job().clone())),
+        }
+        self.sigs.forget(&hash);
         let utxo = overlay.into_changes();
         self.utxo.apply(&utxo);
         self.active.push(hash);

@@ -57,6 +57,7 @@ impl Node {
             Ok(outcome) if outcome.duplicate => {}
             Ok(outcome) => {
                 self.stats.blocks_validated += 1;
+                self.note_block_source(hash, from);
                 let bad_self = outcome
                     .invalidated
                     .iter()
@@ -130,7 +131,8 @@ impl Node {
 
     /// Persists, asks the host for bodies the chain needs, updates the pool, announces new
     /// blocks and tells the UI.
-    fn apply_outcome(&mut self, outcome: BlockOutcome) {
+    pub(super) fn apply_outcome(&mut self, mut outcome: BlockOutcome) {
+        self.request_verify(core::mem::take(&mut outcome.verify));
         if !outcome.changes.is_empty() {
             self.outputs
                 .push_back(Output::Persist(outcome.changes.clone()));

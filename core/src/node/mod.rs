@@ -25,6 +25,7 @@ mod sync;
 mod timers;
 mod txs;
 mod types;
+mod verify;
 
 pub use crate::addrman::{
     MAX_DIAL_BACKOFF_MS, MAX_KNOWN_NODES, MAX_NODES_PER_SOURCE, NODE_EXPIRY_MS,
@@ -210,6 +211,8 @@ pub struct Node {
     encoded_blocks: VecDeque<(BlockHash, Arc<[u8]>)>,
     /// Compact block relay: blocks being rebuilt, encoded compact blocks.
     compact: compact::CompactState,
+    /// Who sent blocks whose signatures the host may still be verifying (`verify`).
+    block_sources: BTreeMap<BlockHash, PeerId>,
     pub stats: NodeStats,
 }
 
@@ -229,6 +232,7 @@ impl Node {
         bans.truncate(MAX_BANS);
         let mut chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
         chain.set_prune(config.prune_bytes, config.prune_depth);
+        chain.set_deferred_verify(config.parallel_verify);
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);
@@ -273,6 +277,7 @@ impl Node {
             serve_waiting: BTreeMap::new(),
             encoded_blocks: VecDeque::new(),
             compact: compact::CompactState::default(),
+            block_sources: BTreeMap::new(),
             stats: NodeStats::default(),
             config,
         };
@@ -373,6 +378,7 @@ impl Node {
             Input::MinedBlock(block) => self.on_mined(block),
             Input::MinedHeader(header) => self.on_mined_header(header),
             Input::BlockLoaded { hash, block, undo } => self.on_block_loaded(hash, block, undo),
+            Input::SigsVerified { ticket, result } => self.on_sigs_verified(ticket, result),
         }
         self.flush_nodes();
         self.maybe_template();

@@ -9,7 +9,7 @@ use crate::dial::DialPolicy;
 use crate::mempool::MempoolError;
 use crate::miner::BlockTemplate;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
-use crate::sig::PublicKey;
+use crate::sig::{ChunkResult, PublicKey, VerifyJob};
 use crate::store::ChangeSet;
 use crate::units::Height;
 use crate::utxo::BlockUndo;
@@ -41,6 +41,9 @@ pub struct NodeConfig {
     pub dial_policy: DialPolicy,
     /// Byte budget of the block bodies kept in memory; older ones are read from the store.
     pub body_cache_bytes: usize,
+    /// Hand blocks' signature checks to the host ([`Output::VerifySigs`]) instead of
+    /// verifying them in place. Off: the node behaves exactly as without the feature.
+    pub parallel_verify: bool,
     /// Byte budget of the block bodies kept in the store (`None`: keep every body). A
     /// pruned node deletes older bodies and says so in its `hello` (see `chain::prune`).
     pub prune_bytes: Option<u64>,
@@ -67,6 +70,7 @@ impl NodeConfig {
             agent: String::from("tabcoin/0.1"),
             dial_policy: DialPolicy::relay(false),
             body_cache_bytes: crate::chain::DEFAULT_BODY_CACHE_BYTES,
+            parallel_verify: false,
             prune_bytes: None,
             prune_depth: crate::chain::DEFAULT_PRUNE_DEPTH,
             features: crate::wire::FEATURES,
@@ -112,6 +116,12 @@ pub enum Input {
         block: Option<Block>,
         undo: Option<BlockUndo>,
     },
+    /// The verdict on one chunk of the job of [`Output::VerifySigs`] `ticket`. Results of
+    /// tickets the node no longer waits for are ignored.
+    SigsVerified {
+        ticket: u64,
+        result: ChunkResult,
+    },
 }
 
 /// What the host must do.
@@ -138,6 +148,13 @@ pub enum Output {
     /// with [`Input::BlockLoaded`]. Everything persisted before this output was emitted must
     /// be visible to the read (an asynchronous host looks in its write queue first).
     LoadBlock(BlockHash),
+    /// Verify these signatures (only with [`NodeConfig::parallel_verify`]): split the job with
+    /// [`VerifyJob::chunks`], verify each chunk anywhere ([`VerifyChunk::verify`](crate::sig::VerifyChunk::verify)) and
+    /// return every [`ChunkResult`] with [`Input::SigsVerified`] and this ticket.
+    VerifySigs {
+        ticket: u64,
+        job: Arc<VerifyJob>,
+    },
 }
 
 /// Why the node closes a connection.

@@ -25,6 +25,9 @@ use crate::sig::Keypair;
 use crate::store::{ChangeSet, MemStore, Store};
 use crate::wire::{Message, NodeKind};
 
+mod verify;
+pub use verify::VerifyHost;
+
 /// Message type byte of blocks on the wire (for counting).
 const BLOCK_TYPE: u8 = 9;
 
@@ -48,6 +51,8 @@ pub struct SimNode {
     pub templates: u64,
     /// Dials it asked for: (time, URL).
     pub dials: Vec<(u64, String)>,
+    /// Its signature jobs (`sim::verify`).
+    pub verify: VerifyHost,
 }
 
 /// A scripted peer.
@@ -230,6 +235,7 @@ impl Sim {
             online: true,
             templates: 0,
             dials: Vec::new(),
+            verify: VerifyHost::default(),
         })));
         let stagger = (i as u64 * 37) % self.tick_ms;
         self.schedule(stagger, Ev::Tick { to: i });
@@ -374,6 +380,7 @@ impl Sim {
                 let (block, undo) = loaded;
                 self.input(i, Input::BlockLoaded { hash, block, undo });
             }
+            Output::VerifySigs { ticket, job } => self.verify_sigs(i, ticket, &job),
         }
     }
 

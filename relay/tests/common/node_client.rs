@@ -388,6 +388,12 @@ fn drain(st: &mut ClientState) -> Vec<Io> {
                 st.node
                     .handle(now_ms(), Input::BlockLoaded { hash, block, undo });
             }
+            Output::VerifySigs { ticket, job } => {
+                for result in job.results_in_place(1, tabcoin_core::sig::VerifyMode::Single) {
+                    st.node
+                        .handle(now_ms(), Input::SigsVerified { ticket, result });
+                }
+            }
         }
     }
     io

@@ -1,28 +1,6 @@
-//! Ed25519 keys and signatures, and the one signature rule of Tabcoin.
+//! Batch verification of many signatures.
 //!
-//! # The rule
-//!
-//! A signature `sig` by the 32-byte key `key` on `msg` is valid iff
-//! `ed25519_dalek::VerifyingKey::from_bytes(key)` succeeds and
-//! `verify_strict(msg, sig)` succeeds. [`verify`] is that rule and nothing else. Spelled out,
-//! with `A` the key point, `R` the first and `s` the second half of the signature and
-//! `k = SHA-512(R bytes ‖ A bytes ‖ msg) mod ℓ`:
-//!
-//! 1. the key bytes decompress to a curve point `A` (non-canonical encodings, `y = p + e`,
-//!    are accepted, and some of them decode to points of large order; the hash uses the
-//!    bytes as given, so such a key is a different key from the canonical one);
-//! 2. `s` is canonical (`s < ℓ`);
-//! 3. the `R` bytes decompress to a point, and neither `R` nor `A` has small order (order
-//!    dividing 8);
-//! 4. the *encoding* of `[s]B − [k]A` equals the `R` bytes. This is the cofactorless
-//!    equation, and since the comparison is on bytes, a non-canonical `R` encoding never
-//!    verifies.
-//!
-//! Mixed-order points (a prime-order part plus a non-zero torsion part) are *not* rejected
-//! by the rule: a signature whose `R` and `A` carry torsion verifies if the cofactorless
-//! equation holds exactly (speccheck case 3 is one).
-//!
-//! # Batch verification: an accelerator that cannot change a verdict
+//! ## Batch verification: an accelerator that cannot change a verdict
 //!
 //! [`verify_all`] with [`VerifyMode::Batch`] returns exactly what [`VerifyMode::Single`]
 //! returns: `Ok` iff every item passes [`verify`], otherwise the index of the first item that
@@ -68,7 +46,7 @@
 //! `EdwardsPoint::is_torsion_free` on clean, torsioned and small-order points. Everything here
 //! is public data, so variable time is fine.
 //!
-//! # Cost: batch mode is not faster
+//! ## Cost: batch mode is not faster
 //!
 //! The torsion test is one variable-base scalar multiplication per `R` (~0.5 of a whole
 //! single verification on x86-64), and decompressing and re-compressing `R` adds ~0.2; the
@@ -81,133 +59,13 @@
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::fmt;
 
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
 use curve25519_dalek::scalar::Scalar;
 use curve25519_dalek::traits::IsIdentity;
-use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
+use ed25519_dalek::VerifyingKey;
 
-/// A 32-byte ed25519 public key, as it appears on the wire. Whether it is a valid point is
-/// decided by [`verify`]. Shown as hex.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct PublicKey(pub [u8; 32]);
-
-impl PublicKey {
-    pub fn as_bytes(&self) -> &[u8; 32] {
-        &self.0
-    }
-}
-
-impl fmt::Display for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
-    }
-}
-
-impl fmt::Debug for PublicKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
-    }
-}
-
-/// A 64-byte ed25519 signature (`R ‖ s`), as it appears on the wire. Shown as hex.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Signature(pub [u8; 64]);
-
-impl Signature {
-    pub fn as_bytes(&self) -> &[u8; 64] {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Signature {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
-    }
-}
-
-fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    for b in bytes {
-        write!(f, "{b:02x}")?;
-    }
-    Ok(())
-}
-
-/// Why a signature was rejected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum SigError {
-    /// The public key bytes do not decompress to a curve point.
-    InvalidKey,
-    /// The key is a point but the signature does not verify under the rule.
-    Invalid,
-}
-
-impl fmt::Display for SigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            SigError::InvalidKey => "public key is not a valid curve point",
-            SigError::Invalid => "signature does not verify",
-        })
-    }
-}
-
-impl core::error::Error for SigError {}
-
-/// The signature rule: `VerifyingKey::from_bytes(key)` then `verify_strict(msg, sig)`.
-pub fn verify(key: &PublicKey, msg: &[u8], sig: &Signature) -> Result<(), SigError> {
-    let vk = decode_key(key)?;
-    verify_decoded(&vk, msg, sig)
-}
-
-fn decode_key(key: &PublicKey) -> Result<VerifyingKey, SigError> {
-    VerifyingKey::from_bytes(&key.0).map_err(|_| SigError::InvalidKey)
-}
-
-/// The rule after its first step: `vk` must be `VerifyingKey::from_bytes` of the key bytes.
-fn verify_decoded(vk: &VerifyingKey, msg: &[u8], sig: &Signature) -> Result<(), SigError> {
-    vk.verify_strict(msg, &ed25519_dalek::Signature::from_bytes(&sig.0))
-        .map_err(|_| SigError::Invalid)
-}
-
-/// One signature check: `sig` by `key` over `msg`.
-#[derive(Clone, Copy, Debug)]
-pub struct SigCheck<'a> {
-    pub key: &'a PublicKey,
-    pub msg: &'a [u8],
-    pub sig: &'a Signature,
-}
-
-/// How [`verify_all`] does its work. The verdict is the same in both modes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum VerifyMode {
-    /// [`verify`] on each item in order.
-    #[default]
-    Single,
-    /// Prechecked items go through `ed25519_dalek::verify_batch` in chunks; see the module
-    /// docs for why this cannot change the verdict.
-    Batch,
-}
-
-/// Items per `verify_batch` call. Larger chunks amortise better (dalek switches from Straus
-/// to Pippenger at 190 points, i.e. about 95 items) but cost more to re-check one by one when
-/// a chunk holds a bad signature.
-const BATCH_CHUNK: usize = 128;
-
-/// Verdict identical to calling [`verify`] on each item in order; `Err` carries the index of
-/// the FIRST failing item and its error.
-pub fn verify_all(items: &[SigCheck<'_>], mode: VerifyMode) -> Result<(), (usize, SigError)> {
-    match mode {
-        VerifyMode::Single => {
-            for (i, item) in items.iter().enumerate() {
-                verify(item.key, item.msg, item.sig).map_err(|e| (i, e))?;
-            }
-            Ok(())
-        }
-        VerifyMode::Batch => verify_all_batched(items, BATCH_CHUNK),
-    }
-}
+use super::{PublicKey, SigCheck, SigError, Signature, decode_key, verify_decoded};
 
 /// What one call knows about a distinct key.
 #[derive(Clone, Copy)]
@@ -228,7 +86,10 @@ impl KeyInfo {
     }
 }
 
-fn verify_all_batched(items: &[SigCheck<'_>], chunk_len: usize) -> Result<(), (usize, SigError)> {
+pub(super) fn verify_all_batched(
+    items: &[SigCheck<'_>],
+    chunk_len: usize,
+) -> Result<(), (usize, SigError)> {
     let chunk_len = chunk_len.max(1);
     let mut keys: BTreeMap<[u8; 32], KeyInfo> = BTreeMap::new();
     // Reused across chunks.
@@ -309,219 +170,15 @@ fn is_torsion_free_vartime(p: &EdwardsPoint) -> bool {
     (l_minus_one_p + p).is_identity()
 }
 
-/// An ed25519 signing key made from a 32-byte seed (RFC 8032 secret key). The host supplies
-/// the seed; core never draws randomness. `Debug` shows only the public key, and the secret
-/// is zeroed on drop.
-#[derive(Clone)]
-pub struct Keypair {
-    signing: SigningKey,
-}
-
-impl Keypair {
-    pub fn from_seed(seed: &[u8; 32]) -> Self {
-        Keypair {
-            signing: SigningKey::from_bytes(seed),
-        }
-    }
-
-    pub fn public_key(&self) -> PublicKey {
-        PublicKey(self.signing.verifying_key().to_bytes())
-    }
-
-    /// Deterministic RFC 8032 signature of `msg`.
-    pub fn sign(&self, msg: &[u8]) -> Signature {
-        Signature(self.signing.sign(msg).to_bytes())
-    }
-}
-
-impl fmt::Debug for Keypair {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Keypair")
-            .field("public_key", &self.public_key())
-            .finish_non_exhaustive()
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use super::super::testvec::*;
+    use super::super::{Keypair, VerifyMode, verify, verify_all};
     use super::*;
     use alloc::format;
-    use alloc::string::ToString;
     use alloc::vec;
     use curve25519_dalek::constants::{ED25519_BASEPOINT_POINT, EIGHT_TORSION};
     use proptest::prelude::*;
-    use sha2::{Digest, Sha512};
-
-    fn seed(n: u64) -> [u8; 32] {
-        let mut s = [0u8; 32];
-        s[..8].copy_from_slice(&n.to_le_bytes());
-        s[8] = 0xa5;
-        s
-    }
-
-    fn scalar_from(label: &[u8], n: u64) -> Scalar {
-        let mut h = Sha512::new();
-        h.update(label);
-        h.update(n.to_le_bytes());
-        Scalar::from_bytes_mod_order_wide(&h.finalize().into())
-    }
-
-    /// k = SHA-512(R ‖ A ‖ M) mod ℓ, as the rule computes it.
-    fn challenge(r: &[u8; 32], a: &[u8; 32], msg: &[u8]) -> Scalar {
-        let mut h = Sha512::new();
-        h.update(r);
-        h.update(a);
-        h.update(msg);
-        Scalar::from_bytes_mod_order_wide(&h.finalize().into())
-    }
-
-    fn sig_from(r: &EdwardsPoint, s: &Scalar) -> Signature {
-        let mut out = [0u8; 64];
-        out[..32].copy_from_slice(&r.compress().0);
-        out[32..].copy_from_slice(s.as_bytes());
-        Signature(out)
-    }
-
-    /// Key `A' = aB + T` with `T` of order 8 and `s = r + k·a`: the cofactored equation holds,
-    /// the cofactorless one only when `k·T = 0`. Returns the key, the signature and whether
-    /// the cofactorless equation holds.
-    fn torsioned_key_sig(n: u64, msg: &[u8]) -> (PublicKey, Signature, bool) {
-        let a = scalar_from(b"a", n);
-        let t = EIGHT_TORSION[1];
-        let key_point = EdwardsPoint::mul_base(&a) + t;
-        let key = key_point.compress().0;
-        let r = scalar_from(b"r", n);
-        let big_r = EdwardsPoint::mul_base(&r);
-        let k = challenge(&big_r.compress().0, &key, msg);
-        let s = r + k * a;
-        let holds = (k * t).is_identity();
-        (PublicKey(key), sig_from(&big_r, &s), holds)
-    }
-
-    /// An honest key `A = aB` and `R' = rB + T` with `T` of order 8, `s = r + k·a`: the
-    /// cofactored equation holds, the cofactorless one never does.
-    fn torsioned_r_sig(n: u64, msg: &[u8]) -> (PublicKey, Signature) {
-        let a = scalar_from(b"a", n);
-        let key = EdwardsPoint::mul_base(&a).compress().0;
-        let r = scalar_from(b"r", n);
-        let big_r = EdwardsPoint::mul_base(&r) + EIGHT_TORSION[3];
-        let k = challenge(&big_r.compress().0, &key, msg);
-        (PublicKey(key), sig_from(&big_r, &(r + k * a)))
-    }
-
-    /// A signature the rule ACCEPTS although both `A` and `R` have torsion (like speccheck
-    /// case 3): `A' = aB + T`, `R = rB + T_R` with `T_R = −k·T`, found by trying `r` and `T_R`.
-    fn mixed_order_valid_sig(n: u64, msg: &[u8]) -> (PublicKey, Signature) {
-        let a = scalar_from(b"a", n);
-        let t = EIGHT_TORSION[5];
-        let key = (EdwardsPoint::mul_base(&a) + t).compress().0;
-        for attempt in 0..4096u64 {
-            let r = scalar_from(b"mixed r", n.wrapping_mul(4096).wrapping_add(attempt));
-            for t_r in EIGHT_TORSION.iter().skip(1) {
-                let big_r = EdwardsPoint::mul_base(&r) + t_r;
-                let k = challenge(&big_r.compress().0, &key, msg);
-                if -(k * t) == *t_r {
-                    return (PublicKey(key), sig_from(&big_r, &(r + k * a)));
-                }
-            }
-        }
-        panic!("no mixed-order signature found in 4096 attempts");
-    }
-
-    fn checks<'a>(items: &'a [(PublicKey, Vec<u8>, Signature)]) -> Vec<SigCheck<'a>> {
-        items
-            .iter()
-            .map(|(key, msg, sig)| SigCheck { key, msg, sig })
-            .collect()
-    }
-
-    #[test]
-    fn sign_verify_round_trip() {
-        for n in 0..8 {
-            let kp = Keypair::from_seed(&seed(n));
-            let msg = format!("message {n}");
-            let sig = kp.sign(msg.as_bytes());
-            assert_eq!(verify(&kp.public_key(), msg.as_bytes(), &sig), Ok(()));
-            // Deterministic.
-            assert_eq!(kp.sign(msg.as_bytes()), sig);
-        }
-        let kp = Keypair::from_seed(&seed(99));
-        assert_eq!(verify(&kp.public_key(), b"", &kp.sign(b"")), Ok(()));
-    }
-
-    #[test]
-    fn rfc8032_test_1() {
-        // RFC 8032 section 7.1, TEST 1 (empty message).
-        let seed = hex32("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60");
-        let kp = Keypair::from_seed(&seed);
-        assert_eq!(
-            format!("{}", kp.public_key()),
-            "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a"
-        );
-        assert_eq!(
-            format!("{:?}", kp.sign(b"")),
-            "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155\
-             5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
-        );
-    }
-
-    fn hex32(s: &str) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, o) in out.iter_mut().enumerate() {
-            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap();
-        }
-        out
-    }
-
-    #[test]
-    fn wrong_message_key_or_signature_fails() {
-        let kp = Keypair::from_seed(&seed(1));
-        let other = Keypair::from_seed(&seed(2));
-        let sig = kp.sign(b"pay alice 5");
-        assert_eq!(
-            verify(&kp.public_key(), b"pay alice 6", &sig),
-            Err(SigError::Invalid)
-        );
-        assert_eq!(
-            verify(&other.public_key(), b"pay alice 5", &sig),
-            Err(SigError::Invalid)
-        );
-        let mut bad = sig;
-        bad.0[40] ^= 1;
-        assert_eq!(
-            verify(&kp.public_key(), b"pay alice 5", &bad),
-            Err(SigError::Invalid)
-        );
-        // y = 2 is not the y-coordinate of a curve point.
-        let mut not_a_point = [0u8; 32];
-        not_a_point[0] = 2;
-        assert!(CompressedEdwardsY(not_a_point).decompress().is_none());
-        assert_eq!(
-            verify(&PublicKey(not_a_point), b"pay alice 5", &sig),
-            Err(SigError::InvalidKey)
-        );
-    }
-
-    #[test]
-    fn formatting() {
-        let kp = Keypair::from_seed(&seed(3));
-        let pk = kp.public_key();
-        let hex = format!("{pk}");
-        assert_eq!(hex.len(), 64);
-        assert_eq!(format!("{pk:?}"), hex);
-        assert_eq!(format!("{:?}", kp.sign(b"x")).len(), 128);
-        // The secret never appears in Debug output.
-        let secret_hex: alloc::string::String =
-            seed(3).iter().map(|b| format!("{b:02x}")).collect();
-        let dbg = format!("{kp:?}");
-        assert!(dbg.contains(&hex));
-        assert!(!dbg.contains(&secret_hex));
-        assert_eq!(
-            SigError::InvalidKey.to_string(),
-            "public key is not a valid curve point"
-        );
-        assert_eq!(SigError::Invalid.to_string(), "signature does not verify");
-    }
 
     #[test]
     fn vartime_torsion_check_agrees_with_dalek() {
@@ -720,90 +377,6 @@ mod tests {
             }
         }
         assert!(plain_batch_rejected >= 1);
-    }
-
-    #[derive(Clone, Copy, Debug)]
-    enum Kind {
-        Honest,
-        FlipSig(u16),
-        FlipMsg(u16),
-        FlipKey(u16),
-        /// Mixed-order key, cofactored-only signature (usually invalid).
-        TorsionedKey,
-        /// Torsioned R (always invalid).
-        TorsionedR,
-        /// Mixed-order key and R, valid under the rule.
-        MixedValid,
-        /// s + ℓ: non-canonical s.
-        NonCanonicalS,
-    }
-
-    fn kind() -> impl Strategy<Value = Kind> {
-        prop_oneof![
-            12 => Just(Kind::Honest),
-            1 => any::<u16>().prop_map(Kind::FlipSig),
-            1 => any::<u16>().prop_map(Kind::FlipMsg),
-            1 => any::<u16>().prop_map(Kind::FlipKey),
-            1 => Just(Kind::TorsionedKey),
-            1 => Just(Kind::TorsionedR),
-            1 => Just(Kind::MixedValid),
-            1 => Just(Kind::NonCanonicalS),
-        ]
-    }
-
-    fn make_item(n: u64, key_no: u64, kind: Kind) -> (PublicKey, Vec<u8>, Signature) {
-        let mut msg = format!("item {n}").into_bytes();
-        let kp = Keypair::from_seed(&seed(key_no));
-        match kind {
-            Kind::Honest => {
-                let sig = kp.sign(&msg);
-                (kp.public_key(), msg, sig)
-            }
-            Kind::FlipSig(bit) => {
-                let mut sig = kp.sign(&msg);
-                sig.0[usize::from(bit % 512) / 8] ^= 1 << (bit % 8);
-                (kp.public_key(), msg, sig)
-            }
-            Kind::FlipMsg(bit) => {
-                let sig = kp.sign(&msg);
-                let len = msg.len();
-                msg[usize::from(bit) / 8 % len] ^= 1 << (bit % 8);
-                (kp.public_key(), msg, sig)
-            }
-            Kind::FlipKey(bit) => {
-                let sig = kp.sign(&msg);
-                let mut key = kp.public_key();
-                key.0[usize::from(bit % 256) / 8] ^= 1 << (bit % 8);
-                (key, msg, sig)
-            }
-            Kind::TorsionedKey => {
-                let (key, sig, _) = torsioned_key_sig(n, &msg);
-                (key, msg, sig)
-            }
-            Kind::TorsionedR => {
-                let (key, sig) = torsioned_r_sig(n, &msg);
-                (key, msg, sig)
-            }
-            Kind::MixedValid => {
-                let (key, sig) = mixed_order_valid_sig(n, &msg);
-                (key, msg, sig)
-            }
-            Kind::NonCanonicalS => {
-                let mut sig = kp.sign(&msg);
-                let mut s = [0u8; 32];
-                s.copy_from_slice(&sig.0[32..]);
-                // s + ℓ as a 256-bit little-endian integer (fits: s < ℓ < 2^253).
-                let l = (-Scalar::ONE).to_bytes();
-                let mut carry = 1u16; // ℓ = (ℓ − 1) + 1
-                for i in 0..32 {
-                    let v = u16::from(s[i]) + u16::from(l[i]) + carry;
-                    s[i] = v as u8;
-                    carry = v >> 8;
-                }
-                sig.0[32..].copy_from_slice(&s);
-                (kp.public_key(), msg, sig)
-            }
-        }
     }
 
     proptest! {
