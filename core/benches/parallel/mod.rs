@@ -7,6 +7,7 @@
 //! under `--bench` (filter `parallel`), between `<!-- p5-native:begin -->` and
 //! `<!-- p5-native:end -->`.
 
+use std::cell::Cell;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
@@ -104,6 +105,35 @@ pub struct Measured {
     pub threads: usize,
     pub signatures: usize,
     pub pair: Pair,
+    /// CPU time of the whole process (every thread) ÷ wall time, summed over the A calls and
+    /// over the B calls: the cores each side actually got.
+    pub cores_used: Option<(f64, f64)>,
+    /// `/proc/loadavg`'s first figure at the end, and whether the kernel groups threads by
+    /// session for the scheduler (`kernel.sched_autogroup_enabled`).
+    pub load: Option<f64>,
+    pub autogroup: Option<bool>,
+}
+
+/// CPU time of this process so far (user + system, every thread), from `/proc/self/stat`.
+fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces) start at field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = f.get(11)?.parse().ok()?;
+    let stime: u64 = f.get(12)?.parse().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(Duration::from_millis((utime + stime) * 10))
+}
+
+/// Runs `f`, adding its wall time and the process's CPU time to `acc`.
+fn timed(acc: &Cell<(Duration, Option<Duration>)>, f: impl FnOnce() -> Duration) -> Duration {
+    let c0 = process_cpu();
+    let d = f();
+    let (wall, cpu) = acc.get();
+    let used = c0.zip(process_cpu()).map(|(a, b)| b.saturating_sub(a));
+    acc.set((wall + d, cpu.zip(used).map(|(c, u)| c + u)));
+    d
 }
 
 pub fn measure(job: &VerifyJob, threads: usize, budget: Duration, min_pairs: usize) -> Measured {
@@ -111,7 +141,25 @@ pub fn measure(job: &VerifyJob, threads: usize, budget: Duration, min_pairs: usi
     let n = job.len() as f64;
     let pool = Pool::new(threads);
     let alone = Pool::new(1);
-    let pair = Pair::alternate(budget, min_pairs, || pool.run(job), || alone.run(job));
+    let acc_a = Cell::new((Duration::ZERO, Some(Duration::ZERO)));
+    let acc_b = Cell::new((Duration::ZERO, Some(Duration::ZERO)));
+    let pair = Pair::alternate(
+        budget,
+        min_pairs,
+        || timed(&acc_a, || pool.run(job)),
+        || timed(&acc_b, || alone.run(job)),
+    );
+    let share = |acc: &Cell<(Duration, Option<Duration>)>| {
+        let (wall, cpu) = acc.get();
+        cpu.map(|c| c.as_secs_f64() / wall.as_secs_f64().max(1e-9))
+    };
+    let cores_used = share(&acc_a).zip(share(&acc_b));
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok());
+    let autogroup = std::fs::read_to_string("/proc/sys/kernel/sched_autogroup_enabled")
+        .ok()
+        .map(|s| s.trim() == "1");
     let pair = Pair {
         a: pair.a.iter().map(|r| r * n).collect(),
         b: pair.b.iter().map(|r| r * n).collect(),
@@ -121,6 +169,9 @@ pub fn measure(job: &VerifyJob, threads: usize, budget: Duration, min_pairs: usi
         threads,
         signatures: job.len(),
         pair,
+        cores_used,
+        load,
+        autogroup,
     }
 }
 
@@ -132,6 +183,12 @@ impl Measured {
     }
 
     pub fn print(&self) {
+        if let Some((a, b)) = self.cores_used {
+            println!(
+                "P5 native: cores used A {a:.2}, B {b:.2}; load {:?}",
+                self.load
+            );
+        }
         println!(
             "P5 native: {} signatures, {} threads {:.0}/s, 1 thread {:.0}/s, ratio {:.3} ({} pairs)",
             self.signatures,
@@ -183,6 +240,24 @@ impl Measured {
             self.pair.a.len()
         )
         .unwrap();
+        writeln!(w).unwrap();
+        if let Some((a, b)) = self.cores_used {
+            writeln!(
+                w,
+                "Cores the process got (CPU time of every thread ÷ wall time, over all calls): A {a:.2}, B {b:.2}. \
+                 Load average at the end: {}; scheduler autogroup: {}. With autogroup on, every thread of the \
+                 bench shares one scheduling group's CPU share, so while other builds keep the cores busy, N \
+                 threads get about the CPU of 1 and A ÷ B stays near 1 whatever the pool does; the goal needs \
+                 the cores free (A's cores used near N).",
+                self.load.map_or_else(|| "unknown".into(), |l| format!("{l:.1}")),
+                match self.autogroup {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => "unknown",
+                }
+            )
+            .unwrap();
+        }
         writeln!(w, "{END}").unwrap();
         w
     }
