@@ -126,50 +126,19 @@ fn parse_ops(data: &[u8]) -> Option<(u8, Vec<Op>)> {
     Some((flags, ops))
 }
 
-/// A handshake from the attacker with identity `seed`; false if the node never answered
-/// (it may have refused the connection: the attacker can be banned by then).
+/// A handshake from the attacker with identity `seed` (bound to the URL the dialing side
+/// dialed); false if the node never answered (it may have refused the connection: the
+/// attacker can be banned by then).
 fn try_handshake(sim: &mut Sim, raw: usize, peer: PeerId, seed: [u8; 32]) -> bool {
-    let genesis = sim.params.genesis_hash();
     let work = tabcoin_core::chain::Chain::new(sim.params.clone())
         .tip()
         .work;
-    let mut hello = sim.raw_hello(seed, work);
-    // The attacker dialed the node's own URL: both proofs are bound to it.
-    let dialed = sim.dialed_url(raw, peer).unwrap_or_default().to_owned();
-    hello.dialed = Some(dialed.clone());
-    let key = Keypair::from_seed(&seed);
-    let (challenge, claimed) = (hello.challenge, hello.node_id);
-    sim.raw_send(raw, peer, Message::Hello(hello).encode());
-    sim.run_until_for(2_000, |s| {
-        s.raw(raw)
-            .inbox
-            .get(&peer)
-            .is_some_and(|m| m.iter().any(|b| b.first() == Some(&0)))
-    });
-    let Some(their) = sim
-        .raw_messages(raw, peer)
-        .into_iter()
-        .find_map(|m| match m {
-            Message::Hello(h) => Some(h),
-            _ => None,
-        })
-    else {
-        return false;
-    };
-    let proof = key.sign(
-        &auth_message(
-            &genesis,
-            &challenge,
-            &their.challenge,
-            &claimed,
-            &their.node_id,
-            &dialed,
-        )
-        .0,
-    );
-    sim.raw_send(raw, peer, Message::Auth(proof).encode());
-    sim.run_for(200);
-    true
+    let hello = sim.raw_hello(seed, work);
+    let answered = sim.try_raw_handshake(raw, peer, seed, hello, 2_000);
+    if answered {
+        sim.run_for(200);
+    }
+    answered
 }
 
 /// Drops what the harness itself recorded (the attacker's inbox, the UI events), so the heap

@@ -44,7 +44,6 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::JoinHandle;
@@ -148,6 +147,8 @@ mod bare;
 mod clients;
 #[path = "fanout/docs.rs"]
 mod docs;
+#[path = "../tests/common/http.rs"]
+mod http;
 #[path = "fanout/idle.rs"]
 mod idle;
 #[path = "fanout/machine.rs"]

@@ -270,6 +270,12 @@ impl Mempool {
         v
     }
 
+    /// Every pool transaction with its txid, in txid order (no sorting, no hashing: for
+    /// scans such as rebuilding a compact block).
+    pub fn txs(&self) -> impl Iterator<Item = (Txid, &Transaction)> {
+        self.entries.iter().map(|(txid, e)| (*txid, &e.tx))
+    }
+
     /// The pool transaction spending `op`, if any.
     pub fn spender(&self, op: &OutPoint) -> Option<Txid> {
         self.spends.get(op).copied()

@@ -148,11 +148,13 @@ pub struct Partial {
 }
 
 impl Partial {
-    /// Starts rebuilding `cb` (at most `max_txs` transactions) from `pool`.
+    /// Starts rebuilding `cb` (at most `max_txs` transactions) from `pool`, each transaction
+    /// with its txid: the pool keeps them, so a rebuild costs one short id per pooled
+    /// transaction (a hash of 64 bytes) and hashes no transaction.
     pub fn start<'a>(
         cb: &CompactBlock,
         max_txs: usize,
-        pool: impl IntoIterator<Item = &'a Transaction>,
+        pool: impl IntoIterator<Item = (Txid, &'a Transaction)>,
     ) -> Result<Partial, CompactError> {
         let count = cb.short_ids.len().saturating_add(cb.prefilled.len());
         if count > max_txs {
@@ -188,8 +190,8 @@ impl Partial {
         }
         let key = short_id_key(&cb.header, cb.nonce);
         let mut found: BTreeMap<usize, &Transaction> = BTreeMap::new();
-        for tx in pool {
-            let Some(&i) = wanted.get(&short_id(&key, &tx.txid())) else {
+        for (txid, tx) in pool {
+            let Some(&i) = wanted.get(&short_id(&key, &txid)) else {
                 continue;
             };
             if found.insert(i, tx).is_some() {
@@ -372,7 +374,7 @@ impl Node {
             return;
         }
         let max = self.chain.params().max_block_txs;
-        let started = Partial::start(&cb, max, self.mempool.entries().into_iter().map(|e| &e.tx));
+        let started = Partial::start(&cb, max, self.mempool.txs());
         match started {
             Err(e) if e.malformed() => {
                 self.offence(peer, Offence::BadCompactBlock(alloc::format!("{e}")));
@@ -517,6 +519,11 @@ mod tests {
         b
     }
 
+    /// `txs` as a pool hands them out: each with its txid.
+    fn pooled(txs: &[Transaction]) -> impl Iterator<Item = (Txid, &Transaction)> {
+        txs.iter().map(|t| (t.txid(), t))
+    }
+
     fn distinct(txs: Vec<Transaction>) -> Vec<Transaction> {
         let mut seen = alloc::collections::BTreeSet::new();
         txs.into_iter().filter(|t| seen.insert(t.txid())).collect()
@@ -542,7 +549,7 @@ mod tests {
                 .map(|(_, t)| t.clone())
                 .chain(others.into_iter().filter(|o| !block.txs.contains(o)))
                 .collect();
-            let mut p = Partial::start(&cb, 100, &pool).unwrap();
+            let mut p = Partial::start(&cb, 100, pooled(&pool)).unwrap();
             let missing = p.missing();
             let expect: Vec<u32> = (1..block.txs.len())
                 .filter(|&i| !in_pool[i])
@@ -604,7 +611,7 @@ mod tests {
             (unordered, 100, CompactError::BadPrefilledIndex(0)),
             (good, 3, CompactError::TooManyTxs { count: 4, max: 3 }),
         ] {
-            let e = Partial::start(&cb, max, &[]).unwrap_err();
+            let e = Partial::start(&cb, max, pooled(&[])).unwrap_err();
             assert_eq!(e, err);
             assert!(e.malformed(), "{e}");
         }
@@ -617,14 +624,14 @@ mod tests {
         // Two of the block's transactions under one short id: not the sender's fault.
         let mut dup = good.clone();
         dup.short_ids[1] = dup.short_ids[0];
-        let e = Partial::start(&dup, 100, &[]).unwrap_err();
+        let e = Partial::start(&dup, 100, pooled(&[])).unwrap_err();
         assert_eq!(e, CompactError::DuplicateShortId);
         assert!(!e.malformed());
         // A short id that two pooled transactions match (the same one listed twice here:
         // real collisions need 2^48 work) is ambiguous.
         let twice = [block.txs[1].clone(), block.txs[1].clone()];
         assert_eq!(
-            Partial::start(&good, 100, &twice).unwrap_err(),
+            Partial::start(&good, 100, pooled(&twice)).unwrap_err(),
             CompactError::PoolCollision
         );
         // A pooled transaction outside the block under a block transaction's short id (a
@@ -632,20 +639,16 @@ mod tests {
         let key = short_id_key(&block.header, 1);
         let mut collide = good.clone();
         collide.short_ids[0] = short_id(&key, &outside[0].txid());
-        let p = Partial::start(
-            &collide,
-            100,
-            &block.txs[2..]
-                .iter()
-                .chain(&outside[..1])
-                .cloned()
-                .collect::<Vec<_>>(),
-        )
-        .unwrap();
+        let pool: Vec<Transaction> = block.txs[2..]
+            .iter()
+            .chain(&outside[..1])
+            .cloned()
+            .collect();
+        let p = Partial::start(&collide, 100, pooled(&pool)).unwrap();
         assert!(p.missing().is_empty());
         assert_eq!(p.finish().unwrap_err(), CompactError::MerkleMismatch);
         // An answer with the wrong transaction, or the wrong number of them.
-        let mut p = Partial::start(&good, 100, &[]).unwrap();
+        let mut p = Partial::start(&good, 100, pooled(&[])).unwrap();
         assert_eq!(p.missing(), alloc::vec![1, 2, 3]);
         let wrong = alloc::vec![
             block.txs[1].clone(),
@@ -665,5 +668,127 @@ mod tests {
         );
         p.fill(block.txs[1..].to_vec()).unwrap();
         assert_eq!(p.finish().unwrap(), block);
+    }
+
+    /// A one-in one-out transaction (143 bytes, as in a pool of payments), distinct per `i`.
+    fn pool_tx(i: u32) -> Transaction {
+        use crate::primitives::{OutPoint, Payload, TxIn, TxOut};
+        let mut seed = [0u8; 32];
+        seed[..4].copy_from_slice(&i.to_le_bytes());
+        Transaction {
+            inputs: alloc::vec![TxIn {
+                prev: OutPoint {
+                    txid: Txid::from_bytes(seed),
+                    vout: i,
+                },
+                sig: crate::sig::Signature([7; 64]),
+            }],
+            outputs: alloc::vec![TxOut {
+                amount: crate::units::Amount::from_units(u64::from(i) + 1_000).unwrap(),
+                key: crate::sig::PublicKey(seed),
+            }],
+            payload: Payload::None,
+        }
+    }
+
+    /// A block of `n` pool transactions (every 7th of the pool, after a coinbase-like one)
+    /// and the pool it came from, each with its txid.
+    fn full_pool(pool_len: u32, n: usize) -> (Block, Vec<(Txid, Transaction)>) {
+        let pool: Vec<(Txid, Transaction)> = (0..pool_len)
+            .map(|i| {
+                let tx = pool_tx(i);
+                (tx.txid(), tx)
+            })
+            .collect();
+        let mut txs = alloc::vec![pool_tx(u32::MAX)];
+        txs.extend(pool.iter().step_by(7).take(n).map(|(_, t)| t.clone()));
+        let header = BlockHeader {
+            version: 1,
+            prev: BlockHash::from_bytes([1; 32]),
+            merkle_root: crate::hash::Hash256::ZERO,
+            time: 1,
+            bits: crate::units::CompactTarget(0x207f_ffff),
+            nonce: 0,
+        };
+        (block_of(header, txs), pool)
+    }
+
+    #[test]
+    fn a_block_is_rebuilt_from_the_pools_txids_and_collisions_still_fall_back() {
+        let (block, pool) = full_pool(2_000, 200);
+        let cb = compact_of(&block, 42);
+        let by_id = |pool: &[(Txid, Transaction)]| {
+            Partial::start(&cb, 1_000, pool.iter().map(|(id, t)| (*id, t)))
+        };
+        // Every block transaction in the pool: rebuilt without asking.
+        let p = by_id(&pool).unwrap();
+        assert!(p.missing().is_empty());
+        assert_eq!(p.finish().unwrap(), block);
+        // Some missing: asked for by index, then rebuilt.
+        let partial_pool: Vec<(Txid, Transaction)> = pool
+            .iter()
+            .filter(|(id, _)| id.as_bytes()[0] % 3 != 0)
+            .cloned()
+            .collect();
+        let mut p = by_id(&partial_pool).unwrap();
+        let missing = p.missing();
+        assert!(!missing.is_empty() && missing.len() < 200);
+        p.fill(
+            missing
+                .iter()
+                .map(|&i| block.txs[i as usize].clone())
+                .collect(),
+        )
+        .unwrap();
+        assert_eq!(p.finish().unwrap(), block);
+        // The same transaction twice in what the pool hands out: ambiguous, fall back.
+        let mut twice = pool.clone();
+        twice.push(pool[7].clone());
+        assert_eq!(by_id(&twice).unwrap_err(), CompactError::PoolCollision);
+        // A pool transaction outside the block under a block transaction's short id: the
+        // rebuilt root does not match, fall back.
+        let key = short_id_key(&block.header, 42);
+        let mut collide = cb.clone();
+        collide.short_ids[0] = short_id(&key, &pool[1].0);
+        let p = Partial::start(&collide, 1_000, pool.iter().map(|(id, t)| (*id, t))).unwrap();
+        assert!(p.missing().is_empty());
+        assert_eq!(p.finish().unwrap_err(), CompactError::MerkleMismatch);
+    }
+
+    /// The cost of a rebuild on a full pool (5 MB of 143-byte payments, a block of 2,000 of
+    /// them), with the txids the pool keeps and with each transaction hashed again as before:
+    /// `cargo test --release -p tabcoin-core --lib rebuild_cost -- --ignored --nocapture`.
+    #[test]
+    #[ignore = "a measurement: run in release with --nocapture"]
+    fn rebuild_cost_on_a_full_pool() {
+        extern crate std;
+        use std::time::Instant;
+        let n = (crate::mempool::DEFAULT_MAX_BYTES / pool_tx(0).encoded_len()) as u32;
+        let (block, pool) = full_pool(n, 2_000);
+        let cb = compact_of(&block, 42);
+        let best = |f: &dyn Fn() -> Partial| {
+            (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    let p = f();
+                    let d = t.elapsed();
+                    assert!(p.missing().is_empty());
+                    d
+                })
+                .min()
+                .unwrap()
+        };
+        let kept =
+            best(&|| Partial::start(&cb, 10_000, pool.iter().map(|(id, t)| (*id, t))).unwrap());
+        let hashed =
+            best(&|| Partial::start(&cb, 10_000, pool.iter().map(|(_, t)| (t.txid(), t))).unwrap());
+        std::println!(
+            "rebuild of a {}-tx block from a pool of {n} txs ({} bytes): kept txids {:.2} ms, \
+             txids hashed again {:.2} ms (best of 5)",
+            block.txs.len(),
+            pool.iter().map(|(_, t)| t.encoded_len()).sum::<usize>(),
+            kept.as_secs_f64() * 1e3,
+            hashed.as_secs_f64() * 1e3,
+        );
     }
 }

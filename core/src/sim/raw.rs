@@ -129,13 +129,23 @@ impl Sim {
     /// node's `hello` and proves the identity `seed` with an `auth` bound to both and to the
     /// URL the dialing side dialed. When the raw endpoint dialed, its `hello` names the URL
     /// it dialed unless the test set another.
-    pub fn raw_handshake_with(
+    pub fn raw_handshake_with(&mut self, raw: usize, peer: PeerId, seed: [u8; 32], hello: Hello) {
+        let answered = self.try_raw_handshake(raw, peer, seed, hello, 5_000);
+        assert!(answered, "no hello from the node");
+        self.run_for(500);
+    }
+
+    /// The handshake of [`Sim::raw_handshake_with`] for callers that expect refusals (a
+    /// fuzzed attacker may be banned by then): false when the node sent no `hello` within
+    /// `wait_ms`, and then no `auth` is sent. Returns right after sending the `auth`.
+    pub fn try_raw_handshake(
         &mut self,
         raw: usize,
         peer: PeerId,
         seed: [u8; 32],
         mut hello: Hello,
-    ) {
+        wait_ms: u64,
+    ) -> bool {
         let key = Keypair::from_seed(&seed);
         let genesis = self.params.genesis_hash();
         let we_dialed = self.dialed.get(&(raw, peer)).cloned();
@@ -146,20 +156,22 @@ impl Sim {
         let challenge = hello.challenge;
         let claimed = hello.node_id;
         self.raw_send(raw, peer, Message::Hello(hello).encode());
-        let found = self.run_until_for(5_000, |s| {
+        self.run_until_for(wait_ms, |s| {
             s.raw(raw)
                 .inbox
                 .get(&peer)
                 .is_some_and(|m| m.iter().any(|b| b.first() == Some(&0)))
         });
-        assert!(found, "no hello from the node");
-        let their = self.raw(raw).inbox[&peer]
-            .iter()
-            .find_map(|b| match Message::from_bytes(b) {
-                Ok(Message::Hello(h)) => Some(h),
+        let Some(their) = self
+            .raw_messages(raw, peer)
+            .into_iter()
+            .find_map(|m| match m {
+                Message::Hello(h) => Some(h),
                 _ => None,
             })
-            .expect("a hello was received");
+        else {
+            return false;
+        };
         let proof = key.sign(
             &auth_message(
                 &genesis,
@@ -175,7 +187,7 @@ impl Sim {
             .0,
         );
         self.raw_send(raw, peer, Message::Auth(proof).encode());
-        self.run_for(500);
+        true
     }
 
     /// A relay record for `url` signed at `last_seen` (seconds) by the key of `seed`.

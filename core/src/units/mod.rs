@@ -3,7 +3,9 @@
 use core::fmt;
 
 mod target;
+mod u256;
 pub use target::*;
+pub use u256::U256;
 
 /// Base units per coin (1 TAB = 10^8 base units).
 pub const COIN: u64 = 100_000_000;

@@ -176,27 +176,8 @@ impl Server {
 
     /// GET `path` and parse the JSON body (HTTP/1.1 on a raw socket).
     pub(crate) async fn get_json(&self, path: &str) -> serde_json::Value {
-        let mut s = TcpStream::connect(self.addr)
-            .await
-            .expect("connect to relay");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        );
-        s.write_all(req.as_bytes()).await.expect("write request");
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.expect("read response");
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+        let (_, body) = crate::http::http_get(self.addr, path).await;
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
     }
 
     /// Polls `/api/status` until `pred` holds or `timeout` passes; the last status.
@@ -214,18 +195,4 @@ impl Server {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-}
-
-pub(crate) fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
 }

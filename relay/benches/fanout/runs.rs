@@ -80,17 +80,26 @@ pub(crate) fn self_cpu() -> Duration {
     proc_cpu("self")
 }
 
-pub(crate) struct RelaySide {
+/// One server with its clients connected: what both sides of a round have.
+pub(crate) struct Fleet {
     pub(crate) server: Server,
     pub(crate) clients: Clients,
     pub(crate) shared: Arc<Shared>,
     pub(crate) rx: mpsc::UnboundedReceiver<(EvKind, Instant)>,
-    pub(crate) miner: Miner,
     pub(crate) n: usize,
 }
 
-impl RelaySide {
-    pub(crate) async fn run(&mut self, block: &Block, msg: &Arc<[u8]>) -> Run {
+/// The clocks at the start of a run.
+pub(crate) struct Start {
+    t0: Instant,
+    server_cpu: Duration,
+    client_cpu: Duration,
+}
+
+impl Fleet {
+    /// Tells the clients which block message to expect, drops what is left of the last run
+    /// and starts the clocks; the bytes to send.
+    fn start(&mut self, msg: &Arc<[u8]>) -> (Bytes, Start) {
         *self
             .shared
             .expected
@@ -98,50 +107,62 @@ impl RelaySide {
             .unwrap_or_else(|p| p.into_inner()) = Some(msg.clone());
         drain(&mut self.rx);
         let bytes = Bytes::copy_from_slice(msg);
-        let mut run = Run::default();
-        let (cpu0, self0) = (self.server.cpu(), self_cpu());
-        let t0 = Instant::now();
-        match self.miner.submit(block, bytes).await {
-            Ok(asked) => {
-                run.getdata = Some(asked - t0);
-                collect(&mut self.rx, self.n, t0, &mut run).await;
-            }
-            Err(e) => run.error = Some(format!("submitting: {e}")),
-        }
-        run.server_cpu = self.server.cpu().saturating_sub(cpu0);
-        run.client_cpu = self_cpu().saturating_sub(self0);
+        let (server_cpu, client_cpu) = (self.server.cpu(), self_cpu());
+        let start = Start {
+            t0: Instant::now(),
+            server_cpu,
+            client_cpu,
+        };
+        (bytes, start)
+    }
+
+    /// Waits until every client has the block (or the run times out).
+    async fn collect(&mut self, start: &Start, run: &mut Run) {
+        collect(&mut self.rx, self.n, start.t0, run).await;
+    }
+
+    /// The CPU time both sides spent since `start`.
+    fn finish(&self, start: Start, mut run: Run) -> Run {
+        run.server_cpu = self.server.cpu().saturating_sub(start.server_cpu);
+        run.client_cpu = self_cpu().saturating_sub(start.client_cpu);
         run
     }
 }
 
+pub(crate) struct RelaySide {
+    pub(crate) fleet: Fleet,
+    pub(crate) miner: Miner,
+}
+
+impl RelaySide {
+    pub(crate) async fn run(&mut self, block: &Block, msg: &Arc<[u8]>) -> Run {
+        let (bytes, start) = self.fleet.start(msg);
+        let mut run = Run::default();
+        match self.miner.submit(block, bytes).await {
+            Ok(asked) => {
+                run.getdata = Some(asked - start.t0);
+                self.fleet.collect(&start, &mut run).await;
+            }
+            Err(e) => run.error = Some(format!("submitting: {e}")),
+        }
+        self.fleet.finish(start, run)
+    }
+}
+
 pub(crate) struct BareSide {
-    pub(crate) server: Server,
-    pub(crate) clients: Clients,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) rx: mpsc::UnboundedReceiver<(EvKind, Instant)>,
+    pub(crate) fleet: Fleet,
     pub(crate) trigger: Ws,
-    pub(crate) n: usize,
 }
 
 impl BareSide {
     pub(crate) async fn run(&mut self, msg: &Arc<[u8]>) -> Run {
-        *self
-            .shared
-            .expected
-            .write()
-            .unwrap_or_else(|p| p.into_inner()) = Some(msg.clone());
-        drain(&mut self.rx);
-        let bytes = Bytes::copy_from_slice(msg);
+        let (bytes, start) = self.fleet.start(msg);
         let mut run = Run::default();
-        let (cpu0, self0) = (self.server.cpu(), self_cpu());
-        let t0 = Instant::now();
         match self.trigger.send(WsMessage::Binary(bytes)).await {
-            Ok(()) => collect(&mut self.rx, self.n, t0, &mut run).await,
+            Ok(()) => self.fleet.collect(&start, &mut run).await,
             Err(e) => run.error = Some(format!("trigger: {e}")),
         }
-        run.server_cpu = self.server.cpu().saturating_sub(cpu0);
-        run.client_cpu = self_cpu().saturating_sub(self0);
-        run
+        self.fleet.finish(start, run)
     }
 }
 
@@ -280,12 +301,14 @@ pub(crate) async fn fanout(cfg: &Config, net: &Net) -> FanoutResults {
     let miner = Miner::connect(relay.addr, net).await;
     let relay_connect = clients.open_time;
     let mut relay_side = RelaySide {
-        server: relay,
-        clients,
-        shared,
-        rx,
+        fleet: Fleet {
+            server: relay,
+            clients,
+            shared,
+            rx,
+            n,
+        },
         miner,
-        n,
     };
 
     eprintln!("fanout: starting the bare server, {n} clients …");
@@ -317,12 +340,14 @@ pub(crate) async fn fanout(cfg: &Config, net: &Net) -> FanoutResults {
         .expect("the trigger connects");
     let bare_connect = bclients.open_time;
     let mut bare_side = BareSide {
-        server: bare,
-        clients: bclients,
-        shared: bshared,
-        rx: brx,
+        fleet: Fleet {
+            server: bare,
+            clients: bclients,
+            shared: bshared,
+            rx: brx,
+            n,
+        },
         trigger,
-        n,
     };
 
     let mut sizes = vec![
@@ -392,14 +417,14 @@ pub(crate) async fn fanout(cfg: &Config, net: &Net) -> FanoutResults {
     let on_cpu = machine_busy().zip(cpu0).map_or(f64::NAN, |(a, b)| {
         (a - b).as_secs_f64() / wall0.elapsed().as_secs_f64()
     });
-    let relay_mem_after = relay_side.server.mem();
-    let bare_mem_after = bare_side.server.mem();
-    let slow_reader_lines = relay_side.server.log_lines("slow reader");
+    let relay_mem_after = relay_side.fleet.server.mem();
+    let bare_mem_after = bare_side.fleet.server.mem();
+    let slow_reader_lines = relay_side.fleet.server.log_lines("slow reader");
 
-    relay_side.clients.abort();
-    bare_side.clients.abort();
-    relay_side.server.stop().await;
-    bare_side.server.stop().await;
+    relay_side.fleet.clients.abort();
+    bare_side.fleet.clients.abort();
+    relay_side.fleet.server.stop().await;
+    bare_side.fleet.server.stop().await;
     FanoutResults {
         clients: n,
         sizes,

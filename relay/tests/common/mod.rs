@@ -48,6 +48,7 @@ pub const HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
 pub const RELAY_PEER: u64 = 1;
 
 mod fixtures;
+mod http;
 mod node_client;
 mod raw;
 mod relay;
@@ -55,6 +56,8 @@ mod relay;
 // Each test binary uses its own subset of the helpers.
 #[allow(unused_imports)]
 pub use fixtures::*;
+#[allow(unused_imports)]
+pub use http::*;
 #[allow(unused_imports)]
 pub use node_client::*;
 #[allow(unused_imports)]

@@ -43,7 +43,7 @@ impl Relay {
         c
     }
 
-    /// GET `path` and parse the JSON body (a tiny HTTP/1.1 client on a raw socket).
+    /// GET `path` and parse the JSON body (a tiny HTTP/1.1 client on a raw socket, [`http_get`]).
     pub async fn get(&self, path: &str) -> serde_json::Value {
         let (status, body) = self.get_raw(path).await;
         assert_eq!(status, 200, "GET {path}: {body}");
@@ -52,33 +52,7 @@ impl Relay {
 
     /// GET `path`: status code and body.
     pub async fn get_raw(&self, path: &str) -> (u16, String) {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let mut s = TcpStream::connect(self.addr)
-            .await
-            .expect("connect to relay");
-        let req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-            self.addr
-        );
-        s.write_all(req.as_bytes()).await.expect("write request");
-        let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.expect("read response");
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        let status: u16 = text
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-        let body = if head
-            .to_ascii_lowercase()
-            .contains("transfer-encoding: chunked")
-        {
-            dechunk(body)
-        } else {
-            body.to_owned()
-        };
-        (status, body)
+        http_get(self.addr, path).await
     }
 
     /// Polls `GET path` until `pred` holds.
@@ -119,18 +93,4 @@ impl Drop for Relay {
             let _ = s.send(());
         }
     }
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
 }
