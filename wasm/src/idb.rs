@@ -57,17 +57,24 @@ pub fn txindex_key(txid: &Txid, block: &BlockHash) -> String {
     k
 }
 
+/// A `headers` record: the header, then the body's encoded size (u32 LE) while the body is
+/// stored, so a pruned node knows what its kept bodies weigh without reading them
+/// (`ChangeSet::sizes` at load).
+fn header_record(h: &tabcoin_core::primitives::BlockHeader, size: Option<u32>) -> Vec<u8> {
+    let mut record = h.to_bytes().to_vec();
+    if let Some(n) = size {
+        record.extend_from_slice(&n.to_le_bytes());
+    }
+    record
+}
+
 /// Puts the header and the transaction index entries of `b` (in the same transaction as
 /// its body).
 fn put_indexes(tx: &IdbTransaction, b: &Block) -> Result<(), JsValue> {
     let hash = b.hash();
-    // The header, then the body's encoded size (u32 LE), so a pruned node knows what its
-    // kept bodies weigh without reading them (ChangeSet::sizes).
-    let mut record = b.header.to_bytes().to_vec();
-    record.extend_from_slice(
-        &u32::try_from(b.encoded_len())
-            .unwrap_or(u32::MAX)
-            .to_le_bytes(),
+    let record = header_record(
+        &b.header,
+        Some(u32::try_from(b.encoded_len()).unwrap_or(u32::MAX)),
     );
     tx.object_store("headers")?
         .put_with_key(&bytes(&record), &JsValue::from_str(&hash.to_hex()))?;
@@ -547,7 +554,8 @@ impl IdbStore {
                 blocks.put_with_key(&bytes(&b.encode()), &JsValue::from_str(&b.hash().to_hex()))?;
                 put_indexes(tx, b)?;
             }
-            // Headers without their body: a repair re-indexing bodies already stored.
+            // Headers without their body: a repair re-indexing bodies already stored, which
+            // hands their sizes in `cs.sizes` so the header keeps its body's size.
             let headers = tx.object_store("headers")?;
             // A body written in this set already wrote its header with its size, and a pruned
             // body's header is rewritten (without a size) by `prune::write` below.
@@ -558,7 +566,10 @@ impl IdbStore {
                 if written.contains(&hash) || cs.pruned.contains(&hash) {
                     continue;
                 }
-                headers.put_with_key(&bytes(&h.to_bytes()), &JsValue::from_str(&hash.to_hex()))?;
+                headers.put_with_key(
+                    &bytes(&header_record(h, cs.sizes.get(&hash).copied())),
+                    &JsValue::from_str(&hash.to_hex()),
+                )?;
             }
             let bans = tx.object_store("bans")?;
             for (key, until) in &cs.bans {
