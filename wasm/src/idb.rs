@@ -19,14 +19,46 @@ use tabcoin_core::encode::{Decode, Encode};
 use tabcoin_core::hash::to_hex;
 use tabcoin_core::primitives::{Block, BlockHash, Txid};
 use tabcoin_core::store::ChangeSet;
+use tabcoin_core::utxo::BlockUndo;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
-/// Bump when a store is added; `upgrade` creates whatever is missing and fills it.
-/// 1: blocks, invalid, utxo, undo, nodes, meta. 2: + headers, bans, txindex.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Bump when a store is added or a record's layout changes; `upgrade` creates whatever is
+/// missing and fills it. 1: blocks, invalid, utxo, undo, nodes, meta. 2: + headers, bans,
+/// txindex. 3: `headers` also holds chunks (one record per write, numeric keys) and a
+/// `blocks` record may carry its block's undo data after the body; version-2 records stay
+/// valid, so the upgrade only bumps the version (a version-2 tab cannot open it and misread
+/// the new records).
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// One entry of a `headers` chunk: the header, then its body's encoded size (u32 LE; 0: no
+/// body stored, as no block encodes to 0 bytes).
+pub(crate) const CHUNK_ENTRY: usize = tabcoin_core::primitives::HEADER_SIZE + 4;
+
+fn chunk_entry(chunk: &mut Vec<u8>, h: &tabcoin_core::primitives::BlockHeader, size: u32) {
+    chunk.extend_from_slice(&h.to_bytes());
+    chunk.extend_from_slice(&size.to_le_bytes());
+}
+
+/// A `blocks` record: the body, then (schema 3, when the body was written with it) the
+/// block's undo data. Undo data is a function of the block alone (the coins its inputs
+/// spend, fixed by its ancestry), so a copy kept here after the block left the active chain
+/// is still right if it comes back.
+pub fn decode_body(
+    v: &[u8],
+) -> Result<(Block, Option<BlockUndo>), tabcoin_core::encode::DecodeError> {
+    let mut r = tabcoin_core::encode::Reader::new(v);
+    let b = Block::decode_from(&mut r)?;
+    let u = if r.remaining() > 0 {
+        Some(BlockUndo::decode_from(&mut r)?)
+    } else {
+        None
+    };
+    r.finish()?;
+    Ok((b, u))
+}
 const STORES: [&str; 9] = [
     "blocks", "headers", "invalid", "utxo", "undo", "nodes", "bans", "txindex", "meta",
 ];
@@ -105,7 +137,7 @@ fn fill_from_bodies(tx: &IdbTransaction) -> Result<(), JsValue> {
         let values = Array::from(&values);
         count_body_reads(values.length() as usize);
         for (k, v) in keys.iter().zip(values.iter()) {
-            let Ok(b) = Block::decode(&Uint8Array::new(&v).to_vec()) else {
+            let Ok((b, _)) = decode_body(&Uint8Array::new(&v).to_vec()) else {
                 continue;
             };
             if k.as_string().as_deref() != Some(&b.hash().to_hex()) {
@@ -271,6 +303,8 @@ pub struct IdbStore {
     on_closed: OnClosed,
     /// Tests: write transactions left before the tab "dies" (see [`IdbStore::kill_after`]).
     kill_after: Rc<Cell<Option<u32>>>,
+    /// Key of the next `headers` chunk: above every stored one (read at open).
+    next_chunk: Rc<Cell<f64>>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -342,6 +376,7 @@ impl IdbStore {
             closed: Rc::new(Cell::new(false)),
             on_closed: Rc::new(RefCell::new(None)),
             kill_after: Rc::new(Cell::new(None)),
+            next_chunk: Rc::new(Cell::new(1.0)),
         };
         // Another tab wants a newer schema or deletes the database: let it, stop writing,
         // and tell the host (the page asks the user to reload).
@@ -368,6 +403,7 @@ impl IdbStore {
             Some(_) => {}
             None => store.put_meta("genesis", genesis.as_bytes()).await?,
         }
+        store.next_chunk.set(store.last_chunk().await? + 1.0);
         Ok(store)
     }
 
@@ -547,29 +583,55 @@ impl IdbStore {
         if cs.is_empty() {
             return Ok(());
         }
+        // The set's `headers` chunk takes the next key (a chunk of an aborted write leaves a
+        // gap, which is harmless: newer keys win).
+        let seq = self.next_chunk.get();
+        self.next_chunk.set(seq + 1.0);
         // Every request is issued synchronously; only the transaction's end is awaited.
         self.write(abort, |tx| {
             let blocks = tx.object_store("blocks")?;
+            let index = tx.object_store("txindex")?;
+            // One `headers` record for the whole set: each header once, with its body's size
+            // (0 for a body this set prunes, or a header stored without its body).
+            let mut chunk = Vec::with_capacity((cs.blocks.len() + cs.headers.len()) * CHUNK_ENTRY);
+            let mut in_chunk = std::collections::BTreeSet::new();
+            // Blocks whose undo data went into their `blocks` record.
+            let mut undo_with_body = std::collections::BTreeSet::new();
             for b in &cs.blocks {
-                blocks.put_with_key(&bytes(&b.encode()), &JsValue::from_str(&b.hash().to_hex()))?;
-                put_indexes(tx, b)?;
+                let hash = b.hash();
+                let key = hash.to_hex();
+                let mut v = b.encode();
+                let size = u32::try_from(v.len()).unwrap_or(u32::MAX);
+                if let Some(Some(u)) = cs.undo.get(&hash) {
+                    u.encode_to(&mut v);
+                    undo_with_body.insert(hash);
+                }
+                blocks.put_with_key(&bytes(&v), &JsValue::from_str(&key))?;
+                for (pos, t) in b.txs.iter().enumerate() {
+                    let mut k = t.txid().to_hex();
+                    k.push_str(&key);
+                    index.put_with_key(&JsValue::from_f64(pos as f64), &JsValue::from_str(&k))?;
+                }
+                if in_chunk.insert(hash) {
+                    let size = if cs.pruned.contains(&hash) { 0 } else { size };
+                    chunk_entry(&mut chunk, &b.header, size);
+                }
             }
-            // Headers without their body: a repair re-indexing bodies already stored, which
-            // hands their sizes in `cs.sizes` so the header keeps its body's size.
-            let headers = tx.object_store("headers")?;
-            // A body written in this set already wrote its header with its size, and a pruned
-            // body's header is rewritten (without a size) by `prune::write` below.
-            let written: std::collections::BTreeSet<BlockHash> =
-                cs.blocks.iter().map(Block::hash).collect();
+            // Headers without a body in this set: a pruned body's (size 0), or a repair's
+            // re-indexing of bodies already stored (their sizes in `cs.sizes`).
             for h in &cs.headers {
                 let hash = h.hash();
-                if written.contains(&hash) || cs.pruned.contains(&hash) {
-                    continue;
+                if in_chunk.insert(hash) {
+                    let size = match cs.sizes.get(&hash) {
+                        Some(n) if !cs.pruned.contains(&hash) => *n,
+                        _ => 0,
+                    };
+                    chunk_entry(&mut chunk, h, size);
                 }
-                headers.put_with_key(
-                    &bytes(&header_record(h, cs.sizes.get(&hash).copied())),
-                    &JsValue::from_str(&hash.to_hex()),
-                )?;
+            }
+            if !chunk.is_empty() {
+                tx.object_store("headers")?
+                    .put_with_key(&bytes(&chunk), &JsValue::from_f64(seq))?;
             }
             let bans = tx.object_store("bans")?;
             for (key, until) in &cs.bans {
@@ -593,6 +655,9 @@ impl IdbStore {
             }
             let undo = tx.object_store("undo")?;
             for (h, u) in &cs.undo {
+                if undo_with_body.contains(h) {
+                    continue;
+                }
                 let key = JsValue::from_str(&h.to_hex());
                 match u {
                     Some(u) => undo.put_with_key(&bytes(&u.encode()), &key)?,
