@@ -27,10 +27,10 @@ use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
 /// Bump when a store is added or a record's layout changes; `upgrade` creates whatever is
 /// missing and fills it. 1: blocks, invalid, utxo, undo, nodes, meta. 2: + headers, bans,
-/// txindex. 3: `headers` also holds chunks (one record per write, numeric keys) and a
-/// `blocks` record may carry its block's undo data after the body; version-2 records stay
-/// valid, so the upgrade only bumps the version (a version-2 tab cannot open it and misread
-/// the new records).
+/// txindex. 3: `headers` and `txindex` also hold chunks (one record per write, numeric keys;
+/// `txindex` with a multi-entry index `txids`) and a `blocks` record may carry its block's
+/// undo data after the body; version-2 records stay valid, so the upgrade only creates the
+/// index (and a version-2 tab cannot open the database and misread the new records).
 pub const SCHEMA_VERSION: u32 = 3;
 
 /// One entry of a `headers` chunk: the header, then its body's encoded size (u32 LE; 0: no
@@ -119,6 +119,34 @@ fn put_indexes(tx: &IdbTransaction, b: &Block) -> Result<(), JsValue> {
     }
     Ok(())
 }
+
+/// The multi-entry index `txids` over the `t` array of each `txindex` chunk (created once,
+/// in the upgrade transaction). Called through `Reflect`, like [`txid_chunks`].
+fn create_txid_index(store: &web_sys::IdbObjectStore) -> Result<(), JsValue> {
+    if store.index_names().contains(TXID_INDEX) {
+        return Ok(());
+    }
+    let params = js_sys::Object::new();
+    js_sys::Reflect::set(&params, &"multiEntry".into(), &JsValue::TRUE)?;
+    let create: js_sys::Function =
+        js_sys::Reflect::get(store, &"createIndex".into())?.dyn_into()?;
+    create.call3(store, &TXID_INDEX.into(), &"t".into(), &params)?;
+    Ok(())
+}
+
+/// A request for every `txindex` chunk listing `txid` (through the `txids` index).
+pub(crate) fn txid_chunks(
+    store: &web_sys::IdbObjectStore,
+    txid: &str,
+) -> Result<IdbRequest, JsValue> {
+    let index_of: js_sys::Function = js_sys::Reflect::get(store, &"index".into())?.dyn_into()?;
+    let index = index_of.call1(store, &TXID_INDEX.into())?;
+    let get_all: js_sys::Function = js_sys::Reflect::get(&index, &"getAll".into())?.dyn_into()?;
+    get_all.call1(&index, &txid.into())?.dyn_into()
+}
+
+/// Name of the multi-entry index over `txindex` chunks.
+const TXID_INDEX: &str = "txids";
 
 /// Version 1 → 2, inside the upgrade transaction: the header and txindex entries of every
 /// stored body (read once, here; a body that does not decode or match its key is left for
@@ -342,6 +370,18 @@ impl IdbStore {
                     if !existing.contains(store) {
                         let _ = db.create_object_store(store);
                     }
+                }
+                // Schema 3: the index over the txids of `txindex` chunks.
+                let indexed = req
+                    .transaction()
+                    .ok_or_else(|| JsValue::from_str("no upgrade transaction"))
+                    .and_then(|tx| tx.object_store("txindex"))
+                    .and_then(|s| create_txid_index(&s));
+                if indexed.is_err() {
+                    if let Some(tx) = req.transaction() {
+                        let _ = tx.abort();
+                    }
+                    return;
                 }
                 // A version-1 database has bodies but no headers: index them once.
                 if !existing.contains("headers") && existing.contains("blocks") {
@@ -597,6 +637,10 @@ impl IdbStore {
             let mut in_chunk = std::collections::BTreeSet::new();
             // Blocks whose undo data went into their `blocks` record.
             let mut undo_with_body = std::collections::BTreeSet::new();
+            // One `txindex` record for the whole set too: the txids (`t`, indexed) and for
+            // each its block hash and position (`e`, 36 bytes each).
+            let txids = Array::new();
+            let mut entries = Vec::new();
             for b in &cs.blocks {
                 let hash = b.hash();
                 let key = hash.to_hex();
@@ -608,9 +652,10 @@ impl IdbStore {
                 }
                 blocks.put_with_key(&bytes(&v), &JsValue::from_str(&key))?;
                 for (pos, t) in b.txs.iter().enumerate() {
-                    let mut k = t.txid().to_hex();
-                    k.push_str(&key);
-                    index.put_with_key(&JsValue::from_f64(pos as f64), &JsValue::from_str(&k))?;
+                    txids.push(&JsValue::from_str(&t.txid().to_hex()));
+                    entries.extend_from_slice(hash.as_bytes());
+                    entries
+                        .extend_from_slice(&u32::try_from(pos).unwrap_or(u32::MAX).to_le_bytes());
                 }
                 if in_chunk.insert(hash) {
                     let size = if cs.pruned.contains(&hash) { 0 } else { size };
@@ -632,6 +677,12 @@ impl IdbStore {
             if !chunk.is_empty() {
                 tx.object_store("headers")?
                     .put_with_key(&bytes(&chunk), &JsValue::from_f64(seq))?;
+            }
+            if txids.length() > 0 {
+                let record = js_sys::Object::new();
+                js_sys::Reflect::set(&record, &"t".into(), &txids)?;
+                js_sys::Reflect::set(&record, &"e".into(), &bytes(&entries))?;
+                index.put_with_key(&record, &JsValue::from_f64(seq))?;
             }
             let bans = tx.object_store("bans")?;
             for (key, until) in &cs.bans {

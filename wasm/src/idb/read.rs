@@ -11,7 +11,7 @@ use tabcoin_core::wire::NodeRecord;
 use wasm_bindgen::prelude::*;
 use web_sys::{IdbTransaction, IdbTransactionMode};
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use super::{
     CHUNK_ENTRY, IdbStore, StoreError, WARM_BLOCKS, count_body_reads, decode_body, js_err, request,
@@ -37,8 +37,30 @@ impl IdbStore {
         let values = request(&store.get_all_with_key(&range).map_err(aborted)?)
             .await
             .map_err(aborted)?;
+        // Schema-3 chunks listing the txid, through their index.
+        let chunks = request(&super::txid_chunks(&store, &low).map_err(aborted)?)
+            .await
+            .map_err(aborted)?;
         let corrupt = |key: &str| StoreError::Corrupt(format!("txindex {key}: bad record"));
         let mut found = Vec::new();
+        for chunk in Array::from(&chunks).iter() {
+            let field = |name: &str| js_sys::Reflect::get(&chunk, &name.into()).map_err(aborted);
+            let txids = Array::from(&field("t")?);
+            let entries = Uint8Array::new(&field("e")?).to_vec();
+            for (i, t) in txids.iter().enumerate() {
+                if t.as_string().as_deref() != Some(low.as_str()) {
+                    continue;
+                }
+                let e = entries
+                    .get(i * 36..i * 36 + 36)
+                    .ok_or_else(|| corrupt("chunk"))?;
+                let block = BlockHash::from_bytes(e[..32].try_into().expect("32 bytes"));
+                found.push((
+                    block,
+                    u32::from_le_bytes(e[32..].try_into().expect("4 bytes")),
+                ));
+            }
+        }
         for (k, v) in Array::from(&keys).iter().zip(Array::from(&values).iter()) {
             let key = k.as_string().unwrap_or_default();
             let block = key
@@ -168,7 +190,9 @@ impl IdbStore {
             Array::from(&keys.await.map_err(aborted)?),
             Array::from(&values.await.map_err(aborted)?),
         );
-        let mut newest: HashMap<BlockHash, (BlockHeader, Option<u32>)> = HashMap::new();
+        // Ordered by hash, as the version-2 records (keyed by hex hash) were: a load is
+        // deterministic.
+        let mut newest: BTreeMap<BlockHash, (BlockHeader, Option<u32>)> = BTreeMap::new();
         let mut chunks = Vec::new();
         for (k, v) in keys.iter().zip(values.iter()) {
             let v = Uint8Array::new(&v).to_vec();
