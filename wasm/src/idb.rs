@@ -19,14 +19,46 @@ use tabcoin_core::encode::{Decode, Encode};
 use tabcoin_core::hash::to_hex;
 use tabcoin_core::primitives::{Block, BlockHash, Txid};
 use tabcoin_core::store::ChangeSet;
+use tabcoin_core::utxo::BlockUndo;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 
-/// Bump when a store is added; `upgrade` creates whatever is missing and fills it.
-/// 1: blocks, invalid, utxo, undo, nodes, meta. 2: + headers, bans, txindex.
-pub const SCHEMA_VERSION: u32 = 2;
+/// Bump when a store is added or a record's layout changes; `upgrade` creates whatever is
+/// missing and fills it. 1: blocks, invalid, utxo, undo, nodes, meta. 2: + headers, bans,
+/// txindex. 3: `headers` and `txindex` also hold chunks (one record per write, numeric keys;
+/// `txindex` with a multi-entry index `txids`) and a `blocks` record may carry its block's
+/// undo data after the body; version-2 records stay valid, so the upgrade only creates the
+/// index (and a version-2 tab cannot open the database and misread the new records).
+pub const SCHEMA_VERSION: u32 = 3;
+
+/// One entry of a `headers` chunk: the header, then its body's encoded size (u32 LE; 0: no
+/// body stored, as no block encodes to 0 bytes).
+pub(crate) const CHUNK_ENTRY: usize = tabcoin_core::primitives::HEADER_SIZE + 4;
+
+fn chunk_entry(chunk: &mut Vec<u8>, h: &tabcoin_core::primitives::BlockHeader, size: u32) {
+    chunk.extend_from_slice(&h.to_bytes());
+    chunk.extend_from_slice(&size.to_le_bytes());
+}
+
+/// A `blocks` record: the body, then (schema 3, when the body was written with it) the
+/// block's undo data. Undo data is a function of the block alone (the coins its inputs
+/// spend, fixed by its ancestry), so a copy kept here after the block left the active chain
+/// is still right if it comes back.
+pub fn decode_body(
+    v: &[u8],
+) -> Result<(Block, Option<BlockUndo>), tabcoin_core::encode::DecodeError> {
+    let mut r = tabcoin_core::encode::Reader::new(v);
+    let b = Block::decode_from(&mut r)?;
+    let u = if r.remaining() > 0 {
+        Some(BlockUndo::decode_from(&mut r)?)
+    } else {
+        None
+    };
+    r.finish()?;
+    Ok((b, u))
+}
 const STORES: [&str; 9] = [
     "blocks", "headers", "invalid", "utxo", "undo", "nodes", "bans", "txindex", "meta",
 ];
@@ -57,17 +89,24 @@ pub fn txindex_key(txid: &Txid, block: &BlockHash) -> String {
     k
 }
 
+/// A `headers` record: the header, then the body's encoded size (u32 LE) while the body is
+/// stored, so a pruned node knows what its kept bodies weigh without reading them
+/// (`ChangeSet::sizes` at load).
+fn header_record(h: &tabcoin_core::primitives::BlockHeader, size: Option<u32>) -> Vec<u8> {
+    let mut record = h.to_bytes().to_vec();
+    if let Some(n) = size {
+        record.extend_from_slice(&n.to_le_bytes());
+    }
+    record
+}
+
 /// Puts the header and the transaction index entries of `b` (in the same transaction as
 /// its body).
 fn put_indexes(tx: &IdbTransaction, b: &Block) -> Result<(), JsValue> {
     let hash = b.hash();
-    // The header, then the body's encoded size (u32 LE), so a pruned node knows what its
-    // kept bodies weigh without reading them (ChangeSet::sizes).
-    let mut record = b.header.to_bytes().to_vec();
-    record.extend_from_slice(
-        &u32::try_from(b.encoded_len())
-            .unwrap_or(u32::MAX)
-            .to_le_bytes(),
+    let record = header_record(
+        &b.header,
+        Some(u32::try_from(b.encoded_len()).unwrap_or(u32::MAX)),
     );
     tx.object_store("headers")?
         .put_with_key(&bytes(&record), &JsValue::from_str(&hash.to_hex()))?;
@@ -80,6 +119,34 @@ fn put_indexes(tx: &IdbTransaction, b: &Block) -> Result<(), JsValue> {
     }
     Ok(())
 }
+
+/// The multi-entry index `txids` over the `t` array of each `txindex` chunk (created once,
+/// in the upgrade transaction). Called through `Reflect`, like [`txid_chunks`].
+fn create_txid_index(store: &web_sys::IdbObjectStore) -> Result<(), JsValue> {
+    if store.index_names().contains(TXID_INDEX) {
+        return Ok(());
+    }
+    let params = js_sys::Object::new();
+    js_sys::Reflect::set(&params, &"multiEntry".into(), &JsValue::TRUE)?;
+    let create: js_sys::Function =
+        js_sys::Reflect::get(store, &"createIndex".into())?.dyn_into()?;
+    create.call3(store, &TXID_INDEX.into(), &"t".into(), &params)?;
+    Ok(())
+}
+
+/// A request for every `txindex` chunk listing `txid` (through the `txids` index).
+pub(crate) fn txid_chunks(
+    store: &web_sys::IdbObjectStore,
+    txid: &str,
+) -> Result<IdbRequest, JsValue> {
+    let index_of: js_sys::Function = js_sys::Reflect::get(store, &"index".into())?.dyn_into()?;
+    let index = index_of.call1(store, &TXID_INDEX.into())?;
+    let get_all: js_sys::Function = js_sys::Reflect::get(&index, &"getAll".into())?.dyn_into()?;
+    get_all.call1(&index, &txid.into())?.dyn_into()
+}
+
+/// Name of the multi-entry index over `txindex` chunks.
+const TXID_INDEX: &str = "txids";
 
 /// Version 1 → 2, inside the upgrade transaction: the header and txindex entries of every
 /// stored body (read once, here; a body that does not decode or match its key is left for
@@ -98,7 +165,7 @@ fn fill_from_bodies(tx: &IdbTransaction) -> Result<(), JsValue> {
         let values = Array::from(&values);
         count_body_reads(values.length() as usize);
         for (k, v) in keys.iter().zip(values.iter()) {
-            let Ok(b) = Block::decode(&Uint8Array::new(&v).to_vec()) else {
+            let Ok((b, _)) = decode_body(&Uint8Array::new(&v).to_vec()) else {
                 continue;
             };
             if k.as_string().as_deref() != Some(&b.hash().to_hex()) {
@@ -264,6 +331,8 @@ pub struct IdbStore {
     on_closed: OnClosed,
     /// Tests: write transactions left before the tab "dies" (see [`IdbStore::kill_after`]).
     kill_after: Rc<Cell<Option<u32>>>,
+    /// Key of the next `headers` chunk: above every stored one (read at open).
+    next_chunk: Rc<Cell<f64>>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -302,6 +371,18 @@ impl IdbStore {
                         let _ = db.create_object_store(store);
                     }
                 }
+                // Schema 3: the index over the txids of `txindex` chunks.
+                let indexed = req
+                    .transaction()
+                    .ok_or_else(|| JsValue::from_str("no upgrade transaction"))
+                    .and_then(|tx| tx.object_store("txindex"))
+                    .and_then(|s| create_txid_index(&s));
+                if indexed.is_err() {
+                    if let Some(tx) = req.transaction() {
+                        let _ = tx.abort();
+                    }
+                    return;
+                }
                 // A version-1 database has bodies but no headers: index them once.
                 if !existing.contains("headers") && existing.contains("blocks") {
                     let filled = req
@@ -335,6 +416,7 @@ impl IdbStore {
             closed: Rc::new(Cell::new(false)),
             on_closed: Rc::new(RefCell::new(None)),
             kill_after: Rc::new(Cell::new(None)),
+            next_chunk: Rc::new(Cell::new(1.0)),
         };
         // Another tab wants a newer schema or deletes the database: let it, stop writing,
         // and tell the host (the page asks the user to reload).
@@ -361,6 +443,7 @@ impl IdbStore {
             Some(_) => {}
             None => store.put_meta("genesis", genesis.as_bytes()).await?,
         }
+        store.next_chunk.set(store.last_chunk().await? + 1.0);
         Ok(store)
     }
 
@@ -540,25 +623,66 @@ impl IdbStore {
         if cs.is_empty() {
             return Ok(());
         }
+        // The set's `headers` chunk takes the next key (a chunk of an aborted write leaves a
+        // gap, which is harmless: newer keys win).
+        let seq = self.next_chunk.get();
+        self.next_chunk.set(seq + 1.0);
         // Every request is issued synchronously; only the transaction's end is awaited.
         self.write(abort, |tx| {
             let blocks = tx.object_store("blocks")?;
+            let index = tx.object_store("txindex")?;
+            // One `headers` record for the whole set: each header once, with its body's size
+            // (0 for a body this set prunes, or a header stored without its body).
+            let mut chunk = Vec::with_capacity((cs.blocks.len() + cs.headers.len()) * CHUNK_ENTRY);
+            let mut in_chunk = std::collections::BTreeSet::new();
+            // Blocks whose undo data went into their `blocks` record.
+            let mut undo_with_body = std::collections::BTreeSet::new();
+            // One `txindex` record for the whole set too: the txids (`t`, indexed) and for
+            // each its block hash and position (`e`, 36 bytes each).
+            let txids = Array::new();
+            let mut entries = Vec::new();
             for b in &cs.blocks {
-                blocks.put_with_key(&bytes(&b.encode()), &JsValue::from_str(&b.hash().to_hex()))?;
-                put_indexes(tx, b)?;
+                let hash = b.hash();
+                let key = hash.to_hex();
+                let mut v = b.encode();
+                let size = u32::try_from(v.len()).unwrap_or(u32::MAX);
+                if let Some(Some(u)) = cs.undo.get(&hash) {
+                    u.encode_to(&mut v);
+                    undo_with_body.insert(hash);
+                }
+                blocks.put_with_key(&bytes(&v), &JsValue::from_str(&key))?;
+                for (pos, t) in b.txs.iter().enumerate() {
+                    txids.push(&JsValue::from_str(&t.txid().to_hex()));
+                    entries.extend_from_slice(hash.as_bytes());
+                    entries
+                        .extend_from_slice(&u32::try_from(pos).unwrap_or(u32::MAX).to_le_bytes());
+                }
+                if in_chunk.insert(hash) {
+                    let size = if cs.pruned.contains(&hash) { 0 } else { size };
+                    chunk_entry(&mut chunk, &b.header, size);
+                }
             }
-            // Headers without their body: a repair re-indexing bodies already stored.
-            let headers = tx.object_store("headers")?;
-            // A body written in this set already wrote its header with its size, and a pruned
-            // body's header is rewritten (without a size) by `prune::write` below.
-            let written: std::collections::BTreeSet<BlockHash> =
-                cs.blocks.iter().map(Block::hash).collect();
+            // Headers without a body in this set: a pruned body's (size 0), or a repair's
+            // re-indexing of bodies already stored (their sizes in `cs.sizes`).
             for h in &cs.headers {
                 let hash = h.hash();
-                if written.contains(&hash) || cs.pruned.contains(&hash) {
-                    continue;
+                if in_chunk.insert(hash) {
+                    let size = match cs.sizes.get(&hash) {
+                        Some(n) if !cs.pruned.contains(&hash) => *n,
+                        _ => 0,
+                    };
+                    chunk_entry(&mut chunk, h, size);
                 }
-                headers.put_with_key(&bytes(&h.to_bytes()), &JsValue::from_str(&hash.to_hex()))?;
+            }
+            if !chunk.is_empty() {
+                tx.object_store("headers")?
+                    .put_with_key(&bytes(&chunk), &JsValue::from_f64(seq))?;
+            }
+            if txids.length() > 0 {
+                let record = js_sys::Object::new();
+                js_sys::Reflect::set(&record, &"t".into(), &txids)?;
+                js_sys::Reflect::set(&record, &"e".into(), &bytes(&entries))?;
+                index.put_with_key(&record, &JsValue::from_f64(seq))?;
             }
             let bans = tx.object_store("bans")?;
             for (key, until) in &cs.bans {
@@ -582,6 +706,9 @@ impl IdbStore {
             }
             let undo = tx.object_store("undo")?;
             for (h, u) in &cs.undo {
+                if undo_with_body.contains(h) {
+                    continue;
+                }
                 let key = JsValue::from_str(&h.to_hex());
                 match u {
                     Some(u) => undo.put_with_key(&bytes(&u.encode()), &key)?,

@@ -8,7 +8,6 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use tabcoin_core::encode::Decode;
 use tabcoin_core::node::Input;
 use tabcoin_core::primitives::{Block, BlockHash, Txid};
 use tabcoin_core::utxo::BlockUndo;
@@ -50,21 +49,14 @@ pub(crate) fn answer(inner: &Rc<RefCell<Inner>>, hash: BlockHash) {
     };
     let inner = inner.clone();
     spawn_local(async move {
-        let key = hash.to_hex();
-        let block = match block {
-            Some(b) => Some(b),
-            None => match store.get("blocks", &key).await {
-                Ok(Some(bytes)) => Block::decode(&bytes).ok(),
-                _ => None,
-            },
+        // One readonly transaction for both (a body's record may carry its undo data).
+        let (stored_block, stored_undo) = if block.is_none() || undo.is_none() {
+            store.load_block(&hash).await.unwrap_or((None, None))
+        } else {
+            (None, None)
         };
-        let undo = match undo {
-            Some(u) => u,
-            None => match store.get("undo", &key).await {
-                Ok(Some(bytes)) => BlockUndo::decode(&bytes).ok(),
-                _ => None,
-            },
-        };
+        let block = block.or(stored_block);
+        let undo = undo.unwrap_or(stored_undo);
         crate::feed(&inner, Input::BlockLoaded { hash, block, undo });
     });
 }
@@ -80,10 +72,7 @@ async fn read_block(
     if queued.is_some() {
         return queued;
     }
-    match store.get("blocks", &hash.to_hex()).await {
-        Ok(Some(bytes)) => Block::decode(&bytes).ok().filter(|b| b.hash() == hash),
-        _ => None,
-    }
+    store.load_block(&hash).await.ok().and_then(|(b, _)| b)
 }
 
 /// The active-chain block holding transaction `txid` and its position there: looked up in

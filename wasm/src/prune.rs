@@ -1,13 +1,12 @@
 //! Pruning in the browser (`docs/STORAGE.md`): the tab keeps block bodies within a byte
 //! budget sized from the origin's storage quota; the core decides what to delete
 //! (`ChangeSet::pruned`) and this module executes it in IndexedDB, inside the ChangeSet's
-//! one transaction. The header of each pruned body stays in the `headers` store, rewritten
-//! without the body size it carried (a pruned body weighs nothing), and the lowest kept
-//! height is kept in `meta` under `prune_height`: start-up reads it back with the rest of
-//! `meta`.
+//! one transaction. The header of each pruned body stays in the `headers` store: the set's
+//! chunk lists it again with size 0 (a pruned body weighs nothing; see `IdbStore::persist`),
+//! and the lowest kept height is kept in `meta` under `prune_height`: start-up reads it back
+//! with the rest of `meta`.
 
 use js_sys::{Reflect, Uint8Array};
-use tabcoin_core::encode::Encode;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::units::Height;
 use wasm_bindgen::prelude::*;
@@ -70,28 +69,20 @@ pub async fn budget(opts: &JsValue) -> Option<u64> {
 }
 
 /// Executes the pruning part of a ChangeSet inside its transaction, after its bodies and
-/// undo data were written: deletes each pruned body and its undo record, rewrites its header
-/// record without a body size, and records the new lowest kept height.
+/// undo data were written: deletes each pruned body (with the undo data its record carries)
+/// and its undo record, and records the new lowest kept height. (The set's `headers` chunk
+/// marks each pruned header bodiless.)
 pub fn write(tx: &IdbTransaction, cs: &ChangeSet) -> Result<(), JsValue> {
     if cs.pruned.is_empty() && cs.prune_height.is_none() {
         return Ok(());
     }
     let blocks = tx.object_store("blocks")?;
     let undo = tx.object_store("undo")?;
-    let headers = tx.object_store("headers")?;
     let meta = tx.object_store("meta")?;
     for h in &cs.pruned {
         let key = JsValue::from_str(&h.to_hex());
         blocks.delete(&key)?;
         undo.delete(&key)?;
-    }
-    for header in &cs.headers {
-        if cs.pruned.contains(&header.hash()) {
-            headers.put_with_key(
-                &Uint8Array::from(header.encode().as_slice()).into(),
-                &JsValue::from_str(&header.hash().to_hex()),
-            )?;
-        }
     }
     if let Some(h) = cs.prune_height {
         meta.put_with_key(

@@ -20,6 +20,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use tabcoin_core::chain::Chain;
+use tabcoin_core::encode::Encode;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHash};
 
@@ -84,8 +85,13 @@ pub async fn repair(store: &IdbStore, params: &Params, why: &str) -> Result<Repa
             Ok(out) => {
                 let mut changes = out.changes;
                 // The bodies are in the store already (with their index entries); their
-                // headers are written again, since the repair's first write clears them.
-                changes.headers = changes.blocks.drain(..).map(|b| b.header).collect();
+                // headers are written again, since the repair's first write clears them,
+                // each with its body's size (the bodies stay stored).
+                for b in changes.blocks.drain(..) {
+                    let size = u32::try_from(b.encoded_len()).unwrap_or(u32::MAX);
+                    changes.sizes.insert(b.hash(), size);
+                    changes.headers.push(b.header);
+                }
                 queue.push(changes);
                 kept += 1;
             }

@@ -8,12 +8,11 @@
 
 use gloo::timers::future::TimeoutFuture;
 use tabcoin_core::chain::Chain;
-use tabcoin_core::encode::{Decode, Encode};
+use tabcoin_core::encode::Encode;
 use tabcoin_core::params::Params;
-use tabcoin_core::primitives::Block;
+use tabcoin_core::primitives::{Block, BlockHash};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::{block_with, wallet};
-use tabcoin_core::utxo::BlockUndo;
 use tabcoin_wasm::idb::{IdbStore, StoreError, WARM_BLOCKS, body_reads};
 use tabcoin_wasm::queue::{Limits, Writer};
 use tabcoin_wasm::repair::{REPAIR_MARK, repair};
@@ -100,11 +99,7 @@ async fn assert_consistent(store: &IdbStore) -> Chain {
     );
     assert_eq!(warm, WARM_BLOCKS.min(loaded.height().0 as usize), "warm-up");
     for h in &loaded.active_chain()[1..] {
-        let stored = store
-            .get("undo", &h.to_hex())
-            .await
-            .unwrap()
-            .map(|u| BlockUndo::decode(&u).unwrap());
+        let (_, stored) = store.load_block(h).await.unwrap();
         assert_eq!(stored.as_ref(), replay.undo_data(h), "undo data differs");
     }
     loaded
@@ -282,6 +277,30 @@ async fn a_repair_killed_at_any_point_keeps_the_blocks_and_finishes_next_time() 
     }
 }
 
+/// The sizes of the bodies `store` holds, as `IdbStore::load` must return them.
+async fn stored_sizes(store: &IdbStore) -> std::collections::BTreeMap<BlockHash, u32> {
+    let (blocks, _) = store.scan_blocks().await.unwrap();
+    blocks
+        .iter()
+        .map(|b| (b.hash(), b.encoded_len() as u32))
+        .collect()
+}
+
+#[wasm_bindgen_test]
+async fn a_repair_keeps_the_size_of_every_body_it_keeps() {
+    let (_, changes) = sync_changes(40);
+    let params = Params::test();
+    let store = damaged_store("repair-sizes", &changes).await;
+    let want = stored_sizes(&store).await;
+    assert_eq!(want.len(), 40);
+    repair(&store, &params, "test damage").await.unwrap();
+    let loaded = store.load().await.unwrap();
+    // A pruned tab counts its kept bodies by these sizes: a header rewritten without its
+    // size makes its body weigh nothing, and the budget is overrun.
+    assert_eq!(loaded.sizes, want, "body sizes after a repair");
+    store.close();
+}
+
 #[wasm_bindgen_test]
 async fn another_tab_upgrading_the_database_closes_this_connection() {
     let params = Params::test();
@@ -388,14 +407,28 @@ async fn start_up_reads_headers_and_the_utxo_set_not_one_body() {
 
 /// Opens `name` at version 1 with the version-1 stores (the layout before `headers`).
 async fn open_v1(name: &str) -> web_sys::IdbDatabase {
+    open_at(
+        name,
+        1,
+        &["blocks", "invalid", "utxo", "undo", "nodes", "meta"],
+    )
+    .await
+}
+
+/// Opens `name` at `version`, creating `stores`.
+async fn open_at(
+    name: &str,
+    version: u32,
+    stores: &'static [&'static str],
+) -> web_sys::IdbDatabase {
     use wasm_bindgen::JsCast;
     let factory = web_sys::window().unwrap().indexed_db().unwrap().unwrap();
-    let req = factory.open_with_u32(name, 1).unwrap();
+    let req = factory.open_with_u32(name, version).unwrap();
     let upgrade = wasm_bindgen::closure::Closure::<dyn FnMut(web_sys::Event)>::new(
         move |ev: web_sys::Event| {
             let req: web_sys::IdbOpenDbRequest = ev.target().unwrap().unchecked_into();
             let db: web_sys::IdbDatabase = req.result().unwrap().unchecked_into();
-            for s in ["blocks", "invalid", "utxo", "undo", "nodes", "meta"] {
+            for s in stores {
                 db.create_object_store(s).unwrap();
             }
         },
@@ -491,4 +524,114 @@ async fn a_version_1_database_upgrades_without_losing_anything() {
             );
         }
     }
+}
+
+#[wasm_bindgen_test]
+async fn a_version_2_database_upgrades_and_keeps_its_chain() {
+    use tabcoin_core::hash::to_hex;
+    use wasm_bindgen::JsValue;
+    let (blocks, changes) = sync_changes(40);
+    let params = Params::test();
+    // The first 30 ChangeSets (the reorg included) written as version 2 wrote them: a
+    // `headers` record per block (header, then the body's size), undo data on its own.
+    let (old, new) = changes.split_at(30);
+    let mut all = ChangeSet::default();
+    for cs in old {
+        all.merge(cs.clone());
+    }
+    let name = db_name("v2");
+    let db = open_at(
+        &name,
+        2,
+        &[
+            "blocks", "headers", "invalid", "utxo", "undo", "nodes", "bans", "txindex", "meta",
+        ],
+    )
+    .await;
+    let names = js_sys::Array::new();
+    for s in ["blocks", "headers", "utxo", "undo", "txindex", "meta"] {
+        names.push(&s.into());
+    }
+    let tx = db
+        .transaction_with_str_sequence_and_mode(&names, web_sys::IdbTransactionMode::Readwrite)
+        .unwrap();
+    let put = |store: &str, key: &str, v: &JsValue| {
+        tx.object_store(store)
+            .unwrap()
+            .put_with_key(v, &JsValue::from_str(key))
+            .unwrap();
+    };
+    let bytes = |v: &[u8]| JsValue::from(js_sys::Uint8Array::from(v));
+    for b in &all.blocks {
+        let hash = b.hash().to_hex();
+        put("blocks", &hash, &bytes(&b.encode()));
+        let mut h = b.header.to_bytes().to_vec();
+        h.extend_from_slice(&(b.encoded_len() as u32).to_le_bytes());
+        put("headers", &hash, &bytes(&h));
+        for (pos, t) in b.txs.iter().enumerate() {
+            put(
+                "txindex",
+                &format!("{}{hash}", t.txid().to_hex()),
+                &JsValue::from_f64(pos as f64),
+            );
+        }
+    }
+    for (op, c) in &all.utxo {
+        if let Some(c) = c {
+            put("utxo", &to_hex(&op.encode()), &bytes(&c.encode()));
+        }
+    }
+    for (h, u) in &all.undo {
+        if let Some(u) = u {
+            put("undo", &h.to_hex(), &bytes(&u.encode()));
+        }
+    }
+    put("meta", "genesis", &bytes(params.genesis_hash().as_bytes()));
+    put("meta", "tip", &bytes(all.tip.unwrap().as_bytes()));
+    put("meta", "identity", &bytes(&[9; 32]));
+    done(wasm_bindgen::JsCast::unchecked_ref(&tx)).await;
+    db.close();
+
+    let replay = |n: usize| {
+        let mut chain = Chain::new(Params::test());
+        for b in &blocks[..n] {
+            chain.accept_block(b, u64::MAX / 4).unwrap();
+        }
+        chain
+    };
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    let loaded = assert_consistent(&store).await;
+    assert_eq!(loaded.tip().hash, replay(30).tip().hash);
+    assert_eq!(
+        store.load().await.unwrap().sizes,
+        stored_sizes(&store).await
+    );
+    assert_eq!(store.meta("identity").await.unwrap(), Some(vec![9; 32]));
+    // It goes on in the new layout, over the old records.
+    for cs in new {
+        store.persist(cs).await.unwrap();
+    }
+    let loaded = assert_consistent(&store).await;
+    assert_eq!(loaded.tip().hash, replay(40).tip().hash);
+    assert_eq!(
+        store.load().await.unwrap().sizes,
+        stored_sizes(&store).await
+    );
+    for b in &blocks {
+        for (pos, t) in b.txs.iter().enumerate() {
+            let at = store.tx_locations(&t.txid()).await.unwrap();
+            assert!(
+                at.contains(&(b.hash(), pos as u32)),
+                "{} not indexed",
+                t.txid()
+            );
+        }
+    }
+    store.close();
+    // Reopened, it stays at the current version and loads the same chain.
+    let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
+    assert_eq!(
+        assert_consistent(&store).await.tip().hash,
+        replay(40).tip().hash
+    );
 }

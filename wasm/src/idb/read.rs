@@ -11,7 +11,11 @@ use tabcoin_core::wire::NodeRecord;
 use wasm_bindgen::prelude::*;
 use web_sys::{IdbTransaction, IdbTransactionMode};
 
-use super::{IdbStore, StoreError, WARM_BLOCKS, count_body_reads, js_err, request};
+use std::collections::BTreeMap;
+
+use super::{
+    CHUNK_ENTRY, IdbStore, StoreError, WARM_BLOCKS, count_body_reads, decode_body, js_err, request,
+};
 
 impl IdbStore {
     /// Where transaction `txid` is stored: (block, position in the block) for every stored
@@ -33,8 +37,30 @@ impl IdbStore {
         let values = request(&store.get_all_with_key(&range).map_err(aborted)?)
             .await
             .map_err(aborted)?;
+        // Schema-3 chunks listing the txid, through their index.
+        let chunks = request(&super::txid_chunks(&store, &low).map_err(aborted)?)
+            .await
+            .map_err(aborted)?;
         let corrupt = |key: &str| StoreError::Corrupt(format!("txindex {key}: bad record"));
         let mut found = Vec::new();
+        for chunk in Array::from(&chunks).iter() {
+            let field = |name: &str| js_sys::Reflect::get(&chunk, &name.into()).map_err(aborted);
+            let txids = Array::from(&field("t")?);
+            let entries = Uint8Array::new(&field("e")?).to_vec();
+            for (i, t) in txids.iter().enumerate() {
+                if t.as_string().as_deref() != Some(low.as_str()) {
+                    continue;
+                }
+                let e = entries
+                    .get(i * 36..i * 36 + 36)
+                    .ok_or_else(|| corrupt("chunk"))?;
+                let block = BlockHash::from_bytes(e[..32].try_into().expect("32 bytes"));
+                found.push((
+                    block,
+                    u32::from_le_bytes(e[32..].try_into().expect("4 bytes")),
+                ));
+            }
+        }
         for (k, v) in Array::from(&keys).iter().zip(Array::from(&values).iter()) {
             let key = k.as_string().unwrap_or_default();
             let block = key
@@ -87,29 +113,7 @@ impl IdbStore {
             |store: &str, key: &str, e: String| StoreError::Corrupt(format!("{store} {key}: {e}"));
         let mut cs = ChangeSet::default();
         // Headers, not bodies (start-up reads no body); Chain::load orders them.
-        for (key, v) in self.all(&tx, "headers").await? {
-            // The 88-byte header, then (while its body is stored) the body's size, u32 LE.
-            let v = Uint8Array::new(&v).to_vec();
-            let (head, size) = v.split_at(v.len().min(HEADER_SIZE));
-            let h =
-                BlockHeader::decode(head).map_err(|e| corrupt("headers", &key, e.to_string()))?;
-            match size.len() {
-                0 => {}
-                4 => {
-                    let n = u32::from_le_bytes(size.try_into().expect("4 bytes"));
-                    cs.sizes.insert(h.hash(), n);
-                }
-                _ => return Err(corrupt("headers", &key, "bad length".into())),
-            }
-            if h.hash().to_hex() != key {
-                return Err(corrupt(
-                    "headers",
-                    &key,
-                    "hash does not match its key".into(),
-                ));
-            }
-            cs.headers.push(h);
-        }
+        self.load_headers(&tx, &mut cs).await?;
         for (key, _) in self.all(&tx, "invalid").await? {
             cs.invalid.insert(
                 BlockHash::from_hex(&key).map_err(|e| corrupt("invalid", &key, e.to_string()))?,
@@ -168,6 +172,126 @@ impl IdbStore {
         Ok(cs)
     }
 
+    /// The `headers` store into `cs.headers` and `cs.sizes`. Version-2 records (keyed by
+    /// hash: the header, then its body's size while the body is stored) are older than every
+    /// chunk (numeric keys, one per write: [`CHUNK_ENTRY`]-byte entries); among chunks the
+    /// higher key is newer. The newest entry of a hash wins.
+    async fn load_headers(
+        &self,
+        tx: &IdbTransaction,
+        cs: &mut ChangeSet,
+    ) -> Result<(), StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let corrupt = |key: &str, e: String| StoreError::Corrupt(format!("headers {key}: {e}"));
+        let s = tx.object_store("headers").map_err(aborted)?;
+        let keys = request(&s.get_all_keys().map_err(aborted)?);
+        let values = request(&s.get_all().map_err(aborted)?);
+        let (keys, values) = (
+            Array::from(&keys.await.map_err(aborted)?),
+            Array::from(&values.await.map_err(aborted)?),
+        );
+        // Ordered by hash, as the version-2 records (keyed by hex hash) were: a load is
+        // deterministic.
+        let mut newest: BTreeMap<BlockHash, (BlockHeader, Option<u32>)> = BTreeMap::new();
+        let mut chunks = Vec::new();
+        for (k, v) in keys.iter().zip(values.iter()) {
+            let v = Uint8Array::new(&v).to_vec();
+            let Some(key) = k.as_string() else {
+                chunks.push((k.as_f64().unwrap_or(f64::NAN), v));
+                continue;
+            };
+            let (head, size) = v.split_at(v.len().min(HEADER_SIZE));
+            let h = BlockHeader::decode(head).map_err(|e| corrupt(&key, e.to_string()))?;
+            let size = match size.len() {
+                0 => None,
+                4 => Some(u32::from_le_bytes(size.try_into().expect("4 bytes"))),
+                _ => return Err(corrupt(&key, "bad length".into())),
+            };
+            let hash = h.hash();
+            if hash.to_hex() != key {
+                return Err(corrupt(&key, "hash does not match its key".into()));
+            }
+            newest.insert(hash, (h, size));
+        }
+        // getAll lists numeric keys in ascending order: later entries are newer.
+        for (seq, v) in chunks {
+            if v.len() % CHUNK_ENTRY != 0 {
+                return Err(corrupt(&seq.to_string(), "bad length".into()));
+            }
+            for e in v.chunks_exact(CHUNK_ENTRY) {
+                let h = BlockHeader::decode(&e[..HEADER_SIZE])
+                    .map_err(|err| corrupt(&seq.to_string(), err.to_string()))?;
+                let size = u32::from_le_bytes(e[HEADER_SIZE..].try_into().expect("4 bytes"));
+                newest.insert(h.hash(), (h, (size > 0).then_some(size)));
+            }
+        }
+        for (hash, (h, size)) in newest {
+            if let Some(n) = size {
+                cs.sizes.insert(hash, n);
+            }
+            cs.headers.push(h);
+        }
+        Ok(())
+    }
+
+    /// The highest `headers` chunk key stored (0 when none).
+    pub(super) async fn last_chunk(&self) -> Result<f64, StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let s = tx.object_store("headers").map_err(aborted)?;
+        // Numbers sort below strings: this range holds the chunks and no version-2 record.
+        let range =
+            web_sys::IdbKeyRange::bound(&JsValue::from_f64(0.0), &JsValue::from_f64(f64::INFINITY))
+                .map_err(aborted)?;
+        let keys = request(&s.get_all_keys_with_key(&range).map_err(aborted)?)
+            .await
+            .map_err(aborted)?;
+        Ok(Array::from(&keys)
+            .iter()
+            .filter_map(|k| k.as_f64())
+            .fold(0.0, f64::max))
+    }
+
+    /// Body `hash` and its undo data, in one readonly transaction: the undo record if there
+    /// is one, else the copy kept in the body's record. None for what is missing or does
+    /// not decode (or a body that is not `hash`).
+    pub async fn load_block(
+        &self,
+        hash: &BlockHash,
+    ) -> Result<(Option<Block>, Option<BlockUndo>), StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let tx = self.tx(IdbTransactionMode::Readonly)?;
+        let key = JsValue::from_str(&hash.to_hex());
+        let b = request(
+            &tx.object_store("blocks")
+                .map_err(aborted)?
+                .get(&key)
+                .map_err(aborted)?,
+        );
+        let u = request(
+            &tx.object_store("undo")
+                .map_err(aborted)?
+                .get(&key)
+                .map_err(aborted)?,
+        );
+        let (b, u) = (b.await.map_err(aborted)?, u.await.map_err(aborted)?);
+        let (block, kept_undo) = if b.is_undefined() || b.is_null() {
+            (None, None)
+        } else {
+            count_body_reads(1);
+            match decode_body(&Uint8Array::new(&b).to_vec()) {
+                Ok((block, undo)) if block.hash() == *hash => (Some(block), undo),
+                _ => (None, None),
+            }
+        };
+        let undo = if u.is_undefined() || u.is_null() {
+            kept_undo
+        } else {
+            BlockUndo::decode(&Uint8Array::new(&u).to_vec()).ok()
+        };
+        Ok((block, undo))
+    }
+
     /// The cache warm-up of [`IdbStore::load`]: the bodies and undo data of the newest
     /// [`WARM_BLOCKS`] active blocks (what the page lists first), oldest first, so they are
     /// in memory from the start. A body that does not decode is left out (the node reads it
@@ -203,16 +327,19 @@ impl IdbStore {
                 continue;
             }
             count_body_reads(1);
-            let Ok(block) = Block::decode(&Uint8Array::new(&b).to_vec()) else {
+            let Ok((block, kept_undo)) = decode_body(&Uint8Array::new(&b).to_vec()) else {
                 continue;
             };
             if block.hash() != hash {
                 continue;
             }
-            if !u.is_undefined() && !u.is_null() {
-                if let Ok(u) = BlockUndo::decode(&Uint8Array::new(&u).to_vec()) {
-                    cs.undo.insert(hash, Some(u));
-                }
+            let undo = if !u.is_undefined() && !u.is_null() {
+                BlockUndo::decode(&Uint8Array::new(&u).to_vec()).ok()
+            } else {
+                kept_undo
+            };
+            if let Some(u) = undo {
+                cs.undo.insert(hash, Some(u));
             }
             cs.blocks.push(block);
         }
@@ -227,8 +354,9 @@ impl IdbStore {
             .await?
             .into_iter()
             .filter_map(|(key, v)| {
-                Block::decode(&Uint8Array::new(&v).to_vec())
+                decode_body(&Uint8Array::new(&v).to_vec())
                     .ok()
+                    .map(|(b, _)| b)
                     .filter(|b| b.hash().to_hex() == key)
             })
             .collect())
@@ -241,8 +369,8 @@ impl IdbStore {
         let mut good = Vec::new();
         let mut bad = Vec::new();
         for (key, v) in self.all(&tx, "blocks").await? {
-            match Block::decode(&Uint8Array::new(&v).to_vec()) {
-                Ok(b) if b.hash().to_hex() == key => good.push(b),
+            match decode_body(&Uint8Array::new(&v).to_vec()) {
+                Ok((b, _)) if b.hash().to_hex() == key => good.push(b),
                 _ => bad.push(key),
             }
         }
