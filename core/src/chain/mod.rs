@@ -28,8 +28,7 @@ use crate::store::ChangeSet;
 use crate::units::{Height, Work};
 use crate::utxo::{BlockUndo, UtxoOverlay, UtxoSet, undo_block};
 use crate::validation::{
-    BlockError, Conduct, ParentInfo, check_block, check_header, check_header_context,
-    connect_block_unsigned, median_time,
+    BlockError, Conduct, ParentInfo, check_block, check_header, check_header_context, median_time,
 };
 
 /// What the tree knows of a block.
@@ -734,27 +733,16 @@ impl Chain {
             undo_block(&mut overlay, block, undo);
         }
         let mut new_undo = Vec::with_capacity(branch.len());
-        // Blocks whose signatures wait for the host; the switch stops at the first other
-        // error only once the blocks before it are known to be valid.
+        // Deferred-verify hook (chain/verify.rs), three lines of this loop and the check
+        // after it: `connect_deferred` connects a block with its signatures' verdict, or
+        // notes its job in `unverified` when the host has yet to verify it; an error after
+        // such a block waits for its verdict (the earlier block may be the invalid one); and
+        // nothing is committed while a job is out (`Reorg::Verify`).
         let mut unverified = Vec::new();
         for &hash in &branch {
-            let entry = &self.index[&hash];
+            let height = self.index[&hash].height;
             let block = self.bodies.block(&hash).expect("checked above");
-            let result = check_block(block, &self.params).and_then(|checked| {
-                let (undo, sigs) = connect_block_unsigned(
-                    &checked,
-                    entry.height,
-                    &mut overlay,
-                    &self.params,
-                    &self.genesis,
-                )?;
-                match self.sigs.verdict(&hash, sigs.job(), self.verify_mode) {
-                    Some(verdict) => sigs.check(block, verdict, &self.params)?,
-                    None => unverified.push((hash, sigs.job().clone())),
-                }
-                Ok(undo)
-            });
-            match result {
+            match self.connect_deferred(hash, block, height, &mut overlay, &mut unverified) {
                 Ok(undo) => new_undo.push((hash, undo)),
                 Err(_) if !unverified.is_empty() => break,
                 Err(e) => return Err(Reorg::Invalid(hash, e)),

@@ -17,8 +17,11 @@ use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
 use super::{BlockOutcome, Chain};
-use crate::primitives::BlockHash;
+use crate::primitives::{Block, BlockHash};
 use crate::sig::{ChunkResult, SigError, VerifyJob, VerifyMode};
+use crate::units::Height;
+use crate::utxo::{BlockUndo, UtxoOverlay, UtxoSet};
+use crate::validation::{BlockError, check_block, connect_block_unsigned};
 
 /// At most this many verdicts of blocks not yet connected are kept (the oldest by hash are
 /// dropped beyond it, and verified again if ever needed).
@@ -90,6 +93,28 @@ impl Deferred {
 }
 
 impl Chain {
+    /// Connects `block` (`hash`, at `height`) to `overlay` with every check of
+    /// `connect_block`; its signatures by the verdict known for it (verified here when
+    /// deferral is off). When the host has yet to verify them, the block's job is pushed to
+    /// `unverified` and the block counts as connected until its verdict is in.
+    pub(super) fn connect_deferred(
+        &self,
+        hash: BlockHash,
+        block: &Block,
+        height: Height,
+        overlay: &mut UtxoOverlay<'_, UtxoSet>,
+        unverified: &mut Vec<(BlockHash, VerifyJob)>,
+    ) -> Result<BlockUndo, BlockError> {
+        let checked = check_block(block, &self.params)?;
+        let (undo, sigs) =
+            connect_block_unsigned(&checked, height, overlay, &self.params, &self.genesis)?;
+        match self.sigs.verdict(&hash, sigs.job(), self.verify_mode) {
+            Some(verdict) => sigs.check(block, verdict, &self.params)?,
+            None => unverified.push((hash, sigs.job().clone())),
+        }
+        Ok(undo)
+    }
+
     /// Hands signature jobs to the host ([`BlockOutcome::verify`]) instead of verifying them
     /// in place. Off by default: hosts that do not answer jobs must leave it off.
     pub fn set_deferred_verify(&mut self, on: bool) {
