@@ -12,8 +12,8 @@
 //!
 //! With a relay binary from before the issue-10 storage work (main at 61671f8, the parent of
 //! the storage merge cbf2152) at `target/membench/old-relay/tabcoin-relay`, or named by
-//! `MEMBENCH_OLD_RELAY=PATH`, the fresh relay is also that binary, measured the same way
-//! right after the new one; without it only the new side is reported. To build it once:
+//! `MEMBENCH_OLD_RELAY=PATH`, a fresh relay of that binary syncs at the same time as the new
+//! one (start-ups one at a time); without it only the new side is reported. To build it once:
 //!
 //! ```text
 //! git worktree add /tmp/oldrelay 61671f8
@@ -83,31 +83,80 @@ fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Syncs a fresh `bin` relay from `source`, then restarts it on its store.
-fn measure(
+/// A fresh relay of one side, synced.
+struct Synced {
     side: &'static str,
-    bin: &Path,
+    bin: PathBuf,
+    dir: PathBuf,
+    sync: Duration,
+    rss: procs::Mem,
+}
+
+/// Fresh relays of every side sync from `source` at the same time (each waited for on its
+/// own thread, its RSS read as soon as it reports the tip), then are stopped.
+fn sync_all(
+    sides: &[(&'static str, PathBuf)],
     source: &Relay,
     made: &chain::Made,
     work: &Path,
-) -> Measured {
-    let dir = work.join(format!("{side}-{}x", made.scale));
-    let _ = std::fs::remove_dir_all(&dir);
-    let log = |what: &str| work.join(format!("{side}-{}x-{what}.log", made.scale));
-    let mut fresh = Relay::start(bin, &dir, Some(&source.ws_url()), log("sync"));
-    let sync = fresh.wait_height(made.blocks, TIMEOUT);
-    let rss = fresh.mem();
-    eprintln!(
-        "  {side} {}x: synced {} blocks in {:.1} s, RSS {} MiB (peak {} MiB)",
-        made.scale,
-        made.blocks,
-        sync.as_secs_f64(),
-        rss.rss_kib / 1024,
-        rss.hwm_kib / 1024
-    );
-    fresh.stop();
-    let store_bytes = dir_bytes(&dir);
-    let mut again = Relay::start(bin, &dir, None, log("start"));
+) -> Vec<Synced> {
+    let url = source.ws_url();
+    let relays: Vec<(&'static str, PathBuf, PathBuf, Relay)> = sides
+        .iter()
+        .map(|(side, bin)| {
+            let dir = work.join(format!("{side}-{}x", made.scale));
+            let _ = std::fs::remove_dir_all(&dir);
+            let log = work.join(format!("{side}-{}x-sync.log", made.scale));
+            let relay = Relay::start(bin, &dir, Some(&url), log);
+            (*side, bin.clone(), dir, relay)
+        })
+        .collect();
+    let synced: Vec<(Synced, Relay)> = std::thread::scope(|s| {
+        let handles: Vec<_> = relays
+            .into_iter()
+            .map(|(side, bin, dir, mut relay)| {
+                s.spawn(move || {
+                    let sync = relay.wait_height(made.blocks, TIMEOUT);
+                    let rss = relay.mem();
+                    eprintln!(
+                        "  {side} {}x: synced {} blocks in {:.1} s, RSS {} MiB (peak {} MiB)",
+                        made.scale,
+                        made.blocks,
+                        sync.as_secs_f64(),
+                        rss.rss_kib / 1024,
+                        rss.hwm_kib / 1024
+                    );
+                    let done = Synced {
+                        side,
+                        bin,
+                        dir,
+                        sync,
+                        rss,
+                    };
+                    (done, relay)
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("a sync thread panicked"))
+            .collect()
+    });
+    synced
+        .into_iter()
+        .map(|(done, relay)| {
+            relay.stop();
+            done
+        })
+        .collect()
+}
+
+/// Starts a synced relay again on its own store (alone on the machine).
+fn restart(synced: Synced, made: &chain::Made, work: &Path) -> Measured {
+    let side = synced.side;
+    let store_bytes = dir_bytes(&synced.dir);
+    let log = work.join(format!("{side}-{}x-start.log", made.scale));
+    let mut again = Relay::start(&synced.bin, &synced.dir, None, log);
     let startup = again.wait_height(made.blocks, TIMEOUT);
     let startup_rss = again.mem();
     eprintln!(
@@ -117,12 +166,12 @@ fn measure(
         startup_rss.rss_kib / 1024
     );
     again.stop();
-    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(&synced.dir);
     Measured {
         side,
         scale: made.scale,
-        sync_s: sync.as_secs_f64(),
-        rss,
+        sync_s: synced.sync.as_secs_f64(),
+        rss: synced.rss,
         startup_s: startup.as_secs_f64(),
         startup_rss,
         store_bytes,
@@ -177,11 +226,13 @@ fn main() {
             "the source holds the chain"
         );
         sources.push((made.scale, up.as_secs_f64()));
-        results.push(measure("new", &new_bin, &source, made, &work));
-        if let Some(o) = &old {
-            results.push(measure("old", o, &source, made, &work));
-        }
+        let mut sides = vec![("new", new_bin.clone())];
+        sides.extend(old.iter().map(|o| ("old", o.clone())));
+        let synced = sync_all(&sides, &source, made, &work);
         source.stop();
+        for s in synced {
+            results.push(restart(s, made, &work));
+        }
     }
     let total_s = t0.elapsed().as_secs_f64();
     eprintln!("memory bench: {total_s:.0} s in all ({gen_s:.0} s generating)");
