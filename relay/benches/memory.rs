@@ -2,18 +2,18 @@
 //!
 //! `cargo bench -p tabcoin-relay --bench memory` builds (or takes from `target/membench/`) a
 //! chain of 4 × `MEMBENCH_BLOCKS` (default 4,000) ~50 KB blocks whose prefixes are the 1× and
-//! 2× chains (see `memory/chain.rs`), and:
-//! - starts a source relay on each chain's database (the relay built with this bench);
-//! - starts, all at once, a fresh relay per chain on an empty directory linked to that
-//!   chain's source over loopback, and waits until its tip is the chain's tip: its RSS then
-//!   (and its peak RSS during the sync) is the memory figure;
-//! - stops them (SIGTERM) and starts each again on its own store, one at a time: the time
-//!   from spawn until `/api/status` reports the tip is the start-up figure.
+//! 2× chains (see `memory/chain.rs`), and for each chain:
+//! - starts a source relay on the chain's database (the relay built with this bench);
+//! - starts a fresh relay on an empty directory linked to the source over loopback and waits
+//!   until its tip is the chain's tip: its RSS then (and its peak RSS during the sync) is the
+//!   memory figure;
+//! - stops it (SIGTERM) and starts it again on its own store: the time from spawn until
+//!   `/api/status` reports the tip is the start-up figure.
 //!
 //! With a relay binary from before the issue-10 storage work (main at 61671f8, the parent of
 //! the storage merge cbf2152) at `target/membench/old-relay/tabcoin-relay`, or named by
-//! `MEMBENCH_OLD_RELAY=PATH`, a fresh relay of that binary per chain syncs along with the
-//! new ones and starts up after them; without it only the new side is reported. To build it once:
+//! `MEMBENCH_OLD_RELAY=PATH`, a fresh relay of that binary syncs at the same time as the new
+//! one (start-ups one at a time); without it only the new side is reported. To build it once:
 //!
 //! ```text
 //! git worktree add /tmp/oldrelay 61671f8
@@ -87,33 +87,34 @@ fn dir_bytes(dir: &Path) -> u64 {
 struct Synced {
     side: &'static str,
     bin: PathBuf,
-    made: chain::Made,
     dir: PathBuf,
     sync: Duration,
     rss: procs::Mem,
 }
 
-/// One fresh relay to sync: its side, binary, the source's URL and the chain.
-type Job = (&'static str, PathBuf, String, chain::Made);
-
-/// Fresh relays sync at the same time, each from its chain's source (each waited for on its
+/// Fresh relays of every side sync from `source` at the same time (each waited for on its
 /// own thread, its RSS read as soon as it reports the tip), then are stopped.
-fn sync_all(jobs: Vec<Job>, work: &Path) -> Vec<Synced> {
-    let relays: Vec<(Job, PathBuf, Relay)> = jobs
-        .into_iter()
-        .map(|job| {
-            let (side, bin, url, made) = &job;
+fn sync_all(
+    sides: &[(&'static str, PathBuf)],
+    source: &Relay,
+    made: &chain::Made,
+    work: &Path,
+) -> Vec<Synced> {
+    let url = source.ws_url();
+    let relays: Vec<(&'static str, PathBuf, PathBuf, Relay)> = sides
+        .iter()
+        .map(|(side, bin)| {
             let dir = work.join(format!("{side}-{}x", made.scale));
             let _ = std::fs::remove_dir_all(&dir);
             let log = work.join(format!("{side}-{}x-sync.log", made.scale));
-            let relay = Relay::start(bin, &dir, Some(url), log);
-            (job, dir, relay)
+            let relay = Relay::start(bin, &dir, Some(&url), log);
+            (*side, bin.clone(), dir, relay)
         })
         .collect();
     let synced: Vec<(Synced, Relay)> = std::thread::scope(|s| {
         let handles: Vec<_> = relays
             .into_iter()
-            .map(|((side, bin, _, made), dir, mut relay)| {
+            .map(|(side, bin, dir, mut relay)| {
                 s.spawn(move || {
                     let sync = relay.wait_height(made.blocks, TIMEOUT);
                     let rss = relay.mem();
@@ -128,7 +129,6 @@ fn sync_all(jobs: Vec<Job>, work: &Path) -> Vec<Synced> {
                     let done = Synced {
                         side,
                         bin,
-                        made,
                         dir,
                         sync,
                         rss,
@@ -152,9 +152,8 @@ fn sync_all(jobs: Vec<Job>, work: &Path) -> Vec<Synced> {
 }
 
 /// Starts a synced relay again on its own store (alone on the machine).
-fn restart(synced: Synced, work: &Path) -> Measured {
+fn restart(synced: Synced, made: &chain::Made, work: &Path) -> Measured {
     let side = synced.side;
-    let made = &synced.made;
     let store_bytes = dir_bytes(&synced.dir);
     let log = work.join(format!("{side}-{}x-start.log", made.scale));
     let mut again = Relay::start(&synced.bin, &synced.dir, None, log);
@@ -208,17 +207,15 @@ fn main() {
     eprintln!("  chains ready ({gen_s:.1} s generating)");
 
     let new_bin = PathBuf::from(RELAY_BIN);
-    let mut sides = vec![("new", new_bin.clone())];
-    sides.extend(old.iter().map(|o| ("old", o.clone())));
-    // A source relay per chain, all running; then every fresh relay of every side and chain
-    // syncs at the same time (the syncs wait on fsync more than on the CPU, so this takes
-    // about as long as the longest one); then the start-ups, one at a time.
+    let mut results = Vec::new();
     let mut sources = Vec::new();
-    let mut jobs = Vec::new();
-    let mut running = Vec::new();
     for made in chains.iter().filter(|m| scales.contains(&m.scale)) {
-        let log = work.join(format!("source-{}x.log", made.scale));
-        let mut source = Relay::start(&new_bin, &made.dir, None, log);
+        let mut source = Relay::start(
+            &new_bin,
+            &made.dir,
+            None,
+            work.join(format!("source-{}x.log", made.scale)),
+        );
         let up = source.wait_height(made.blocks, TIMEOUT);
         let tip = source
             .status()
@@ -229,16 +226,14 @@ fn main() {
             "the source holds the chain"
         );
         sources.push((made.scale, up.as_secs_f64()));
-        for (side, bin) in &sides {
-            jobs.push((*side, bin.clone(), source.ws_url(), made.clone()));
-        }
-        running.push(source);
-    }
-    let synced = sync_all(jobs, &work);
-    for source in running {
+        let mut sides = vec![("new", new_bin.clone())];
+        sides.extend(old.iter().map(|o| ("old", o.clone())));
+        let synced = sync_all(&sides, &source, made, &work);
         source.stop();
+        for s in synced {
+            results.push(restart(s, made, &work));
+        }
     }
-    let results: Vec<Measured> = synced.into_iter().map(|s| restart(s, &work)).collect();
     let total_s = t0.elapsed().as_secs_f64();
     eprintln!("memory bench: {total_s:.0} s in all ({gen_s:.0} s generating)");
 

@@ -81,7 +81,7 @@ pub(crate) fn section(run: &Run) -> String {
     .unwrap();
     writeln!(
         w,
-        "The chains: one test-network chain of {} blocks; its first {} and {} blocks are the 1× and 2× chains. After {} blocks of coinbases and funding, every block is a coinbase and one transaction spending the {} coins of one of {} lanes and paying the same amounts to {} new coins of that lane, which the block {} blocks later spends: blocks of ~{:.0} KB ({:.1} MiB per 1,000 blocks), a UTXO set of {} coins plus one coinbase per block whatever the chain's length, one signature per block (all inputs of a transaction spend one key's coins). Each fresh relay starts on an empty directory with `--peer` naming a source relay (this build, on the chain's database) over loopback, both with `--messages-per-sec 100000` (the sync measures the node, not the per-peer limiter); its RSS (VmRSS) is read when `/api/status` first reports the tip, its peak (VmHWM) is of the whole sync. All fresh relays (both builds, every chain) sync at the same time, each from the source relay of its chain, so the sync times are of concurrent syncs sharing the machine and are not a figure of this section. Then each is stopped (SIGTERM) and, one at a time, started again on its store: start-up is spawn → `/api/status` reports the tip.\n",
+        "The chains: one test-network chain of {} blocks; its first {} and {} blocks are the 1× and 2× chains. After {} blocks of coinbases and funding, every block is a coinbase and one transaction spending the {} coins of one of {} lanes and paying the same amounts to {} new coins of that lane, which the block {} blocks later spends: blocks of ~{:.0} KB ({:.1} MiB per 1,000 blocks), a UTXO set of {} coins plus one coinbase per block whatever the chain's length, one signature per block (all inputs of a transaction spend one key's coins). Each fresh relay starts on an empty directory with `--peer` naming a source relay (this build, on the chain's database) over loopback, both with `--messages-per-sec 100000` (the sync measures the node, not the per-peer limiter); its RSS (VmRSS) is read when `/api/status` first reports the tip, its peak (VmHWM) is of the whole sync. The fresh relays of both builds sync from the same source at the same time (so the sync times are of two syncs sharing the machine; they are not a figure of this section). Then each is stopped (SIGTERM) and started again on its store, one at a time: start-up is spawn → `/api/status` reports the tip.\n",
         c1.blocks * 4,
         c1.blocks,
         c1.blocks * 2,
@@ -98,7 +98,7 @@ pub(crate) fn section(run: &Run) -> String {
     if run.old {
         writeln!(
             w,
-            "\"Old\" is the relay before the issue-10 storage work (main at 61671f8, the parent of the storage merge cbf2152: every block body in memory, the whole UTXO set a map, start-up reads every block), built separately (`target/membench/old-relay/tabcoin-relay` or `MEMBENCH_OLD_RELAY`, see `relay/benches/memory.rs`).\n"
+            "\"Old\" is the relay before the issue-10 storage work (main at 61671f8, the parent of the storage merge cbf2152: every block body in memory, the whole UTXO set a map, start-up reads every block), built separately (`target/membench/old-relay/tabcoin-relay` or `MEMBENCH_OLD_RELAY`, see `relay/benches/memory.rs`); it syncs from the same source at the same time as the new one.\n"
         )
         .unwrap();
     } else {
