@@ -29,6 +29,11 @@ if [[ -f relay/benches/fanout.rs ]]; then
 fi
 # The SHA-NI miner kernel against core's miner job and a bare SHA-NI loop (about 30 s).
 if [[ -f relay/benches/shani.rs ]]; then section "cargo bench -p tabcoin-relay --bench shani"; cargo bench -p tabcoin-relay --bench shani; ran=1; fi
+# Relay memory against chain size (1x, 2x, 4x chains of ~50 KB blocks, cached under
+# target/membench/) and start-up time, side by side with the relay from before the issue-10
+# storage work when its binary is at target/membench/old-relay/tabcoin-relay or named by
+# MEMBENCH_OLD_RELAY (how to build it: relay/benches/memory.rs).
+if [[ -f relay/benches/memory.rs ]]; then section "cargo bench -p tabcoin-relay --bench memory"; cargo bench -p tabcoin-relay --bench memory; ran=1; fi
 
 # Later stages: browser benches (node scripts driving Chromium).
 # tests/bench/browser.bench.mjs (P1–P7, the `browser` section of docs/BENCHMARKS.md, about

@@ -68,6 +68,12 @@ const TXINDEX: TableDefinition<&[u8; 32], (&[u8; 32], u32)> = TableDefinition::n
 /// bodies at start-up.
 const SIZES: TableDefinition<&[u8; 32], u32> = TableDefinition::new("sizes");
 
+/// redb's page cache. Its default (1 GiB) keeps every page the relay writes or reads, so
+/// the process grew with the chain up to that size (the memory bench measured ~2.3 bytes of
+/// RSS per byte of chain); the node keeps its own bounded caches (recent bodies, the UTXO
+/// set), and the OS page cache still holds the file's hot pages outside the process.
+const CACHE_BYTES: usize = 32 * 1024 * 1024;
+
 const META_GENESIS: &str = "genesis";
 const META_TIP: &str = "tip";
 const META_IDENTITY: &str = "identity";
@@ -167,6 +173,7 @@ impl RedbStore {
         // redb is then an error instead of a possible panic.
         let database = Database::builder()
             .set_check_integrity_on_open(true)
+            .set_cache_size(CACHE_BYTES)
             .create(&path)
             .map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
         Self::init(database, path, genesis)
