@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::JoinHandle;
 
 use tabcoin_core::miner::{BlockTemplate, NonceRange, Step};
+use tabcoin_core::primitives::BlockHeader;
 use tokio::sync::{mpsc, watch};
 
 use crate::node_task::ToNode;
@@ -24,12 +25,33 @@ pub struct Miner {
     threads: Vec<JoinHandle<()>>,
 }
 
+/// What a miner thread does with a header that meets its target.
+type Found = Arc<dyn Fn(BlockHeader) + Send + Sync>;
+
 impl Miner {
     pub(crate) fn start(
         threads: usize,
         to_node: mpsc::Sender<ToNode>,
         shutdown: watch::Receiver<bool>,
     ) -> Miner {
+        Miner::spawn(
+            threads,
+            move |header| {
+                let _ = to_node.blocking_send(ToNode::Mined(header));
+            },
+            shutdown,
+        )
+    }
+
+    /// `threads` miner threads (at least one) that hand each header they find to `found`
+    /// (called on the miner thread) and wait for the next template: what `--mine` runs,
+    /// without a node (benches measure them this way). They idle until [`Miner::mine`].
+    pub fn spawn(
+        threads: usize,
+        found: impl Fn(BlockHeader) + Send + Sync + 'static,
+        shutdown: watch::Receiver<bool>,
+    ) -> Miner {
+        let found: Found = Arc::new(found);
         let (templates, rx) = watch::channel::<Option<(u64, BlockTemplate)>>(None);
         let hashes = Arc::new(AtomicU64::new(0));
         let n = threads.max(1);
@@ -43,12 +65,12 @@ impl Miner {
             .map(|i| {
                 let mut rx = rx.clone();
                 let shutdown = shutdown.clone();
-                let to_node = to_node.clone();
+                let found = found.clone();
                 let hashes = hashes.clone();
                 std::thread::Builder::new()
                     .name(format!("miner-{i}"))
                     .spawn(move || {
-                        mine_loop(i as u32, n as u32, &mut rx, &shutdown, &to_node, &hashes)
+                        mine_loop(i as u32, n as u32, &mut rx, &shutdown, &*found, &hashes)
                     })
                     .expect("spawning a thread only fails when the OS is out of resources")
             })
@@ -60,7 +82,13 @@ impl Miner {
         }
     }
 
-    pub(crate) fn join(self) {
+    /// Every thread drops its work and mines `template` (generation `generation`).
+    pub fn mine(&self, generation: u64, template: BlockTemplate) {
+        self.templates.send_replace(Some((generation, template)));
+    }
+
+    /// Stops the threads (once they see the templates closed or `shutdown`) and waits.
+    pub fn join(self) {
         drop(self.templates);
         for t in self.threads {
             let _ = t.join();
@@ -73,7 +101,7 @@ fn mine_loop(
     workers: u32,
     rx: &mut watch::Receiver<Option<(u64, BlockTemplate)>>,
     shutdown: &watch::Receiver<bool>,
-    to_node: &mpsc::Sender<ToNode>,
+    found: &(dyn Fn(BlockHeader) + Send + Sync),
     hashes: &AtomicU64,
 ) {
     let mut job: Option<(u64, FastJob)> = None;
@@ -101,7 +129,7 @@ fn mine_loop(
         hashes.fetch_add(j.hashes() - before, Ordering::Relaxed);
         match step {
             Step::Found(header) => {
-                let _ = to_node.blocking_send(ToNode::Mined(header));
+                found(header);
                 // Wait for the template of the next height.
                 job = None;
             }
