@@ -149,10 +149,10 @@ fn three_miners_share_one_chain() {
         describe(&sim)
     );
     // Before miners waited a random time after the clock passed the MTP, every second
-    // ended split (three branches at equal work for good); now about two in five do, and
+    // ended split (three branches at equal work for good); now about one in five does, and
     // the next one or two seconds settle them.
     assert!(
-        split_seconds < 40,
+        split_seconds < 20,
         "split at the end of {split_seconds} of 60 seconds"
     );
     assert!(

@@ -8,13 +8,14 @@
 //! blocks — and a burst becomes a steady pace of at most about half the MTP window per second.
 //!
 //! Such a held template then comes at a random moment in the first [`CLOCK_JITTER_MS`] after
-//! the clock passed the MTP, not at once (docs/PROTOCOL.md §10, miner policy). Every miner
+//! the clock passed the MTP, not at once (docs/PROTOCOL.md §6.6, miner policy). Every miner
 //! held by the clock would otherwise start in the same few milliseconds of each second, each
 //! reach the cap on its own branch before it saw another's block, and two branches would stay
 //! at equal work for as long as both sides mine (each node keeps the equal-work tip it saw
 //! first, and a miner sees its own block first). With the wait, in most seconds one miner's
-//! first block reaches the others before they start: it has more work, they switch to it and
-//! mine on it. A lone miner loses nothing (its blocks of the second come a little later);
+//! first block reaches the others before they start: it has more work, they switch to it,
+//! and (the wait holds across that change of tip) let that miner finish the second's blocks
+//! rather than race it for the next height. A lone miner loses nothing (its blocks of the second come a little later);
 //! where blocks come minutes apart (the main network) the clock never holds a template, so
 //! nothing changes there. The host wakes the node at [`Node::mining_wake_ms`].
 
@@ -22,7 +23,7 @@ use alloc::string::String;
 
 use crate::hash::sha256d_parts;
 use crate::miner::build_template;
-use crate::primitives::{BlockHash, BlockHeader};
+use crate::primitives::BlockHeader;
 use crate::sig::PublicKey;
 
 use super::{Event, Node, Output, TEMPLATE_REFRESH_MS};
@@ -31,11 +32,13 @@ use super::{Event, Node, Output, TEMPLATE_REFRESH_MS};
 /// median time past (a wait drawn per node and tip; see the module docs).
 pub const CLOCK_JITTER_MS: u64 = 500;
 
-/// The tip whose template the clock held back, and once the clock passed its median time
-/// past, when the template comes (ms).
+/// The clock second a held-back template waits for (the tip's median time past + 1), and
+/// once the clock reached it, when the template comes (ms). Kept when the tip changes
+/// meanwhile: a node that took another miner's first block of the second lets that miner
+/// finish the second's blocks rather than race it for the next height.
 #[derive(Clone, Copy, Debug, Default)]
 pub(super) struct ClockHold {
-    tip: Option<BlockHash>,
+    second: Option<u64>,
     release_ms: Option<u64>,
 }
 
@@ -86,22 +89,21 @@ impl Node {
         if !tip_changed && self.now_ms < self.last_template_ms + TEMPLATE_REFRESH_MS {
             return;
         }
-        let tip = self.chain.tip().hash;
         let mtp = self.chain.next_block_context().median_time_past;
         if mtp >= self.now_s() {
             // Stays dirty: a later input builds it once the clock has passed the MTP.
             self.clock_hold = ClockHold {
-                tip: Some(tip),
+                second: Some(mtp.saturating_add(1)),
                 release_ms: None,
             };
             return;
         }
-        if self.clock_hold.tip == Some(tip) {
-            let jitter = self.clock_jitter_ms(&tip);
+        if let Some(second) = self.clock_hold.second {
+            let jitter = self.clock_jitter_ms(second);
             let release = *self
                 .clock_hold
                 .release_ms
-                .get_or_insert(mtp.saturating_add(1).saturating_mul(1000) + jitter);
+                .get_or_insert(second.saturating_mul(1000) + jitter);
             if self.now_ms < release {
                 return;
             }
@@ -117,14 +119,14 @@ impl Node {
         self.outputs.push_back(Output::Template(t));
     }
 
-    /// The wait of this node's template on `tip` once the clock passed the tip's median time
-    /// past: drawn from the node's secret identity seed and the tip, so it differs between
-    /// nodes and between seconds, and replays exactly.
-    fn clock_jitter_ms(&self, tip: &BlockHash) -> u64 {
+    /// This node's wait after the clock reached `second` (a held template's): drawn from the
+    /// node's secret identity seed and the second, so it differs between nodes and between
+    /// seconds, and replays exactly.
+    fn clock_jitter_ms(&self, second: u64) -> u64 {
         let h = sha256d_parts(&[
             b"tabcoin/clock-jitter",
             &self.config.identity_seed,
-            &tip.as_hash().0,
+            &second.to_le_bytes(),
         ]);
         let mut n = [0u8; 8];
         n.copy_from_slice(&h.0[..8]);
@@ -139,13 +141,11 @@ impl Node {
         if self.config.mining_key.is_none() || !self.template_dirty {
             return None;
         }
-        if self.clock_hold.tip != Some(self.chain.tip().hash) {
-            return None;
-        }
-        let at = self.clock_hold.release_ms.unwrap_or_else(|| {
-            let mtp = self.chain.next_block_context().median_time_past;
-            mtp.saturating_add(1).saturating_mul(1000)
-        });
+        let second = self.clock_hold.second?;
+        let at = self
+            .clock_hold
+            .release_ms
+            .unwrap_or(second.saturating_mul(1000));
         (at > self.now_ms).then_some(at)
     }
 
