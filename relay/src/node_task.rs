@@ -373,6 +373,10 @@ pub(crate) async fn run(
                 ctx.outbox.prune();
                 ctx.update_metrics(&node, &conns);
             }
+            // A mining template the clock holds back comes on time, not at the next tick.
+            _ = sleep_until_some(mining_wake(&node)) => {
+                node.handle(now_ms(), Input::Tick);
+            }
             // The API's pool and peer views catch up within SLOW_VIEWS_EVERY.
             _ = sleep_until_some(ctx.publisher.refresh_due()) => {}
         }
@@ -398,6 +402,12 @@ pub(crate) async fn run(
     drop(inbox_charge);
     info!("stopped");
     Ok(())
+}
+
+/// When the node asked to be ticked for a held mining template ([`Node::mining_wake_ms`]).
+fn mining_wake(node: &Node) -> Option<tokio::time::Instant> {
+    let at = node.mining_wake_ms()?;
+    Some(tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now_ms())))
 }
 
 async fn sleep_until_some(at: Option<tokio::time::Instant>) {

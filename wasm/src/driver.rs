@@ -146,6 +146,40 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
             let _ = f.call1(&JsValue::NULL, &obj);
         }
     }
+    schedule_mining_wake(inner);
+}
+
+/// A mining template the clock holds back comes on time (`Node::mining_wake_ms`), not at
+/// the next tick: a timer for the wake the node asked for; a superseded one does nothing.
+fn schedule_mining_wake(inner: &Rc<RefCell<Inner>>) {
+    let at = {
+        let mut i = inner.borrow_mut();
+        let want = i.node.mining_wake_ms();
+        if want.is_none() || want == i.mining_wake {
+            return;
+        }
+        i.mining_wake = want;
+        want.unwrap_or_default()
+    };
+    let delay = at.saturating_sub(now_ms()).min(u64::from(u32::MAX)) as u32;
+    let weak = Rc::downgrade(inner);
+    wasm_bindgen_futures::spawn_local(async move {
+        gloo::timers::future::TimeoutFuture::new(delay).await;
+        let Some(inner) = weak.upgrade() else {
+            return;
+        };
+        let due = {
+            let mut i = inner.borrow_mut();
+            let due = i.mining_wake == Some(at);
+            if due {
+                i.mining_wake = None;
+            }
+            due
+        };
+        if due {
+            feed(&inner, Input::Tick);
+        }
+    });
 }
 
 /// After each write: a held-back Synced event once few blocks are unstored; a failure

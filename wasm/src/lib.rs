@@ -100,6 +100,8 @@ struct Inner {
     mining: bool,
     generation: u64,
     ticker: Option<Interval>,
+    /// The wake the node asked for a held mining template (`Node::mining_wake_ms`).
+    mining_wake: Option<u64>,
     persisted: Option<bool>,
     sync_target: Height,
     /// The UTXO digest (`UtxoSet::digest`, CONSENSUS.md) of a tip, and when it was computed
@@ -245,6 +247,7 @@ impl BrowserNode {
             mining: false,
             generation: 0,
             ticker: None,
+            mining_wake: None,
             persisted: None,
             sync_target: Height(0),
             utxo_digest: std::cell::Cell::new(None),

@@ -368,6 +368,11 @@ impl Node {
         if cb.header.prev != self.chain.tip().hash {
             if requested {
                 self.fetch_whole(peer, hash);
+            } else if self.chain.entry(&cb.header.prev).is_some() {
+                // A push on another branch whose parent we know: its header shows the
+                // branch's work at once (if that beats ours, its bodies are fetched), where
+                // a `getheaders` would wait for its interval (issue 15: two miners racing).
+                self.on_headers(peer, alloc::vec![cb.header]);
             } else {
                 self.request_headers(peer, false);
             }

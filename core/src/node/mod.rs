@@ -190,6 +190,8 @@ pub struct Node {
     templates: VecDeque<BlockTemplate>,
     template_dirty: bool,
     last_template_ms: u64,
+    /// The tip whose template the clock held back (see `mining.rs`).
+    clock_hold: mining::ClockHold,
     outputs: VecDeque<Output>,
     rng: SplitMix,
     challenges: u64,
@@ -263,6 +265,7 @@ impl Node {
             templates: VecDeque::new(),
             template_dirty: true,
             last_template_ms: 0,
+            clock_hold: mining::ClockHold::default(),
             outputs: VecDeque::new(),
             rng: SplitMix(u64::from_le_bytes(rng_seed)),
             challenges: 0,

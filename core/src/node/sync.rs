@@ -217,7 +217,21 @@ impl Node {
         if !self.peers.contains_key(&peer) {
             return;
         }
-        if work > self.chain.best_header().work {
+        // Headers of a recent equal-work branch are kept too (they do not move our best
+        // header): when its next block is announced it then connects, shows more work at
+        // once and is fetched. Dropped, every announcement of that branch would cost a
+        // `getheaders` round trip first, and two miners racing at equal work would never
+        // see the other pull ahead (issue 15). Deep equal-work branches stay pending only
+        // (bounded as before): a race forks near the tip.
+        let best = self.chain.best_header();
+        let recent_tie = work == best.work
+            && self
+                .peers
+                .get(&peer)
+                .and_then(|p| p.pending_headers.first())
+                .and_then(|h| self.chain.entry(&h.prev))
+                .is_some_and(|fork| fork.height.0 + MAX_HEADERS as u64 >= best.height.0);
+        if work > best.work || recent_tie {
             self.commit_headers(peer);
         } else if self.chain.entry(&last).is_some() {
             // Nothing new to us, but it tells what the peer has.

@@ -6,8 +6,11 @@
 //! the same link. With [`Sim::link_latency`] each pair of actors gets a fixed latency of its
 //! own, drawn from the seed; [`Sim::bytes_in_by_type`] counts what each actor received.
 
+mod miner;
 pub mod propagation;
 mod raw;
+
+pub use miner::SimMiner;
 
 use alloc::boxed::Box;
 use alloc::collections::{BTreeMap, BTreeSet};
@@ -53,6 +56,10 @@ pub struct SimNode {
     pub dials: Vec<(u64, String)>,
     /// Its signature jobs (`sim::verify`).
     pub verify: VerifyHost,
+    /// Its miner, if one runs ([`Sim::start_miner`]).
+    pub miner: Option<SimMiner>,
+    /// The wake the node asked for ([`Node::mining_wake_ms`]), scheduled.
+    wake_at: Option<u64>,
 }
 
 /// A scripted peer.
@@ -94,6 +101,16 @@ enum Ev {
     },
     Tick {
         to: usize,
+    },
+    /// A miner's job is solved (see `miner.rs`).
+    Solve {
+        to: usize,
+        job: u64,
+    },
+    /// A tick the node asked for, like a host's timer ([`Node::mining_wake_ms`]).
+    Wake {
+        to: usize,
+        at: u64,
     },
 }
 
@@ -236,6 +253,8 @@ impl Sim {
             templates: 0,
             dials: Vec::new(),
             verify: VerifyHost::default(),
+            miner: None,
+            wake_at: None,
         })));
         let stagger = (i as u64 * 37) % self.tick_ms;
         self.schedule(stagger, Ev::Tick { to: i });
@@ -298,6 +317,13 @@ impl Sim {
                 let mut out = Vec::new();
                 while let Some(o) = n.node.poll_output() {
                     out.push(o);
+                }
+                let wake = n.node.mining_wake_ms();
+                if let Some(at) = wake
+                    && wake != n.wake_at
+                {
+                    n.wake_at = wake;
+                    self.schedule_at(at, Ev::Wake { to: i, at });
                 }
                 out
             }
@@ -367,10 +393,11 @@ impl Sim {
                     n.events.push(e);
                 }
             }
-            Output::Template(_) => {
+            Output::Template(t) => {
                 if let Actor::Node(n) = &mut self.actors[i] {
                     n.templates += 1;
                 }
+                self.new_job(i, t);
             }
             Output::LoadBlock(hash) => {
                 let loaded = match &mut self.actors[i] {
@@ -561,6 +588,15 @@ impl Sim {
                 let tick = self.tick_ms;
                 if matches!(self.actors[to], Actor::Node(_)) {
                     self.schedule(tick, Ev::Tick { to });
+                }
+            }
+            Ev::Solve { to, job } => self.solve(to, job),
+            Ev::Wake { to, at } => {
+                if let Actor::Node(n) = &mut self.actors[to]
+                    && n.wake_at == Some(at)
+                {
+                    n.wake_at = None;
+                    self.input(to, Input::Tick);
                 }
             }
         }
