@@ -30,7 +30,7 @@ use super::{Event, Node, Output, TEMPLATE_REFRESH_MS};
 
 /// A template the clock held back comes this long at most after the clock passed the tip's
 /// median time past (a wait drawn per node and tip; see the module docs).
-pub const CLOCK_JITTER_MS: u64 = 500;
+pub const CLOCK_JITTER_MS: u64 = 1_000;
 
 /// The clock second a held-back template waits for (the tip's median time past + 1), and
 /// once the clock reached it, when the template comes (ms). Kept when the tip changes
