@@ -10,9 +10,8 @@ use tabcoin_core::encode::{Decode, Encode};
 use tabcoin_core::miner::mine;
 use tabcoin_core::node::PeerId;
 use tabcoin_core::primitives::{Block, Transaction};
-use tabcoin_core::sig::Keypair;
 use tabcoin_core::sim::{Actor, Sim};
-use tabcoin_core::wire::{Message, NodeKind, auth_message};
+use tabcoin_core::wire::{Message, NodeKind};
 
 use crate::alloc_count::live_bytes;
 use crate::fixture;
