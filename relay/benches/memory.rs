@@ -32,6 +32,8 @@ mod support;
 
 #[path = "memory/chain.rs"]
 mod chain;
+#[path = "../tests/common/http.rs"]
+mod http;
 #[path = "memory/procs.rs"]
 mod procs;
 #[path = "memory/report.rs"]

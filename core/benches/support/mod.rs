@@ -70,3 +70,28 @@ pub fn rustc_version() -> String {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
         .unwrap_or_else(|| "unknown".into())
 }
+
+/// Resident and peak resident memory of a process, in KiB (`/proc/PID/status`; 0 where it
+/// cannot be read).
+#[allow(dead_code)] // the relay benches read it; the core bench does not
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Mem {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+}
+
+#[allow(dead_code)] // see `Mem`
+pub fn proc_mem(pid: u32) -> Mem {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Mem {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+    }
+}

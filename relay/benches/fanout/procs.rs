@@ -2,27 +2,7 @@
 
 use super::*;
 
-/// Memory of a process from `/proc/PID/status`, in KiB.
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Mem {
-    pub(crate) hwm_kib: u64,
-    pub(crate) rss_kib: u64,
-}
-
-pub(crate) fn proc_mem(pid: u32) -> Mem {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Mem {
-        hwm_kib: field("VmHWM:"),
-        rss_kib: field("VmRSS:"),
-    }
-}
+pub(crate) use crate::support::{Mem, proc_mem};
 
 /// CPU time all threads of a process have run (sum of `/proc/PID/task/*/schedstat`).
 pub(crate) fn proc_cpu(pid: &str) -> Duration {

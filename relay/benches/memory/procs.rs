@@ -6,27 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Resident and peak resident memory of a process, in KiB (`/proc/PID/status`).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct Mem {
-    pub(crate) rss_kib: u64,
-    pub(crate) hwm_kib: u64,
-}
-
-pub(crate) fn proc_mem(pid: u32) -> Mem {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Mem {
-        rss_kib: field("VmRSS:"),
-        hwm_kib: field("VmHWM:"),
-    }
-}
+pub(crate) use crate::support::{Mem, proc_mem};
 
 /// A relay process on the test network, killed when dropped.
 pub(crate) struct Relay {
@@ -117,7 +97,7 @@ impl Relay {
             .to_ascii_lowercase()
             .contains("transfer-encoding: chunked")
         {
-            dechunk(body)
+            crate::http::dechunk(body)
         } else {
             body.to_owned()
         };
@@ -171,18 +151,4 @@ impl Drop for Relay {
             let _ = self.child.wait();
         }
     }
-}
-
-fn dechunk(body: &str) -> String {
-    let mut out = String::new();
-    let mut rest = body;
-    while let Some((size, after)) = rest.split_once("\r\n") {
-        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
-        if n == 0 || after.len() < n {
-            break;
-        }
-        out.push_str(&after[..n]);
-        rest = after[n..].trim_start_matches("\r\n");
-    }
-    out
 }

@@ -35,7 +35,7 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
 
 /// The body of a chunked transfer, its chunks joined (stops at the last chunk or at a
 /// truncated one).
-fn dechunk(body: &str) -> String {
+pub fn dechunk(body: &str) -> String {
     let mut out = String::new();
     let mut rest = body;
     while let Some((size, after)) = rest.split_once("\r\n") {
