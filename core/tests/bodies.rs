@@ -6,15 +6,13 @@
 
 mod common;
 
-use common::MINUTE;
+use common::{MINUTE, answer_loads, paying_block, replay};
 use tabcoin_core::chain::{BlockOutcome, Chain};
-use tabcoin_core::mempool::Mempool;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::Block;
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::{ChangeSet, MemStore, Store};
-use tabcoin_core::testkit::{block_with, wallet};
-use tabcoin_core::units::Amount;
+use tabcoin_core::testkit::wallet;
 use tabcoin_core::wire::NodeKind;
 
 /// Persists `outcome` and answers every body it asks for from `store` until the chain asks
@@ -25,56 +23,25 @@ fn settle(chain: &mut Chain, store: &mut MemStore, mut outcome: BlockOutcome) ->
     loop {
         store.persist(&outcome.changes).unwrap();
         disconnected += outcome.disconnected.len();
-        let Some(&hash) = outcome.need.first() else {
+        if outcome.need.is_empty() {
             return (loads, disconnected);
-        };
-        let mut next = BlockOutcome::default();
-        for hash in std::iter::once(hash).chain(outcome.need[1..].iter().copied()) {
-            let (block, undo) = store.load_block(&hash).unwrap();
-            loads += 1;
-            let step = chain.provide(hash, block, undo);
-            next.changes.merge(step.changes);
-            next.need.extend(step.need);
-            next.connected.extend(step.connected);
-            next.disconnected.extend(step.disconnected);
         }
-        outcome = next;
+        loads += outcome.need.len();
+        outcome = answer_loads(chain, store, &outcome.need);
     }
 }
 
 /// Grows `chain` by `n` blocks with a payment each (wallet 1 pays wallet 2 once its coins
 /// matured), persisting into `store`.
 fn grow(chain: &mut Chain, store: &mut MemStore, n: usize, tag: &[u8]) -> Vec<Block> {
-    let params = chain.params().clone();
-    let (w1, w2) = (wallet(1, &params), wallet(2, &params));
     let mut out = Vec::new();
     for _ in 0..n {
-        let pool = Mempool::new(usize::MAX, 0);
-        let txs: Vec<_> = w1
-            .pay(
-                chain,
-                &pool,
-                w2.public_key(),
-                Amount::from_units(1_000).unwrap(),
-                1_000,
-                None,
-            )
-            .into_iter()
-            .collect();
-        let block = block_with(chain, &txs, w1.public_key(), tag);
+        let block = paying_block(chain, tag);
         let outcome = chain.accept_block(&block, block.header.time).unwrap();
         settle(chain, store, outcome);
         out.push(block);
     }
     out
-}
-
-fn replay(params: &Params, blocks: &[Block]) -> Chain {
-    let mut c = Chain::new(params.clone());
-    for b in blocks {
-        c.accept_block(b, b.header.time).unwrap();
-    }
-    c
 }
 
 #[test]

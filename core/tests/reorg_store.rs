@@ -5,13 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
 
+mod common;
+
+use common::{answer_loads, paying_block, replay};
+
 use tabcoin_core::chain::{BlockOutcome, Chain};
 use tabcoin_core::encode::Encode;
-use tabcoin_core::mempool::Mempool;
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHash, TxOut};
 use tabcoin_core::store::{MemStore, Store};
-use tabcoin_core::testkit::{block_with, child_of, seal, wallet};
+use tabcoin_core::testkit::{child_of, seal, wallet};
 use tabcoin_core::units::{Amount, Height};
 
 const CACHE: usize = 64 * 1024;
@@ -73,55 +76,23 @@ fn settle_saving(
         }
         disconnected += outcome.disconnected.len();
         invalidated.extend(outcome.invalidated.iter().map(|(h, _)| *h));
-        let mut next = BlockOutcome::default();
         if outcome.need.is_empty() {
             return (disconnected, invalidated);
         }
-        for hash in &outcome.need {
-            let (block, undo) = store.load_block(hash).unwrap();
-            let step = chain.provide(*hash, block, undo);
-            next.changes.merge(step.changes);
-            next.need.extend(step.need);
-            next.disconnected.extend(step.disconnected);
-            next.connected.extend(step.connected);
-            next.invalidated.extend(step.invalidated);
-        }
-        outcome = next;
+        outcome = answer_loads(chain, store, &outcome.need);
     }
 }
 
 /// Grows `chain` by `n` fat blocks, each with a payment once coins matured.
 fn grow(chain: &mut Chain, store: &mut MemStore, n: usize, tag: &[u8]) -> Vec<Block> {
-    let params = chain.params().clone();
-    let (w1, w2) = (wallet(1, &params), wallet(2, &params));
     let mut out = Vec::new();
     for _ in 0..n {
-        let pool = Mempool::new(usize::MAX, 0);
-        let txs: Vec<_> = w1
-            .pay(
-                chain,
-                &pool,
-                w2.public_key(),
-                Amount::from_units(1_000).unwrap(),
-                1_000,
-                None,
-            )
-            .into_iter()
-            .collect();
-        let block = fatten(block_with(chain, &txs, w1.public_key(), tag));
+        let block = fatten(paying_block(chain, tag));
         let outcome = chain.accept_block(&block, block.header.time).unwrap();
         settle(chain, store, outcome);
         out.push(block);
     }
     out
-}
-
-fn replay(params: &Params, blocks: &[Block]) -> Chain {
-    let mut c = Chain::new(params.clone());
-    for b in blocks {
-        c.accept_block(b, b.header.time).unwrap();
-    }
-    c
 }
 
 /// Heap bytes the cache charges for the biggest block with its undo data (a bound).

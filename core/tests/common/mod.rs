@@ -4,12 +4,13 @@
 // Each test binary uses its own subset of these helpers.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use tabcoin_core::chain::Chain;
+use tabcoin_core::chain::{BlockOutcome, Chain};
+use tabcoin_core::mempool::Mempool;
 use tabcoin_core::node::{Event, PeerId};
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
 use tabcoin_core::sim::Sim;
-use tabcoin_core::store::ChangeSet;
+use tabcoin_core::store::{ChangeSet, MemStore, Store};
 use tabcoin_core::testkit::{block_with, child_of, wallet};
 use tabcoin_core::units::{Amount, Height, Work};
 use tabcoin_core::wire::{InvId, InvItem, Message, NodeKind};
@@ -201,4 +202,49 @@ pub fn small_payment(sim: &Sim, node: usize) -> Transaction {
             None,
         )
         .unwrap()
+}
+
+/// A block on `chain`'s tip whose coinbase pays wallet 1 and which, once wallet 1 has mature
+/// coins, holds its payment of 1,000 units to wallet 2.
+pub fn paying_block(chain: &Chain, tag: &[u8]) -> Block {
+    let params = chain.params();
+    let (w1, w2) = (wallet(1, params), wallet(2, params));
+    let pool = Mempool::new(usize::MAX, 0);
+    let txs: Vec<_> = w1
+        .pay(
+            chain,
+            &pool,
+            w2.public_key(),
+            Amount::from_units(1_000).unwrap(),
+            1_000,
+            None,
+        )
+        .into_iter()
+        .collect();
+    block_with(chain, &txs, w1.public_key(), tag)
+}
+
+/// A fresh chain that accepted `blocks` in order.
+pub fn replay(params: &Params, blocks: &[Block]) -> Chain {
+    let mut c = Chain::new(params.clone());
+    for b in blocks {
+        c.accept_block(b, b.header.time).unwrap();
+    }
+    c
+}
+
+/// Answers every body the chain asked for in `need` from `store`; what the chain did with
+/// them, merged.
+pub fn answer_loads(chain: &mut Chain, store: &mut MemStore, need: &[BlockHash]) -> BlockOutcome {
+    let mut next = BlockOutcome::default();
+    for hash in need {
+        let (block, undo) = store.load_block(hash).unwrap();
+        let step = chain.provide(*hash, block, undo);
+        next.changes.merge(step.changes);
+        next.need.extend(step.need);
+        next.disconnected.extend(step.disconnected);
+        next.connected.extend(step.connected);
+        next.invalidated.extend(step.invalidated);
+    }
+    next
 }
