@@ -102,6 +102,9 @@ export function renderMining() {
   $('mining-template').title = miner.running && miner.template ? `Block ${miner.template.height}, reward ${miner.template.reward} ${ui.unit}` : '';
   setText($('mining-found'), String(miner.found));
   setText($('mining-note'), note);
+  // With the pill, not on the hashrate's own timer: stopped mining reads 0 at once, never the
+  // last rate beside "Idle".
+  renderHashrate();
 }
 
 function renderHashrate() {
@@ -110,7 +113,7 @@ function renderHashrate() {
   e.dataset.hps = String(Math.round(hps));
   setText(e, fmtHashrate(hps));
   const net = ui.status?.hashrate;
-  if (net && hps > 0) e.title = `about ${Math.min(100, (hps / net) * 100).toFixed(1)}% of the network estimate`;
+  e.title = net && hps > 0 ? `about ${Math.min(100, (hps / net) * 100).toFixed(1)}% of the network estimate` : '';
   return hps;
 }
 

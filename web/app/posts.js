@@ -42,7 +42,7 @@ export async function onPost(e) {
     const txid = node.post(s.text, fee.rate);
     ui.sentTxids.set(txid, 'post');
     out.dataset.txid = txid;
-    setResult(out, 'ok', 'Posted · txid ', h('code', { title: txid }, txid), h('span', { class: 'post-state' }, ' · waiting for a block'));
+    setResult(out, 'ok', 'Posted · txid ', h('code', { title: txid }, txid), h('span', { class: 'tx-state' }, ' · waiting for a block'));
     log('ok', `Posted (txid ${short(txid)})`);
     $('post-text').value = '';
     refresh();

@@ -1,7 +1,7 @@
 // @ts-check
 // Periodic and event-driven refresh of every view from the node's cheap queries.
 
-import { $, fmtBytes, fmtHashrate, setText, throttle } from '../ui/dom.js';
+import { $, fmtBytes, fmtHashrate, fmtInt, setText, throttle } from '../ui/dom.js';
 import { renderBlocks, renderFeed, renderMempool, renderPeers, tickTimes } from '../ui/views.js';
 import { dialogHash, openBlock, showBlock } from './explorer.js';
 import { publish } from './follower.js';
@@ -45,19 +45,29 @@ export function refresh() {
   const pool = query('the mempool', () => node.mempool());
   if (pool) renderMempool(pool, ui);
   const feed = query('the posts', () => node.feed(50));
-  if (feed) {
-    renderFeed(feed, ui);
-    // Our last post's result line follows it into a block.
-    const out = $('post-result');
-    const mine = out.dataset.txid && feed.find((p) => p.txid === out.dataset.txid);
-    const stateEl = out.querySelector('.post-state');
-    if (mine && stateEl && mine.height !== null && mine.height !== undefined) setText(stateEl, ` · in block #${mine.height}`);
-  }
+  if (feed) renderFeed(feed, ui);
+  for (const id of ['send-result', 'post-result']) followTx($(id));
   publish({ status: st, wallet: w, blocks, pool, feed });
   renderMining();
   if (dialogHash && $('block-dialog').open && st && st.tip !== ui.lastTip) showBlock(dialogHash, { quiet: true });
   if (st) ui.lastTip = st.tip;
   tickTimes();
+}
+
+/**
+ * The result line of our last payment or post says where its transaction is now: in a block of
+ * the active chain, or waiting for one — also again after a reorganisation orphaned its block
+ * (the node puts the orphaned block's transactions back in its pool).
+ * @param {HTMLElement} out
+ */
+function followTx(out) {
+  const stateEl = out.querySelector('.tx-state');
+  const txid = out.dataset.txid;
+  if (!stateEl || !txid) return;
+  const t = query('a transaction', () => node.tx(txid));
+  if (t === undefined) return;
+  const where = t === null ? 'no longer in the pool or the chain' : t.height === null || t.height === undefined ? 'waiting for a block' : `in block #${fmtInt(t.height)}`;
+  setText(stateEl, ` · ${where}`);
 }
 
 export const refreshSoon = throttle(refresh, 400);

@@ -84,7 +84,7 @@ export async function onSend(e) {
     const txid = node.send(to, amount, fee.rate);
     ui.sentTxids.set(txid, 'send');
     out.dataset.txid = txid;
-    setResult(out, 'ok', `Sent ${fmtCoins(amount, ui.unit)} · txid `, h('code', { title: txid }, txid));
+    setResult(out, 'ok', `Sent ${fmtCoins(amount, ui.unit)} · txid `, h('code', { title: txid }, txid), h('span', { class: 'tx-state' }, ' · waiting for a block'));
     log('ok', `Sent ${amount} ${ui.unit} to ${to} (txid ${short(txid)})`);
     amountEl.value = '';
     refresh();
