@@ -61,13 +61,20 @@ export function refresh() {
  * @param {HTMLElement} out
  */
 function followTx(out) {
-  const stateEl = out.querySelector('.tx-state');
+  const stateEl = /** @type {HTMLElement | null} */ (out.querySelector('.tx-state'));
   const txid = out.dataset.txid;
   if (!stateEl || !txid) return;
+  // Still in the block it was found in, if that block is still the active chain's at its height
+  // (node.tx sees only the bodies kept in memory, and searches down from the tip).
+  const { block, height } = stateEl.dataset;
+  if (block && query('the active chain', () => node.blockAt(Number(height))) === block) return;
   const t = query('a transaction', () => node.tx(txid));
   if (t === undefined) return;
-  const where = t === null ? 'no longer in the pool or the chain' : t.height === null || t.height === undefined ? 'waiting for a block' : `in block #${fmtInt(t.height)}`;
-  setText(stateEl, ` · ${where}`);
+  const h = t?.height ?? null;
+  const at = h === null ? undefined : query('the active chain', () => node.blockAt(h));
+  if (at) Object.assign(stateEl.dataset, { block: at, height: String(h) });
+  else for (const k of ['block', 'height']) delete stateEl.dataset[k];
+  setText(stateEl, ` · ${t === null ? 'no longer in the pool or the chain' : h === null ? 'waiting for a block' : `in block #${fmtInt(h)}`}`);
 }
 
 export const refreshSoon = throttle(refresh, 400);
