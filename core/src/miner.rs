@@ -142,6 +142,12 @@ impl fmt::Display for MinerError {
     }
 }
 
+impl core::error::Error for MinerError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&self.0)
+    }
+}
+
 const SHA256_IV: [u32; 8] = [
     0x6a09_e667,
     0xbb67_ae85,
@@ -366,5 +372,19 @@ mod tests {
         assert_eq!(job.step(2), Step::Continue);
         assert_eq!(job.step(2), Step::Exhausted);
         assert_eq!(job.hashes(), 3);
+    }
+
+    /// A template whose bits do not decode is a typed error like every other in the core: it
+    /// implements `core::error::Error` and names the target error it wraps as its source.
+    #[test]
+    fn bad_bits_are_an_error_with_the_target_error_as_source() {
+        use alloc::string::ToString;
+        // Sign bit set with a non-zero mantissa: a negative target.
+        let err = MinerJob::new(header(0x1d80_0001), NonceRange::ALL).unwrap_err();
+        assert_eq!(err, MinerError(TargetError::Negative));
+        let dyn_err: &dyn core::error::Error = &err;
+        let source = dyn_err.source().expect("the target error is the source");
+        assert_eq!(source.to_string(), TargetError::Negative.to_string());
+        assert!(dyn_err.to_string().starts_with("template bits: "));
     }
 }

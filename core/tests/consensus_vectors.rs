@@ -37,6 +37,9 @@ use tabcoin_core::units::{Amount, COIN, CompactTarget, Height, MAX_MONEY};
 use tabcoin_core::validation::{check_post_text, validate_tx};
 use tabcoin_core::wallet::{decode_address, encode_address};
 
+#[path = "consensus_vectors/policy.rs"]
+mod policy;
+
 const WRITE_VAR: &str = "TABCOIN_WRITE_VECTORS";
 
 fn vectors_path() -> PathBuf {
@@ -665,6 +668,7 @@ fn generate() -> String {
     asert(&mut d);
     post_text(&mut d);
     block_rules(&mut d);
+    policy::policy(&mut d);
     address(&mut d);
     varint(&mut d);
     merkle_shapes(&mut d);
