@@ -193,8 +193,10 @@ async fn soak() {
         assert!(c.wait_connected(Duration::from_secs(30)).await);
     }
 
-    // A ~30 KB block of posts, for the slow readers to ask for.
-    for _ in 0..3 {
+    // A ~30 KB block of posts, for the slow readers to ask for. Its 60 posts chain on each
+    // other's change, at most 25 to a chain (the pool's ancestor limit), so the wallet needs
+    // several spendable coins first: 8 blocks, as `common::big_block` mines.
+    for _ in 0..8 {
         miners[0].mine_and_submit().await.unwrap();
     }
     for i in 0..60 {

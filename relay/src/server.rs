@@ -165,7 +165,7 @@ fn refusal(r: Refused) -> &'static [u8] {
             b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 31\r\nretry-after: 5\r\n\r\nrelay memory budget exhausted\r\n"
         }
         Refused::PerIp => {
-            b"HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-length: 36\r\nretry-after: 5\r\n\r\ntoo many connections from this IP\r\n\r\n"
+            b"HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-length: 35\r\nretry-after: 5\r\n\r\ntoo many connections from this IP\r\n"
         }
     }
 }

@@ -117,6 +117,42 @@ async fn per_ip_limits_and_records_use_the_address_a_trusted_proxy_forwards() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_behind_a_trusted_proxy_bans_the_forwarded_client_not_the_proxy() {
+    let mut config = Relay::test_config();
+    config.proxies = ProxyPolicy {
+        trusted: vec!["127.0.0.2".parse().unwrap()],
+        header: ForwardedHeader::XForwardedFor,
+    };
+    let relay = Relay::start(config, false).await;
+    let xff = |v: &'static str| [("X-Forwarded-For", v)];
+
+    // One client behind the proxy sends a frame that is not a message: banned.
+    let mut bad = connect(&relay, 2, &xff("198.51.100.66")).await.unwrap();
+    bad.send_bytes(vec![0xee, 1, 2, 3]).await.unwrap();
+    assert!(bad.closed_within(WAIT).await);
+    let notice = bad.fatal_notice().unwrap_or_default();
+    assert!(notice.contains("unknown message type"), "{notice}");
+    // It is refused when it comes back through the same proxy, spoofed entries or not.
+    for forwarded in ["198.51.100.66", "203.0.113.9, 198.51.100.66"] {
+        let mut again = connect(&relay, 2, &[("X-Forwarded-For", forwarded)])
+            .await
+            .unwrap();
+        assert!(
+            again.handshake_browser(8).await.is_err(),
+            "{forwarded}: a banned client got a handshake"
+        );
+        assert!(again.closed_within(WAIT).await, "{forwarded}");
+    }
+    // Every other client of the same proxy is still served, and so is the proxy's own
+    // address: the ban is on the forwarded client alone.
+    let mut other = connect(&relay, 2, &xff("198.51.100.67")).await.unwrap();
+    other.handshake_browser(9).await.unwrap();
+    let mut proxy_itself = connect(&relay, 2, &[]).await.unwrap();
+    proxy_itself.handshake_browser(10).await.unwrap();
+    relay.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn by_default_any_page_may_open_ws() {
     let relay = Relay::start(Relay::test_config(), false).await;
     for origin in [
