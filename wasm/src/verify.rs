@@ -1,18 +1,39 @@
-//! Signature jobs in the browser. `verifyChunk` is the entry point a Web Worker runs on a
-//! chunk of a job (`VerifyChunk::encode` bytes in, `ChunkResult::encode` bytes out), so
-//! chunks can be verified on several workers; `answer_in_place` is the page node's answer
-//! to `Output::VerifySigs` while it verifies on its own thread (the page's node leaves
-//! `parallel_verify` off, so this only runs if a host turns it on).
+//! Signature jobs in the browser (`docs/PROTOCOL.md` §7, "Signature jobs"). The page passes
+//! `onVerify` and `verifyWorkers` to `BrowserNode.start` (web/verify-pool.js: a pool of module
+//! workers, web/verify-worker.js, each running [`verify_chunk`]); the node then runs with
+//! `parallel_verify` on and [`answer`] hands each `Output::VerifySigs` job to the pool as
+//! encoded chunks. The pool returns every chunk's encoded result with
+//! `BrowserNode.sigsVerified`, which feeds them to the node. Without a pool the node verifies
+//! in place, as before.
+//!
+//! Fail-safe: small jobs (fewer than 2 × [`MIN_CHUNK`] signatures), jobs beyond the bound on
+//! work out ([`MAX_JOBS_OUT`], [`MAX_BYTES_OUT`]) and jobs the pool refuses are verified here,
+//! on the page's thread; results that are malformed or do not cover the job exactly are
+//! dropped and the job is verified here too. A block is never connected on anything but
+//! results of [`verify_chunk`] (or the core's own verification).
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 
+use js_sys::{Array, Function, Reflect, Uint8Array};
+use serde::Serialize;
 use tabcoin_core::node::Input;
-use tabcoin_core::sig::{VerifyChunk, VerifyJob, VerifyMode};
+use tabcoin_core::sig::{ChunkResult, VerifyChunk, VerifyJob, VerifyMode};
 use wasm_bindgen::prelude::*;
 
-use crate::Inner;
+use crate::{BrowserNode, Inner, to_js};
+
+/// Fewest signatures in a chunk: a round trip to a worker costs a few hundred microseconds
+/// on a busy machine, one signature about 100 µs in wasm.
+pub const MIN_CHUNK: usize = 16;
+/// Most chunks per worker: a worker scheduled late leaves its share to the others.
+pub const CHUNKS_PER_WORKER: usize = 4;
+/// Most jobs handed to the pool and not yet answered; more are verified in place.
+pub const MAX_JOBS_OUT: usize = 8;
+/// Most signature bytes (128 per signature) handed out and not yet answered.
+pub const MAX_BYTES_OUT: usize = 8 << 20;
 
 /// Verifies one encoded chunk with the signature rule and returns the encoded result.
 #[wasm_bindgen(js_name = verifyChunk)]
@@ -21,11 +42,203 @@ pub fn verify_chunk(chunk: &[u8]) -> Result<Vec<u8>, JsError> {
     Ok(chunk.verify(VerifyMode::Single).encode().to_vec())
 }
 
-/// Verifies each job here and feeds its results back to the node.
-pub(crate) fn answer_in_place(inner: &Rc<RefCell<Inner>>, jobs: Vec<(u64, Arc<VerifyJob>)>) {
-    for (ticket, job) in jobs {
-        for result in job.results_in_place(1, VerifyMode::Single) {
-            crate::driver::feed(inner, Input::SigsVerified { ticket, result });
+/// Counters for the page and tests (`BrowserNode.verifyStats`).
+#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Stats {
+    /// Jobs handed to the pool.
+    handed: u64,
+    /// Jobs answered by the pool with results that cover them.
+    answered: u64,
+    /// Jobs verified on the page's thread (small, over the bound, refused, or no pool).
+    in_place: u64,
+    /// Jobs whose pool results were unusable, verified again here.
+    redone: u64,
+    /// Jobs answered whose verdict was a failure (a bad signature found by the pool).
+    failed: u64,
+}
+
+/// The page's verification pool as the node sees it.
+#[derive(Debug, Default)]
+pub(crate) struct Verifier {
+    /// `onVerify(ticket, chunks: Uint8Array[]) → bool` (false: verify in place).
+    hook: Option<Function>,
+    workers: usize,
+    out: HashMap<u64, Arc<VerifyJob>>,
+    bytes_out: usize,
+    stats: Stats,
+}
+
+impl Verifier {
+    /// From `BrowserNode.start`'s options: a pool only with `onVerify` and `verifyWorkers` ≥ 1.
+    pub(crate) fn from_opts(opts: &JsValue) -> Verifier {
+        let workers = Reflect::get(opts, &JsValue::from_str("verifyWorkers"))
+            .ok()
+            .and_then(|v| v.as_f64())
+            .filter(|n| n.is_finite() && *n >= 1.0)
+            .map_or(0, |n| n.min(64.0) as usize);
+        let hook = crate::get_fn(opts, "onVerify").filter(|_| workers > 0);
+        Verifier {
+            hook,
+            workers,
+            ..Verifier::default()
         }
+    }
+
+    /// Whether the node should hand its jobs out (`NodeConfig::parallel_verify`).
+    pub(crate) fn enabled(&self) -> bool {
+        self.hook.is_some()
+    }
+
+    /// Chunks a job of `len` signatures is split into (1: verify in place).
+    fn parts(&self, len: usize) -> usize {
+        if self.hook.is_none() {
+            return 1;
+        }
+        (len / MIN_CHUNK)
+            .min(CHUNKS_PER_WORKER * self.workers)
+            .max(1)
+    }
+}
+
+fn job_bytes(job: &VerifyJob) -> usize {
+    job.len() * tabcoin_core::sig::job::ITEM_BYTES
+}
+
+/// Answers the node's `Output::VerifySigs`: each job to the pool, or in place.
+pub(crate) fn answer(inner: &Rc<RefCell<Inner>>, jobs: Vec<(u64, Arc<VerifyJob>)>) {
+    for (ticket, job) in jobs {
+        if !hand_off(inner, ticket, &job) {
+            in_place(inner, ticket, &job);
+        }
+    }
+}
+
+/// Hands `job` to the pool; false when it must be verified here.
+fn hand_off(inner: &Rc<RefCell<Inner>>, ticket: u64, job: &Arc<VerifyJob>) -> bool {
+    let (hook, parts) = {
+        let mut i = inner.borrow_mut();
+        let v = &mut i.verifier;
+        let parts = v.parts(job.len());
+        let bytes = job_bytes(job);
+        if parts < 2
+            || v.out.len() >= MAX_JOBS_OUT
+            || v.bytes_out + bytes > MAX_BYTES_OUT
+            || v.out.contains_key(&ticket)
+        {
+            return false;
+        }
+        let Some(hook) = v.hook.clone() else {
+            return false;
+        };
+        v.out.insert(ticket, Arc::clone(job));
+        v.bytes_out += bytes;
+        (hook, parts)
+    };
+    let chunks: Array = job
+        .chunks(parts)
+        .iter()
+        .map(|c| JsValue::from(Uint8Array::from(&c.encode()[..])))
+        .collect();
+    // Called with nothing borrowed: the pool may call back into the node.
+    let taken = hook
+        .call2(&JsValue::NULL, &JsValue::from_f64(ticket as f64), &chunks)
+        .is_ok_and(|r| r.as_bool() != Some(false));
+    let mut i = inner.borrow_mut();
+    if taken {
+        i.verifier.stats.handed += 1;
+    } else {
+        take(&mut i.verifier, ticket);
+    }
+    taken
+}
+
+/// Forgets a job handed out; returns it if it was out.
+fn take(v: &mut Verifier, ticket: u64) -> Option<Arc<VerifyJob>> {
+    let job = v.out.remove(&ticket)?;
+    v.bytes_out = v.bytes_out.saturating_sub(job_bytes(&job));
+    Some(job)
+}
+
+/// Verifies `job` on this thread and feeds its result to the node.
+fn in_place(inner: &Rc<RefCell<Inner>>, ticket: u64, job: &VerifyJob) {
+    inner.borrow_mut().verifier.stats.in_place += 1;
+    for result in job.results_in_place(1, VerifyMode::Single) {
+        crate::driver::feed(inner, Input::SigsVerified { ticket, result });
+    }
+}
+
+/// Decodes the pool's results for `job`: `None` unless they are well formed and cover the job
+/// exactly once.
+fn decode_results(job: &VerifyJob, results: &Array) -> Option<(Vec<ChunkResult>, bool)> {
+    let mut out = Vec::with_capacity(results.length() as usize);
+    for r in results.iter() {
+        let bytes: Uint8Array = r.dyn_into().ok()?;
+        out.push(ChunkResult::decode(&bytes.to_vec()).ok()?);
+    }
+    match job.finish(&out) {
+        Ok(Some(verdict)) => Some((out, verdict.is_err())),
+        _ => None,
+    }
+}
+
+#[wasm_bindgen]
+impl BrowserNode {
+    /// The pool's results (`ChunkResult` bytes, one per chunk) for the job `ticket` that
+    /// `onVerify` took. Returns false for a ticket not handed out (unknown or answered).
+    /// Results that are malformed or do not cover the job exactly are dropped and the job is
+    /// verified on this thread instead.
+    #[wasm_bindgen(js_name = sigsVerified)]
+    pub fn sigs_verified(&self, ticket: f64, results: Array) -> bool {
+        let job = {
+            let mut i = self.inner.borrow_mut();
+            if !(ticket.is_finite() && ticket >= 0.0) {
+                return false;
+            }
+            take(&mut i.verifier, ticket as u64)
+        };
+        let Some(job) = job else {
+            return false;
+        };
+        let ticket = ticket as u64;
+        match decode_results(&job, &results) {
+            Some((decoded, failed)) => {
+                {
+                    let mut i = self.inner.borrow_mut();
+                    i.verifier.stats.answered += 1;
+                    i.verifier.stats.failed += u64::from(failed);
+                }
+                for result in decoded {
+                    crate::driver::feed(&self.inner, Input::SigsVerified { ticket, result });
+                }
+            }
+            None => {
+                web_sys::console::warn_1(
+                    &format!(
+                        "tabcoin: unusable verification results for job {ticket}: verifying it here"
+                    )
+                    .into(),
+                );
+                self.inner.borrow_mut().verifier.stats.redone += 1;
+                in_place(&self.inner, ticket, &job);
+            }
+        }
+        true
+    }
+
+    /// What the node did with its signature jobs: `{handed, answered, inPlace, redone, failed,
+    /// out, workers}` (jobs; `out`: handed and not yet answered).
+    #[wasm_bindgen(js_name = verifyStats)]
+    pub fn verify_stats(&self) -> JsValue {
+        let i = self.inner.borrow();
+        let v = &i.verifier;
+        let obj = to_js(&v.stats);
+        let _ = Reflect::set(&obj, &"out".into(), &JsValue::from_f64(v.out.len() as f64));
+        let _ = Reflect::set(
+            &obj,
+            &"workers".into(),
+            &JsValue::from_f64(v.workers as f64),
+        );
+        obj
     }
 }
