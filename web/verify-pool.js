@@ -55,7 +55,7 @@ export class VerifyPool {
     this.spawned = 0;
     this.respawns = 0;
     /** Counters for the page and tests (`window.tabcoin.verifier.stats`). */
-    this.stats = { jobs: 0, refused: 0, delivered: 0, chunks: 0, chunksOnWorkers: 0, chunksInPlace: 0, failedChunks: 0, workerErrors: 0, workersReady: 0 };
+    this.stats = { jobs: 0, refused: 0, delivered: 0, chunks: 0, chunksOnWorkers: 0, chunksInPlace: 0, failedChunks: 0, workerErrors: 0, workersReady: 0, busyMs: 0 };
     for (let i = 0; i < size; i++) this.spawn();
   }
 
@@ -135,6 +135,7 @@ export class VerifyPool {
       clearTimeout(task.timer);
       if (msg.type === 'result' && msg.result instanceof Uint8Array) {
         this.stats.chunksOnWorkers++;
+        this.stats.busyMs += Number(msg.ms) || 0;
         this.complete(task, msg.result);
       } else {
         this.log('warn', `Signature worker ${slot.name}: ${msg.message}; verifying its chunk on the page`);

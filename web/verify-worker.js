@@ -3,15 +3,17 @@
 //
 // main → worker: {id, chunk: Uint8Array}   (an encoded VerifyChunk)
 // worker → main: {type: 'ready'} | {type: 'failed', message} (the wasm did not load)
-//                | {type: 'result', id, result: Uint8Array} | {type: 'error', id, message}
+//                | {type: 'result', id, result: Uint8Array, ms} | {type: 'error', id, message}
+// (`ms`: time spent verifying the chunk, for the pool's busy-time counter)
 
 let verifyChunk = null;
 const queued = [];
 
 function run({ id, chunk }) {
   try {
+    const t0 = performance.now();
     const result = verifyChunk(chunk);
-    self.postMessage({ type: 'result', id, result }, [result.buffer]);
+    self.postMessage({ type: 'result', id, result, ms: performance.now() - t0 }, [result.buffer]);
   } catch (e) {
     self.postMessage({ type: 'error', id, message: e && e.message ? e.message : String(e) });
   }

@@ -95,10 +95,33 @@ impl Verifier {
         if self.hook.is_none() {
             return 1;
         }
-        (len / MIN_CHUNK)
-            .min(CHUNKS_PER_WORKER * self.workers)
-            .max(1)
+        parts_for(len, self.workers)
     }
+}
+
+/// Chunks a job of `len` signatures is split into for a pool of `workers` (1: in place).
+fn parts_for(len: usize, workers: usize) -> usize {
+    (len / MIN_CHUNK).min(CHUNKS_PER_WORKER * workers).max(1)
+}
+
+/// For the benchmark (P5 browser row): a job of `n` valid signatures by 16 keys (seeds
+/// `[k + 1; 32]`), message i = SHA-256d of i as a u64 LE, split as the node splits a job of
+/// `n` signatures for a pool of `workers`; returns the encoded chunks.
+#[wasm_bindgen(js_name = benchVerifyChunks)]
+pub fn bench_verify_chunks(n: usize, workers: usize) -> Array {
+    let keys: Vec<tabcoin_core::sig::Keypair> = (0..16u8)
+        .map(|k| tabcoin_core::sig::Keypair::from_seed(&[k + 1; 32]))
+        .collect();
+    let mut job = VerifyJob::new();
+    for i in 0..n {
+        let msg = tabcoin_core::hash::sha256d(&(i as u64).to_le_bytes()).0;
+        let key = &keys[i % keys.len()];
+        job.push(key.public_key(), msg, key.sign(&msg));
+    }
+    job.chunks(parts_for(n, workers))
+        .iter()
+        .map(|c| JsValue::from(Uint8Array::from(&c.encode()[..])))
+        .collect()
 }
 
 fn job_bytes(job: &VerifyJob) -> usize {
