@@ -265,3 +265,113 @@ impl BrowserNode {
         obj
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tabcoin_core::sig::Keypair;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    /// A job of `n` signatures by 4 keys; the signature of item `bad` (if any) has a bit flipped.
+    fn job(n: usize, bad: Option<usize>) -> VerifyJob {
+        let keys: Vec<Keypair> = (1..=4u8).map(|k| Keypair::from_seed(&[k; 32])).collect();
+        let mut job = VerifyJob::new();
+        for i in 0..n {
+            let msg = [i as u8; 32];
+            let key = &keys[i % keys.len()];
+            let mut sig = key.sign(&msg);
+            if bad == Some(i) {
+                sig.0[9] ^= 1;
+            }
+            job.push(key.public_key(), msg, sig);
+        }
+        job
+    }
+
+    /// What a worker returns for each chunk: `verifyChunk` on the encoded chunk.
+    fn worker_results(job: &VerifyJob, parts: usize) -> Vec<Uint8Array> {
+        job.chunks(parts)
+            .iter()
+            .map(|c| Uint8Array::from(&verify_chunk(&c.encode()).expect("a chunk")[..]))
+            .collect()
+    }
+
+    fn array(items: &[Uint8Array]) -> Array {
+        items.iter().map(JsValue::from).collect()
+    }
+
+    #[wasm_bindgen_test]
+    fn jobs_are_split_as_the_relay_does_with_four_chunks_per_worker() {
+        assert_eq!(
+            parts_for(2 * MIN_CHUNK - 1, 2),
+            1,
+            "small jobs stay in place"
+        );
+        assert_eq!(parts_for(2 * MIN_CHUNK, 2), 2);
+        assert_eq!(parts_for(300, 1), 4);
+        assert_eq!(parts_for(300, 2), 8);
+        assert_eq!(parts_for(300, 4), 16);
+        assert_eq!(parts_for(300, 8), 300 / MIN_CHUNK);
+    }
+
+    #[wasm_bindgen_test]
+    fn worker_results_give_the_job_verdict_and_find_a_bad_signature() {
+        let good = job(40, None);
+        let results = worker_results(&good, 3);
+        let (decoded, failed) = decode_results(&good, &array(&results)).expect("usable");
+        assert_eq!(decoded.len(), 3);
+        assert!(!failed);
+        assert_eq!(good.finish(&decoded), Ok(Some(Ok(()))));
+
+        let bad = job(40, Some(27));
+        let results = worker_results(&bad, 3);
+        let (decoded, failed) = decode_results(&bad, &array(&results)).expect("usable");
+        assert!(failed);
+        assert!(matches!(bad.finish(&decoded), Ok(Some(Err((27, _))))));
+    }
+
+    /// Results that do not cover the job exactly once, or are not results at all, are unusable:
+    /// the node then verifies the job itself (`sigsVerified`).
+    #[wasm_bindgen_test]
+    fn missing_repeated_or_malformed_results_are_unusable() {
+        let job = job(40, Some(5));
+        let results = worker_results(&job, 3);
+        assert!(
+            decode_results(&job, &array(&results[1..])).is_none(),
+            "a chunk missing"
+        );
+        let twice = [
+            results[0].clone(),
+            results[0].clone(),
+            results[1].clone(),
+            results[2].clone(),
+        ];
+        assert!(
+            decode_results(&job, &array(&twice)).is_none(),
+            "a chunk twice"
+        );
+        let short = Uint8Array::from(&results[0].to_vec()[..12]);
+        let malformed = [short, results[1].clone(), results[2].clone()];
+        assert!(
+            decode_results(&job, &array(&malformed)).is_none(),
+            "a result cut short"
+        );
+        let not_bytes: Array = [
+            JsValue::from_str("ok"),
+            results[1].clone().into(),
+            results[2].clone().into(),
+        ]
+        .iter()
+        .collect();
+        assert!(decode_results(&job, &not_bytes).is_none(), "not bytes");
+        // Results of another job: they claim items this job does not have.
+        let other = worker_results(&super::tests::job(80, None), 3);
+        assert!(
+            decode_results(&job, &array(&other)).is_none(),
+            "another job's results"
+        );
+        assert!(decode_results(&job, &Array::new()).is_none(), "no result");
+    }
+}
