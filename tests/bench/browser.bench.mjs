@@ -464,7 +464,7 @@ async function main() {
 
     // ---- P5 in the browser: the page's verification pool, N workers and 1 ------------------------
     // N is the page's pool size (web/verify-pool.js: hardwareConcurrency, at most 4; at least 2 here).
-    const vpool = { n: Math.max(2, Math.min(info.hardwareConcurrency || 2, 4)), sigs: VPOOL_SIGS, one: [], many: [], busy1: [], busyN: [], job1: [], jobN: [], jobs1: [], jobsN: [], chunks: {} };
+    const vpool = { n: Math.max(2, Math.min(info.hardwareConcurrency || 2, 4)), sigs: VPOOL_SIGS, one: [], many: [], busy1: [], busyN: [], job1: [], jobN: [], jobs1: [], jobsN: [], cpu1: [], cpuN: [], chunks: {} };
     if (want('p5')) {
       log(`P5 pool warm-up (1 and ${vpool.n} verification workers)`);
       await call('verifyPool', 1, vpool.sigs, 300);
@@ -473,15 +473,18 @@ async function main() {
       for (let round = 0; round < R.vpoolRounds; round++) {
         const order = round % 2 ? [vpool.n, 1] : [1, vpool.n];
         for (const n of order) {
+          const cpu0 = ourCpuMs();
           const r = await call('verifyPool', n, vpool.sigs, R.vpoolMs);
+          const cpu = (ourCpuMs() - cpu0) / r.ms;
           const one = n === 1;
+          (one ? vpool.cpu1 : vpool.cpuN).push(cpu);
           (one ? vpool.one : vpool.many).push((r.signatures / r.ms) * 1000);
           (one ? vpool.busy1 : vpool.busyN).push(r.busyMs / r.ms);
           (one ? vpool.job1 : vpool.jobN).push(r.jobMs);
           (one ? vpool.jobs1 : vpool.jobsN).push(r.jobs);
           vpool.chunks[n] = r.chunks;
         }
-        log(`P5 pool round ${round + 1}: 1 worker ${fmt(vpool.one.at(-1), 0)} signatures/s (${fmt(vpool.busy1.at(-1), 2)} cores), ${vpool.n} workers ${fmt(vpool.many.at(-1), 0)} signatures/s (${fmt(vpool.busyN.at(-1), 2)} cores)`);
+        log(`P5 pool round ${round + 1}: 1 worker ${fmt(vpool.one.at(-1), 0)} signatures/s (CPU ${fmt(vpool.cpu1.at(-1), 2)} cores, in verifyChunk ${fmt(vpool.busy1.at(-1), 2)}), ${vpool.n} workers ${fmt(vpool.many.at(-1), 0)} signatures/s (CPU ${fmt(vpool.cpuN.at(-1), 2)} cores, in verifyChunk ${fmt(vpool.busyN.at(-1), 2)})`);
       }
       load.p5pool = meter();
       await call('closeVerifyPools');
@@ -682,7 +685,7 @@ function p5PoolSection(r) {
   L.push('');
   L.push(`Spread: 1 worker ${range(v.one, 0)}, ${v.n} workers ${range(v.many, 0)} signatures/s; ${v.n} ÷ 1 per round ${range(p.ratios)}. Median time per job: 1 worker ${fmt(median(v.job1), 1)} ms, ${v.n} workers ${fmt(median(v.jobN), 1)} ms.`);
   L.push('');
-  L.push(`Cores the workers got (time inside \`verifyChunk\`, summed over workers, ÷ wall time): 1 worker ${range(v.busy1, 2)} (median ${fmt(median(v.busy1), 2)}), ${v.n} workers ${range(v.busyN, 2)} (median ${fmt(median(v.busyN), 2)}). As with the native row, other builds on this shared machine take cores from the N-worker side first: the figure needs the cores free (the ${v.n}-worker side's cores near ${v.n}).`);
+  L.push(`Cores the run got (CPU time of the bench's process tree — Chromium and its workers, the idle relays, this script — ÷ wall time, from \`/proc\`): 1 worker ${range(v.cpu1, 2)} (median ${fmt(median(v.cpu1), 2)}), ${v.n} workers ${range(v.cpuN, 2)} (median ${fmt(median(v.cpuN), 2)}). Wall time inside \`verifyChunk\`, summed over the workers, ÷ wall time (includes time a worker was runnable but descheduled): 1 worker median ${fmt(median(v.busy1), 2)}, ${v.n} workers median ${fmt(median(v.busyN), 2)}. As with the native row, other builds on this shared machine take cores from the N-worker side first: the goal needs the cores free (the ${v.n}-worker side's CPU near ${v.n}).`);
   L.push('<!-- p5-browser:end -->');
   return L.join('\n');
 }
