@@ -1,7 +1,8 @@
 // The page checks block signatures in its pool of verification workers (web/verify-pool.js,
 // web/verify-worker.js; PROTOCOL §7 "Signature jobs"): a tab syncs signature-heavy blocks
 // (300 payments each) through the pool, rejects a block with one bad signature through it,
-// and falls back to verifying on the page when the workers cannot load.
+// falls back to verifying on the page when the workers cannot load, and does not trust
+// results that are not results.
 //
 // The chains come from `relay/examples/sig_chain.rs` (255 funding blocks, then blocks of 300
 // payments; with --bad a last block whose transaction 261 has one flipped signature bit, stored
@@ -100,6 +101,35 @@ test('a tab whose verification workers cannot load verifies on the page and stay
     assert.equal((await tab.page.evaluate(() => window.tabcoin.node.status())).height, made.height - 1, 'the bad block is still rejected');
     const allowed = [...REJECTION, { pattern: /verify-worker|Failed to fetch|worker/i, reason: 'the worker script is blocked on purpose' }];
     assert.deepEqual(unexpectedErrors(tab, allowed), [], 'page errors');
+  } finally {
+    await saveConsole(tab);
+  }
+});
+
+test('results a worker garbles are not trusted: the node verifies those jobs itself and still rejects the bad block', { timeout: TEST_TIMEOUT }, async () => {
+  const { relay, made } = await sigChainRelay('sigs-garbled', 2, true);
+  browser ??= await launchBrowser();
+  const context = await browser.newContext();
+  // A worker that answers every chunk with 13 bytes that are no result (status 0xff).
+  const garbling = `self.postMessage({ type: 'ready' });
+self.onmessage = (e) => self.postMessage({ type: 'result', id: e.data.id, result: new Uint8Array(13).fill(0xff), ms: 0 });`;
+  await context.route('**/verify-worker.js', (route) => route.fulfill({ status: 200, contentType: 'text/javascript', body: garbling }));
+  const tab = await openTab(browser, relay.url, { context, name: 'sigs-garbled' });
+  try {
+    const stats = await waitFor(
+      async () => {
+        const s = await verifyStats(tab);
+        return s.redone >= 3 ? s : null;
+      },
+      { timeout: 120_000, message: 'three jobs redone by the node' },
+    );
+    await waitStatus(tab, (s) => s.height === made.height - 1, { timeout: 30_000, message: 'the good heavy blocks accepted' });
+    assert.equal(stats.answered, 0, `no garbled answer counted as an answer: ${JSON.stringify(stats)}`);
+    const pool = await poolStats(tab);
+    assert.ok(pool.chunksOnWorkers >= 6, `the garbling workers answered: ${JSON.stringify(pool)}`);
+    await waitFor(async () => /rejected:.*signature/i.test(await tab.page.locator('#activity').innerText()), { timeout: 30_000, message: 'the bad block rejected' });
+    assert.equal((await tab.page.evaluate(() => window.tabcoin.node.status())).height, made.height - 1, 'the bad block is not connected');
+    assert.deepEqual(unexpectedErrors(tab, REJECTION), [], 'page errors');
   } finally {
     await saveConsole(tab);
   }
