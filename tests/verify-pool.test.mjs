@@ -1,8 +1,8 @@
 // The page checks block signatures in its pool of verification workers (web/verify-pool.js,
 // web/verify-worker.js; PROTOCOL §7 "Signature jobs"): a tab syncs signature-heavy blocks
 // (300 payments each) through the pool, rejects a block with one bad signature through it,
-// falls back to verifying on the page when the workers cannot load, and does not trust
-// results that are not results.
+// falls back to verifying on the page when the workers cannot load or do not answer, and does
+// not trust results that are not results.
 //
 // The chains come from `relay/examples/sig_chain.rs` (255 funding blocks, then blocks of 300
 // payments; with --bad a last block whose transaction 261 has one flipped signature bit, stored
@@ -130,6 +130,41 @@ self.onmessage = (e) => self.postMessage({ type: 'result', id: e.data.id, result
     await waitFor(async () => /rejected:.*signature/i.test(await tab.page.locator('#activity').innerText()), { timeout: 30_000, message: 'the bad block rejected' });
     assert.equal((await tab.page.evaluate(() => window.tabcoin.node.status())).height, made.height - 1, 'the bad block is not connected');
     assert.deepEqual(unexpectedErrors(tab, REJECTION), [], 'page errors');
+  } finally {
+    await saveConsole(tab);
+  }
+});
+
+test('chunks of a worker that never answers are verified on the page after the timeout', { timeout: TEST_TIMEOUT }, async () => {
+  const relay = await startRelay({ name: 'sigs-hang' });
+  relays.push(relay);
+  browser ??= await launchBrowser();
+  const context = await browser.newContext();
+  // A worker that loads and then never answers (as if stuck or crashed without an error event).
+  const hanging = `self.postMessage({ type: 'ready' });
+self.onmessage = () => {};`;
+  await context.route('**/verify-worker.js', (route) => route.fulfill({ status: 200, contentType: 'text/javascript', body: hanging }));
+  const tab = await openTab(browser, relay.url, { context, name: 'sigs-hang' });
+  try {
+    // The page's own module and pool class, with a short timeout: one 300-signature job of
+    // valid signatures (benchVerifyChunks), split for 2 workers.
+    const r = await tab.page.evaluate(async () => {
+      const wasm = await import('./pkg/tabcoin_wasm.js');
+      const { VerifyPool } = await import('./verify-pool.js');
+      const pool = new VerifyPool(wasm, { size: 2, chunkTimeoutMs: 500 });
+      const chunks = wasm.benchVerifyChunks(300, 2);
+      const results = await new Promise((resolve) => {
+        pool.attach({ sigsVerified: (_ticket, res) => (resolve(res), true) });
+        pool.submit(1, chunks);
+      });
+      pool.terminate();
+      return { stats: pool.stats, chunks: chunks.length, results: results.map((x) => Array.from(x)) };
+    });
+    assert.equal(r.results.length, r.chunks);
+    assert.ok(r.results.every((x) => x.length === 13 && x[8] === 0), 'every chunk verified valid');
+    assert.ok(r.stats.workerErrors >= 2, `both workers lost on the timeout: ${JSON.stringify(r.stats)}`);
+    assert.equal(r.stats.chunksOnWorkers, 0);
+    assert.equal(r.stats.chunksInPlace, r.chunks, 'every chunk verified on the page');
   } finally {
     await saveConsole(tab);
   }

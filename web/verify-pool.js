@@ -37,11 +37,12 @@ export class VerifyPool {
   /**
    * @param {{verifyChunk: (chunk: Uint8Array) => Uint8Array}} wasm the page's wasm module
    *   (verifies on the page's thread when workers fail)
-   * @param {{size?: number, log?: (level: string, msg: string) => void}} [opts]
+   * @param {{size?: number, log?: (level: string, msg: string) => void, chunkTimeoutMs?: number}} [opts]
    */
-  constructor(wasm, { size = defaultVerifyWorkers(), log = () => {} } = {}) {
+  constructor(wasm, { size = defaultVerifyWorkers(), log = () => {}, chunkTimeoutMs = CHUNK_TIMEOUT_MS } = {}) {
     this.wasm = wasm;
     this.size = size;
+    this.chunkTimeoutMs = chunkTimeoutMs;
     this.log = log;
     /** @type {{sigsVerified: (ticket: number, results: Uint8Array[]) => boolean} | null} */
     this.node = null;
@@ -116,7 +117,7 @@ export class VerifyPool {
       task.id = id;
       best.tasks.set(id, task);
       const slot = best;
-      task.timer = setTimeout(() => this.lose(slot, `no answer in ${CHUNK_TIMEOUT_MS / 1000} s`), CHUNK_TIMEOUT_MS);
+      task.timer = setTimeout(() => this.lose(slot, `no answer in ${this.chunkTimeoutMs / 1000} s`), this.chunkTimeoutMs);
       best.w.postMessage({ id, chunk: task.chunk });
     }
   }
