@@ -173,7 +173,13 @@ self.onmessage = () => {};`;
 test('a clean chain of 300-payment blocks syncs through the workers with no error', { timeout: TEST_TIMEOUT }, async () => {
   const { relay, made } = await sigChainRelay('sigs-good', 3, false);
   browser ??= await launchBrowser();
-  const tab = await openTab(browser, relay.url, { name: 'sigs-good' });
+  // The workers run under the page's CSP (the relay's header and the page's <meta>).
+  const context = await browser.newContext();
+  await context.addInitScript(() => {
+    window.__cspViolations = [];
+    document.addEventListener('securitypolicyviolation', (e) => window.__cspViolations.push(`${e.effectiveDirective} blocked ${e.blockedURI}`));
+  });
+  const tab = await openTab(browser, relay.url, { context, name: 'sigs-good' });
   try {
     const st = await waitJoined(tab, { timeout: 120_000 });
     assert.equal(st.height, made.height);
@@ -182,6 +188,8 @@ test('a clean chain of 300-payment blocks syncs through the workers with no erro
     assert.ok(stats.handed >= 3 && stats.answered >= 3 && stats.failed === 0, JSON.stringify(stats));
     const pool = await poolStats(tab);
     assert.ok(pool.chunksOnWorkers >= 6 && pool.chunksInPlace === 0, JSON.stringify(pool));
+    assert.equal(pool.workersReady, pool.size, 'every worker loaded its wasm');
+    assert.deepEqual(await tab.page.evaluate(() => window.__cspViolations), [], 'CSP violations');
     assert.deepEqual(unexpectedErrors(tab), [], 'page errors');
   } finally {
     await saveConsole(tab);
