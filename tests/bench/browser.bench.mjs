@@ -686,6 +686,10 @@ function p5PoolSection(r) {
   L.push(`Spread: 1 worker ${range(v.one, 0)}, ${v.n} workers ${range(v.many, 0)} signatures/s; ${v.n} ÷ 1 per round ${range(p.ratios)}. Median time per job: 1 worker ${fmt(median(v.job1), 1)} ms, ${v.n} workers ${fmt(median(v.jobN), 1)} ms.`);
   L.push('');
   L.push(`Cores the run got (CPU time of the bench's process tree — Chromium and its workers, the idle relays, this script — ÷ wall time, from \`/proc\`): 1 worker ${range(v.cpu1, 2)} (median ${fmt(median(v.cpu1), 2)}), ${v.n} workers ${range(v.cpuN, 2)} (median ${fmt(median(v.cpuN), 2)}). Wall time inside \`verifyChunk\`, summed over the workers, ÷ wall time (includes time a worker was runnable but descheduled): 1 worker median ${fmt(median(v.busy1), 2)}, ${v.n} workers median ${fmt(median(v.busyN), 2)}. As with the native row, other builds on this shared machine take cores from the N-worker side first: the goal needs the cores free (the ${v.n}-worker side's CPU near ${v.n}).`);
+  const per1 = v.one.map((x, i) => x / v.cpu1[i]);
+  const perN = v.many.map((x, i) => x / v.cpuN[i]);
+  L.push('');
+  L.push(`Signatures per CPU-second of that process tree (what the pool costs, whatever the load): 1 worker ${fmt(median(per1), 0)}, ${v.n} workers ${fmt(median(perN), 0)} (medians over rounds; ${v.n} ÷ 1 ${fmt(median(perN) / median(per1), 3)}).`);
   L.push('<!-- p5-browser:end -->');
   return L.join('\n');
 }
