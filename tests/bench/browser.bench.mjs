@@ -689,7 +689,7 @@ function p5PoolSection(r) {
   const per1 = v.one.map((x, i) => x / v.cpu1[i]);
   const perN = v.many.map((x, i) => x / v.cpuN[i]);
   L.push('');
-  L.push(`Signatures per CPU-second of that process tree (what the pool costs, whatever the load): 1 worker ${fmt(median(per1), 0)}, ${v.n} workers ${fmt(median(perN), 0)} (medians over rounds; ${v.n} ÷ 1 ${fmt(median(perN) / median(per1), 3)}).`);
+  L.push(`Signatures per CPU-second of that process tree (what splitting over more workers costs, whatever the load): 1 worker ${fmt(median(per1), 0)}, ${v.n} workers ${fmt(median(perN), 0)} (medians over rounds; ${v.n} ÷ 1 ${fmt(median(perN) / median(per1), 3)}).`);
   L.push('<!-- p5-browser:end -->');
   return L.join('\n');
 }
