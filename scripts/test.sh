@@ -84,6 +84,10 @@ if [[ ${#e2e_files[@]} -gt 0 && -f package.json ]]; then
       cargo build -p "$relay_crate" --example hostile_relay
       export TABCOIN_HOSTILE_BIN="${CARGO_TARGET_DIR:-$TABCOIN_ROOT/target}/debug/examples/hostile_relay"
     fi
+    if [[ -f relay/examples/sig_chain.rs ]]; then
+      # The signature-heavy chains of tests/verify-pool.test.mjs.
+      cargo build -p "$relay_crate" --example sig_chain
+    fi
   fi
   section "node --test tests/"
   node --test tests/

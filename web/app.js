@@ -16,6 +16,7 @@ import { REFRESH_MS, network, node, ready, rejectReady, resolveReady, setNetwork
 import { copyWithFeedback, onSend, setupKeys, updateSendButton } from './app/wallet.js';
 import { setupOffline } from './offline.js';
 import { setupKeyLock } from './keylock.js';
+import { VerifyPool } from './verify-pool.js';
 
 const PKG = new URL('./pkg/tabcoin_wasm.js', import.meta.url).href;
 
@@ -75,14 +76,24 @@ async function startNode(wasm) {
   ui.conn = { state: 'connecting', url: relayUrl() };
   renderConnection();
   log('info', `Starting the ${network} network node`);
+  // Signature checks of blocks run in workers (web/verify-pool.js); without Workers the node
+  // verifies on this thread.
+  const verifier = typeof Worker === 'function' ? new VerifyPool(wasm, { log }) : null;
+  window.tabcoin.verifier = verifier;
   const started = await wasm.BrowserNode.start({
     relay: relayUrl(),
     network,
     dbName: `tabcoin-${network}`,
     onEvent,
     onTemplate,
+    ...(verifier ? { onVerify: (ticket, chunks) => verifier.submit(ticket, chunks), verifyWorkers: verifier.size } : {}),
+  }).catch((e) => {
+    verifier?.terminate();
+    window.tabcoin.verifier = null;
+    throw e;
   });
   setNode(started);
+  verifier?.attach(started);
   window.tabcoin.node = node;
   window.tabcoin.keylock.attach(node);
   // Load the mining workers now, while the relay that served the page is reachable.
@@ -171,6 +182,7 @@ async function boot() {
     node: null,
     ready,
     miner,
+    verifier: null,
     offline: setupOffline({ log }),
     keylock: setupKeyLock({ log, onChange: () => refresh() }),
   };

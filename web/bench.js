@@ -11,7 +11,8 @@
 // Figures (the numbering of docs/BENCHMARKS.md):
 //   P1/P2  one worker: the wasm MinerJob vs @noble/hashes and hash-wasm SHA-256d per nonce
 //   P3     web/worker.js (the page's mining worker, its own protocol) with 1 and N workers
-//   P5     ed25519: wasm single vs batch (benchVerify), wasm vs @noble/ed25519 on the same signatures
+//   P5     ed25519: wasm single vs batch (benchVerify), wasm vs @noble/ed25519 on the same signatures;
+//          a 300-signature job on the page's verification pool, N workers vs 1 (bench-verify.js)
 //   P6     IndexedDB: benchImportIdb, one transaction per block vs one per record
 //   P7     initial sync of a fresh BrowserNode from the relay; benchImportMemory for comparison
 
@@ -19,6 +20,7 @@ import init, * as wasm from './pkg/tabcoin_wasm.js';
 import { sha256, sha512 } from './vendor/noble-hashes/sha2.js';
 import * as ed from './vendor/noble-ed25519/index.js';
 import { createSHA256 } from './vendor/hash-wasm/index.esm.js';
+import { closeVerifyPools, verifyPoolRound } from './bench-verify.js';
 
 const IN_WORKER = typeof document === 'undefined';
 
@@ -531,6 +533,8 @@ async function pageMain() {
     verify: (n, nobleFirst) => inWorker('verify', { n, nobleFirst }),
     prepareSignatures: (n) => inWorker('signatures', { n }),
     pool: (n, ms) => poolRound(n, header, ms),
+    verifyPool: (n, sigs, ms) => verifyPoolRound(wasm, n, sigs, ms),
+    closeVerifyPools,
     closePools,
     loadChain,
     importMemory,

@@ -6,6 +6,8 @@ interface Window {
     node: import('./pkg/tabcoin_wasm.js').BrowserNode | null;
     ready: Promise<import('./pkg/tabcoin_wasm.js').BrowserNode>;
     miner: import('./ui/miner.js').Miner;
+    /** The signature verification pool (null: no Workers; the node verifies in place). */
+    verifier: import('./verify-pool.js').VerifyPool | null;
     offline: ReturnType<typeof import('./offline.js').setupOffline>;
     keylock: ReturnType<typeof import('./keylock.js').setupKeyLock>;
   };

@@ -35,6 +35,8 @@ const CHAIN_BLOCKS = 2000;
 /** P7's signature-heavy chain: this many blocks of this many payments each (`make_chain --payments`). */
 const HEAVY_BLOCKS = 200;
 const HEAVY_PAYMENTS = 300;
+/** P5 in the browser: signatures of the job (a 300-payment block's). */
+const VPOOL_SIGS = 300;
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ONLY = process.env.BENCH_ONLY ? new Set(process.env.BENCH_ONLY.split(',').map((x) => x.trim().toLowerCase())) : null;
 const want = (fig) => !ONLY || ONLY.has(fig);
@@ -45,8 +47,8 @@ const UNLIMITED_RATE = 1_000_000;
 
 // Rounds and durations (full run / quick run).
 const R = QUICK
-  ? { hashRounds: 2, hashMs: 500, poolRounds: 2, poolMs: 1000, verifyRounds: 2, verifyN: 256, idbRounds: 1, syncRounds: 1 }
-  : { hashRounds: 5, hashMs: 1200, poolRounds: 4, poolMs: 2500, verifyRounds: 5, verifyN: 1024, idbRounds: 3, syncRounds: 3 };
+  ? { hashRounds: 2, hashMs: 500, poolRounds: 2, poolMs: 1000, verifyRounds: 2, verifyN: 256, vpoolRounds: 2, vpoolMs: 500, idbRounds: 1, syncRounds: 1 }
+  : { hashRounds: 5, hashMs: 1200, poolRounds: 4, poolMs: 2500, verifyRounds: 5, verifyN: 1024, vpoolRounds: 6, vpoolMs: 2000, idbRounds: 3, syncRounds: 3 };
 
 const log = (...a) => console.error('[browser bench]', ...a);
 
@@ -460,6 +462,34 @@ async function main() {
       load.p5 = meter();
     }
 
+    // ---- P5 in the browser: the page's verification pool, N workers and 1 ------------------------
+    // N is the page's pool size (web/verify-pool.js: hardwareConcurrency, at most 4; at least 2 here).
+    const vpool = { n: Math.max(2, Math.min(info.hardwareConcurrency || 2, 4)), sigs: VPOOL_SIGS, one: [], many: [], busy1: [], busyN: [], job1: [], jobN: [], jobs1: [], jobsN: [], cpu1: [], cpuN: [], chunks: {} };
+    if (want('p5')) {
+      log(`P5 pool warm-up (1 and ${vpool.n} verification workers)`);
+      await call('verifyPool', 1, vpool.sigs, 300);
+      await call('verifyPool', vpool.n, vpool.sigs, 300);
+      const meter = loadMeter();
+      for (let round = 0; round < R.vpoolRounds; round++) {
+        const order = round % 2 ? [vpool.n, 1] : [1, vpool.n];
+        for (const n of order) {
+          const cpu0 = ourCpuMs();
+          const r = await call('verifyPool', n, vpool.sigs, R.vpoolMs);
+          const cpu = (ourCpuMs() - cpu0) / r.ms;
+          const one = n === 1;
+          (one ? vpool.cpu1 : vpool.cpuN).push(cpu);
+          (one ? vpool.one : vpool.many).push((r.signatures / r.ms) * 1000);
+          (one ? vpool.busy1 : vpool.busyN).push(r.busyMs / r.ms);
+          (one ? vpool.job1 : vpool.jobN).push(r.jobMs);
+          (one ? vpool.jobs1 : vpool.jobsN).push(r.jobs);
+          vpool.chunks[n] = r.chunks;
+        }
+        log(`P5 pool round ${round + 1}: 1 worker ${fmt(vpool.one.at(-1), 0)} signatures/s (CPU ${fmt(vpool.cpu1.at(-1), 2)} cores, in verifyChunk ${fmt(vpool.busy1.at(-1), 2)}), ${vpool.n} workers ${fmt(vpool.many.at(-1), 0)} signatures/s (CPU ${fmt(vpool.cpuN.at(-1), 2)} cores, in verifyChunk ${fmt(vpool.busyN.at(-1), 2)})`);
+      }
+      load.p5pool = meter();
+      await call('closeVerifyPools');
+    }
+
     // ---- P6: IndexedDB ------------------------------------------------------------------------
     const chain = await call('loadChain', '/bench-data/chain.bin');
     if (chain.blocks !== CHAIN_BLOCKS) throw new Error(`chain.bin holds ${chain.blocks} blocks`);
@@ -580,6 +610,7 @@ async function main() {
       poolNPer,
       verify: ver,
       verifyN: R.verifyN,
+      verifyPool: vpool,
       idb,
       chain: { ...chain, nativeImportMs: made.native_import_ms },
       syncs,
@@ -603,8 +634,16 @@ async function main() {
         log('wrote the browser-sync section of docs/BENCHMARKS.md');
       }
     }
+    if (want('p5')) {
+      const p5 = p5PoolSection(r);
+      console.log(p5);
+      if (process.env.BENCH_NO_DOC !== '1') {
+        writeDoc(p5, 'p5-browser', 'p5-native');
+        log('wrote the p5-browser section of docs/BENCHMARKS.md');
+      }
+    }
     if (ONLY) {
-      log(`done in ${fmt(r.seconds, 0)} s (BENCH_ONLY: only the P7 section, if P7 ran, is written)`);
+      log(`done in ${fmt(r.seconds, 0)} s (BENCH_ONLY: only the P7 and P5-pool sections, if they ran, are written)`);
       return;
     }
     const section = docSection(r);
@@ -621,6 +660,38 @@ async function main() {
     if (relayHeavy) await stopProcess(relayHeavy.child);
     rmSync(tmp, { recursive: true, force: true });
   }
+}
+
+// ---- the P5 pool section -------------------------------------------------------------------------
+
+function p5PoolSection(r) {
+  const m = r.machine;
+  const v = r.verifyPool;
+  const p = pair(v.many, v.one);
+  const cores = m.cpus;
+  const goal = 0.8 * Math.min(v.n, cores);
+  const pct = (x) => (Number.isFinite(x) ? `${Math.round(x * 100)}%` : 'n/a');
+  const L = [];
+  L.push('<!-- p5-browser:begin -->');
+  L.push(`### P5 in the browser: the page's verification workers (${m.date})`);
+  L.push('');
+  L.push(`Written by \`tests/bench/browser.bench.mjs\` (the P5 part; \`BENCH_ONLY=p5\` runs it) on ${m.date}: ${m.cpu} (${cores} logical CPUs, \`navigator.hardwareConcurrency\` ${m.hardwareConcurrency}), Debian Chromium ${m.chromium} (headless); wasm built by \`scripts/build-web.sh\` (profile \`release-wasm\`). Other processes took ${pct(r.load.p5pool)} of the machine's CPU time meanwhile.`);
+  L.push('');
+  L.push('| id | figure | A | B | A ÷ B |');
+  L.push('|---|---|---|---|---|');
+  L.push(`| P5 | Signature checks of a 300-payment block's job (${v.sigs} signatures), signatures/s — A: the page's pool (\`web/verify-pool.js\`) with ${v.n} workers, B: the same pool with 1 worker; goal ≥ ${fmt(goal, 1)} (0.8·min(N, cores)) | ${fmt(p.medA, 0)} | ${fmt(p.medB, 0)} | ${fmt(p.ratio, 3)} |`);
+  L.push('');
+  L.push(`Method: \`benchVerifyChunks(${v.sigs}, n)\` (\`wasm/src/verify.rs\`) builds a job of ${v.sigs} valid (key, 32-byte message, signature) triples — 16 keys, message i = SHA-256d of i — and splits it as the node splits a job for a pool of n workers (at least 16 signatures a chunk, at most 4 chunks per worker: ${v.chunks[v.n]} chunks for ${v.n} workers, ${v.chunks[1]} for 1). \`web/bench-verify.js\` submits it to a \`VerifyPool\` of n module workers (\`web/verify-worker.js\`, each running \`verifyChunk\`, at most 2 chunks held per worker) the way the node does (\`submit\`, results back through \`sigsVerified\`), one job after another for ${fmt(r.rounds.vpoolMs / 1000, 1)} s per side, and checks every result says "valid"; a rate is signatures ÷ wall time, hand-off, \`postMessage\` round trips and the page's event loop included. ${v.one.length} rounds, 1 and ${v.n} alternating (which goes first alternates too), after a 0.3 s warm-up of each pool; the ratio is the median of the per-round ratios. The node's own jobs carry real sighashes of a block's inputs; the cost per signature (\`verify_strict\` of a 32-byte message) is the same.`);
+  L.push('');
+  L.push(`Spread: 1 worker ${range(v.one, 0)}, ${v.n} workers ${range(v.many, 0)} signatures/s; ${v.n} ÷ 1 per round ${range(p.ratios)}. Median time per job: 1 worker ${fmt(median(v.job1), 1)} ms, ${v.n} workers ${fmt(median(v.jobN), 1)} ms.`);
+  L.push('');
+  L.push(`Cores the run got (CPU time of the bench's process tree — Chromium and its workers, the idle relays, this script — ÷ wall time, from \`/proc\`): 1 worker ${range(v.cpu1, 2)} (median ${fmt(median(v.cpu1), 2)}), ${v.n} workers ${range(v.cpuN, 2)} (median ${fmt(median(v.cpuN), 2)}). Wall time inside \`verifyChunk\`, summed over the workers, ÷ wall time (includes time a worker was runnable but descheduled): 1 worker median ${fmt(median(v.busy1), 2)}, ${v.n} workers median ${fmt(median(v.busyN), 2)}. As with the native row, other builds on this shared machine take cores from the N-worker side first: the goal needs the cores free (the ${v.n}-worker side's CPU near ${v.n}).`);
+  const per1 = v.one.map((x, i) => x / v.cpu1[i]);
+  const perN = v.many.map((x, i) => x / v.cpuN[i]);
+  L.push('');
+  L.push(`Signatures per CPU-second of that process tree (what splitting over more workers costs, whatever the load): 1 worker ${fmt(median(per1), 0)}, ${v.n} workers ${fmt(median(perN), 0)} (medians over rounds; ${v.n} ÷ 1 ${fmt(median(perN) / median(per1), 3)}).`);
+  L.push('<!-- p5-browser:end -->');
+  return L.join('\n');
 }
 
 // ---- the section ------------------------------------------------------------------------------

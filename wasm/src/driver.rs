@@ -115,7 +115,7 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
     for hash in loads {
         loads::answer(inner, hash);
     }
-    verify::answer_in_place(inner, verifies);
+    verify::answer(inner, verifies);
     for e in &events {
         emit(inner, e);
     }

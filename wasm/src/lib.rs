@@ -108,6 +108,8 @@ struct Inner {
     /// (ms): O(coins) to compute, so `status()` recomputes it when the tip moved, and on a
     /// set above [`DIGEST_EVERY_TIP_MAX_COINS`] at most once a minute (as the relay does).
     utxo_digest: std::cell::Cell<Option<(BlockHash, tabcoin_core::hash::Hash256, f64)>>,
+    /// The page's signature verification pool (`onVerify`), if any.
+    verifier: verify::Verifier,
 }
 
 /// Up to this many coins (about 1 MB to hash) `status()` recomputes the UTXO digest at each
@@ -125,6 +127,12 @@ export interface StartOptions {
     pruneBytes?: number;
     onEvent?: (ev: NodeEvent) => void;
     onTemplate?: (t: MiningTemplate) => void;
+    /** Signature jobs for a pool of workers (web/verify-pool.js): `chunks` are encoded
+     * `VerifyChunk`s; answer with `BrowserNode.sigsVerified(ticket, results)`, or return
+     * false to have the node verify the job itself. */
+    onVerify?: (ticket: number, chunks: Uint8Array[]) => boolean;
+    /** Workers of that pool (the node splits jobs for them); 0 or absent: no pool. */
+    verifyWorkers?: number;
 }
 /** A block template for the mining workers (`onTemplate`). */
 export interface MiningTemplate {
@@ -198,6 +206,8 @@ impl BrowserNode {
         config.target_outbound = 2;
         config.agent = format!("tabcoin-browser/{}", env!("CARGO_PKG_VERSION"));
         config.prune_bytes = prune::budget(&opts).await;
+        let verifier = verify::Verifier::from_opts(&opts);
+        config.parallel_verify = verifier.enabled();
 
         let mut repaired = None;
         let node = match store.meta(repair::REPAIR_MARK).await {
@@ -251,6 +261,7 @@ impl BrowserNode {
             persisted: None,
             sync_target: Height(0),
             utxo_digest: std::cell::Cell::new(None),
+            verifier,
         }));
         if let Some(r) = repaired {
             emit(
