@@ -8,7 +8,7 @@ use std::rc::{Rc, Weak};
 use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender, unbounded};
 use futures_channel::oneshot;
 use futures_util::future::select;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use gloo::net::websocket::{Message as WsMessage, State as WsState, futures::WebSocket};
 use gloo::timers::future::TimeoutFuture;
 use tabcoin_core::node::{Input, PeerId};
@@ -17,7 +17,7 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::Inner;
-use crate::driver::{TICK_MS, emit, feed};
+use crate::driver::{TICK_MS, emit, feed, feed_all};
 use crate::events::{ConnState, NodeEvent};
 use crate::sendq::{self, SendQueue};
 
@@ -28,6 +28,9 @@ pub(crate) struct Conn {
     /// Bytes queued for this connection: in `tx` and in the socket's own buffer.
     pub(crate) queue: sendq::SendQueue,
 }
+
+/// At most this many messages that arrived together are fed to the node in one call.
+const MAX_BATCH: usize = 16;
 
 /// How long a socket may take to open.
 const OPEN_TIMEOUT_MS: u32 = 10_000;
@@ -176,25 +179,47 @@ async fn run_conn(
         }
         let _ = sink.close().await;
     });
+    let mut closed = false;
     while let Some(msg) = stream.next().await {
+        let mut batch = Vec::new();
         match msg {
-            Ok(WsMessage::Bytes(b)) => {
-                // Back-pressure: while the store lags, peers' messages wait here (the node
-                // requests nothing more meanwhile), so validation stays within the write
-                // queue's high-water mark of storage.
-                let writer = match weak.upgrade() {
-                    Some(inner) => inner.borrow().writer.clone(),
-                    None => return,
-                };
-                writer.room().await;
-                let Some(inner) = weak.upgrade() else { return };
-                if !inner.borrow().conns.contains_key(&peer) {
+            Ok(WsMessage::Bytes(b)) => batch.push(b),
+            Ok(WsMessage::Text(_)) => continue,
+            Err(_) => break,
+        }
+        // Back-pressure: while the store lags, peers' messages wait here (the node
+        // requests nothing more meanwhile), so validation stays within the write
+        // queue's high-water mark of storage.
+        let writer = match weak.upgrade() {
+            Some(inner) => inner.borrow().writer.clone(),
+            None => return,
+        };
+        writer.room().await;
+        // What arrived meanwhile (while the store lagged, or while the thread was busy) is
+        // fed with it in one call, at most MAX_BATCH messages (their blocks count against
+        // the write queue only after the call, so this bounds the overshoot).
+        while batch.len() < MAX_BATCH {
+            match stream.next().now_or_never() {
+                Some(Some(Ok(WsMessage::Bytes(b)))) => batch.push(b),
+                Some(Some(Ok(WsMessage::Text(_)))) => {}
+                Some(Some(Err(_)) | None) => {
+                    closed = true;
                     break;
                 }
-                feed(&inner, Input::Received { peer, bytes: b });
+                None => break,
             }
-            Ok(WsMessage::Text(_)) => {}
-            Err(_) => break,
+        }
+        let Some(inner) = weak.upgrade() else { return };
+        if !inner.borrow().conns.contains_key(&peer) {
+            break;
+        }
+        let inputs = batch
+            .into_iter()
+            .map(|bytes| Input::Received { peer, bytes })
+            .collect();
+        feed_all(&inner, inputs);
+        if closed {
+            break;
         }
     }
     if let Some(inner) = weak.upgrade() {
