@@ -31,6 +31,8 @@ pub(crate) struct Conn {
 
 /// At most this many messages that arrived together are fed to the node in one call.
 const MAX_BATCH: usize = 16;
+/// …and no more once they reach this many bytes.
+const MAX_BATCH_BYTES: usize = 1 << 20;
 
 /// How long a socket may take to open.
 const OPEN_TIMEOUT_MS: u32 = 10_000;
@@ -196,11 +198,16 @@ async fn run_conn(
         };
         writer.room().await;
         // What arrived meanwhile (while the store lagged, or while the thread was busy) is
-        // fed with it in one call, at most MAX_BATCH messages (their blocks count against
-        // the write queue only after the call, so this bounds the overshoot).
-        while batch.len() < MAX_BATCH {
+        // fed with it in one call, at most MAX_BATCH messages and about MAX_BATCH_BYTES
+        // (their blocks count against the write queue only after the call, so this bounds
+        // how far past its high-water mark a batch can take the queue).
+        let mut bytes = batch[0].len();
+        while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
             match stream.next().now_or_never() {
-                Some(Some(Ok(WsMessage::Bytes(b)))) => batch.push(b),
+                Some(Some(Ok(WsMessage::Bytes(b)))) => {
+                    bytes += b.len();
+                    batch.push(b);
+                }
                 Some(Some(Ok(WsMessage::Text(_)))) => {}
                 Some(Some(Err(_)) | None) => {
                     closed = true;
