@@ -424,12 +424,13 @@ async function importIdb(perRecord) {
  * BrowserNode.start: start() returned, connection open, handshake done (peer), first sync
  * progress, first tip, tip at height, stored tip at height.
  */
-async function sync(relay, height, timeoutMs = 120_000) {
+async function sync(relay, height, timeoutMs = 120_000, trace = false) {
   const dbName = freshName('sync');
   const marks = { tipEvents: 0, syncEvents: 0, rejected: [], storeErrors: [], connections: 0, connectionLog: [], tipAt: {} };
   let reached;
   const atHeight = new Promise((r) => (reached = r));
   const t0 = performance.now();
+  const restore = trace ? traceSockets(marks, t0) : null;
   const onEvent = (ev) => {
     const t = performance.now() - t0;
     switch (ev.kind) {
@@ -453,6 +454,7 @@ async function sync(relay, height, timeoutMs = 120_000) {
         marks.firstTip ??= t;
         marks.lastHeight = ev.height;
         if (ev.height % 250 === 0) marks.tipAt[ev.height] = Math.round(t);
+        marks.tipTimes?.push([Math.round(t * 10) / 10, ev.height]);
         if (ev.height >= height && marks.tip === undefined) {
           marks.tip = t;
           marks.tipHash = ev.hash;
@@ -500,9 +502,45 @@ async function sync(relay, height, timeoutMs = 120_000) {
     clearTimeout(timer);
     node.stop();
     node.free();
+    restore?.();
   }
   await idbDelete(dbName);
+  if (marks.trace) marks.trace.tips = marks.tipTimes;
   return marks;
+}
+
+/** Message type tags (the first byte of every message, `core/src/wire/codec.rs`). */
+const WIRE_TAGS = ['hello', 'auth', 'getnodes', 'nodes', 'inv', 'getdata', 'notfound', 'getheaders', 'headers', 'block', 'tx', 'ping', 'pong', 'notice', 'sendblocks', 'cmpctblock', 'getblocktxn', 'blocktxn'];
+
+/**
+ * P7 tracing (`sync(…, trace = true)`): wraps the page's WebSocket constructor so every frame
+ * the node receives or sends is logged as [ms since t0, 'in'/'out', type, bytes, items]
+ * (items: entries of a getdata), and every `tip` event's time is kept. Returns the undo.
+ */
+function traceSockets(marks, t0) {
+  const Orig = window.WebSocket;
+  const frames = [];
+  marks.trace = { frames };
+  marks.tipTimes = [];
+  class Traced extends Orig {
+    constructor(...a) {
+      super(...a);
+      this.addEventListener('message', (e) => {
+        const b = e.data instanceof ArrayBuffer ? new Uint8Array(e.data) : null;
+        frames.push([performance.now() - t0, 'in', b ? WIRE_TAGS[b[0]] ?? b[0] : 'text', b ? b.length : 0]);
+      });
+    }
+    send(data) {
+      const b = data instanceof Uint8Array ? data : data instanceof ArrayBuffer ? new Uint8Array(data) : null;
+      const kind = b ? WIRE_TAGS[b[0]] ?? b[0] : 'text';
+      frames.push([performance.now() - t0, 'out', kind, b ? b.length : 0, kind === 'getdata' && b.length > 1 ? b[1] : 0]);
+      return super.send(data);
+    }
+  }
+  window.WebSocket = Traced;
+  return () => {
+    window.WebSocket = Orig;
+  };
 }
 
 async function pageMain() {

@@ -30,6 +30,50 @@ pub(crate) fn feed(inner: &Rc<RefCell<Inner>>, input: Input) {
     pump(inner);
 }
 
+/// Feeds several inputs (messages that arrived together) and then carries out what the node
+/// asked for all of them at once: one clock read, one drain of the outputs, and the page
+/// hears each kind of progress event once per batch (see [`coalesce`]).
+pub(crate) fn feed_all(inner: &Rc<RefCell<Inner>>, inputs: Vec<Input>) {
+    {
+        let now = now_ms();
+        let mut i = inner.borrow_mut();
+        for input in inputs {
+            i.node.handle(now, input);
+        }
+    }
+    pump(inner);
+}
+
+/// Drops progress events that a later event of the same drain supersedes while the node is
+/// still syncing: all but the last `sync`, and a `tip` followed by another `tip` (neither
+/// replacing blocks). Once synced every `tip` is kept (the page counts new blocks).
+fn coalesce(events: &mut Vec<NodeEvent>, syncing: bool) {
+    if !syncing || events.len() < 2 {
+        return;
+    }
+    let mut keep = vec![true; events.len()];
+    let (mut last_sync, mut last_tip) = (None, None);
+    for (k, e) in events.iter().enumerate().rev() {
+        match e {
+            NodeEvent::Sync { .. } if last_sync.is_some() => keep[k] = false,
+            NodeEvent::Sync { .. } => last_sync = Some(k),
+            NodeEvent::Tip {
+                disconnected: 0, ..
+            } if last_tip.is_some() => keep[k] = false,
+            NodeEvent::Tip { disconnected, .. } => {
+                // A reorg's tip is kept, and so is the last tip before it.
+                last_tip = (*disconnected == 0).then_some(k);
+            }
+            _ => {}
+        }
+    }
+    let mut k = 0;
+    events.retain(|_| {
+        k += 1;
+        keep[k - 1]
+    });
+}
+
 /// Drains the node's outputs. The node is borrowed only while collecting; JS callbacks run
 /// after, so they may call back into the node.
 pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
@@ -97,6 +141,8 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
             }
         }
     }
+    let syncing = !inner.borrow().node.is_synced();
+    coalesce(&mut events, syncing);
     for (peer, url, full) in slow {
         web_sys::console::warn_1(&format!("tabcoin: dropping the relay {url}: {full}").into());
         feed(inner, Input::Disconnected { peer });
@@ -221,4 +267,60 @@ pub(crate) fn store_failed(inner: &Rc<RefCell<Inner>>, e: &StoreError) {
             repaired: None,
         },
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tip(height: u64, disconnected: usize) -> NodeEvent {
+        NodeEvent::Tip {
+            height,
+            hash: String::new(),
+            disconnected,
+        }
+    }
+
+    fn sync(height: u64) -> NodeEvent {
+        NodeEvent::Sync {
+            height,
+            target: 100,
+        }
+    }
+
+    fn shape(events: &[NodeEvent]) -> Vec<(char, u64, usize)> {
+        events
+            .iter()
+            .map(|e| match e {
+                NodeEvent::Tip {
+                    height,
+                    disconnected,
+                    ..
+                } => ('t', *height, *disconnected),
+                NodeEvent::Sync { height, .. } => ('s', *height, 0),
+                _ => ('o', 0, 0),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_during_sync_tells_the_page_its_last_tip_and_progress_once() {
+        let mut evs = vec![tip(1, 0), sync(1), tip(2, 0), sync(2), tip(3, 0), sync(3)];
+        coalesce(&mut evs, true);
+        assert_eq!(shape(&evs), vec![('t', 3, 0), ('s', 3, 0)]);
+    }
+
+    #[test]
+    fn a_reorg_tip_and_the_tip_before_it_are_kept() {
+        let mut evs = vec![tip(1, 0), tip(2, 0), tip(2, 1), tip(3, 0), tip(4, 0)];
+        coalesce(&mut evs, true);
+        assert_eq!(shape(&evs), vec![('t', 2, 0), ('t', 2, 1), ('t', 4, 0)]);
+    }
+
+    #[test]
+    fn once_synced_every_tip_is_kept() {
+        let mut evs = vec![tip(1, 0), sync(1), tip(2, 0), sync(2)];
+        coalesce(&mut evs, false);
+        assert_eq!(evs.len(), 4);
+    }
 }
