@@ -30,6 +30,14 @@ pub mod verify;
 
 pub use node_task::RelayError;
 
+/// Default bytes of recent block bodies a relay's node keeps in memory (`--body-cache`): the
+/// newest blocks, which peers ask for most, and reorgs within them are served without a
+/// store read; every other body is one redb read away. Several full (1 MB) blocks, ~80 of
+/// the memory bench's. Smaller than the core's default for tabs
+/// ([`tabcoin_core::chain::DEFAULT_BODY_CACHE_BYTES`]), which read bodies from IndexedDB
+/// asynchronously.
+pub const DEFAULT_BODY_CACHE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Transport limits. Every one has a flag; the defaults suit one relay on a 1 GB machine.
 /// The worst case they allow is written out in docs/PROTOCOL.md ("Limits").
 #[derive(Clone, Debug)]
@@ -145,6 +153,10 @@ pub struct Config {
     /// Threads that verify the signatures of blocks being connected (1: in place, on the
     /// node task, as before parallel verification).
     pub verify_threads: usize,
+    /// Bytes of redb's page cache (`--store-cache`), read cache and write buffer together.
+    pub store_cache_bytes: usize,
+    /// Bytes of recent block bodies the node keeps in memory (`--body-cache`).
+    pub body_cache_bytes: usize,
 }
 
 impl Config {
@@ -166,6 +178,8 @@ impl Config {
             private_api: None,
             prune_bytes: None,
             verify_threads: verify::default_threads(),
+            store_cache_bytes: store::DEFAULT_CACHE_BYTES,
+            body_cache_bytes: DEFAULT_BODY_CACHE_BYTES,
         }
     }
 }

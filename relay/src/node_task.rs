@@ -186,7 +186,9 @@ pub(crate) async fn run(
     let params = Params::for_network(config.network);
     let mut store = AnyStore(Box::new(
         match &config.data_dir {
-            Some(dir) => RedbStore::open(dir, params.genesis_hash()),
+            Some(dir) => {
+                RedbStore::open_with_cache(dir, params.genesis_hash(), config.store_cache_bytes)
+            }
             None => RedbStore::in_memory(params.genesis_hash()),
         }
         .map_err(RelayError::Store)?,
@@ -222,6 +224,7 @@ pub(crate) async fn run(
     nc.agent = format!("tabcoin-relay/{}", env!("CARGO_PKG_VERSION"));
     nc.dial_policy = tabcoin_core::dial::DialPolicy::relay(config.limits.allow_local_dial);
     nc.prune_bytes = config.prune_bytes;
+    nc.body_cache_bytes = config.body_cache_bytes;
     nc.parallel_verify = config.verify_threads > 1;
     let mut node = Node::new(nc, params.clone(), stored).map_err(RelayError::Load)?;
 

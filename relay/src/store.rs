@@ -68,11 +68,14 @@ const TXINDEX: TableDefinition<&[u8; 32], (&[u8; 32], u32)> = TableDefinition::n
 /// bodies at start-up.
 const SIZES: TableDefinition<&[u8; 32], u32> = TableDefinition::new("sizes");
 
-/// redb's page cache. Its default (1 GiB) keeps every page the relay writes or reads, so
-/// the process grew with the chain up to that size (the memory bench measured ~2.3 bytes of
-/// RSS per byte of chain); the node keeps its own bounded caches (recent bodies, the UTXO
-/// set), and the OS page cache still holds the file's hot pages outside the process.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
+/// Default size of redb's page cache (`--store-cache`), read cache and write buffer together.
+/// redb's own default (1 GiB) keeps every page the relay writes or reads, so the process grew
+/// with the chain up to that size (the memory bench measured ~2.3 bytes of RSS per byte of
+/// chain), and 32 MiB still was most of a synced relay's heap. The node keeps what it reads
+/// often in memory itself (headers, the UTXO set, recent bodies), so the store is mostly
+/// written, one ChangeSet (a block: well under half this) per transaction; the OS page cache
+/// holds the file's hot pages outside the process.
+pub const DEFAULT_CACHE_BYTES: usize = 4 * 1024 * 1024;
 
 const META_GENESIS: &str = "genesis";
 const META_TIP: &str = "tip";
@@ -166,6 +169,16 @@ impl RedbStore {
     /// Opens or creates the database file `dir/chain.redb` (create dir). Records `genesis` on
     /// first open; refuses a store of another network.
     pub fn open(dir: &Path, genesis: BlockHash) -> Result<RedbStore, StoreError> {
+        Self::open_with_cache(dir, genesis, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`RedbStore::open`] with a page cache of `cache_bytes` (redb's read cache and write
+    /// buffer together; [`RedbStore::cache_used_bytes`] stays within it).
+    pub fn open_with_cache(
+        dir: &Path,
+        genesis: BlockHash,
+        cache_bytes: usize,
+    ) -> Result<RedbStore, StoreError> {
         fs::create_dir_all(dir)
             .map_err(|e| StoreError::Db(format!("cannot create {}: {e}", dir.display())))?;
         let path = dir.join(FILE_NAME);
@@ -173,10 +186,15 @@ impl RedbStore {
         // redb is then an error instead of a possible panic.
         let database = Database::builder()
             .set_check_integrity_on_open(true)
-            .set_cache_size(CACHE_BYTES)
+            .set_cache_size(cache_bytes)
             .create(&path)
             .map_err(|e| StoreError::Db(format!("cannot open {}: {e}", path.display())))?;
         Self::init(database, path, genesis)
+    }
+
+    /// Bytes redb's page cache holds now (read cache and write buffer).
+    pub fn cache_used_bytes(&self) -> usize {
+        self.db.cache_stats().used_bytes()
     }
 
     /// A store that lives in memory only (nothing survives the process), with the same

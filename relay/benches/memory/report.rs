@@ -8,6 +8,9 @@ use super::{Measured, ROOT, support};
 const BEGIN: &str = "<!-- memory:begin -->";
 const END: &str = "<!-- memory:end -->";
 
+/// How to read this build's figures (the same in every run).
+const READING: &str = "Every relay runs with its default flags. This build's RSS does not follow the chain: it is the binary's and libraries' pages (~10 MiB), the node's state (headers, the UTXO set: a few MiB here) and two caches of fixed size, redb's page cache (`--store-cache`, 4 MiB) and the recent block bodies (`--body-cache`, 4 MiB), with glibc malloc set to one arena and separate mappings for allocations of 32 KiB and more, so memory freed after the sync's burst of blocks goes back to the OS (docs/STORAGE.md, \"Relay memory\"). The store's other pages are in the OS page cache, which VmRSS does not count. A fresh sync is slower than with a bigger store cache (docs/STORAGE.md: ~35–45% on this machine against `--store-cache 32M`), which is what the sync column shows against the old relay.";
+
 /// Everything one run measured.
 pub(crate) struct Run {
     pub(crate) spec: Spec,
@@ -108,6 +111,7 @@ pub(crate) fn section(run: &Run) -> String {
         )
         .unwrap();
     }
+    writeln!(w, "{READING}\n").unwrap();
     let sides: Vec<&str> = if run.old {
         vec!["new", "old"]
     } else {
