@@ -115,6 +115,8 @@ fn mine_loop(
             }
             let current = rx.borrow_and_update().clone();
             job = current.and_then(|(generation, t)| {
+                #[cfg(feature = "test-hooks")]
+                let t = test_hooks::skew(t);
                 FastJob::new(t.block.header, NonceRange::slice(worker, workers))
                     .ok()
                     .map(|j| (generation, j))
@@ -129,12 +131,60 @@ fn mine_loop(
         hashes.fetch_add(j.hashes() - before, Ordering::Relaxed);
         match step {
             Step::Found(header) => {
+                #[cfg(feature = "test-hooks")]
+                test_hooks::found(&header);
                 found(header);
                 // Wait for the template of the next height.
                 job = None;
             }
             Step::Continue => {}
             Step::Exhausted => job = None,
+        }
+    }
+}
+
+/// Narrow hooks for the relay's integration tests (feature `test-hooks`, which only the
+/// tests enable): they make the miner produce a block the node really rejects, so the tests
+/// can reach the node's recovery path. Process-wide: a test that arms them runs alone in its
+/// own test binary.
+#[cfg(feature = "test-hooks")]
+pub mod test_hooks {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    use tabcoin_core::miner::BlockTemplate;
+    use tabcoin_core::primitives::BlockHeader;
+
+    /// Seconds added to the time of the next template a miner thread takes up (once).
+    static SKEW_NEXT_S: AtomicU64 = AtomicU64::new(0);
+    /// The time of the skewed template, until a header for it is found.
+    static SKEWED_TIME: AtomicU64 = AtomicU64::new(0);
+    /// Headers found for a skewed template.
+    static SKEWED_FOUND: AtomicU64 = AtomicU64::new(0);
+
+    /// The next template taken up is stamped `seconds` later than the node stamped it.
+    pub fn skew_next_template(seconds: u64) {
+        SKEW_NEXT_S.store(seconds, Ordering::SeqCst);
+    }
+
+    /// How many headers were found (and handed to the node) for skewed templates.
+    pub fn skewed_found() -> u64 {
+        SKEWED_FOUND.load(Ordering::SeqCst)
+    }
+
+    pub(super) fn skew(mut t: BlockTemplate) -> BlockTemplate {
+        let s = SKEW_NEXT_S.swap(0, Ordering::SeqCst);
+        if s > 0 {
+            t.block.header.time = t.block.header.time.saturating_add(s);
+            SKEWED_TIME.store(t.block.header.time, Ordering::SeqCst);
+        }
+        t
+    }
+
+    pub(super) fn found(header: &BlockHeader) {
+        let skewed = SKEWED_TIME.load(Ordering::SeqCst);
+        if skewed != 0 && header.time == skewed {
+            SKEWED_TIME.store(0, Ordering::SeqCst);
+            SKEWED_FOUND.fetch_add(1, Ordering::SeqCst);
         }
     }
 }

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -147,27 +147,50 @@ pub(crate) async fn api_rate_limit(
 
 /// The router with the HTTP limits around it (the per-client API rate is inside the
 /// router, after the client address is known: see `api::router`).
+/// The security headers go on outside them, so the limits' own answers (413, 408) carry
+/// them like every other answer.
 pub(crate) fn with_limits(app: Router, limits: &Limits) -> Router {
-    app.layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
+    crate::http_policy::security_headers(
+        app.layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                limits.request_timeout,
+            )),
+    )
 }
 
 /// The one response a refused connection gets; it is written without reading the request.
+/// It carries the security headers like every other answer.
 fn refusal(r: Refused) -> &'static [u8] {
-    match r {
-        Refused::Full => {
-            b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 15\r\nretry-after: 5\r\n\r\nrelay is full\r\n"
-        }
-        Refused::Memory => {
-            b"HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 31\r\nretry-after: 5\r\n\r\nrelay memory budget exhausted\r\n"
-        }
-        Refused::PerIp => {
-            b"HTTP/1.1 429 Too Many Requests\r\nconnection: close\r\ncontent-length: 35\r\nretry-after: 5\r\n\r\ntoo many connections from this IP\r\n"
-        }
-    }
+    static ANSWERS: LazyLock<[Vec<u8>; 3]> = LazyLock::new(|| {
+        [Refused::Full, Refused::Memory, Refused::PerIp].map(|r| {
+            let (status, body) = match r {
+                Refused::Full => ("503 Service Unavailable", "relay is full\r\n"),
+                Refused::Memory => (
+                    "503 Service Unavailable",
+                    "relay memory budget exhausted\r\n",
+                ),
+                Refused::PerIp => (
+                    "429 Too Many Requests",
+                    "too many connections from this IP\r\n",
+                ),
+            };
+            let mut head = format!(
+                "HTTP/1.1 {status}\r\nconnection: close\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\nretry-after: 5\r\n",
+                body.len()
+            );
+            for (name, value) in crate::http_policy::SECURITY_HEADERS {
+                head.push_str(&format!("{name}: {value}\r\n"));
+            }
+            format!("{head}\r\n{body}").into_bytes()
+        })
+    });
+    let i = match r {
+        Refused::Full => 0,
+        Refused::Memory => 1,
+        Refused::PerIp => 2,
+    };
+    &ANSWERS[i]
 }
 
 /// Refusals answered politely at once (write, then drain the request briefly so the close
@@ -323,4 +346,64 @@ fn refuse(stream: tokio::net::TcpStream, r: Refused, polite: &Arc<Semaphore>) {
 
 async fn stopped(rx: &mut watch::Receiver<bool>) {
     let _ = rx.wait_for(|s| *s).await;
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::http_policy::SECURITY_HEADERS;
+
+    fn assert_secured(headers: &axum::http::HeaderMap, what: &str) {
+        for (name, value) in SECURITY_HEADERS {
+            assert_eq!(
+                headers.get(name).and_then(|v| v.to_str().ok()),
+                Some(value),
+                "{what}: {name}"
+            );
+        }
+    }
+
+    /// A request its handler does not answer within the request timeout gets 408, with the
+    /// security headers like every other answer. (No route of the relay's own waits on its
+    /// client, so only a handler that never finishes reaches it.)
+    #[tokio::test]
+    async fn a_request_over_the_timeout_gets_408_with_the_security_headers() {
+        let limits = Limits {
+            request_timeout: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        let app = Router::new().route(
+            "/stuck",
+            axum::routing::get(std::future::pending::<&'static str>),
+        );
+        let res = with_limits(app, &limits)
+            .oneshot(
+                Request::get("/stuck")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_secured(res.headers(), "408");
+    }
+
+    #[test]
+    fn refusals_carry_the_security_headers() {
+        for r in [Refused::Full, Refused::Memory, Refused::PerIp] {
+            let text = std::str::from_utf8(refusal(r)).unwrap();
+            let (head, body) = text.split_once("\r\n\r\n").unwrap();
+            assert!(head.contains(&format!("content-length: {}\r\n", body.len())));
+            let mut headers = axum::http::HeaderMap::new();
+            for line in head.lines().skip(1) {
+                let (n, v) = line.split_once(": ").unwrap();
+                headers.insert(
+                    axum::http::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                    v.parse().unwrap(),
+                );
+            }
+            assert_secured(&headers, &format!("{r:?}"));
+        }
+    }
 }

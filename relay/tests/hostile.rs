@@ -78,6 +78,19 @@ fn exact_body(answer: &str) -> Option<&str> {
     (body.len() == len).then_some(body)
 }
 
+/// Asserts that a whole HTTP answer carries every security header the relay sets (limit
+/// answers and refusals as much as pages).
+fn assert_secured(answer: &str) {
+    let head = answer.split_once("\r\n\r\n").map_or(answer, |(h, _)| h);
+    for (name, value) in tabcoin_relay::http_policy::SECURITY_HEADERS {
+        let found = head.lines().skip(1).find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        });
+        assert_eq!(found, Some(value), "{name} missing or wrong in {head:?}");
+    }
+}
+
 fn get(path: &str) -> String {
     format!("GET {path} HTTP/1.1\r\nHost: relay\r\nConnection: close\r\n\r\n")
 }
@@ -244,7 +257,57 @@ async fn unfinished_and_oversize_http_headers_are_cut() {
     // The body limit answers from Content-Length alone, before routing (so not 405).
     let (status, text) = http_from(relay.addr, ip(2, 201), &post).await;
     assert_eq!(status, 413, "{text}");
+    assert_secured(&text);
     honest.still_served().await;
+    relay.stop().await;
+}
+
+/// A request whose headers stall is closed, without an answer, at the header-read timeout
+/// (hyper writes no 408 there); one whose body comes slowly is answered at once — no route
+/// waits for a body, so the request timeout's 408 is not reachable from a client (a unit
+/// test in server.rs reaches it) — and closed rather than kept open for the rest of the
+/// body. The timeouts that should not act are far beyond the test's bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_headers_and_slow_bodies_cannot_hold_a_connection() {
+    let mut config = Relay::test_config();
+    config.limits.header_read_timeout = Duration::from_secs(1);
+    config.limits.request_timeout = Duration::from_secs(600);
+    config.limits.write_timeout = Duration::from_secs(600);
+    let relay = Relay::start(config, true).await;
+
+    // The request line and some headers, then nothing.
+    let mut s = tcp_from(relay.addr, ip(15, 1)).await.unwrap();
+    s.write_all(b"GET /api/status HTTP/1.1\r\nHost: relay\r\nAccept: */*\r\n")
+        .await
+        .unwrap();
+    let (status, text) = read_to_close(&mut s).await;
+    assert_eq!((status, text.as_str()), (0, ""));
+    wait_metric(&relay, "tabcoin_tcp_connections", |v| v == 0.0).await;
+    relay.stop().await;
+
+    // Whole headers announcing a body, and only its first bytes: answered, then closed, on
+    // a relay where no timeout could end them within the test's bound.
+    let mut config = Relay::test_config();
+    config.limits.header_read_timeout = Duration::from_secs(600);
+    config.limits.request_timeout = Duration::from_secs(600);
+    config.limits.write_timeout = Duration::from_secs(600);
+    let relay = Relay::start(config, true).await;
+    for (i, request) in [
+        "GET /api/status HTTP/1.1\r\nHost: relay\r\nContent-Length: 1000\r\n\r\nfirst bytes",
+        "POST /api/status HTTP/1.1\r\nHost: relay\r\nContent-Length: 1000\r\n\r\nfirst bytes",
+        "POST /api/status HTTP/1.1\r\nHost: relay\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut s = tcp_from(relay.addr, ip(15, 2 + i as u8)).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        let (status, text) = read_to_close(&mut s).await;
+        let expected = if request.starts_with("GET") { 200 } else { 405 };
+        assert_eq!(status, expected, "{request:?}: {text}");
+        assert_secured(&text);
+    }
+    wait_metric(&relay, "tabcoin_tcp_connections", |v| v == 0.0).await;
     relay.stop().await;
 }
 
@@ -333,6 +396,7 @@ async fn new_connections_are_refused_with_503_before_the_budget_is_exceeded() {
         Some("relay memory budget exhausted\r\n"),
         "{text:?}"
     );
+    assert_secured(&text);
     let ws = RawClient::connect_from(&relay.ws_url, ip(7, 101), None).await;
     let err = ws.expect_err("refused").to_string();
     assert!(err.contains("503"), "{err}");
@@ -468,6 +532,7 @@ async fn an_api_flood_gets_429_while_other_addresses_are_served() {
             200 => ok += 1,
             429 => {
                 assert!(text.contains("too many API requests"), "{text}");
+                assert_secured(&text);
                 limited += 1;
             }
             s => panic!("unexpected status {s}: {text}"),
@@ -511,6 +576,7 @@ async fn connections_from_many_addresses_meet_the_global_cap_with_503() {
     let (status, text) = http_from(relay.addr, ip(13, 200), &get("/")).await;
     assert_eq!(status, 503, "{text}");
     assert_eq!(exact_body(&text), Some("relay is full\r\n"), "{text:?}");
+    assert_secured(&text);
     honest.still_served().await;
     relay.stop().await;
 }
@@ -597,6 +663,7 @@ async fn one_address_cannot_hold_more_than_its_share_of_connections() {
         Some("too many connections from this IP\r\n"),
         "{text:?}"
     );
+    assert_secured(&text);
     let (status, _) = http_from(relay.addr, ip(14, 2), &get("/")).await;
     assert_eq!(status, 200);
     honest.still_served().await;
