@@ -1,7 +1,7 @@
 //! WebSocket connections to relays: dialing, the send side (bounded by [`SendQueue`]) and
 //! the receive side (paused while the write queue is full, so validation stays within its
 //! bound of storage; what arrives meanwhile waits in the connection's [`Inbox`], bounded by
-//! [`MAX_INBOX_BYTES`] and [`MAX_INBOX_MESSAGES`]).
+//! [`inbox_budget`] and [`MAX_INBOX_MESSAGES`]).
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
@@ -13,7 +13,8 @@ use futures_util::future::{Either, select};
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use gloo::net::websocket::{Message as WsMessage, State as WsState, futures::WebSocket};
 use gloo::timers::future::TimeoutFuture;
-use tabcoin_core::node::{Input, MAX_GETDATA_REPLY_BYTES, PeerId};
+use tabcoin_core::node::{Input, MAX_GETDATA_REPLY_BYTES, MAX_TXS_IN_FLIGHT_PER_PEER, PeerId};
+use tabcoin_core::params::Params;
 use tabcoin_core::wire::MAX_MESSAGE_SIZE;
 use wasm_bindgen::JsCast;
 use wasm_bindgen::closure::Closure;
@@ -43,10 +44,14 @@ const OPEN_TIMEOUT_MS: u32 = 10_000;
 
 /// Bytes of a relay's messages one connection holds unread (while the write queue is full,
 /// or the thread is busy): what an honest relay can have on its way to us at once — the
-/// largest reply to what we requested ([`MAX_GETDATA_REPLY_BYTES`]: blocks in flight) plus a
-/// few largest messages it may send unrequested (pushed blocks, `inv`, transactions). A relay
+/// largest reply to the blocks we requested ([`MAX_GETDATA_REPLY_BYTES`]), the transactions
+/// we requested ([`MAX_TXS_IN_FLIGHT_PER_PEER`] of at most `max_tx_size`), plus a few largest
+/// messages it may send unrequested (a pushed or compact block, `inv`, `headers`). A relay
 /// that sends more is flooding us: the connection closes (the node redials it later).
-pub const MAX_INBOX_BYTES: usize = MAX_GETDATA_REPLY_BYTES + 4 * MAX_MESSAGE_SIZE;
+/// About 30 MB on both networks.
+pub fn inbox_budget(params: &Params) -> usize {
+    MAX_GETDATA_REPLY_BYTES + MAX_TXS_IN_FLIGHT_PER_PEER * params.max_tx_size + 4 * MAX_MESSAGE_SIZE
+}
 /// …and at most this many messages (each also counts [`INBOX_MESSAGE_OVERHEAD`] bytes, so a
 /// flood of tiny messages is bounded too).
 pub const MAX_INBOX_MESSAGES: usize = 4_096;
@@ -75,23 +80,33 @@ impl core::fmt::Display for InboxFull {
 impl core::error::Error for InboxFull {}
 
 /// A connection's messages received and not yet fed to the node, in arrival order.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Inbox {
     messages: VecDeque<Vec<u8>>,
     /// Their bytes, each message with [`INBOX_MESSAGE_OVERHEAD`].
     bytes: usize,
+    /// At most this many bytes ([`inbox_budget`]).
+    budget: usize,
 }
 
 impl Inbox {
+    fn new(budget: usize) -> Inbox {
+        Inbox {
+            messages: VecDeque::new(),
+            bytes: 0,
+            budget,
+        }
+    }
+
     /// Holds `msg`, or refuses it when the connection's backlog passes its budget.
     fn push(&mut self, msg: Vec<u8>) -> Result<(), InboxFull> {
         let bytes = self.bytes + msg.len() + INBOX_MESSAGE_OVERHEAD;
         let messages = self.messages.len() + 1;
-        if bytes > MAX_INBOX_BYTES || messages > MAX_INBOX_MESSAGES {
+        if bytes > self.budget || messages > MAX_INBOX_MESSAGES {
             return Err(InboxFull {
                 messages,
                 bytes,
-                budget: MAX_INBOX_BYTES,
+                budget: self.budget,
             });
         }
         self.bytes = bytes;
@@ -322,7 +337,10 @@ async fn receive(
              + Unpin
          ),
 ) -> Ended {
-    let mut inbox = Inbox::default();
+    let mut inbox = match weak.upgrade() {
+        Some(inner) => Inbox::new(inbox_budget(inner.borrow().node.chain().params())),
+        None => return Ended::Closed,
+    };
     let mut closed = false;
     loop {
         if inbox.is_empty() {
@@ -399,7 +417,7 @@ mod tests {
 
     #[test]
     fn the_inbox_keeps_order_and_batches_as_before() {
-        let mut inbox = Inbox::default();
+        let mut inbox = Inbox::new(inbox_budget(&Params::test()));
         for k in 0..20u8 {
             inbox.push(vec![k; 10]).unwrap();
         }
@@ -415,7 +433,7 @@ mod tests {
 
     #[test]
     fn a_batch_stops_at_its_byte_bound() {
-        let mut inbox = Inbox::default();
+        let mut inbox = Inbox::new(inbox_budget(&Params::test()));
         for _ in 0..4 {
             inbox.push(vec![0; MAX_BATCH_BYTES / 2]).unwrap();
         }
@@ -425,21 +443,26 @@ mod tests {
 
     #[test]
     fn a_backlog_past_the_budget_is_refused() {
-        let mut inbox = Inbox::default();
-        let mut held = 0;
-        let full = loop {
-            match inbox.push(vec![0; MAX_MESSAGE_SIZE]) {
-                Ok(()) => held += 1,
-                Err(full) => break full,
-            }
-        };
-        // Every reply an honest relay may owe us, plus a few pushed messages, fits.
-        assert!(held * MAX_MESSAGE_SIZE >= MAX_GETDATA_REPLY_BYTES + 3 * MAX_MESSAGE_SIZE);
-        assert!(inbox.bytes <= MAX_INBOX_BYTES);
-        assert_eq!(full.budget, MAX_INBOX_BYTES);
-        assert!(full.to_string().starts_with("inbox full: "));
+        for params in [Params::main(), Params::test()] {
+            let budget = inbox_budget(&params);
+            let mut inbox = Inbox::new(budget);
+            let mut held = 0;
+            let full = loop {
+                match inbox.push(vec![0; MAX_MESSAGE_SIZE]) {
+                    Ok(()) => held += 1,
+                    Err(full) => break full,
+                }
+            };
+            // Every block and transaction an honest relay may owe us, plus a few pushed
+            // messages, fits.
+            let owed = MAX_GETDATA_REPLY_BYTES + MAX_TXS_IN_FLIGHT_PER_PEER * params.max_tx_size;
+            assert!(held * MAX_MESSAGE_SIZE >= owed + 3 * MAX_MESSAGE_SIZE);
+            assert!(inbox.bytes <= budget);
+            assert_eq!(full.budget, budget);
+            assert!(full.to_string().starts_with("inbox full: "));
+        }
         // Tiny messages are bounded by count.
-        let mut inbox = Inbox::default();
+        let mut inbox = Inbox::new(inbox_budget(&Params::test()));
         for _ in 0..MAX_INBOX_MESSAGES {
             inbox.push(Vec::new()).unwrap();
         }
