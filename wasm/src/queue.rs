@@ -279,6 +279,8 @@ struct State {
     stored_tip: Option<BlockHash>,
     /// Woken when the queue is no longer full.
     room: Vec<oneshot::Sender<()>>,
+    /// Test-only: [`Writer::hold`] makes [`Writer::room`] wait as if the queue were full.
+    held: bool,
     /// Woken when nothing is unstored (or the writer failed).
     drained: Vec<oneshot::Sender<()>>,
     notify: Option<Notify>,
@@ -311,6 +313,7 @@ impl Writer {
                 running: false,
                 stored_tip: None,
                 room: Vec::new(),
+                held: false,
                 drained: Vec::new(),
                 notify: None,
                 transactions: 0,
@@ -385,16 +388,36 @@ impl Writer {
 
     /// Resolves once the queue is not full (at once if it is not).
     pub async fn room(&self) {
-        let rx = {
+        loop {
+            let rx = {
+                let mut s = self.state.borrow_mut();
+                if (!s.queue.is_full() && !s.held) || s.failed.is_some() {
+                    return;
+                }
+                let (tx, rx) = oneshot::channel();
+                s.room.push(tx);
+                rx
+            };
+            let _ = rx.await;
+        }
+    }
+
+    /// Test-only (the page never calls it; `BrowserNode.testHoldStore`): while held,
+    /// [`room`](Writer::room) waits as if the queue were full, so a test can hold a tab's
+    /// peers' messages back for as long as it likes. Releasing wakes the waiters.
+    pub fn hold(&self, held: bool) {
+        let wake = {
             let mut s = self.state.borrow_mut();
-            if !s.queue.is_full() || s.failed.is_some() {
-                return;
+            s.held = held;
+            if held {
+                Vec::new()
+            } else {
+                std::mem::take(&mut s.room)
             }
-            let (tx, rx) = oneshot::channel();
-            s.room.push(tx);
-            rx
         };
-        let _ = rx.await;
+        for w in wake {
+            let _ = w.send(());
+        }
     }
 
     /// Resolves once everything queued is committed; the store's error if a write failed.
