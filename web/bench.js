@@ -21,6 +21,7 @@ import { sha256, sha512 } from './vendor/noble-hashes/sha2.js';
 import * as ed from './vendor/noble-ed25519/index.js';
 import { createSHA256 } from './vendor/hash-wasm/index.esm.js';
 import { closeVerifyPools, verifyPoolRound } from './bench-verify.js';
+import { VerifyPool } from './verify-pool.js';
 
 const IN_WORKER = typeof document === 'undefined';
 
@@ -477,7 +478,20 @@ async function sync(relay, height, timeoutMs = 120_000, trace = false) {
     }
   };
   let nodeRef = null;
-  const node = await wasm.BrowserNode.start({ relay, network: 'test', dbName, onEvent, onTemplate: () => {} });
+  // As the page ships (web/app.js): signature checks in the worker pool when Workers exist.
+  const verifier = typeof Worker === 'function' ? new VerifyPool(wasm) : null;
+  const node = await wasm.BrowserNode.start({
+    relay,
+    network: 'test',
+    dbName,
+    onEvent,
+    onTemplate: () => {},
+    ...(verifier ? { onVerify: (ticket, chunks) => verifier.submit(ticket, chunks), verifyWorkers: verifier.size } : {}),
+  }).catch((e) => {
+    verifier?.terminate();
+    throw e;
+  });
+  verifier?.attach(node);
   nodeRef = node;
   marks.started = performance.now() - t0;
   let timer;
@@ -502,6 +516,7 @@ async function sync(relay, height, timeoutMs = 120_000, trace = false) {
     clearTimeout(timer);
     node.stop();
     node.free();
+    verifier?.terminate();
     restore?.();
   }
   await idbDelete(dbName);
