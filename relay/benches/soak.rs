@@ -1,7 +1,10 @@
 //! Soak: `npm run soak` (scripts/soak.sh), or `cargo bench -p tabcoin-relay --bench soak`.
 //!
 //! One relay process (this package's `tabcoin-relay`, bench profile, `--network test
-//! --in-memory`, its default `--max-memory` unless `SOAK_MAX_MEMORY` says otherwise) under, for
+//! --in-memory`, `--max-memory` of the charge per connection (`budget::CONN_BASE`, which
+//! includes the core node's worst case per peer) for `SOAK_CONNS` + 1,000 connections plus
+//! 64 MiB, unless `SOAK_MAX_MEMORY` says otherwise: the default 512 MiB admits only about
+//! 2,070 connections) under, for
 //! `SOAK_SECS` seconds (default 300):
 //! - `SOAK_CONNS` (default 10,000) handshaken browser connections from 127.0.1.x–127.0.40.x,
 //!   silent except to answer protocol pings; each records the block announcements it reads;
@@ -103,7 +106,12 @@ async fn soak() {
     let secs = env_num("SOAK_SECS", 300);
     let conns = env_num("SOAK_CONNS", 10_000) as usize;
     let block_secs = env_num("SOAK_BLOCK_SECS", 10);
-    let budget = std::env::var("SOAK_MAX_MEMORY").unwrap_or_else(|_| "512M".into());
+    // The charge per connection is the worst case a peer can make the relay hold; silent
+    // browsers hold far less, so RSS under this budget is still checked below.
+    let budget = std::env::var("SOAK_MAX_MEMORY").unwrap_or_else(|_| {
+        let bytes = (conns + 1_000) * tabcoin_relay::budget::CONN_BASE + (64 << 20);
+        format!("{}M", bytes.div_ceil(1 << 20))
+    });
     let budget_bytes: u64 = {
         let t = budget.trim();
         let (n, m) = match t.chars().last() {

@@ -3,7 +3,8 @@
 //!
 //! What is charged (the worst case is written out in docs/PROTOCOL.md, "Limits"):
 //! - each open TCP connection, HTTP or WebSocket, a fixed [`CONN_BASE`] at accept time (its
-//!   read and header buffers, the WebSocket state, task and channel state);
+//!   read and header buffers, the WebSocket state, task and channel state, and the most the
+//!   core node can hold for it as a peer);
 //! - the bytes a WebSocket peer sent that were read from the socket but not yet delivered as a
 //!   whole message (a large message being assembled);
 //! - the node inbox, carved out once at start ([`Limits::inbox_bytes`]);
@@ -23,11 +24,19 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Charged per open connection at accept time: the HTTP header buffer (at most
+/// What the transport holds per open connection: the HTTP header buffer (at most
 /// [`HTTP_BUF`], freed at the upgrade) or the 8 KiB WebSocket read buffer, the protocol state,
 /// two tasks and a channel. A handshaken idle connection measured 15 KiB (docs/BENCHMARKS.md,
 /// fan-out); what a connection holds beyond that (messages) is charged separately.
-pub const CONN_BASE: usize = 32 * 1024;
+pub const TRANSPORT_BASE: usize = 32 * 1024;
+
+/// Charged per open connection at accept time: [`TRANSPORT_BASE`] plus the most the core
+/// node can hold for the peer ([`PEER_STATE_MAX_BYTES`]: the hashes it knows, the
+/// transactions it announced, its requests), which a peer can fill with ordinary messages.
+/// Every TCP connection is charged alike, since any may become a WebSocket peer.
+///
+/// [`PEER_STATE_MAX_BYTES`]: tabcoin_core::node::PEER_STATE_MAX_BYTES
+pub const CONN_BASE: usize = TRANSPORT_BASE + tabcoin_core::node::PEER_STATE_MAX_BYTES;
 
 /// Largest HTTP/1 read buffer (request line and headers) per connection.
 pub const HTTP_BUF: usize = 16 * 1024;

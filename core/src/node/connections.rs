@@ -58,6 +58,15 @@ impl Node {
         let feeler = outbound && self.feelers.remove(&remote);
         let dialed = outbound.then(|| remote.clone());
         let mut p = Peer::new(outbound, remote, self.now_ms, challenge, feeler);
+        // Secret to the peer (our identity seed), distinct per connection.
+        let salt = crate::hash::sha256d_parts(&[
+            b"tabcoin/peer-salt",
+            &self.config.identity_seed,
+            &challenge,
+        ]);
+        p.set_salt(u64::from_le_bytes(
+            salt.0[..8].try_into().expect("a hash has 32 bytes"),
+        ));
         // A score earned before is not reset by reconnecting: it goes on decaying.
         if let Some((score, at)) = self.scores.remove(&ban_key(&p.remote)) {
             p.score = score;

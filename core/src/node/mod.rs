@@ -32,6 +32,7 @@ pub use crate::addrman::{
 };
 pub use connections::ban_key;
 pub use mining::MiningWait;
+pub use peer::PEER_STATE_MAX_BYTES;
 pub use sync::{MAX_BLOCKS_IN_FLIGHT_SYNC, SYNC_BYTES_IN_FLIGHT};
 pub use types::{DisconnectReason, Event, Input, NodeConfig, NodeStats, Output, PeerId, PeerInfo};
 
@@ -111,8 +112,9 @@ pub const MAX_PENDING_HEADERS_TOTAL: usize = 100_000;
 pub const MAX_ORPHANS: usize = 32;
 /// Rejected transaction ids remembered (not requested again).
 const REJECTED_TXS: usize = 4_096;
-/// Timed-out requests remembered per peer.
-const TIMED_OUT_PER_PEER: usize = 1_024;
+/// Timed-out requests remembered per peer: more than a peer that never answers can earn in
+/// [`TIMED_OUT_MEMORY_MS`] (100 transactions per [`TX_REQUEST_TIMEOUT_MS`], and its blocks).
+const TIMED_OUT_PER_PEER: usize = 512;
 /// Missing bodies considered per download pass.
 const BLOCKS_PER_PASS: usize = 256;
 /// Blocks waiting to be loaded from the store to serve a `getdata`, over all peers (more

@@ -8,13 +8,43 @@ use crate::hash::Hash256;
 use crate::primitives::{BlockHash, BlockHeader, Txid};
 use crate::sig::PublicKey;
 use crate::units::{Height, Work};
-use crate::wire::{Hello, MAX_INV};
+use crate::wire::Hello;
 
-/// Hashes remembered per peer as already known to it.
+/// Hashes remembered per peer as already known to it: at least the last half of this many,
+/// at most all of them (two generations, [`ShortSet`]).
 const KNOWN_PER_PEER: usize = 4_096;
 
+/// Blocks remembered per peer as answered "not found".
+const LACKS_PER_PEER: usize = 1_024;
+
 /// Announced transactions remembered per peer while they wait for a request slot.
-const TX_WAITING_PER_PEER: usize = MAX_INV;
+pub(super) const TX_WAITING_PER_PEER: usize = 512;
+
+/// Heap bytes of one entry of a per-peer `BTreeMap` keyed by a 32-byte hash, at worst: a
+/// B-tree node holds up to 11 entries of 40 bytes plus about 100 bytes of links and may be
+/// only half full; internal nodes add a fraction of that.
+const MAP_ENTRY_MAX_BYTES: usize = 128;
+
+/// Fixed heap of one peer beyond its sets: the remote address, the `hello` (a few short
+/// strings), pending `headers` in hand (bounded across all peers, not per peer:
+/// `MAX_PENDING_HEADERS_TOTAL`) aside.
+const PEER_FIXED_BYTES: usize = 4 * 1024;
+
+/// The most heap one peer's state can hold in the node, in bytes, whatever it sends: its
+/// known hashes (two [`ShortSet`] generations), the blocks it lacks, the transactions it
+/// announced that wait for a request ([`TX_WAITING_PER_PEER`] txids, kept twice: in order
+/// and sorted), and its requests in flight and timed out (B-tree entries). Headers it sent
+/// that do not show more work yet are bounded across all peers instead
+/// (`MAX_PENDING_HEADERS_TOTAL`). A host that serves many peers charges this per connection
+/// (the relay's `--max-memory`); `core/tests/peer_memory.rs` measures it.
+pub const PEER_STATE_MAX_BYTES: usize = ShortSet::max_bytes(KNOWN_PER_PEER)
+    + ShortSet::max_bytes(LACKS_PER_PEER)
+    + 2 * TX_WAITING_PER_PEER * 32
+    + (2 * super::MAX_TXS_IN_FLIGHT_PER_PEER
+        + super::TIMED_OUT_PER_PEER
+        + super::sync::MAX_BLOCKS_IN_FLIGHT_SYNC)
+        * MAP_ENTRY_MAX_BYTES
+    + PEER_FIXED_BYTES;
 
 /// A bounded set that forgets its oldest entries.
 #[derive(Clone, Debug, Default)]
@@ -50,40 +80,207 @@ impl<T: Ord + Copy + Default> RecentSet<T> {
     }
 }
 
-/// Transactions a peer announced that we have not asked it for yet, oldest first, bounded.
+/// The 64-bit short id of a hash: its four 64-bit words folded together, so hashes with
+/// leading zero bytes (block hashes) still differ. Per-peer sets keep short ids rather than
+/// hashes: a collision only means one inventory item is not announced to one peer, and
+/// making a hash collide with a given one costs about 2^64 work.
+fn short_id(h: &[u8; 32]) -> u64 {
+    let mut id = 0u64;
+    for (i, w) in h.chunks_exact(8).enumerate() {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(w);
+        id ^= u64::from_le_bytes(b).rotate_left(i as u32 * 16);
+    }
+    // 0 marks an empty slot.
+    id.max(1)
+}
+
+/// The 32 bytes of a hash of any kind, for [`ShortSet`].
+pub(super) trait HashBytes {
+    fn hash_bytes(&self) -> &[u8; 32];
+}
+
+impl HashBytes for Hash256 {
+    fn hash_bytes(&self) -> &[u8; 32] {
+        self.as_bytes()
+    }
+}
+
+impl HashBytes for BlockHash {
+    fn hash_bytes(&self) -> &[u8; 32] {
+        self.as_bytes()
+    }
+}
+
+/// One generation of short ids: an open-addressing table (linear probing, at most half
+/// full), with no allocation per entry, growing by doubling up to its cap.
+#[derive(Clone, Debug, Default)]
+struct Table {
+    slots: Vec<u64>,
+    len: usize,
+}
+
+impl Table {
+    /// Slots a table of `cap` entries grows to at most.
+    const fn max_slots(cap: usize) -> usize {
+        (2 * cap).next_power_of_two()
+    }
+
+    /// The slot to start probing at; `salt` (secret, per set) keeps a peer from choosing
+    /// ids that pile up in one run of slots.
+    fn start(&self, id: u64, salt: u64) -> usize {
+        let bits = self.slots.len().trailing_zeros();
+        ((id ^ salt).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - bits)) as usize
+    }
+
+    fn contains(&self, id: u64, salt: u64) -> bool {
+        if self.slots.is_empty() {
+            return false;
+        }
+        let mask = self.slots.len() - 1;
+        let mut i = self.start(id, salt);
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                s if s == id => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
+    }
+
+    /// Inserts an id known to be absent, growing first if it would be over half full.
+    fn insert_new(&mut self, id: u64, salt: u64, cap: usize) {
+        if 2 * (self.len + 1) > self.slots.len() {
+            let size = (2 * (self.len + 1))
+                .next_power_of_two()
+                .clamp(16, Self::max_slots(cap));
+            let old = core::mem::replace(&mut self.slots, alloc::vec![0; size]);
+            self.len = 0;
+            for s in old.into_iter().filter(|&s| s != 0) {
+                self.put(s, salt);
+            }
+        }
+        self.put(id, salt);
+    }
+
+    fn put(&mut self, id: u64, salt: u64) {
+        let mask = self.slots.len() - 1;
+        let mut i = self.start(id, salt);
+        while self.slots[i] != 0 {
+            i = (i + 1) & mask;
+        }
+        self.slots[i] = id;
+        self.len += 1;
+    }
+
+    fn clear(&mut self) {
+        self.slots.fill(0);
+        self.len = 0;
+    }
+}
+
+/// A bounded set of recent hashes kept as short ids in two generations: the newest holds up
+/// to half the cap; when full it becomes the old one and the old one is emptied. So the set
+/// remembers at least the last `cap / 2` hashes inserted and at most `cap`, in at most
+/// [`ShortSet::max_bytes`] of heap.
+#[derive(Clone, Debug)]
+pub(super) struct ShortSet {
+    new: Table,
+    old: Table,
+    cap: usize,
+    salt: u64,
+}
+
+impl ShortSet {
+    pub(super) fn new(cap: usize, salt: u64) -> Self {
+        ShortSet {
+            new: Table::default(),
+            old: Table::default(),
+            cap,
+            salt,
+        }
+    }
+
+    /// Heap bytes a set of cap `cap` holds at most.
+    pub(super) const fn max_bytes(cap: usize) -> usize {
+        2 * Table::max_slots(cap / 2) * core::mem::size_of::<u64>()
+    }
+
+    pub(super) fn insert(&mut self, h: impl HashBytes) -> bool {
+        let id = short_id(h.hash_bytes());
+        if self.contains_id(id) {
+            return false;
+        }
+        let gen_cap = (self.cap / 2).max(1);
+        if self.new.len >= gen_cap {
+            core::mem::swap(&mut self.new, &mut self.old);
+            self.new.clear();
+        }
+        self.new.insert_new(id, self.salt, gen_cap);
+        true
+    }
+
+    pub(super) fn contains(&self, h: &impl HashBytes) -> bool {
+        self.contains_id(short_id(h.hash_bytes()))
+    }
+
+    fn contains_id(&self, id: u64) -> bool {
+        self.new.contains(id, self.salt) || self.old.contains(id, self.salt)
+    }
+}
+
+/// Transactions a peer announced that we have not asked it for yet, oldest first, at most
+/// [`TX_WAITING_PER_PEER`] (the oldest is forgotten first). Kept in order and sorted (for
+/// lookups), with no stale entries.
 #[derive(Clone, Debug, Default)]
 pub(super) struct TxWaiting {
-    pub(super) order: VecDeque<Txid>,
-    pub(super) set: BTreeSet<Txid>,
+    order: VecDeque<Txid>,
+    sorted: Vec<Txid>,
 }
 
 impl TxWaiting {
     pub(super) fn push(&mut self, txid: Txid) {
-        if !self.set.insert(txid) {
+        let Err(at) = self.sorted.binary_search(&txid) else {
             return;
+        };
+        if self.order.len() >= TX_WAITING_PER_PEER {
+            if let Some(old) = self.order.pop_front() {
+                if let Ok(i) = self.sorted.binary_search(&old) {
+                    self.sorted.remove(i);
+                }
+            }
+            self.sorted
+                .insert(self.sorted.binary_search(&txid).unwrap_or_else(|i| i), txid);
+        } else {
+            if self.order.is_empty() {
+                self.order.reserve_exact(TX_WAITING_PER_PEER);
+                self.sorted.reserve_exact(TX_WAITING_PER_PEER);
+            }
+            self.sorted.insert(at, txid);
         }
         self.order.push_back(txid);
-        while self.set.len() > TX_WAITING_PER_PEER {
-            match self.order.pop_front() {
-                Some(old) => {
-                    self.set.remove(&old);
-                }
-                None => break,
-            }
-        }
-        // Entries removed out of order leave stale slots behind; compact now and then.
-        if self.order.len() > 2 * TX_WAITING_PER_PEER {
-            let set = &self.set;
-            self.order.retain(|t| set.contains(t));
-        }
     }
 
     pub(super) fn contains(&self, txid: &Txid) -> bool {
-        self.set.contains(txid)
+        self.sorted.binary_search(txid).is_ok()
     }
 
     pub(super) fn remove(&mut self, txid: &Txid) {
-        self.set.remove(txid);
+        if let Ok(i) = self.sorted.binary_search(txid) {
+            self.sorted.remove(i);
+            if let Some(j) = self.order.iter().position(|t| t == txid) {
+                self.order.remove(j);
+            }
+        }
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.order.is_empty()
+    }
+
+    /// Oldest first.
+    pub(super) fn iter(&self) -> impl Iterator<Item = &Txid> {
+        self.order.iter()
     }
 }
 
@@ -109,7 +306,7 @@ pub(super) struct Peer {
     pub(super) last_recv_ms: u64,
     pub(super) ping: Option<(u64, u64)>,
     /// Block and transaction hashes this peer has or was sent.
-    pub(super) known: RecentSet,
+    pub(super) known: ShortSet,
     pub(super) blocks_in_flight: BTreeMap<BlockHash, u64>,
     /// The largest block it delivered lately, decaying (`Node::note_block_size`); starts at
     /// the largest a block may be, so its sync window grows only once it has delivered small
@@ -149,7 +346,7 @@ pub(super) struct Peer {
     /// The most-work header this peer showed us; it has every block up to it.
     pub(super) best_header: Option<BlockHash>,
     /// Blocks it answered "not found" for.
-    pub(super) lacks: RecentSet<BlockHash>,
+    pub(super) lacks: ShortSet,
     /// It sent `sendblocks`: new blocks go to it as `block` messages (push.rs).
     pub(super) push_to: bool,
     /// We sent it `sendblocks`: a block it sends unasked that extends our tip is taken.
@@ -180,7 +377,7 @@ impl Peer {
             score_ms: now_ms,
             last_recv_ms: now_ms,
             ping: None,
-            known: RecentSet::new(KNOWN_PER_PEER),
+            known: ShortSet::new(KNOWN_PER_PEER, 0),
             blocks_in_flight: BTreeMap::new(),
             recent_block_bytes: crate::wire::MAX_MESSAGE_SIZE,
             timed_out: BTreeMap::new(),
@@ -200,10 +397,17 @@ impl Peer {
             unconnecting: 0,
             feeler,
             best_header: None,
-            lacks: RecentSet::new(1_024),
+            lacks: ShortSet::new(LACKS_PER_PEER, 0),
             push_to: false,
             pushes_to_us: false,
         }
+    }
+
+    /// Keys where its sets place ids with a secret of ours, so the peer cannot choose
+    /// announcements that pile up in one run of slots (call before anything is inserted).
+    pub(super) fn set_salt(&mut self, salt: u64) {
+        self.known = ShortSet::new(KNOWN_PER_PEER, salt);
+        self.lacks = ShortSet::new(LACKS_PER_PEER, salt.rotate_left(32));
     }
 
     /// Lets the score fall by one point per [`SCORE_DECAY_MS`](super::SCORE_DECAY_MS)
@@ -236,5 +440,61 @@ impl Peer {
                 .and_then(|h| h.dialed.as_deref())
                 .unwrap_or("")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(i: u32) -> Hash256 {
+        // Like a block hash: leading zero bytes, the rest varies.
+        let mut b = [0u8; 32];
+        b[24..28].copy_from_slice(&i.to_le_bytes());
+        b[28..].copy_from_slice(&i.wrapping_mul(2_654_435_761).to_le_bytes());
+        Hash256(b)
+    }
+
+    #[test]
+    fn a_short_set_remembers_at_least_the_last_half_of_its_cap_and_no_more_than_it() {
+        let mut s = ShortSet::new(64, 7);
+        for i in 0..1_000 {
+            assert!(s.insert(h(i)), "{i} was new");
+            assert!(!s.insert(h(i)), "{i} is known");
+        }
+        assert!((1_000 - 32..1_000).all(|i| s.contains(&h(i))));
+        assert!((0..1_000 - 64).all(|i| !s.contains(&h(i))));
+        assert!(s.new.slots.len() <= Table::max_slots(32));
+        assert!(s.old.slots.len() <= Table::max_slots(32));
+        assert_eq!(ShortSet::max_bytes(64), 2 * 64 * 8);
+    }
+
+    #[test]
+    fn short_ids_use_every_word_of_the_hash() {
+        let mut a = [0u8; 32];
+        a[31] = 1;
+        let mut b = [0u8; 32];
+        b[0] = 1;
+        assert_ne!(short_id(&a), short_id(&b));
+        assert_ne!(short_id(&a), short_id(&[0; 32]));
+        assert_ne!(short_id(&[0; 32]), 0, "0 marks an empty slot");
+    }
+
+    #[test]
+    fn tx_waiting_keeps_the_newest_in_order_within_its_cap() {
+        let t = |i: u32| Txid::from_bytes(*h(i).as_bytes());
+        let mut w = TxWaiting::default();
+        for i in 0..(TX_WAITING_PER_PEER as u32 + 10) {
+            w.push(t(i));
+            w.push(t(i));
+        }
+        assert_eq!(w.iter().count(), TX_WAITING_PER_PEER);
+        assert!(!w.contains(&t(9)) && w.contains(&t(10)));
+        assert_eq!(w.iter().next(), Some(&t(10)));
+        w.remove(&t(11));
+        assert!(!w.contains(&t(11)));
+        assert_eq!(w.iter().count(), TX_WAITING_PER_PEER - 1);
+        assert!(w.order.capacity() <= TX_WAITING_PER_PEER);
+        assert!(w.sorted.capacity() <= TX_WAITING_PER_PEER);
     }
 }

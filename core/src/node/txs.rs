@@ -88,17 +88,14 @@ impl Node {
             return;
         };
         let free = MAX_TXS_IN_FLIGHT_PER_PEER.saturating_sub(p.txs_in_flight.len());
-        if free == 0 || p.tx_waiting.set.is_empty() {
+        if free == 0 || p.tx_waiting.is_empty() {
             return;
         }
         let mut ask = Vec::new();
         let mut stale = Vec::new();
-        for t in &p.tx_waiting.order {
+        for t in p.tx_waiting.iter() {
             if ask.len() >= free {
                 break;
-            }
-            if !p.tx_waiting.contains(t) {
-                continue;
             }
             if self.tx_unwanted(t) {
                 stale.push(*t);
