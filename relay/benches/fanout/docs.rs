@@ -21,7 +21,8 @@ pub(crate) fn how_measured(f: Option<&FanoutResults>, i: Option<&IdleResults>) -
     s.push_str(
         "- **Servers.** The relay is the `tabcoin-relay` binary built for the bench, run as its own process: \
          `--network test --in-memory --listen 127.0.0.1:0 --max-per-ip 100000 --max-connections 20000 \
-         --messages-per-sec 100000` (`RUST_LOG=warn`). The baseline is a bare tokio-tungstenite 0.29 server \
+         --max-memory 8G --messages-per-sec 100000` (`RUST_LOG=warn`; the memory budget is raised because the default \
+         512 MiB, charged at each connection's worst case, admits about 1,900 connections and the bench holds 10,000). The baseline is a bare tokio-tungstenite 0.29 server \
          (the version axum uses) in its own process — this bench executable started with `--bare-server`: \
          default WebSocket settings but the message size limit, a multi-threaded tokio runtime like the relay's, \
          and a `broadcast` channel: a binary message from one client is written to every other client, \

@@ -61,6 +61,10 @@ impl Server {
                 "100000",
                 "--max-connections",
                 "20000",
+                // The default 512 MiB budget charges each connection its worst case (transport
+                // and the core's per-peer state) and admits about 1,900: the bench holds 10,000.
+                "--max-memory",
+                "8G",
                 "--messages-per-sec",
                 "100000",
             ],
