@@ -41,10 +41,10 @@ if [[ -f relay/benches/memory.rs ]]; then section "cargo bench -p tabcoin-relay 
 # examples, in release — generates its chain under web/bench-data/ and starts and stops its
 # own relays on 127.0.0.1. BENCH_QUICK=1 makes it short; BENCH_NO_DOC=1 leaves the doc alone.
 shopt -s nullglob
-browser_benches=(tests/bench/*.mjs)
+browser_benches=(tests/bench/*.bench.mjs)
 shopt -u nullglob
 if [[ -d wasm && ${#browser_benches[@]} -gt 0 ]]; then
-  section "browser benchmarks (tests/bench/*.mjs)"
+  section "browser benchmarks (tests/bench/*.bench.mjs)"
   ensure_chromium
   ensure_node_modules
   bash scripts/build-web.sh

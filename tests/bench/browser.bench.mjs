@@ -21,15 +21,14 @@
 //
 // Not named *.test.mjs: `node --test` must not pick it up (timings belong in benchmarks).
 
-import { spawn, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
+import { ROOT, startRelayProcess, stopProcess as stopChild, summariseProfile } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const QUICK = process.env.BENCH_QUICK === '1';
 const CHAIN_BLOCKS = 2000;
 /** P7's signature-heavy chain: this many blocks of this many payments each (`make_chain --payments`). */
@@ -123,42 +122,12 @@ function nativeRate(bin, secs, headerHex) {
   return out.hashes / out.seconds;
 }
 
-async function startRelay(dataDir, logFile, extra = []) {
-  const bin = path.join(ROOT, 'target', 'release', 'tabcoin-relay');
+function startRelay(dataDir, logFile, extra = []) {
   const args = ['--network', 'test', '--data-dir', dataDir, '--web-dir', path.join(ROOT, 'web'), '--listen', '127.0.0.1:0', ...extra];
-  const child = spawn(bin, args, { cwd: ROOT, env: { ...process.env, RUST_LOG: process.env.BENCH_RELAY_LOG || RELAY_LOG }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const out = createWriteStream(logFile);
-  child.stderr.pipe(out);
-  const url = await new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`the relay did not say where it listens within 30 s (log: ${logFile})`)), 30_000);
-    child.stdout.on('data', (d) => {
-      out.write(d);
-      buf += d.toString();
-      const m = buf.match(/open (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the relay exited with ${code} before listening (log: ${logFile})`));
-    });
-  });
-  return { child, url, pid: child.pid };
+  return startRelayProcess({ bin: path.join(ROOT, 'target', 'release', 'tabcoin-relay'), args, logFile, rustLog: process.env.BENCH_RELAY_LOG || RELAY_LOG, children });
 }
 
-async function stopProcess(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await done;
-  clearTimeout(t);
-  children.delete(child);
-}
+const stopProcess = (child) => stopChild(child, { children });
 
 /** Why the relay closed connections, from its log: reason → count. */
 function closeReasons(logFile) {
@@ -251,37 +220,6 @@ function loadMeter() {
   };
 }
 
-/**
- * A CPU profile (`Profiler.stop`) boiled down: ms of self time by kind — idle, the browser's
- * own work outside JS and wasm ("program": IPC, IndexedDB and WebSocket plumbing, rendering),
- * garbage collection, wasm, JS — and the functions with the most self time.
- */
-function summariseProfile(profile) {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i];
-    self.set(id, (self.get(id) || 0) + (profile.timeDeltas[i] || 0) / 1000);
-  }
-  const kinds = { idle: 0, program: 0, gc: 0, wasm: 0, js: 0 };
-  const fns = new Map();
-  for (const [id, ms] of self) {
-    const { functionName, url } = byId.get(id).callFrame;
-    let kind = 'js';
-    if (functionName === '(idle)') kind = 'idle';
-    else if (functionName === '(program)') kind = 'program';
-    else if (functionName === '(garbage collector)') kind = 'gc';
-    else if (url.startsWith('wasm://') || url.endsWith('.wasm')) kind = 'wasm';
-    kinds[kind] += ms;
-    if (kind === 'js' || kind === 'wasm') {
-      const key = `${kind}:${functionName || '(anonymous)'}${kind === 'js' ? ` ${url.split('/').pop()}` : ''}`;
-      fns.set(key, (fns.get(key) || 0) + ms);
-    }
-  }
-  const round = (x) => Math.round(x * 10) / 10;
-  const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 25).map(([k, ms]) => [k, round(ms)]);
-  return { kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, round(v)])), top };
-}
 
 // ---- the machine --------------------------------------------------------------------------------
 

@@ -11,14 +11,12 @@
 //
 // Loopback only; the relay and Chromium it starts are stopped at the end. Not named *.test.mjs.
 
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { ROOT, startRelayProcess, stopProcess as stopChild } from './lib.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const CACHE = path.join(ROOT, 'target', 'membench');
 const WEB = process.env.MEMBENCH_WEB_DIR || path.join(ROOT, 'web');
@@ -57,42 +55,12 @@ function chains() {
     });
 }
 
-async function startRelay(dataDir, logFile) {
-  const bin = path.join(ROOT, 'target', 'release', 'tabcoin-relay');
+function startRelay(dataDir, logFile) {
   const args = ['--network', 'test', '--data-dir', dataDir, '--web-dir', WEB, '--listen', '127.0.0.1:0', '--messages-per-sec', '100000'];
-  const child = spawn(bin, args, { cwd: ROOT, env: { ...process.env, RUST_LOG: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'] });
-  children.add(child);
-  const out = createWriteStream(logFile);
-  child.stderr.pipe(out);
-  const url = await new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => reject(new Error(`the relay did not say where it listens within 60 s (log: ${logFile})`)), 60_000);
-    child.stdout.on('data', (d) => {
-      out.write(d);
-      buf += d.toString();
-      const m = buf.match(/open (http:\/\/127\.0\.0\.1:\d+)\//);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]);
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`the relay exited with ${code} before listening (log: ${logFile})`));
-    });
-  });
-  return { child, url };
+  return startRelayProcess({ bin: path.join(ROOT, 'target', 'release', 'tabcoin-relay'), args, logFile, timeoutMs: 60_000, children });
 }
 
-async function stopProcess(child) {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = new Promise((r) => child.once('exit', r));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 30_000);
-  await done;
-  clearTimeout(t);
-  children.delete(child);
-}
+const stopProcess = (child) => stopChild(child, { graceMs: 30_000, children });
 
 /** Waits until `url`/api/status reports `height` (the relay has loaded its store). */
 async function waitHeight(url, height) {

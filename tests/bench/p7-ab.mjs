@@ -20,6 +20,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { summariseProfile } from './lib.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DATA = process.env.DATA;
@@ -49,32 +50,6 @@ async function startRelay(side, name) {
     });
     child.on('exit', (c) => rej(new Error(`relay exit ${c}`)));
   });
-}
-function summariseProfile(profile) {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
-  const self = new Map();
-  for (let i = 0; i < profile.samples.length; i++) {
-    const id = profile.samples[i];
-    self.set(id, (self.get(id) || 0) + (profile.timeDeltas[i] || 0) / 1000);
-  }
-  const kinds = { idle: 0, program: 0, gc: 0, wasm: 0, js: 0 };
-  const fns = new Map();
-  for (const [id, ms] of self) {
-    const { functionName, url } = byId.get(id).callFrame;
-    let kind = 'js';
-    if (functionName === '(idle)') kind = 'idle';
-    else if (functionName === '(program)') kind = 'program';
-    else if (functionName === '(garbage collector)') kind = 'gc';
-    else if (url.startsWith('wasm://') || url.endsWith('.wasm')) kind = 'wasm';
-    kinds[kind] += ms;
-    if (kind === 'js' || kind === 'wasm') {
-      const key = `${kind}:${functionName || '(anonymous)'}${kind === 'js' ? ` ${url.split('/').pop()}` : ''}`;
-      fns.set(key, (fns.get(key) || 0) + ms);
-    }
-  }
-  const round = (x) => Math.round(x * 10) / 10;
-  const top = [...fns].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k, ms]) => [k, round(ms)]);
-  return { kinds: Object.fromEntries(Object.entries(kinds).map(([k, v]) => [k, round(v)])), top };
 }
 
 
@@ -119,7 +94,7 @@ if (process.env.PROFILE) {
     const ws = `${relays[k].url.replace(/^http/, 'ws')}/ws`;
     const m = await pages[k].evaluate(([ws, h]) => window.bench.sync(ws, h, 120000, false), [ws, HEIGHT]);
     const { profile } = await cdp.send('Profiler.stop');
-    const sum = summariseProfile(profile);
+    const sum = summariseProfile(profile, 40);
     console.log(`profile ${k}: tip ${m.tip.toFixed(0)} stored ${m.stored.toFixed(0)}`, JSON.stringify(sum.kinds));
     for (const [f, ms] of sum.top) console.log(`   ${ms}\t${f}`);
   }
