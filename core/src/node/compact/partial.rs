@@ -1,33 +1,15 @@
-//! Compact block relay (`docs/PROTOCOL.md` §7.5). A peer that asked for pushes and set
-//! [`FEATURE_COMPACT`] gets each new block as a `cmpctblock`: the header, a nonce, a short id
-//! per transaction and the coinbase in full. It rebuilds the block from its pool, asks for
-//! what it lacks with `getblocktxn`, and falls back to the whole block (`getdata`) when ids
-//! collide, the rebuilt block does not match its header, or the answer does not come.
-//!
-//! Short ids are keyed per block and per sender: the key hashes the header and a nonce the
-//! sender draws, so an attacker who wants two transactions to collide must grind for each
-//! block and each sender, and a collision one sender's nonce produces is not in another's.
+//! Rebuilding a block from a compact block: short ids, the partial block and why a
+//! rebuild fails (no node state here: `super` keeps the partials and talks to peers).
 
-use alloc::collections::{BTreeMap, VecDeque};
-use alloc::sync::Arc;
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::fmt;
 
 use crate::encode::Encode;
 use crate::hash::sha256d_parts;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
-use crate::wire::{
-    CompactBlock, FEATURE_COMPACT, InvItem, Message, PrefilledTx, SHORT_ID_LEN, ShortId,
-};
+use crate::wire::{CompactBlock, PrefilledTx, SHORT_ID_LEN, ShortId};
 
-use super::{Node, Offence, PeerId};
-
-/// A `getblocktxn` not answered within this is given up and the whole block is asked for.
-pub const BLOCKTXN_TIMEOUT_MS: u64 = 5_000;
-/// Blocks remembered per peer as answered in compact form.
-const SERVED_PER_PEER: usize = 8;
-/// Compact blocks kept encoded for pushing (a new block goes to every pushed-to peer).
-const ENCODED_COMPACT_CACHE: usize = 4;
 const SHORT_ID_TAG: &[u8] = b"tabcoin/shortid/v1";
 
 /// The key of a compact block's short ids: its header and the sender's nonce.
@@ -213,6 +195,15 @@ impl Partial {
         self.header.hash()
     }
 
+    /// The bytes it holds: its transactions' encoded sizes and its slot tables. What the
+    /// node counts against `MAX_PARTIAL_BYTES`.
+    pub fn held_bytes(&self) -> usize {
+        let tables = self.slots.capacity() * core::mem::size_of::<Option<Transaction>>()
+            + self.ids.capacity() * core::mem::size_of::<Option<ShortId>>();
+        let txs: usize = self.slots.iter().flatten().map(|t| t.encoded_len()).sum();
+        tables + txs
+    }
+
     /// Indexes still missing, increasing.
     pub fn missing(&self) -> Vec<u32> {
         self.slots
@@ -261,250 +252,6 @@ impl Partial {
             return Err(CompactError::MerkleMismatch);
         }
         Ok(block)
-    }
-}
-
-/// What the node keeps for compact relay.
-#[derive(Debug, Default)]
-pub(super) struct CompactState {
-    /// The block each peer's compact block is being rebuilt into, and when we asked for
-    /// its missing transactions (one per peer: a new one replaces it).
-    partials: BTreeMap<PeerId, (Partial, u64)>,
-    /// Recently pushed compact blocks, encoded once.
-    encoded: VecDeque<(BlockHash, Arc<[u8]>)>,
-    /// Blocks answered to a `getdata` as compact blocks, per peer: a second `getdata` for
-    /// one of them (a fallback) is answered with the whole block.
-    served: BTreeMap<PeerId, VecDeque<BlockHash>>,
-    /// Blocks fetched whole because a compact block could not be rebuilt.
-    pub(super) fallbacks: u64,
-    /// Blocks rebuilt from compact blocks.
-    pub(super) rebuilt: u64,
-}
-
-impl Node {
-    /// Whether `peer` negotiated compact blocks.
-    fn speaks_compact(&self, peer: PeerId) -> bool {
-        self.peers
-            .get(&peer)
-            .is_some_and(|p| p.features & FEATURE_COMPACT != 0)
-    }
-
-    /// Answers a `getdata` for our tip block with a compact block, the first time `peer`
-    /// asks for it, if it speaks them; false (serve it whole) otherwise. A peer whose
-    /// rebuild failed asks again and gets the whole block.
-    pub(super) fn serve_compact(&mut self, peer: PeerId, hash: &BlockHash) -> bool {
-        if *hash != self.chain.tip().hash || !self.speaks_compact(peer) {
-            return false;
-        }
-        let served = self.compact.served.entry(peer).or_default();
-        if served.contains(hash) {
-            return false;
-        }
-        if served.len() >= SERVED_PER_PEER {
-            served.pop_front();
-        }
-        served.push_back(*hash);
-        self.push_compact(peer, hash)
-    }
-
-    /// Pushes block `hash` to `peer` as a compact block if it speaks them; false otherwise
-    /// (or if we lack the body), so the caller pushes the whole block.
-    pub(super) fn push_compact(&mut self, peer: PeerId, hash: &BlockHash) -> bool {
-        if !self.speaks_compact(peer) {
-            return false;
-        }
-        let cached = self
-            .compact
-            .encoded
-            .iter()
-            .find(|(h, _)| h == hash)
-            .map(|(_, b)| b.clone());
-        let bytes = match cached {
-            Some(b) => b,
-            None => {
-                let nonce = self.rng.next();
-                let Some(block) = self.chain.block(hash) else {
-                    return false;
-                };
-                let bytes: Arc<[u8]> =
-                    Arc::from(Message::CmpctBlock(compact_of(block, nonce)).encode());
-                if self.compact.encoded.len() >= ENCODED_COMPACT_CACHE {
-                    self.compact.encoded.pop_front();
-                }
-                self.compact.encoded.push_back((*hash, bytes.clone()));
-                bytes
-            }
-        };
-        self.stats.blocks_sent += 1;
-        self.send_bytes(peer, bytes);
-        self.peer_has_block(peer, hash);
-        true
-    }
-
-    /// A compact block, pushed by a peer we asked for pushes or answering our `getdata`;
-    /// only from a peer that speaks them. Taken only if it extends our tip; a requested one
-    /// that does not is asked for again (and comes whole).
-    pub(super) fn on_cmpctblock(&mut self, peer: PeerId, cb: CompactBlock) {
-        let hash = cb.header.hash();
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        let requested = p.blocks_in_flight.remove(&hash).is_some();
-        if !(requested || p.pushes_to_us) || p.features & FEATURE_COMPACT == 0 {
-            self.offence(peer, Offence::UnsolicitedBlock(hash));
-            return;
-        }
-        if let Err(e) = crate::validation::check_header(&cb.header, self.chain.params()) {
-            self.offence(peer, Offence::BadCompactBlock(alloc::format!("{e}")));
-            return;
-        }
-        p.known.insert(hash.to_hash());
-        p.known.insert(cb.header.prev.to_hash());
-        self.peer_has_block(peer, &cb.header.prev);
-        if self.chain.has_block(&hash) {
-            self.peer_has_block(peer, &hash);
-            return;
-        }
-        if cb.header.prev != self.chain.tip().hash {
-            if requested {
-                self.fetch_whole(peer, hash);
-            } else if self.chain.entry(&cb.header.prev).is_some() {
-                // A push on another branch whose parent we know: its header shows the
-                // branch's work at once (if that beats ours, its bodies are fetched), where
-                // a `getheaders` would wait for its interval (issue 15: two miners racing).
-                self.on_headers(peer, alloc::vec![cb.header]);
-            } else {
-                self.request_headers(peer, false);
-            }
-            return;
-        }
-        let max = self.chain.params().max_block_txs;
-        let started = Partial::start(&cb, max, self.mempool.txs());
-        match started {
-            Err(e) if e.malformed() => {
-                self.offence(peer, Offence::BadCompactBlock(alloc::format!("{e}")));
-            }
-            Err(_) => self.fetch_whole(peer, hash),
-            Ok(partial) => {
-                let missing = partial.missing();
-                if missing.is_empty() {
-                    self.finish_compact(peer, partial);
-                } else {
-                    self.compact.partials.insert(peer, (partial, self.now_ms));
-                    self.send(
-                        peer,
-                        &Message::GetBlockTxn {
-                            block: hash,
-                            indexes: missing,
-                        },
-                    );
-                }
-            }
-        }
-    }
-
-    /// Serves the transactions of a recent block we hold in memory; `notfound` otherwise.
-    pub(super) fn on_getblocktxn(&mut self, peer: PeerId, block: BlockHash, indexes: Vec<u32>) {
-        if indexes.windows(2).any(|w| w[0] >= w[1]) {
-            self.offence(peer, Offence::BadGetBlockTxn(block));
-            return;
-        }
-        let Some(b) = self.chain.block(&block) else {
-            self.send(peer, &Message::NotFound(alloc::vec![InvItem::block(block)]));
-            return;
-        };
-        if indexes.last().is_some_and(|&i| i as usize >= b.txs.len()) {
-            self.offence(peer, Offence::BadGetBlockTxn(block));
-            return;
-        }
-        let txs = indexes.iter().map(|&i| b.txs[i as usize].clone()).collect();
-        self.send(peer, &Message::BlockTxn { block, txs });
-    }
-
-    /// The transactions a `getblocktxn` of ours asked for.
-    pub(super) fn on_blocktxn(&mut self, peer: PeerId, block: BlockHash, txs: Vec<Transaction>) {
-        let pending = self
-            .compact
-            .partials
-            .get(&peer)
-            .is_some_and(|(p, _)| p.hash() == block);
-        if !pending {
-            self.offence(peer, Offence::WrongBlockTxn(block));
-            return;
-        }
-        let (mut partial, _) = self
-            .compact
-            .partials
-            .remove(&peer)
-            .expect("checked just above");
-        match partial.fill(txs) {
-            Ok(()) => self.finish_compact(peer, partial),
-            Err(_) => {
-                self.offence(peer, Offence::WrongBlockTxn(block));
-                self.fetch_whole(peer, block);
-            }
-        }
-    }
-
-    fn finish_compact(&mut self, peer: PeerId, partial: Partial) {
-        let hash = partial.hash();
-        match partial.finish() {
-            Ok(block) => {
-                self.compact.rebuilt += 1;
-                self.stats.blocks_received += 1;
-                if let Some(p) = self.peers.get_mut(&peer) {
-                    p.stalls = 0;
-                }
-                self.process_block(Some(peer), block);
-                self.peer_has_block(peer, &hash);
-                self.request_blocks();
-            }
-            Err(_) => self.fetch_whole(peer, hash),
-        }
-    }
-
-    /// Asks `peer` for the whole block: the normal request, with its timeout and penalty.
-    fn fetch_whole(&mut self, peer: PeerId, hash: BlockHash) {
-        if self.chain.has_block(&hash) {
-            return;
-        }
-        self.compact.fallbacks += 1;
-        let now = self.now_ms;
-        let Some(p) = self.peers.get_mut(&peer) else {
-            return;
-        };
-        p.blocks_in_flight.insert(hash, now);
-        self.send(peer, &Message::GetData(alloc::vec![InvItem::block(hash)]));
-    }
-
-    /// At each tick: unanswered `getblocktxn` fall back to the whole block; partials of
-    /// closed connections or of blocks we have are dropped.
-    pub(super) fn compact_tick(&mut self) {
-        let now = self.now_ms;
-        let peers = &self.peers;
-        self.compact.served.retain(|p, _| peers.contains_key(p));
-        let mut late = Vec::new();
-        let peers = &self.peers;
-        let chain = &self.chain;
-        self.compact.partials.retain(|&peer, (partial, at)| {
-            if !peers.contains_key(&peer) || chain.has_block(&partial.hash()) {
-                return false;
-            }
-            if now >= *at + BLOCKTXN_TIMEOUT_MS {
-                late.push((peer, partial.hash()));
-                return false;
-            }
-            true
-        });
-        for (peer, hash) in late {
-            self.fetch_whole(peer, hash);
-        }
-    }
-
-    /// Blocks rebuilt from compact blocks, and compact blocks that fell back to the whole
-    /// block.
-    pub fn compact_counts(&self) -> (u64, u64) {
-        (self.compact.rebuilt, self.compact.fallbacks)
     }
 }
 
