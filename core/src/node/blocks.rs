@@ -317,7 +317,7 @@ impl Node {
                 continue;
             }
             let bytes = match item.id() {
-                // Our new tip goes in compact form to a peer that speaks it (compact.rs).
+                // Our new tip goes in compact form to a peer that speaks it (compact/).
                 InvId::Block(hash)
                     if blocks < MAX_BLOCKS_PER_GETDATA && self.serve_compact(peer, &hash) =>
                 {

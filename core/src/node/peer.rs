@@ -35,7 +35,8 @@ const PEER_FIXED_BYTES: usize = 4 * 1024;
 /// announced that wait for a request ([`TX_WAITING_PER_PEER`] txids, kept twice: in order
 /// and sorted), and its requests in flight and timed out (B-tree entries). Headers it sent
 /// that do not show more work yet are bounded across all peers instead
-/// (`MAX_PENDING_HEADERS_TOTAL`). A host that serves many peers charges this per connection
+/// (`MAX_PENDING_HEADERS_TOTAL`), as are blocks being rebuilt from its compact blocks
+/// (`compact::MAX_PARTIAL_BYTES`). A host that serves many peers charges this per connection
 /// (the relay's `--max-memory`); `core/tests/peer_memory.rs` measures it.
 pub const PEER_STATE_MAX_BYTES: usize = ShortSet::max_bytes(KNOWN_PER_PEER)
     + ShortSet::max_bytes(LACKS_PER_PEER)

@@ -62,7 +62,7 @@ impl Node {
     }
 
     /// Sends block `hash` to `peer` unasked: as a compact block if it speaks them
-    /// (`compact.rs`), else whole (the shared encoding); false if we have no body.
+    /// (`compact/`), else whole (the shared encoding); false if we have no body.
     pub(super) fn push_block(&mut self, peer: PeerId, hash: &BlockHash) -> bool {
         if self.push_compact(peer, hash) {
             return true;

@@ -32,7 +32,7 @@ const ENCODED_COMPACT_CACHE: usize = 4;
 /// encoded sizes and their slot tables, [`Partial::held_bytes`]): room for a few full blocks
 /// at once. A compact block whose partial would not fit is not rebuilt: the whole block is
 /// asked for. Per-connection charges (`PEER_STATE_MAX_BYTES`) need not include partials.
-pub const MAX_PARTIAL_BYTES: usize = 4 << 20;
+pub const MAX_PARTIAL_BYTES: usize = 8 << 20;
 /// Other peers remembered per block being rebuilt as having sent the same compact block:
 /// if the rebuild fails, the first of them still connected is asked for the whole block.
 const OTHER_SENDERS: usize = 4;
@@ -415,6 +415,22 @@ mod tests {
 
     fn asked_whole(node: &Node, peer: PeerId, hash: &BlockHash) -> bool {
         node.peers[&peer].blocks_in_flight.contains_key(hash)
+    }
+
+    /// The budget holds the partials of three of the largest blocks a peer may send.
+    #[test]
+    fn a_full_block_fits_the_budget() {
+        for p in [Params::main(), Params::test()] {
+            let tables = p.max_block_txs
+                * (core::mem::size_of::<Option<Transaction>>()
+                    + core::mem::size_of::<Option<ShortId>>());
+            let most = tables + p.max_block_size;
+            assert!(
+                most <= MAX_PARTIAL_BYTES / 2,
+                "{tables} + {}",
+                p.max_block_size
+            );
+        }
     }
 
     /// Issue 12: every peer sending the same real block as a compact block with one
