@@ -72,6 +72,14 @@ describe('the page says only what is true', { timeout: 600_000 }, () => {
     for (const p of Object.values(proxies)) await p.close();
   });
 
+  test('the storage line names no block range while the chain holds only genesis', { timeout: 60_000 }, async () => {
+    const { A } = tabs;
+    assert.equal(await A.page.evaluate(() => window.tabcoin.node.status().height), 0, 'the relays start a fresh chain');
+    await waitFor(async () => ((await A.page.locator('#storage-kept').textContent()) || '').trim() !== '', { timeout: 10_000, message: 'A: storage line shown' });
+    const line = (await A.page.locator('#storage-kept').textContent()).trim();
+    assert.match(line, /^keeps no blocks yet \(0\.0 MB of [0-9.]+ [MG]B\)$/, `storage line at height 0: ${line}`);
+  });
+
   test('when mining stops, the hashrate reads 0 beside "Idle", never the last rate', { timeout: 120_000 }, async () => {
     const { A } = tabs;
     // Every state the page shows is checked after each change of the pill or the hashrate
@@ -101,6 +109,9 @@ describe('the page says only what is true', { timeout: 600_000 }, () => {
     assert.deepEqual(stale, [], `the page showed a rate beside Idle (the rate while mining was ${running})`);
     assert.equal((await A.page.locator('#mining-state').textContent()).trim(), 'Idle');
     assert.equal(await testIdText(A.page, 'mining-hashrate'), '0 H/s');
+    // Blocks were mined: the storage line now names the range it keeps.
+    const height = await A.page.evaluate(() => window.tabcoin.node.status().height);
+    await waitFor(async () => /^keeps blocks 1\.\.[0-9,]+ \(/.test(((await A.page.locator('#storage-kept').textContent()) || '').trim()), { timeout: 10_000, message: `A: storage line names blocks 1..${height}` });
   });
 
   test('the balances stay on one line inside their box at every width the page supports (PENDING did wrap mid-number)', { timeout: 180_000 }, async () => {

@@ -132,6 +132,7 @@ function keptLine(st) {
   if (!p) return '';
   if (p.budget === null || p.budget === undefined) return 'keeps every block';
   const from = Math.max(1, Number(p.keptFrom) || 0);
+  if (!(st.height >= from)) return `keeps no blocks yet (${fmtMB(p.keptBytes)} of ${fmtMB(p.budget)})`;
   return `keeps blocks ${fmtInt(from)}..${fmtInt(st.height)} (${fmtMB(p.keptBytes)} of ${fmtMB(p.budget)})`;
 }
 
