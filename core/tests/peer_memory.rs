@@ -6,12 +6,11 @@
 //! per connection (`--max-memory`). The old ordered sets and queues measured 687 KB here.
 //! `-- --nocapture` prints the figure. No timing.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // a counting allocator is unsafe by nature
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod counting_alloc;
 
 mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 
 use common::MINUTE;
 use tabcoin_core::encode::Encode;
@@ -21,23 +20,6 @@ use tabcoin_core::primitives::{BlockHash, Txid};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::wire::{InvItem, MAX_INV, Message, NodeKind};
-
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::SeqCst);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::SeqCst);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
 
 /// Distinct, never-valid 32-byte ids: `tag` keeps the kinds apart; the id words differ in
 /// every 64-bit word, as real hashes do.
@@ -66,7 +48,7 @@ fn one_peers_state_stays_within_its_bound_in_bytes() {
             r
         })
         .collect();
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = counting_alloc::live();
     let mut conns = Vec::new();
     for (k, &raw) in raws.iter().enumerate() {
         let addr = format!("10.{k}.0.1");
@@ -99,7 +81,7 @@ fn one_peers_state_stays_within_its_bound_in_bytes() {
         open, PEERS as usize,
         "a peer was dropped; the bound is not exercised"
     );
-    let grown = LIVE.load(Ordering::SeqCst) - before;
+    let grown = counting_alloc::live() - before;
     let per_peer = grown / PEERS as isize;
     println!(
         "peer state: {per_peer} heap bytes per peer filled to every cap (bound {PEER_STATE_MAX_BYTES})"

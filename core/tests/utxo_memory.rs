@@ -4,38 +4,20 @@
 //! test says when the representation changes for better or worse; it is no timing.
 //! Both figures run in one test because the counter is process-wide.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // a counting allocator is unsafe by nature
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
+mod counting_alloc;
 
 use tabcoin_core::primitives::{OutPoint, TxOut, Txid};
 use tabcoin_core::sig::PublicKey;
 use tabcoin_core::units::{Amount, Height};
 use tabcoin_core::utxo::{Coin, UtxoSet};
 
-struct Counting;
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        LIVE.fetch_add(l.size() as isize, Ordering::SeqCst);
-        unsafe { System.alloc(l) }
-    }
-    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        LIVE.fetch_sub(l.size() as isize, Ordering::SeqCst);
-        unsafe { System.dealloc(p, l) }
-    }
-}
-
-#[global_allocator]
-static A: Counting = Counting;
-
 /// Heap bytes per coin after inserting `N` coins one by one; coin `i` is locked to
 /// `key(i)`. One test at a time: the counter is process-wide.
 fn per_coin(key: impl Fn(u32) -> [u8; 32]) -> f64 {
     const N: u32 = 100_000;
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = counting_alloc::live();
     let mut set = UtxoSet::new();
     for i in 0..N {
         let mut txid = [0u8; 32];
@@ -56,7 +38,7 @@ fn per_coin(key: impl Fn(u32) -> [u8; 32]) -> f64 {
             },
         );
     }
-    let per_coin = (LIVE.load(Ordering::SeqCst) - before) as f64 / f64::from(N);
+    let per_coin = (counting_alloc::live() - before) as f64 / f64::from(N);
     assert_eq!(set.len(), N as usize);
     drop(set);
     per_coin

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use common::{ClientOptions, NodeClient, RawClient};
 use tabcoin_core::encode::Encode;
@@ -125,48 +125,20 @@ async fn soak() {
     eprintln!("soak: {conns} connections, {secs} s, budget {budget}");
 
     // The relay.
-    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../web");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tabcoin-relay"))
-        .args([
-            "--network",
-            "test",
-            "--in-memory",
-            "--listen",
-            "127.0.0.1:0",
-            "--web-dir",
-            web,
+    let (mut child, pid, addr) = common::spawn_relay_binary(
+        env!("CARGO_BIN_EXE_tabcoin-relay"),
+        &[
             "--max-memory",
             &budget,
             "--max-per-ip",
             "300",
             "--max-http-per-ip",
             "300",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the relay");
-    let pid = child.id().expect("pid");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let addr: SocketAddr = loop {
-        let line = lines
-            .next_line()
-            .await
-            .expect("relay output")
-            .expect("the relay printed its address");
-        if let Some(rest) = line.split("open http://").nth(1) {
-            break rest
-                .trim_end_matches(['/', ' ', '\n'])
-                .split('/')
-                .next()
-                .unwrap()
-                .parse()
-                .expect("address");
-        }
-    };
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ],
+        // A bound, not a figure: the relay prints its address at once.
+        Duration::from_secs(120),
+    )
+    .await;
     let url = format!("ws://{addr}/ws");
     let rss_start = rss_kib(pid);
 

@@ -8,10 +8,8 @@
 
 mod common;
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
-
-use tokio::io::AsyncBufReadExt;
 
 use common::RawClient;
 use tabcoin_core::primitives::{BlockHash, Txid};
@@ -62,46 +60,8 @@ async fn settled(c: &mut RawClient, nonce: u64) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn announcements_grow_the_relay_by_less_than_its_charge_per_connection() {
-    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../web");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_tabcoin-relay"))
-        .args([
-            "--network",
-            "test",
-            "--in-memory",
-            "--listen",
-            "127.0.0.1:0",
-            "--web-dir",
-            web,
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the relay");
-    let pid = child.id().expect("pid");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut lines = tokio::io::BufReader::new(stdout).lines();
-    let addr: SocketAddr = tokio::time::timeout(WAIT, async {
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .expect("relay output")
-                .expect("the relay printed its address");
-            if let Some(rest) = line.split("open http://").nth(1) {
-                break rest
-                    .trim_end_matches(['/', ' ', '\n'])
-                    .split('/')
-                    .next()
-                    .unwrap()
-                    .parse()
-                    .expect("address");
-            }
-        }
-    })
-    .await
-    .expect("the relay started");
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let (mut child, pid, addr) =
+        common::spawn_relay_binary(env!("CARGO_BIN_EXE_tabcoin-relay"), &[], WAIT).await;
     let url = format!("ws://{addr}/ws");
 
     // One browser first, so the relay's one-time allocations are in the baseline.

@@ -94,3 +94,58 @@ impl Drop for Relay {
         }
     }
 }
+
+/// The relay binary `bin` (`env!("CARGO_BIN_EXE_tabcoin-relay")` in a test or bench; examples
+/// include this module too and have no such variable) started as its own process on the test network,
+/// in memory, listening on a free loopback port and serving `web/`, with `extra` flags.
+/// Returns it (killed on drop), its pid and the address it printed; its stdout is drained
+/// afterwards. Fails after `wait` if it never says where it listens.
+pub async fn spawn_relay_binary(
+    bin: &str,
+    extra: &[&str],
+    wait: Duration,
+) -> (tokio::process::Child, u32, std::net::SocketAddr) {
+    use tokio::io::AsyncBufReadExt;
+    let web = concat!(env!("CARGO_MANIFEST_DIR"), "/../web");
+    let mut child = tokio::process::Command::new(bin)
+        .args([
+            "--network",
+            "test",
+            "--in-memory",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-dir",
+            web,
+        ])
+        .args(extra)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the relay");
+    let pid = child.id().expect("pid");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let addr = tokio::time::timeout(wait, async {
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .expect("relay output")
+                .expect("the relay printed its address");
+            if let Some(rest) = line.split("open http://").nth(1) {
+                break rest
+                    .trim_end_matches(['/', ' ', '\n'])
+                    .split('/')
+                    .next()
+                    .unwrap()
+                    .parse()
+                    .expect("address");
+            }
+        }
+    })
+    .await
+    .expect("the relay started");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, pid, addr)
+}
