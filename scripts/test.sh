@@ -8,6 +8,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$TABCOIN_ROOT"
 
+# A CI run builds once from a clean clone: incremental caches would only double the disk it takes.
+if [[ "${CI:-}" == true && -z "${CARGO_INCREMENTAL:-}" ]]; then
+  export CARGO_INCREMENTAL=0
+fi
+
 section "toolchain: rust target $WASM_TARGET"
 ensure_wasm_target
 
