@@ -208,7 +208,6 @@ impl BrowserNode {
         config.prune_bytes = prune::budget(&opts).await;
         let verifier = verify::Verifier::from_opts(&opts);
         config.parallel_verify = verifier.enabled();
-        config.verify_ahead = verify::JOBS_AHEAD;
 
         let mut repaired = None;
         let node = match store.meta(repair::REPAIR_MARK).await {

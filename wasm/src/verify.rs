@@ -32,10 +32,6 @@ pub const MIN_CHUNK: usize = 16;
 pub const CHUNKS_PER_WORKER: usize = 4;
 /// Most jobs handed to the pool and not yet answered; more are verified in place.
 pub const MAX_JOBS_OUT: usize = 8;
-/// Jobs the node hands out at once during a sync (`NodeConfig::verify_ahead`): the block it
-/// waits for and the next three, so the workers verify those while the page's thread connects
-/// and stores the earlier ones (one job at a time left the page idle through every round trip).
-pub const JOBS_AHEAD: usize = 4;
 /// Most signature bytes (128 per signature) handed out and not yet answered.
 pub const MAX_BYTES_OUT: usize = 8 << 20;
 

@@ -16,7 +16,7 @@ mod verify;
 
 pub use cache::DEFAULT_BODY_CACHE_BYTES;
 pub use prune::{DEFAULT_PRUNE_DEPTH, PruneStatus};
-pub use verify::{MAX_VERIFY_AHEAD, VerifyRequest};
+pub use verify::VerifyRequest;
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::vec::Vec;

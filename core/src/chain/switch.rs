@@ -58,7 +58,6 @@ impl Chain {
                     // Wait for the verdict; keep the body until the switch is tried again.
                     self.bodies.pinned.insert(hash);
                     outcome.verify.extend(self.sigs.request(hash, job));
-                    self.verify_ahead(best, hash, outcome);
                     return;
                 }
             }
@@ -68,7 +67,7 @@ impl Chain {
 
     /// The height of the fork of `target`'s chain with the active chain, and the blocks
     /// above it up to `target`, oldest first.
-    pub(super) fn branch_to(&self, target: BlockHash) -> (Height, Vec<BlockHash>) {
+    fn branch_to(&self, target: BlockHash) -> (Height, Vec<BlockHash>) {
         let mut branch = Vec::new();
         let mut cursor = target;
         while !self.is_active(&cursor) {

@@ -13,15 +13,6 @@
 //! A verdict is keyed by block hash: the hash commits to the parent, so the outputs a block
 //! spends — and with them its sighashes and its whole job — are the same whenever it
 //! connects.
-//!
-//! Verifying ahead: while the switch waits for one block's verdict, the jobs of the next
-//! blocks of its branch that are in memory go out too (up to [`Chain::set_verify_ahead`] jobs
-//! at once),
-//! each built on an overlay holding the blocks before it connected without their signatures —
-//! the outputs it will spend when it connects. The host's threads then verify the next blocks
-//! while this one connects the earlier ones, instead of idling through one round trip per
-//! block. Blocks still connect one at a time, in order, each with every check of the in-place
-//! path.
 
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
@@ -29,11 +20,6 @@ use alloc::vec::Vec;
 use super::{BlockOutcome, Chain};
 use crate::primitives::BlockHash;
 use crate::sig::{ChunkResult, SigError, VerifyJob, VerifyMode};
-use crate::utxo::UtxoOverlay;
-use crate::validation::{check_block, connect_block_unsigned};
-
-/// The most jobs [`Chain::set_verify_ahead`] lets out at once.
-pub const MAX_VERIFY_AHEAD: usize = 16;
 
 /// At most this many verdicts of blocks not yet connected are kept (the oldest by hash are
 /// dropped beyond it, and verified again if ever needed).
@@ -60,8 +46,6 @@ struct InFlight {
 #[derive(Clone, Debug, Default)]
 pub(super) struct Deferred {
     enabled: bool,
-    /// Jobs out at once (at least 1: the block the switch waits for).
-    ahead: usize,
     next_ticket: u64,
     in_flight: BTreeMap<u64, InFlight>,
     verdicts: BTreeMap<BlockHash, Verdict>,
@@ -100,11 +84,6 @@ impl Deferred {
         Some(VerifyRequest { ticket, job })
     }
 
-    /// Neither a verdict on `hash` nor a request for it is held.
-    fn open(&self, hash: &BlockHash) -> bool {
-        !self.verdicts.contains_key(hash) && !self.in_flight.values().any(|f| f.hash == *hash)
-    }
-
     /// The block is connected or invalid: its verdict is no longer needed.
     pub(super) fn forget(&mut self, hash: &BlockHash) {
         self.verdicts.remove(hash);
@@ -116,61 +95,6 @@ impl Chain {
     /// in place. Off by default: hosts that do not answer jobs must leave it off.
     pub fn set_deferred_verify(&mut self, on: bool) {
         self.sigs.enabled = on;
-    }
-
-    /// While the switch to `target` waits for the signatures of `waiting` (a child of the
-    /// tip), hands out the jobs of the next blocks of that branch held in memory, until
-    /// [`Chain::set_verify_ahead`] jobs are out. Each job is built on one overlay of the tip's UTXO set
-    /// with the blocks before it connected without their signatures: the outputs that block
-    /// will spend when it connects (its hash, the verdict's key, commits to those blocks).
-    /// Nothing is committed or marked here: the look-ahead stops at the first block it lacks
-    /// or that does not connect, and the switch deals with that block in its turn. Costs one
-    /// unsigned connect per block it passes, paid only while a job slot is free.
-    pub(super) fn verify_ahead(
-        &mut self,
-        target: BlockHash,
-        waiting: BlockHash,
-        outcome: &mut BlockOutcome,
-    ) {
-        if !self.sigs.enabled || self.sigs.in_flight.len() >= self.sigs.ahead.max(1) {
-            return;
-        }
-        let (_, branch) = self.branch_to(target);
-        let Some(start) = branch.iter().position(|h| *h == waiting) else {
-            return;
-        };
-        let mut overlay = UtxoOverlay::new(&self.utxo);
-        for &hash in &branch[start..] {
-            if self.sigs.in_flight.len() >= self.sigs.ahead.max(1) {
-                break;
-            }
-            let Some(block) = self.bodies.block(&hash) else {
-                break;
-            };
-            let height = self.index[&hash].height;
-            let Ok(checked) = check_block(block, &self.params) else {
-                break;
-            };
-            let Ok((_, sigs)) =
-                connect_block_unsigned(&checked, height, &mut overlay, &self.params, &self.genesis)
-            else {
-                break;
-            };
-            if hash != waiting && !sigs.job().is_empty() && self.sigs.open(&hash) {
-                outcome
-                    .verify
-                    .extend(self.sigs.request(hash, sigs.job().clone()));
-            }
-        }
-    }
-
-    /// With deferred verification, how many signature jobs may be out at once: the block the
-    /// switch waits for and the next `jobs - 1` of its branch (clamped to
-    /// 1..=[`MAX_VERIFY_AHEAD`]; 1 by default). More than one only helps a host that verifies
-    /// while the chain goes on (worker threads answering later); it costs an unsigned connect
-    /// of each block passed on the way, while a job slot is free.
-    pub fn set_verify_ahead(&mut self, jobs: usize) {
-        self.sigs.ahead = jobs.clamp(1, MAX_VERIFY_AHEAD);
     }
 
     /// Jobs asked for and not yet answered.

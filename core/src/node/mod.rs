@@ -237,7 +237,6 @@ impl Node {
         let mut chain = Chain::load_with_cache(params, stored, config.body_cache_bytes)?;
         chain.set_prune(config.prune_bytes, config.prune_depth);
         chain.set_deferred_verify(config.parallel_verify);
-        chain.set_verify_ahead(config.verify_ahead);
         let keypair = Keypair::from_seed(&config.identity_seed);
         let node_id = keypair.public_key();
         let seed = sha256d_parts(&[b"tabcoin/node-rng", &config.identity_seed]);

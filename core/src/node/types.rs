@@ -44,10 +44,6 @@ pub struct NodeConfig {
     /// Hand blocks' signature checks to the host ([`Output::VerifySigs`]) instead of
     /// verifying them in place. Off: the node behaves exactly as without the feature.
     pub parallel_verify: bool,
-    /// With `parallel_verify`: signature jobs out at once while the chain waits for a verdict
-    /// (1: one block at a time; more hands out the jobs of the next blocks of the branch
-    /// too, for hosts that verify while the node goes on — see `chain::MAX_VERIFY_AHEAD`).
-    pub verify_ahead: usize,
     /// Byte budget of the block bodies kept in the store (`None`: keep every body). A
     /// pruned node deletes older bodies and says so in its `hello` (see `chain::prune`).
     pub prune_bytes: Option<u64>,
@@ -75,7 +71,6 @@ impl NodeConfig {
             dial_policy: DialPolicy::relay(false),
             body_cache_bytes: crate::chain::DEFAULT_BODY_CACHE_BYTES,
             parallel_verify: false,
-            verify_ahead: 1,
             prune_bytes: None,
             prune_depth: crate::chain::DEFAULT_PRUNE_DEPTH,
             features: crate::wire::FEATURES,
