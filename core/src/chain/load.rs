@@ -101,9 +101,12 @@ impl Chain {
                 queue.push(hash);
             }
         }
-        if let Some((&hash, _)) = pending.iter().next() {
-            return Err(LoadError::Disconnected { hash });
-        }
+        // What is left does not link to genesis through the stored headers: bodies of blocks
+        // whose parent was still a header when they arrived (out of order, from several
+        // peers), stored before the process died and before that parent came. They are
+        // left out, as if never downloaded: the node asks for them again once it has their
+        // ancestors. The active chain cannot be among them (its tip is checked below).
+        drop(pending);
         // Descendants of invalid blocks are invalid; the rest are candidates.
         let hashes: Vec<BlockHash> = chain.index.keys().copied().collect();
         for hash in hashes {

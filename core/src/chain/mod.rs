@@ -148,8 +148,6 @@ impl BlockOutcome {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoadError {
-    /// A stored block whose parent is not stored.
-    Disconnected { hash: BlockHash },
     /// A stored block that fails the header checks.
     BadBlock { hash: BlockHash, error: BlockError },
     /// The stored tip is not a stored block, or blocks of the active chain lack undo data.
@@ -161,7 +159,6 @@ pub enum LoadError {
 impl fmt::Display for LoadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LoadError::Disconnected { hash } => write!(f, "stored block {hash} has no parent"),
             LoadError::BadBlock { hash, error } => write!(f, "stored block {hash}: {error}"),
             LoadError::Inconsistent { reason } => write!(f, "inconsistent store: {reason}"),
             LoadError::WrongNetwork => write!(f, "store belongs to another network"),
