@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::{ClientOptions, NodeClient, RawClient, Relay};
+use common::{ClientOptions, NodeClient, RawClient, Relay, tcp_from};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::primitives::BlockHash;
 use tabcoin_core::wire::{InvItem, Message};
@@ -32,13 +32,6 @@ async fn miner(url: &str, seed: u8) -> NodeClient {
     let c = NodeClient::connect(url, opts).await.unwrap();
     assert!(c.wait_connected(WAIT).await, "client {seed}: no handshake");
     c
-}
-
-/// A TCP connection to the relay from `local`.
-async fn tcp_from(relay: SocketAddr, local: IpAddr) -> std::io::Result<TcpStream> {
-    let s = tokio::net::TcpSocket::new_v4()?;
-    s.bind(SocketAddr::new(local, 0))?;
-    s.connect(relay).await
 }
 
 /// Sends `request` from `local` and reads until the relay closes: the status (0 when the

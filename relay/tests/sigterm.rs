@@ -23,9 +23,7 @@ fn ip(a: u8, b: u8) -> IpAddr {
 }
 
 async fn tcp_from(relay: SocketAddr, local: IpAddr) -> TcpStream {
-    let s = tokio::net::TcpSocket::new_v4().unwrap();
-    s.bind(SocketAddr::new(local, 0)).unwrap();
-    s.connect(relay).await.unwrap()
+    common::tcp_from(relay, local).await.unwrap()
 }
 
 /// Reads until the peer closes (or resets) the connection, within `WAIT`.

@@ -35,6 +35,17 @@ pub struct RawClient {
 
 /// A TCP connection to the host of the `ws://` `url`, from the local address `local` (any of
 /// 127.0.0.0/8 on Linux), with the receive buffer shrunk to `recv_buffer` if given.
+/// A plain TCP connection to `relay` from `local` (any of 127.0.0.0/8 on Linux), for tests
+/// that speak raw HTTP or hold sockets open.
+pub async fn tcp_from(
+    relay: std::net::SocketAddr,
+    local: std::net::IpAddr,
+) -> std::io::Result<TcpStream> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.bind(std::net::SocketAddr::new(local, 0))?;
+    socket.connect(relay).await
+}
+
 async fn tcp_to(url: &str, local: std::net::IpAddr, recv_buffer: Option<u32>) -> Result<TcpStream> {
     let addr: std::net::SocketAddr = url
         .trim_start_matches("ws://")
