@@ -10,6 +10,9 @@
 //! [`StoreError::Closed`] (the page tells the user to reload).
 
 mod read;
+mod utxo;
+
+pub use utxo::{SNAPSHOT_CHUNK, UtxoSizes, snapshot_chunks};
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -31,7 +34,10 @@ use web_sys::{IdbDatabase, IdbRequest, IdbTransaction, IdbTransactionMode};
 /// `txindex` with a multi-entry index `txids`) and a `blocks` record may carry its block's
 /// undo data after the body; version-2 records stay valid, so the upgrade only creates the
 /// index (and a version-2 tab cannot open the database and misread the new records).
-pub const SCHEMA_VERSION: u32 = 3;
+/// 4: `utxo` holds log and snapshot chunks (numeric keys, `idb/utxo.rs`) instead of one
+/// record per coin; per-coin records stay valid until the first snapshot clears them, so the
+/// upgrade changes nothing stored (and a version-3 tab cannot open the database).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// One entry of a `headers` chunk: the header, then its body's encoded size (u32 LE; 0: no
 /// body stored, as no block encodes to 0 bytes).
@@ -331,8 +337,11 @@ pub struct IdbStore {
     on_closed: OnClosed,
     /// Tests: write transactions left before the tab "dies" (see [`IdbStore::kill_after`]).
     kill_after: Rc<Cell<Option<u32>>>,
-    /// Key of the next `headers` chunk: above every stored one (read at open).
+    /// Key of the next chunk (`headers`, `txindex`, `utxo`): above every stored one (read
+    /// at open).
     next_chunk: Rc<Cell<f64>>,
+    /// What the stored UTXO set weighs (set by `load`, kept up by writes).
+    utxo_sizes: Rc<Cell<UtxoSizes>>,
 }
 
 impl std::fmt::Debug for IdbStore {
@@ -417,6 +426,7 @@ impl IdbStore {
             on_closed: Rc::new(RefCell::new(None)),
             kill_after: Rc::new(Cell::new(None)),
             next_chunk: Rc::new(Cell::new(1.0)),
+            utxo_sizes: Rc::new(Cell::new(UtxoSizes::default())),
         };
         // Another tab wants a newer schema or deletes the database: let it, stop writing,
         // and tell the host (the page asks the user to reload).
@@ -627,6 +637,8 @@ impl IdbStore {
         // gap, which is harmless: newer keys win).
         let seq = self.next_chunk.get();
         self.next_chunk.set(seq + 1.0);
+        // The set's UTXO changes: one log chunk under the same number.
+        let log = utxo::log_chunk(cs.utxo.iter());
         // Every request is issued synchronously; only the transaction's end is awaited.
         self.write(abort, |tx| {
             let blocks = tx.object_store("blocks")?;
@@ -696,13 +708,9 @@ impl IdbStore {
             for h in &cs.invalid {
                 invalid.put_with_key(&JsValue::TRUE, &JsValue::from_str(&h.to_hex()))?;
             }
-            let utxo = tx.object_store("utxo")?;
-            for (op, coin) in &cs.utxo {
-                let key = JsValue::from_str(&to_hex(&op.encode()));
-                match coin {
-                    Some(c) => utxo.put_with_key(&bytes(&c.encode()), &key)?,
-                    None => utxo.delete(&key)?,
-                };
+            if let Some(log) = &log {
+                tx.object_store("utxo")?
+                    .put_with_key(&bytes(log), &JsValue::from_f64(seq))?;
             }
             let undo = tx.object_store("undo")?;
             for (h, u) in &cs.undo {
@@ -738,7 +746,13 @@ impl IdbStore {
             }
             Ok(())
         })
-        .await
+        .await?;
+        if let Some(log) = log {
+            let mut sizes = self.utxo_sizes.get();
+            sizes.log += log.len() as u64;
+            self.utxo_sizes.set(sizes);
+        }
+        Ok(())
     }
 
     /// The first write of a repair, in one transaction: records `why` under meta `repair`
@@ -784,6 +798,16 @@ impl IdbStore {
         self.write(false, |tx| {
             tx.object_store(store)?
                 .put_with_key(&bytes(&[0xde, 0xad]), &JsValue::from_str(key))?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Writes garbage into the chunk numbered `key` of `store` (tests of damage detection).
+    pub async fn damage_chunk(&self, store: &str, key: f64) -> Result<(), StoreError> {
+        self.write(false, |tx| {
+            tx.object_store(store)?
+                .put_with_key(&bytes(&[0xde, 0xad]), &JsValue::from_f64(key))?;
             Ok(())
         })
         .await

@@ -279,6 +279,20 @@ impl BrowserNode {
                 on_store_notice(&inner, notice);
             }
         });
+        // The writer folds the store's UTXO log into snapshots of the node's set.
+        let weak = Rc::downgrade(&inner);
+        writer.set_snapshot_source(Rc::new(move |stored_tip| {
+            let inner = weak.upgrade()?;
+            let i = inner.try_borrow().ok()?;
+            // Only the set of the stored tip is the stored set.
+            if stored_tip != Some(i.node.chain().tip().hash) {
+                return None;
+            }
+            let set = i.node.chain().utxo();
+            Some(idb::snapshot_chunks(|f| {
+                set.iter().for_each(|(o, c)| f(&o, &c));
+            }))
+        }));
         let weak = Rc::downgrade(&inner);
         store.set_on_closed(move || {
             if let Some(inner) = weak.upgrade() {

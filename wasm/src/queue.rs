@@ -19,17 +19,15 @@
 //! [`WriteQueue`] is the pure logic (unit-tested natively); [`Writer`] drives it over an
 //! [`IdbStore`] on the tab's event loop.
 
-use std::cell::RefCell;
 use std::collections::{BTreeSet, VecDeque};
-use std::rc::Rc;
 
-use futures_channel::oneshot;
 use tabcoin_core::encode::Encode;
-use tabcoin_core::primitives::{Block, BlockHash, OutPoint};
+use tabcoin_core::primitives::OutPoint;
 use tabcoin_core::store::ChangeSet;
-use tabcoin_core::utxo::BlockUndo;
 
-use crate::idb::{IdbStore, StoreError};
+mod writer;
+
+pub use writer::{Notice, SnapshotSource, Writer};
 
 /// Bounds of the queue. Blocks count the block bodies a ChangeSet carries (one per block
 /// connected or stored); bytes are [`estimate_bytes`].
@@ -50,6 +48,10 @@ pub struct Limits {
     pub low_bytes: usize,
     /// "Synced" only while at most this many blocks are unstored.
     pub synced_slack: usize,
+    /// The store's UTXO log is folded into a snapshot once it outweighs the last snapshot
+    /// and this many bytes; the node is held back while it is four times that
+    /// (`idb/utxo.rs`).
+    pub utxo_log_min: usize,
 }
 
 impl Limits {
@@ -63,6 +65,7 @@ impl Limits {
         low_blocks: 16,
         low_bytes: 2 << 20,
         synced_slack: 4,
+        utxo_log_min: 1 << 20,
     };
 }
 
@@ -257,267 +260,6 @@ impl WriteQueue {
     }
 }
 
-/// What the writer tells its host after each transaction.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Notice {
-    /// A batch committed; `tip` is the stored tip when the batch moved it.
-    Stored {
-        tip: Option<BlockHash>,
-        unstored_blocks: usize,
-    },
-    /// A write failed; nothing more is written.
-    Failed(StoreError),
-}
-
-type Notify = Rc<dyn Fn(&Notice)>;
-
-struct State {
-    queue: WriteQueue,
-    store: IdbStore,
-    failed: Option<StoreError>,
-    running: bool,
-    stored_tip: Option<BlockHash>,
-    /// Woken when the queue is no longer full.
-    room: Vec<oneshot::Sender<()>>,
-    /// Test-only: [`Writer::hold`] makes [`Writer::room`] wait as if the queue were full.
-    held: bool,
-    /// Woken when nothing is unstored (or the writer failed).
-    drained: Vec<oneshot::Sender<()>>,
-    notify: Option<Notify>,
-    transactions: u64,
-    /// The batch being written, so reads (`loads`) see it before its transaction commits.
-    writing: Option<Rc<ChangeSet>>,
-}
-
-/// The async writer: one transaction at a time, in order, each a merged [`Batch`].
-#[derive(Clone)]
-pub struct Writer {
-    state: Rc<RefCell<State>>,
-}
-
-impl std::fmt::Debug for Writer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Writer")
-            .field("queue", &self.state.borrow().queue)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Writer {
-    pub fn new(store: IdbStore, limits: Limits) -> Writer {
-        Writer {
-            state: Rc::new(RefCell::new(State {
-                queue: WriteQueue::new(limits),
-                store,
-                failed: None,
-                running: false,
-                stored_tip: None,
-                room: Vec::new(),
-                held: false,
-                drained: Vec::new(),
-                notify: None,
-                transactions: 0,
-                writing: None,
-            })),
-        }
-    }
-
-    /// Called after every transaction, outside any borrow of the writer.
-    pub fn set_notify(&self, f: impl Fn(&Notice) + 'static) {
-        self.state.borrow_mut().notify = Some(Rc::new(f));
-    }
-
-    /// Queues `cs` and starts writing if idle. Dropped once the writer has failed.
-    pub fn push(&self, cs: ChangeSet) {
-        {
-            let mut s = self.state.borrow_mut();
-            if s.failed.is_some() {
-                return;
-            }
-            s.queue.push(cs);
-        }
-        self.kick();
-    }
-
-    pub fn unstored_blocks(&self) -> usize {
-        self.state.borrow().queue.blocks()
-    }
-
-    pub fn unstored_bytes(&self) -> usize {
-        self.state.borrow().queue.bytes()
-    }
-
-    pub fn is_full(&self) -> bool {
-        self.state.borrow().queue.is_full()
-    }
-
-    pub fn within_synced_slack(&self) -> bool {
-        self.state.borrow().queue.within_synced_slack()
-    }
-
-    pub fn failed(&self) -> Option<StoreError> {
-        self.state.borrow().failed.clone()
-    }
-
-    /// The last tip a committed transaction wrote.
-    pub fn stored_tip(&self) -> Option<BlockHash> {
-        self.state.borrow().stored_tip
-    }
-
-    /// What the ChangeSets not yet committed say about block `hash`, newest first: its body
-    /// if one holds it, and the undo data the newest of them sets (`Some(None)`: deleted).
-    pub fn unstored_block(&self, hash: &BlockHash) -> (Option<Block>, Option<Option<BlockUndo>>) {
-        let s = self.state.borrow();
-        let waiting = s.queue.queue.iter().rev().map(|q| &q.cs);
-        crate::loads::newest_first(waiting.chain(s.writing.as_deref()), hash)
-    }
-
-    /// The newest unstored block body that `f` picks (queued or being written).
-    pub fn find_unstored(&self, mut f: impl FnMut(&Block) -> bool) -> Option<Block> {
-        let s = self.state.borrow();
-        let waiting = s.queue.queue.iter().rev().map(|q| &q.cs);
-        waiting
-            .chain(s.writing.as_deref())
-            .find_map(|cs| cs.blocks.iter().rev().find(|b| f(b)).cloned())
-    }
-
-    /// IndexedDB transactions committed so far.
-    pub fn transactions(&self) -> u64 {
-        self.state.borrow().transactions
-    }
-
-    /// Resolves once the queue is not full (at once if it is not).
-    pub async fn room(&self) {
-        loop {
-            let rx = {
-                let mut s = self.state.borrow_mut();
-                if (!s.queue.is_full() && !s.held) || s.failed.is_some() {
-                    return;
-                }
-                let (tx, rx) = oneshot::channel();
-                s.room.push(tx);
-                rx
-            };
-            let _ = rx.await;
-        }
-    }
-
-    /// Test-only (the page never calls it; `BrowserNode.testHoldStore`): while held,
-    /// [`room`](Writer::room) waits as if the queue were full, so a test can hold a tab's
-    /// peers' messages back for as long as it likes. Releasing wakes the waiters.
-    pub fn hold(&self, held: bool) {
-        let wake = {
-            let mut s = self.state.borrow_mut();
-            s.held = held;
-            if held {
-                Vec::new()
-            } else {
-                std::mem::take(&mut s.room)
-            }
-        };
-        for w in wake {
-            let _ = w.send(());
-        }
-    }
-
-    /// Resolves once everything queued is committed; the store's error if a write failed.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let rx = {
-            let mut s = self.state.borrow_mut();
-            if let Some(e) = &s.failed {
-                return Err(e.clone());
-            }
-            if s.queue.blocks() == 0 && s.queue.queued() == 0 && !s.queue.is_writing() {
-                return Ok(());
-            }
-            let (tx, rx) = oneshot::channel();
-            s.drained.push(tx);
-            rx
-        };
-        self.kick();
-        let _ = rx.await;
-        match self.failed() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
-    }
-
-    fn kick(&self) {
-        {
-            let mut s = self.state.borrow_mut();
-            if s.running || s.failed.is_some() || s.queue.queued() == 0 {
-                return;
-            }
-            s.running = true;
-        }
-        let this = self.clone();
-        wasm_bindgen_futures::spawn_local(async move { this.run().await });
-    }
-
-    async fn run(self) {
-        loop {
-            let (store, changes) = {
-                let mut s = self.state.borrow_mut();
-                match s.queue.take_batch() {
-                    Some(b) => {
-                        let changes = Rc::new(b.changes);
-                        s.writing = Some(changes.clone());
-                        (s.store.clone(), changes)
-                    }
-                    None => {
-                        s.running = false;
-                        for w in s.drained.drain(..) {
-                            let _ = w.send(());
-                        }
-                        return;
-                    }
-                }
-            };
-            let result = store.persist(&changes).await;
-            let (notice, wake, notify) = {
-                let mut s = self.state.borrow_mut();
-                s.writing = None;
-                let notice = match result {
-                    Ok(()) => {
-                        s.queue.committed();
-                        s.transactions += 1;
-                        if changes.tip.is_some() {
-                            s.stored_tip = changes.tip;
-                        }
-                        Notice::Stored {
-                            tip: changes.tip,
-                            unstored_blocks: s.queue.blocks(),
-                        }
-                    }
-                    Err(e) => {
-                        s.queue.failed();
-                        s.failed = Some(e.clone());
-                        s.running = false;
-                        Notice::Failed(e)
-                    }
-                };
-                let mut wake = Vec::new();
-                if !s.queue.is_full() || s.failed.is_some() {
-                    wake.append(&mut s.room);
-                }
-                if s.failed.is_some() {
-                    wake.append(&mut s.drained);
-                }
-                (notice, wake, s.notify.clone())
-            };
-            for w in wake {
-                let _ = w.send(());
-            }
-            if let Some(f) = notify {
-                f(&notice);
-            }
-            if matches!(notice, Notice::Failed(_)) {
-                return;
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,6 +409,7 @@ mod tests {
         low_blocks: 3,
         low_bytes: usize::MAX,
         synced_slack: 2,
+        utxo_log_min: 1 << 20,
     };
 
     #[test]

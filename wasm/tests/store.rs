@@ -1,6 +1,6 @@
 //! The browser store under a dying tab: the write queue (merged transactions,
-//! back-pressure) and the repair path, killed at many points, must always leave a store that
-//! loads and equals a replay of the blocks it holds.
+//! back-pressure, folds of the UTXO log into snapshots) and the repair path, killed at many
+//! points, must always leave a store that loads and equals a replay of the blocks it holds.
 //! Run with `wasm-pack test --headless --chrome wasm --test store`.
 
 #![cfg(target_arch = "wasm32")]
@@ -13,7 +13,7 @@ use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHash};
 use tabcoin_core::store::ChangeSet;
 use tabcoin_core::testkit::{block_with, wallet};
-use tabcoin_wasm::idb::{IdbStore, StoreError, WARM_BLOCKS, body_reads};
+use tabcoin_wasm::idb::{IdbStore, StoreError, WARM_BLOCKS, body_reads, snapshot_chunks};
 use tabcoin_wasm::queue::{Limits, Writer};
 use tabcoin_wasm::repair::{REPAIR_MARK, repair};
 use wasm_bindgen_test::*;
@@ -113,21 +113,41 @@ const TEST_LIMITS: Limits = Limits {
     low_blocks: 2,
     low_bytes: 2 << 20,
     synced_slack: 2,
+    // Small, so the UTXO log is folded into snapshots several times during the sync and
+    // the kill points land on those writes too.
+    utxo_log_min: 2048,
 };
+
+/// A writer over `store` that folds the UTXO log with snapshots of `set`, the set of every
+/// ChangeSet pushed so far (what the node holds), and a function that pushes.
+fn writer_with_set(store: &IdbStore) -> (Writer, impl Fn(&ChangeSet)) {
+    let writer = Writer::new(store.clone(), TEST_LIMITS);
+    let set = std::rc::Rc::new(std::cell::RefCell::new(tabcoin_core::utxo::UtxoSet::new()));
+    let source = set.clone();
+    writer.set_snapshot_source(std::rc::Rc::new(move |_| {
+        let set = source.borrow();
+        Some(snapshot_chunks(|f| set.iter().for_each(|(o, c)| f(&o, &c))))
+    }));
+    let w = writer.clone();
+    (writer, move |cs: &ChangeSet| {
+        set.borrow_mut().apply(&cs.utxo);
+        w.push(cs.clone());
+    })
+}
 
 /// Feeds `changes` to a writer the way the node does (waiting for room when the queue is
 /// full, letting the event loop run between some blocks) on a store that dies during its
 /// write transaction `kill`. Returns (blocks fed, whether the kill happened).
 async fn sync_until_killed(store: &IdbStore, changes: &[ChangeSet], kill: u32) -> (usize, bool) {
     store.kill_after(kill);
-    let writer = Writer::new(store.clone(), TEST_LIMITS);
+    let (writer, push) = writer_with_set(store);
     let mut fed = 0;
     for (i, cs) in changes.iter().enumerate() {
         writer.room().await;
         if writer.failed().is_some() {
             break;
         }
-        writer.push(cs.clone());
+        push(cs);
         fed += 1;
         // Validation never runs more than the high-water mark ahead of storage.
         assert!(
@@ -174,6 +194,8 @@ async fn a_tab_killed_at_50_points_or_more_during_sync_restarts_consistent() {
         store.close();
         kill += 1;
     }
+    // Every write transaction is a kill point in turn (`kill` counts up until a sync runs
+    // unkilled), the folds of the UTXO log into snapshots included.
     assert!(heights.len() >= 50, "only {} kill points", heights.len());
     // The kill points spread over the whole sync (the reorg included).
     assert!(heights[0] < 5, "{heights:?}");
@@ -181,10 +203,10 @@ async fn a_tab_killed_at_50_points_or_more_during_sync_restarts_consistent() {
     // An unkilled sync stores all of it, in fewer transactions than ChangeSets.
     let name = db_name("whole");
     let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();
-    let writer = Writer::new(store.clone(), TEST_LIMITS);
+    let (writer, push) = writer_with_set(&store);
     for cs in &changes {
         writer.room().await;
-        writer.push(cs.clone());
+        push(cs);
     }
     writer.flush().await.unwrap();
     assert!(
@@ -193,6 +215,11 @@ async fn a_tab_killed_at_50_points_or_more_during_sync_restarts_consistent() {
         writer.transactions(),
         changes.len()
     );
+    // The UTXO log was folded into snapshots along the way, and what is stored stays
+    // within about twice the set plus the fold's minimum.
+    assert!(writer.snapshots() >= 2, "{} snapshots", writer.snapshots());
+    let sizes = store.utxo_sizes();
+    assert!(sizes.log <= sizes.snapshot.max(2048) * 4, "{sizes:?}");
     let loaded = assert_consistent(&store).await;
     let mut replay = Chain::new(params);
     for b in &blocks {
@@ -210,18 +237,13 @@ async fn damaged_store(test: &str, changes: &[ChangeSet]) -> IdbStore {
     for cs in changes {
         store.persist(cs).await.unwrap();
     }
-    let (op, _) = changes
-        .last()
-        .unwrap()
-        .utxo
-        .iter()
-        .find(|(_, c)| c.is_some())
-        .unwrap();
-    store
-        .damage("utxo", &tabcoin_core::hash::to_hex(&op.encode()))
-        .await
-        .unwrap();
-    assert!(store.load().await.is_err(), "damage not detected");
+    // The first write's UTXO log chunk (chunk numbers start at 1 in a fresh store).
+    assert!(!changes[0].utxo.is_empty());
+    store.damage_chunk("utxo", 1.0).await.unwrap();
+    match store.load().await {
+        Err(StoreError::Corrupt(e)) => assert!(e.starts_with("utxo 1:"), "{e}"),
+        other => panic!("damage not detected: {other:?}"),
+    }
     store
 }
 
@@ -627,6 +649,18 @@ async fn a_version_2_database_upgrades_and_keeps_its_chain() {
             );
         }
     }
+    // A fold of the UTXO log replaces the per-coin records and the log with one snapshot
+    // (schema 4) and keeps the same set.
+    assert!(store.utxo_sizes().log > 0, "{:?}", store.utxo_sizes());
+    let chain = replay(40);
+    let chunks = snapshot_chunks(|f| chain.utxo().iter().for_each(|(o, c)| f(&o, &c)));
+    store.write_snapshot(&chunks).await.unwrap();
+    assert_eq!(store.utxo_sizes().log, 0);
+    assert_eq!(
+        assert_consistent(&store).await.utxo(),
+        chain.utxo(),
+        "the set after the fold"
+    );
     store.close();
     // Reopened, it stays at the current version and loads the same chain.
     let store = IdbStore::open(&name, params.genesis_hash()).await.unwrap();

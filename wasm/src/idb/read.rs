@@ -3,10 +3,9 @@
 
 use js_sys::{Array, Uint8Array};
 use tabcoin_core::encode::{Decode, Reader};
-use tabcoin_core::hash::decode_hex;
-use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, OutPoint, Txid};
+use tabcoin_core::primitives::{Block, BlockHash, BlockHeader, HEADER_SIZE, Txid};
 use tabcoin_core::store::ChangeSet;
-use tabcoin_core::utxo::{BlockUndo, Coin};
+use tabcoin_core::utxo::BlockUndo;
 use tabcoin_core::wire::NodeRecord;
 use wasm_bindgen::prelude::*;
 use web_sys::{IdbTransaction, IdbTransactionMode};
@@ -119,14 +118,18 @@ impl IdbStore {
                 BlockHash::from_hex(&key).map_err(|e| corrupt("invalid", &key, e.to_string()))?,
             );
         }
-        for (key, v) in self.all(&tx, "utxo").await? {
-            let op = decode_hex(&key)
-                .ok()
-                .and_then(|b| OutPoint::decode(&b).ok())
-                .ok_or_else(|| corrupt("utxo", &key, "bad key".into()))?;
-            let coin = Coin::decode(&Uint8Array::new(&v).to_vec())
-                .map_err(|e| corrupt("utxo", &key, e.to_string()))?;
-            cs.utxo.insert(op, Some(coin));
+        {
+            let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+            let s = tx.object_store("utxo").map_err(aborted)?;
+            let keys = request(&s.get_all_keys().map_err(aborted)?);
+            let values = request(&s.get_all().map_err(aborted)?);
+            let (keys, values) = (
+                Array::from(&keys.await.map_err(aborted)?),
+                Array::from(&values.await.map_err(aborted)?),
+            );
+            let (set, sizes) = super::utxo::load(&keys, &values)?;
+            cs.utxo = set.into_iter().map(|(op, c)| (op, Some(c))).collect();
+            self.utxo_sizes.set(sizes);
         }
         for (key, v) in self.all(&tx, "bans").await? {
             let until: [u8; 8] = Uint8Array::new(&v)
@@ -238,18 +241,24 @@ impl IdbStore {
     pub(super) async fn last_chunk(&self) -> Result<f64, StoreError> {
         let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
         let tx = self.tx(IdbTransactionMode::Readonly)?;
-        let s = tx.object_store("headers").map_err(aborted)?;
-        // Numbers sort below strings: this range holds the chunks and no version-2 record.
+        // Numbers sort below strings: this range holds the chunks and no per-hash or
+        // per-coin record. A write may put a `utxo` chunk and no `headers` chunk (a switch
+        // back to stored blocks), and a snapshot takes several numbers: both stores count.
         let range =
             web_sys::IdbKeyRange::bound(&JsValue::from_f64(0.0), &JsValue::from_f64(f64::INFINITY))
                 .map_err(aborted)?;
-        let keys = request(&s.get_all_keys_with_key(&range).map_err(aborted)?)
-            .await
-            .map_err(aborted)?;
-        Ok(Array::from(&keys)
-            .iter()
-            .filter_map(|k| k.as_f64())
-            .fold(0.0, f64::max))
+        let mut last = 0.0;
+        for store in ["headers", "utxo"] {
+            let s = tx.object_store(store).map_err(aborted)?;
+            let keys = request(&s.get_all_keys_with_key(&range).map_err(aborted)?)
+                .await
+                .map_err(aborted)?;
+            last = Array::from(&keys)
+                .iter()
+                .filter_map(|k| k.as_f64())
+                .fold(last, f64::max);
+        }
+        Ok(last)
     }
 
     /// Body `hash` and its undo data, in one readonly transaction: the undo record if there
