@@ -490,8 +490,25 @@ impl Ctx {
         }
     }
 
-    /// Carries out everything the node asked for.
+    /// Writes what the drain deferred, in one redb transaction.
+    fn write(&mut self, unwritten: Option<ChangeSet>) {
+        let Some(cs) = unwritten else { return };
+        if let Err(e) = self.store.persist(&cs) {
+            // A failed write leaves the store at the previous state; the node's memory is
+            // ahead of it. Stop rather than diverge further.
+            tracing::error!("store write failed: {e}; shutting down");
+            std::process::exit(2);
+        }
+    }
+
+    /// Carries out everything the node asked for. Writes to the store wait until the
+    /// drain's messages are queued to their connections (or until a read needs them), merged
+    /// into one transaction: a new block reaches the writers — and the peers — before the
+    /// relay spends the time to store its coins, and a burst of blocks costs one commit.
+    /// Peers may so hear of a block a moment before it is stored; a relay killed in between
+    /// downloads it again, as it would one it had not yet received.
     fn drain(&mut self, node: &mut Node, conns: &mut HashMap<ConnId, ConnOut>) {
+        let mut unwritten: Option<ChangeSet> = None;
         while let Some(out) = node.poll_output() {
             match out {
                 Output::Send { peer, bytes } => {
@@ -548,15 +565,13 @@ impl Ctx {
                     }
                 }
                 Output::Dial { url } => conn::dial(self.state.clone(), url),
-                Output::Persist(cs) => {
-                    if let Err(e) = self.store.persist(&cs) {
-                        // A failed write leaves the store at the previous state; the node's
-                        // memory is ahead of it. Stop rather than diverge further.
-                        tracing::error!("store write failed: {e}; shutting down");
-                        std::process::exit(2);
-                    }
-                }
+                Output::Persist(cs) => match &mut unwritten {
+                    Some(u) => u.merge(cs),
+                    None => unwritten = Some(cs),
+                },
                 Output::LoadBlock(hash) => {
+                    // The read must see everything the node persisted before asking.
+                    self.write(unwritten.take());
                     // One redb read of one body and its undo data: answered at once, so
                     // the node goes on in the same drain.
                     let (block, undo) = match self.store.0.load_block(&hash) {
@@ -582,6 +597,7 @@ impl Ctx {
                 }
             }
         }
+        self.write(unwritten);
     }
 
     /// Refreshes the Prometheus gauges from the node (rendered at `/metrics`).
