@@ -480,6 +480,28 @@ async function main() {
       if (m.rejected.length || m.storeErrors.length) throw new Error(`sync: ${JSON.stringify(m)}`);
       into.push(m);
     };
+    // Context for P7's ratio: a native node doing what the tab does — a fresh relay (this
+    // build, its own empty database) syncing the same chain from the same relay over
+    // loopback, from spawning the process until its /api/status reports the tip (stored:
+    // a relay writes each drain's blocks before it reads its next messages), polled every 5 ms.
+    const nativeSyncs = [];
+    const nativeSync = async () => {
+      const dir = mkdtempSync(path.join(tmp, 'native-sync-'));
+      const t0 = performance.now();
+      const r = await startRelay(dir, path.join(logDir, 'relay-native-sync.log'), ['--allow-local-dial', '--api-requests-per-sec', '100000', '--peer', wsUrl]);
+      try {
+        for (;;) {
+          const s = await (await fetch(`${r.url}/api/status`)).json();
+          if (s.height >= CHAIN_BLOCKS) break;
+          if (performance.now() - t0 > 180_000) throw new Error(`native relay sync: stuck at ${s.height}`);
+          await sleep(5);
+        }
+        nativeSyncs.push(performance.now() - t0);
+      } finally {
+        await stopProcess(r.child);
+        rmSync(dir, { recursive: true, force: true });
+      }
+    };
     const heavy = { syncs: [], mem: [], native: [] };
     // The native baseline, timed in every round between the browser steps (so under the
     // same load as they are): `make_chain --import`, median of 3 imports (the heavy chain 1).
@@ -500,7 +522,7 @@ async function main() {
         }
       };
       for (let round = 0; round < R.syncRounds; round++) {
-        const steps = ['sync', 'free', 'memory', 'real', 'heavy', 'heavyMemory', 'native'];
+        const steps = ['sync', 'free', 'memory', 'real', 'heavy', 'heavyMemory', 'native', 'nativeSync'];
         const order = steps.map((_, i) => steps[(i + round) % steps.length]);
         for (const s of order) {
           if (s === 'sync') await syncFrom(relay, wsUrl, syncs);
@@ -511,6 +533,7 @@ async function main() {
             if (m.rejected.length || m.storeErrors.length) throw new Error(`heavy sync: ${JSON.stringify(m)}`);
             heavy.syncs.push(m);
           } else if (s === 'heavyMemory') heavy.mem.push(await heavyMemory());
+          else if (s === 'nativeSync') await nativeSync();
           else if (s === 'native') {
             nativeRuns.push(nativeImport(chainFile, 3));
             heavy.native.push(nativeImport(path.join(benchData, 'chain-heavy.bin'), 1));
@@ -521,7 +544,7 @@ async function main() {
         const f = syncsFree.at(-1);
         const hv = heavy.syncs.at(-1);
         log(
-          `P7 round ${round + 1}: sync tip ${fmt(m.tip)} ms (stored ${fmt(m.stored)} ms, ${closes(m)} disconnects, ${m.unstoredAtTip} unstored at the tip), without the rate limit ${fmt(f.tip)} ms (stored ${fmt(f.stored)} ms, ${closes(f)} disconnects); in-memory import ${fmt(mem.at(-1))} ms; real page ${fmt(real.at(-1).synced)} ms; heavy chain: sync ${fmt(hv.tip)} ms (stored ${fmt(hv.stored)} ms), in memory ${fmt(heavy.mem.at(-1))} ms; native import ${fmt(nativeRuns.at(-1))} ms, heavy ${fmt(heavy.native.at(-1))} ms`,
+          `P7 round ${round + 1}: sync tip ${fmt(m.tip)} ms (stored ${fmt(m.stored)} ms, ${closes(m)} disconnects, ${m.unstoredAtTip} unstored at the tip), without the rate limit ${fmt(f.tip)} ms (stored ${fmt(f.stored)} ms, ${closes(f)} disconnects); in-memory import ${fmt(mem.at(-1))} ms; real page ${fmt(real.at(-1).synced)} ms; heavy chain: sync ${fmt(hv.tip)} ms (stored ${fmt(hv.stored)} ms), in memory ${fmt(heavy.mem.at(-1))} ms; native import ${fmt(nativeRuns.at(-1))} ms, heavy ${fmt(heavy.native.at(-1))} ms; native relay sync ${fmt(nativeSyncs.at(-1))} ms`,
         );
       }
       load.p7 = meter();
@@ -562,6 +585,7 @@ async function main() {
       chain: { ...chain, nativeImportMs: made.native_import_ms, nativeRounds: nativeRuns },
       syncs,
       syncsFree,
+      nativeSyncs,
       unlimitedRate: UNLIMITED_RATE,
       closeReasons: closeReasons(relayLog),
       closeReasonsFree: closeReasons(relayFreeLog),
@@ -795,6 +819,12 @@ function syncSection(r) {
     ['P7', 'Same, start → tip in memory, B: native import', p7f],
     ['P7', `The real page (\`index.html\`, fresh context, relay as shipped): navigation → height ${blocks}, B: native import`, p7r],
     ['P7', 'Import in memory, blocks/s — A: wasm `benchImportMemory` (no network, no IndexedDB), B: native import', p7m],
+    ...(r.nativeSyncs?.length
+      ? [
+          ['P7', `Context, not a goal — A: a fresh native relay (this build, empty database) syncing the same chain from the same relay, process spawn → tip at ${blocks} stored (redb), B: native import`, vsNative(r.nativeSyncs)],
+          ['P7', 'Context — A: the browser sync, start → tip stored (the first row\'s A), B: that native relay sync', pair(storedMs.map(bps(blocks)), r.nativeSyncs.map(bps(blocks)))],
+        ]
+      : []),
     ['P7', `Initial sync of the ${hBlocks}-block chain of ${hv.payments}-payment blocks, blocks/s — A: fresh \`BrowserNode\`, relay as shipped, start → tip **stored**, B: native import; goal ≤ 3× slower`, h7s],
     ['P7', 'Same syncs, start → tip in memory, B: native import', h7],
     ['P7', `Import of the ${hBlocks} heavy blocks in memory — A: wasm \`benchImportMemory\`, B: native import`, h7m],
@@ -818,7 +848,7 @@ function syncSection(r) {
   L.push('## Browser initial sync (P7, `tests/bench/browser.bench.mjs`, Chromium)');
   L.push('');
   L.push(
-    `Written by \`tests/bench/browser.bench.mjs\` (the P7 part; \`BENCH_ONLY=p7\` runs only it) on ${m.date}: ${m.cpu} (${m.cpus} logical CPUs), ${m.kernel}, Debian Chromium ${m.chromium} (headless), ${m.rustc}; wasm built by \`scripts/build-web.sh\` (profile \`release-wasm\`, no \`wasm-opt\`); the relay and \`make_chain\` in the release profile. ${r.syncs.length} rounds; each round rotates the order of its seven steps (sync, sync without the rate limit, in-memory import, real page, heavy-chain sync, heavy-chain in-memory import, native imports of both chains). Other processes took ${pct(r.load.p7)} of the machine's CPU time meanwhile.`,
+    `Written by \`tests/bench/browser.bench.mjs\` (the P7 part; \`BENCH_ONLY=p7\` runs only it) on ${m.date}: ${m.cpu} (${m.cpus} logical CPUs), ${m.kernel}, Debian Chromium ${m.chromium} (headless), ${m.rustc}; wasm built by \`scripts/build-web.sh\` (profile \`release-wasm\`, no \`wasm-opt\`); the relay and \`make_chain\` in the release profile. ${r.syncs.length} rounds; each round rotates the order of its eight steps (sync, sync without the rate limit, in-memory import, real page, heavy-chain sync, heavy-chain in-memory import, native imports of both chains, a native relay's sync). Other processes took ${pct(r.load.p7)} of the machine's CPU time meanwhile.`,
   );
   L.push('');
   L.push(table);
@@ -848,6 +878,7 @@ function syncSection(r) {
   L.push('');
   L.push(`- The chains: \`make_chain ${blocks}\` (\`relay/examples/make_chain.rs\`) — test-network blocks 30 s apart ending just before now, coinbase only plus a payment every tenth block; and \`make_chain ${hBlocks} --payments ${hv.payments}\` — after the first coinbase matures one block splits it into ${hv.payments} coins, then every block holds ${hv.payments} one-input two-output payments (${fmt(hv.chain.bytes / 1024 / 1024, 1)} MiB, ${hv.chain.signatures} signatures). Each writes the blocks to \`web/bench-data/\` and a relay database. The native import (B of every row) is timed in every round, as one of the round's steps: \`make_chain --import FILE\`, the median of three imports of the same blocks into a fresh \`Chain\` in memory (\`accept_block\`, no storage; the heavy chain one import), and each round's browser figures are divided by that round's native figure, so both sides run under the same load (the machine's load moved the native import from 24 to 205 ms between runs). Three relays serve those databases: \`target/release/tabcoin-relay --network test --data-dir DIR --web-dir web --listen 127.0.0.1:0\` as shipped (the ${blocks}-block chain, and the heavy chain), and the same with \`--messages-per-sec ${r.unlimitedRate}\` on a copy of the first.`);
   L.push(`- Browser sync: \`BrowserNode.start({relay: 'ws://127.0.0.1:PORT/ws', network: 'test', dbName})\` with a fresh database on the bench page's main thread and, as the page ships it (\`web/app.js\`), blocks' signature checks handed to the worker pool (\`web/verify-pool.js\`, \`onVerify\`); timed with \`performance.now()\` from just before \`start\` to the first \`tip\` event at or above the chain's height, and on until the database's \`meta/tip\` record (read every 5 ms over a second connection) is that block; then the node is stopped and its database deleted. The real page: \`index.html\` in a fresh browser context, from navigation until \`window.tabcoin.node.status().height\` reaches ${blocks} (polled every 20 ms). In-memory import: \`benchImportMemory(blocks)\` on the main thread, blocks decoded before the timer. Relay CPU time: utime + stime from \`/proc/PID/stat\` across each sync. With \`BENCH_PROFILE=1\` one more sync of each chain runs under the DevTools protocol's \`Profiler\` (the bench page's thread; samples bucketed by kind and by function, self time).`);
+  L.push('- Native relay sync (context rows): each round, `target/release/tabcoin-relay --network test --data-dir EMPTY_DIR --web-dir web --listen 127.0.0.1:0 --allow-local-dial --api-requests-per-sec 100000 --peer ws://RELAY/ws` (the relay as shipped but for the API rate its polling needs, serving the 2000-block chain), timed with `performance.now()` in the bench script from just before spawning it until its `/api/status` (polled every 5 ms) reports the chain\'s height; a relay writes what a drain of its messages stored before it reads the next ones, so the tip it reports is stored. It pays what the tab pays but the browser: process start, a new database, the WebSocket, handshake, headers, the same block requests, validation and the store.');
   L.push('- The store measured: IndexedDB schema 4 (`docs/STORAGE.md`): per write transaction one `headers` chunk record, each body and its undo data in one `blocks` record, one `txindex` chunk record, one `utxo` log chunk record (folded into a snapshot of the node\'s set when the log outweighs the last one and 1 MiB), the tip once. The write queue (`wasm/src/queue.rs`, `Limits::BROWSER`) merges up to 256 ChangeSets or 4 MiB per transaction and holds the node back at 64 unstored blocks or 8 MiB until 16 blocks and 2 MiB are left.');
   L.push('<!-- browser-sync:end -->');
   return L.join('\n');
