@@ -292,7 +292,9 @@ async fn pump<R, W>(
             }
             Some(Incoming::Binary(bytes)) => {
                 meter.delivered();
-                if !bucket.take() {
+                // Block bodies come as fast as the peer sends what we asked for; the node
+                // bounds them itself (its download window; unsolicited ones are offences).
+                if !tabcoin_core::wire::carries_block_bodies(&bytes) && !bucket.take() {
                     break Some(CloseReason::new(
                         1008,
                         format!(

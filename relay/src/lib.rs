@@ -70,7 +70,8 @@ pub struct Limits {
     pub shutdown_grace: Duration,
     /// Largest WebSocket message and frame: just above the largest valid protocol message.
     pub max_message_bytes: usize,
-    /// Messages per second a peer may send (with a burst of twice that).
+    /// Messages per second a peer may send (with a burst of twice that), block bodies
+    /// (`block`, `blocktxn`) not counted: the node bounds those itself.
     pub messages_per_sec: u32,
     /// Bytes queued for one peer before it counts as a slow reader and is dropped.
     pub max_write_buffer_bytes: usize,

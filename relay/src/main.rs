@@ -103,7 +103,8 @@ struct Args {
     /// Largest WebSocket message and frame in bytes.
     #[arg(long, default_value_t = Limits::default().max_message_bytes)]
     max_message_bytes: usize,
-    /// Messages per second one peer may send (bursts of twice that).
+    /// Messages per second one peer may send (bursts of twice that); block bodies the relay
+    /// asked for are not counted.
     #[arg(long, default_value_t = Limits::default().messages_per_sec)]
     messages_per_sec: u32,
     /// Bytes queued for one peer before it is dropped as a slow reader.

@@ -30,6 +30,15 @@ const T_BLOCKTXN: u8 = 17;
 /// The highest type byte this version knows.
 const T_LAST: u8 = T_BLOCKTXN;
 
+/// Whether an encoded message (`frame`, as it came off the socket) carries block bodies: a
+/// `block` or a `blocktxn`. A node receives these only in reply to its own requests (at most
+/// its download window in flight, PROTOCOL §6.5) or pushed by a peer it asked to push (§7.4),
+/// and penalises any other (`Offence::UnsolicitedBlock`, `Offence::WrongBlockTxn`), so hosts
+/// leave them out of per-peer message-rate limits, which would otherwise cut a sync (§10.1).
+pub fn carries_block_bodies(frame: &[u8]) -> bool {
+    matches!(frame.first(), Some(&T_BLOCK | &T_BLOCKTXN))
+}
+
 /// Largest encoding each type may have (type byte included).
 fn max_size(kind: u8) -> usize {
     match kind {

@@ -11,6 +11,8 @@ use core::fmt;
 
 mod codec;
 
+pub use codec::carries_block_bodies;
+
 use crate::encode::DecodeError;
 use crate::hash::{Hash256, sha256d_parts};
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
