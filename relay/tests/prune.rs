@@ -117,7 +117,13 @@ async fn a_pruned_relay_serves_recent_blocks_restarts_and_a_fresh_relay_syncs_pa
     let mut fresh_config = Relay::test_config();
     fresh_config.peers = vec![pruned.ws_url.clone(), full.ws_url.clone()];
     let fresh = Relay::start(fresh_config, true).await;
-    assert!(wait_height(&fresh, CHAIN).await, "the fresh relay synced");
+    if !wait_height(&fresh, CHAIN).await {
+        panic!(
+            "the fresh relay synced: status {}, peers {}",
+            fresh.get("/api/status").await,
+            fresh.get("/api/peers").await
+        );
+    }
     assert_eq!(fresh.get("/api/status").await["tip"], tip.to_string());
     let (code, _) = fresh.get_raw(&format!("/api/block/{}", old.hash())).await;
     assert_eq!(code, 200, "the fresh relay has the old bodies");

@@ -336,11 +336,32 @@ impl Node {
         }
         if let Some(last) = accepted {
             self.note_peer_header(peer, last);
+            self.note_hello_tips();
         }
         let best = self.chain.best_header();
         let (height, target) = (self.chain.height(), best.height);
         self.event(Event::SyncProgress { height, target });
         self.request_blocks();
+    }
+
+    /// A peer's `hello` names its tip, which counts as its best header once it is in our
+    /// tree ([`Node::on_hello`]). For a peer whose tip we did not know then, it counts as
+    /// soon as headers from anyone bring it: otherwise a peer whose `hello` came before
+    /// another peer's headers and whose `auth` after them (so it claims no more work than
+    /// we know and is never asked for headers) is never asked for a body either. When the
+    /// only other peer is pruned, the sync then stops for good below what that one keeps.
+    fn note_hello_tips(&mut self) {
+        let chain = &self.chain;
+        let now_known: Vec<(PeerId, BlockHash)> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.best_header.is_none())
+            .filter_map(|(&id, p)| Some((id, p.hello.as_ref()?.best_hash)))
+            .filter(|(_, tip)| chain.entry(tip).is_some())
+            .collect();
+        for (id, tip) in now_known {
+            self.note_peer_header(id, tip);
+        }
     }
 
     /// Records that `peer` has the block `hash` (in our tree) and all its ancestors.
