@@ -183,3 +183,58 @@ fn a_lone_miner_keeps_its_pace() {
     // Six a second is the cap of an 11-block median time past.
     assert!(mined >= 6 * 60 - 6, "mined {mined} in a minute");
 }
+
+/// KNOWN FAILURE, kept to reproduce it (the network-heals scenario's step 2 failed this way
+/// in one of three runs beside a CPU hog). When blocks take longer than about a second to
+/// cross, clock-paced miners on both sides of a split never converge: every branch grows at
+/// the same cap (six blocks a second), and each miner's view of the others is older than its
+/// own branch, so it always sees its own as the longest. It is not a tie at equal work (the
+/// branches' heights differ by a few blocks), so breaking equal-work ties does not help —
+/// tried: a miner that sat out random seconds while an equal-work rival existed ended this
+/// test exactly as before. What would: growth that differs between branches, as real proof of
+/// work gives (e.g. a miner sitting out random seconds while any recent side branch exists),
+/// measured against `three_miners_share_one_chain`'s pace. See the session notes.
+#[test]
+#[ignore = "known failure: clock-paced miners do not converge over links slower than ~1 s"]
+fn miners_settle_even_when_blocks_take_longer_than_a_second_to_cross() {
+    let mut sim = network();
+    start_miners(&mut sim);
+    sim.run_for(5_000);
+    sim.partition(&[0, 2]);
+    sim.run_for(10_000);
+    assert_eq!(tips(&sim).len(), 2, "each side mined its own branch");
+    // Every message now takes 1.2–1.6 s.
+    sim.latency_ms = 1_200;
+    sim.jitter_ms = 400;
+    sim.heal();
+    // Nodes a second and more behind never share a tip while mining goes on; what must hold
+    // is what the end-to-end test asks: every node has the same block some height above the
+    // heal (as the network-heals scenario asks of block hk + 3 after a kill).
+    let h = sim
+        .node_indices()
+        .into_iter()
+        .map(|i| sim.node(i).chain().height().0)
+        .max()
+        .unwrap()
+        + 30;
+    let agree = |sim: &Sim| {
+        let at: BTreeSet<Option<BlockHash>> = sim
+            .node_indices()
+            .into_iter()
+            .map(|i| sim.node(i).chain().hash_at(tabcoin_core::units::Height(h)))
+            .collect();
+        at.len() == 1 && at.iter().next().unwrap().is_some()
+    };
+    let start = sim.now_ms;
+    let agreed = sim.run_until_for(60_000, agree);
+    assert!(
+        agreed,
+        "no block at height {h} that every node has within 60 s of the heal: {}",
+        describe(&sim)
+    );
+    eprintln!(
+        "slow links: every node has one block at height {h} {} ms after the heal; {}",
+        sim.now_ms - start,
+        describe(&sim)
+    );
+}
