@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
+use tabcoin_core::encode::Encode;
 use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::BlockHeader;
@@ -420,6 +421,13 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
+/// A drain writes what the node persisted once it holds about this much (block bodies, and
+/// [`UTXO_CHANGE_BYTES`] per coin changed), not only at its end: merging saves commits during
+/// a sync, and the bound keeps a burst of large blocks from waiting in memory all at once.
+const MAX_UNWRITTEN_BYTES: usize = 1 << 20;
+/// What one UTXO change counts for in [`MAX_UNWRITTEN_BYTES`] (outpoint, coin, map entry).
+const UTXO_CHANGE_BYTES: usize = 128;
+
 struct Ctx {
     state: AppState,
     recorder: metrics_exporter_prometheus::PrometheusRecorder,
@@ -509,6 +517,7 @@ impl Ctx {
     /// downloads it again, as it would one it had not yet received.
     fn drain(&mut self, node: &mut Node, conns: &mut HashMap<ConnId, ConnOut>) {
         let mut unwritten: Option<ChangeSet> = None;
+        let mut unwritten_bytes = 0usize;
         while let Some(out) = node.poll_output() {
             match out {
                 Output::Send { peer, bytes } => {
@@ -565,13 +574,24 @@ impl Ctx {
                     }
                 }
                 Output::Dial { url } => conn::dial(self.state.clone(), url),
-                Output::Persist(cs) => match &mut unwritten {
-                    Some(u) => u.merge(cs),
-                    None => unwritten = Some(cs),
-                },
+                Output::Persist(cs) => {
+                    unwritten_bytes += cs.blocks.iter().map(Encode::encoded_len).sum::<usize>()
+                        + cs.utxo.len() * UTXO_CHANGE_BYTES;
+                    match &mut unwritten {
+                        Some(u) => u.merge(cs),
+                        None => unwritten = Some(cs),
+                    }
+                    // Bounded: a burst of large blocks is written in parts, so what waits
+                    // in memory (and in redb's write buffer) stays small.
+                    if unwritten_bytes >= MAX_UNWRITTEN_BYTES {
+                        self.write(unwritten.take());
+                        unwritten_bytes = 0;
+                    }
+                }
                 Output::LoadBlock(hash) => {
                     // The read must see everything the node persisted before asking.
                     self.write(unwritten.take());
+                    unwritten_bytes = 0;
                     // One redb read of one body and its undo data: answered at once, so
                     // the node goes on in the same drain.
                     let (block, undo) = match self.store.0.load_block(&hash) {
