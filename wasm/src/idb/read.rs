@@ -75,25 +75,28 @@ impl IdbStore {
         Ok(found)
     }
 
+    /// Every key and value of `store`, in key order (both requests issued at once).
+    async fn keys_and_values(
+        &self,
+        tx: &IdbTransaction,
+        store: &str,
+    ) -> Result<(Array, Array), StoreError> {
+        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
+        let s = tx.object_store(store).map_err(aborted)?;
+        let keys = request(&s.get_all_keys().map_err(aborted)?);
+        let values = request(&s.get_all().map_err(aborted)?);
+        Ok((
+            Array::from(&keys.await.map_err(aborted)?),
+            Array::from(&values.await.map_err(aborted)?),
+        ))
+    }
+
     async fn all(
         &self,
         tx: &IdbTransaction,
         store: &str,
     ) -> Result<Vec<(String, JsValue)>, StoreError> {
-        let s = tx
-            .object_store(store)
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let keys = request(
-            &s.get_all_keys()
-                .map_err(|e| StoreError::Aborted(js_err(&e)))?,
-        )
-        .await
-        .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let values = request(&s.get_all().map_err(|e| StoreError::Aborted(js_err(&e)))?)
-            .await
-            .map_err(|e| StoreError::Aborted(js_err(&e)))?;
-        let keys = Array::from(&keys);
-        let values = Array::from(&values);
+        let (keys, values) = self.keys_and_values(tx, store).await?;
         if store == "blocks" {
             count_body_reads(values.length() as usize);
         }
@@ -119,14 +122,7 @@ impl IdbStore {
             );
         }
         {
-            let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
-            let s = tx.object_store("utxo").map_err(aborted)?;
-            let keys = request(&s.get_all_keys().map_err(aborted)?);
-            let values = request(&s.get_all().map_err(aborted)?);
-            let (keys, values) = (
-                Array::from(&keys.await.map_err(aborted)?),
-                Array::from(&values.await.map_err(aborted)?),
-            );
+            let (keys, values) = self.keys_and_values(&tx, "utxo").await?;
             let (set, sizes) = super::utxo::load(&keys, &values)?;
             cs.utxo = set.into_iter().map(|(op, c)| (op, Some(c))).collect();
             self.utxo_sizes.set(sizes);
@@ -184,15 +180,8 @@ impl IdbStore {
         tx: &IdbTransaction,
         cs: &mut ChangeSet,
     ) -> Result<(), StoreError> {
-        let aborted = |e: JsValue| StoreError::Aborted(js_err(&e));
         let corrupt = |key: &str, e: String| StoreError::Corrupt(format!("headers {key}: {e}"));
-        let s = tx.object_store("headers").map_err(aborted)?;
-        let keys = request(&s.get_all_keys().map_err(aborted)?);
-        let values = request(&s.get_all().map_err(aborted)?);
-        let (keys, values) = (
-            Array::from(&keys.await.map_err(aborted)?),
-            Array::from(&values.await.map_err(aborted)?),
-        );
+        let (keys, values) = self.keys_and_values(tx, "headers").await?;
         // Ordered by hash, as the version-2 records (keyed by hex hash) were: a load is
         // deterministic.
         let mut newest: BTreeMap<BlockHash, (BlockHeader, Option<u32>)> = BTreeMap::new();
