@@ -52,6 +52,24 @@ pub struct ChangeSet {
 }
 
 impl ChangeSet {
+    /// What the set costs to hold and to write, roughly: block bodies exactly, other records
+    /// by a fixed allowance for keys and overhead. Hosts bound what they keep unwritten with it
+    /// (the tab's write queue, the relay's merged writes).
+    pub fn estimated_bytes(&self) -> usize {
+        const RECORD: usize = 64;
+        let blocks: usize = self.blocks.iter().map(|b| b.encoded_len() + RECORD).sum();
+        let undo: usize = self
+            .undo
+            .values()
+            .map(|u| u.as_ref().map_or(0, |u| u.spent.len() * 96) + RECORD)
+            .sum();
+        blocks
+            + undo
+            + (self.utxo.len() + self.invalid.len() + self.nodes.len() + self.bans.len())
+                * (RECORD + 48)
+            + RECORD
+    }
+
     pub fn is_empty(&self) -> bool {
         self.blocks.is_empty()
             && self.headers.is_empty()

@@ -9,7 +9,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tracing::{debug, info, warn};
 
-use tabcoin_core::encode::Encode;
 use tabcoin_core::node::{Event, Input, Node, NodeConfig, Output, PeerId};
 use tabcoin_core::params::Params;
 use tabcoin_core::primitives::BlockHeader;
@@ -421,12 +420,36 @@ async fn sleep_until_some(at: Option<tokio::time::Instant>) {
     }
 }
 
-/// A drain writes what the node persisted once it holds about this much (block bodies, and
-/// [`UTXO_CHANGE_BYTES`] per coin changed), not only at its end: merging saves commits during
-/// a sync, and the bound keeps a burst of large blocks from waiting in memory all at once.
+/// A drain writes what the node persisted once it holds about this much
+/// ([`ChangeSet::estimated_bytes`]), not only at its end: merging saves commits during a
+/// sync, and the bound keeps a burst of large blocks from waiting in memory all at once.
 const MAX_UNWRITTEN_BYTES: usize = 1 << 20;
-/// What one UTXO change counts for in [`MAX_UNWRITTEN_BYTES`] (outpoint, coin, map entry).
-const UTXO_CHANGE_BYTES: usize = 128;
+
+/// What a drain has persisted but not yet written: the ChangeSets merged, and their size.
+#[derive(Default)]
+struct Unwritten {
+    cs: Option<ChangeSet>,
+    bytes: usize,
+}
+
+impl Unwritten {
+    fn add(&mut self, cs: ChangeSet) {
+        self.bytes += cs.estimated_bytes();
+        match &mut self.cs {
+            Some(u) => u.merge(cs),
+            None => self.cs = Some(cs),
+        }
+    }
+
+    fn is_full(&self) -> bool {
+        self.bytes >= MAX_UNWRITTEN_BYTES
+    }
+
+    fn take(&mut self) -> Option<ChangeSet> {
+        self.bytes = 0;
+        self.cs.take()
+    }
+}
 
 struct Ctx {
     state: AppState,
@@ -516,8 +539,7 @@ impl Ctx {
     /// Peers may so hear of a block a moment before it is stored; a relay killed in between
     /// downloads it again, as it would one it had not yet received.
     fn drain(&mut self, node: &mut Node, conns: &mut HashMap<ConnId, ConnOut>) {
-        let mut unwritten: Option<ChangeSet> = None;
-        let mut unwritten_bytes = 0usize;
+        let mut unwritten = Unwritten::default();
         while let Some(out) = node.poll_output() {
             match out {
                 Output::Send { peer, bytes } => {
@@ -575,23 +597,16 @@ impl Ctx {
                 }
                 Output::Dial { url } => conn::dial(self.state.clone(), url),
                 Output::Persist(cs) => {
-                    unwritten_bytes += cs.blocks.iter().map(Encode::encoded_len).sum::<usize>()
-                        + cs.utxo.len() * UTXO_CHANGE_BYTES;
-                    match &mut unwritten {
-                        Some(u) => u.merge(cs),
-                        None => unwritten = Some(cs),
-                    }
+                    unwritten.add(cs);
                     // Bounded: a burst of large blocks is written in parts, so what waits
                     // in memory (and in redb's write buffer) stays small.
-                    if unwritten_bytes >= MAX_UNWRITTEN_BYTES {
+                    if unwritten.is_full() {
                         self.write(unwritten.take());
-                        unwritten_bytes = 0;
                     }
                 }
                 Output::LoadBlock(hash) => {
                     // The read must see everything the node persisted before asking.
                     self.write(unwritten.take());
-                    unwritten_bytes = 0;
                     // One redb read of one body and its undo data: answered at once, so
                     // the node goes on in the same drain.
                     let (block, undo) = match self.store.0.load_block(&hash) {
@@ -617,7 +632,7 @@ impl Ctx {
                 }
             }
         }
-        self.write(unwritten);
+        self.write(unwritten.take());
     }
 
     /// Refreshes the Prometheus gauges from the node (rendered at `/metrics`).

@@ -21,7 +21,6 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use tabcoin_core::encode::Encode;
 use tabcoin_core::primitives::OutPoint;
 use tabcoin_core::store::ChangeSet;
 
@@ -30,7 +29,7 @@ mod writer;
 pub use writer::{Notice, SnapshotSource, Writer};
 
 /// Bounds of the queue. Blocks count the block bodies a ChangeSet carries (one per block
-/// connected or stored); bytes are [`estimate_bytes`].
+/// connected or stored); bytes are [`ChangeSet::estimated_bytes`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// At most this many bytes merged into one transaction (a single larger ChangeSet
@@ -67,22 +66,6 @@ impl Limits {
         synced_slack: 4,
         utxo_log_min: 1 << 20,
     };
-}
-
-/// What a ChangeSet costs to hold and to write, roughly (block bodies exactly; other
-/// records by their size or a fixed allowance for keys and overhead).
-pub fn estimate_bytes(cs: &ChangeSet) -> usize {
-    const RECORD: usize = 64;
-    let blocks: usize = cs.blocks.iter().map(|b| b.encoded_len() + RECORD).sum();
-    let undo: usize = cs
-        .undo
-        .values()
-        .map(|u| u.as_ref().map_or(0, |u| u.spent.len() * 96) + RECORD)
-        .sum();
-    blocks
-        + undo
-        + (cs.utxo.len() + cs.invalid.len() + cs.nodes.len() + cs.bans.len()) * (RECORD + 48)
-        + RECORD
 }
 
 struct Queued {
@@ -142,7 +125,7 @@ impl WriteQueue {
         if cs.is_empty() {
             return;
         }
-        let bytes = estimate_bytes(&cs);
+        let bytes = cs.estimated_bytes();
         let blocks = cs.blocks.len();
         self.queued_bytes += bytes;
         self.queued_blocks += blocks;
@@ -439,7 +422,7 @@ mod tests {
     #[test]
     fn a_batch_is_bounded_in_bytes_but_takes_at_least_one() {
         let (_, cs) = changes(6);
-        let one = estimate_bytes(&cs[1]);
+        let one = cs[1].estimated_bytes();
         let mut q = small(Limits {
             batch_bytes: one * 2 + one / 2,
             ..TIGHT
@@ -514,7 +497,7 @@ mod tests {
     #[test]
     fn back_pressure_counts_bytes_too() {
         let (_, cs) = changes(4);
-        let one = estimate_bytes(&cs[1]);
+        let one = cs[1].estimated_bytes();
         let mut q = small(Limits {
             high_bytes: one * 2,
             low_bytes: one,
