@@ -288,10 +288,7 @@ impl BrowserNode {
             if stored_tip != Some(i.node.chain().tip().hash) {
                 return None;
             }
-            let set = i.node.chain().utxo();
-            Some(idb::snapshot_chunks(|f| {
-                set.iter().for_each(|(o, c)| f(&o, &c));
-            }))
+            Some(idb::snapshot_chunks(i.node.chain().utxo().iter()))
         }));
         let weak = Rc::downgrade(&inner);
         store.set_on_closed(move || {

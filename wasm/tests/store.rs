@@ -157,7 +157,7 @@ fn writer_with_set(store: &IdbStore) -> (Writer, impl Fn(&ChangeSet)) {
     let source = set.clone();
     writer.set_snapshot_source(std::rc::Rc::new(move |_| {
         let set = source.borrow();
-        Some(snapshot_chunks(|f| set.iter().for_each(|(o, c)| f(&o, &c))))
+        Some(snapshot_chunks(set.iter()))
     }));
     let w = writer.clone();
     (writer, move |cs: &ChangeSet| {
@@ -691,7 +691,7 @@ async fn a_version_2_database_upgrades_and_keeps_its_chain() {
     // (schema 4) and keeps the same set.
     assert!(store.utxo_sizes().log > 0, "{:?}", store.utxo_sizes());
     let chain = replay(40);
-    let chunks = snapshot_chunks(|f| chain.utxo().iter().for_each(|(o, c)| f(&o, &c)));
+    let chunks = snapshot_chunks(chain.utxo().iter());
     store.write_snapshot(&chunks).await.unwrap();
     assert_eq!(store.utxo_sizes().log, 0);
     assert_eq!(

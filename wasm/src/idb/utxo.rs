@@ -147,18 +147,18 @@ pub(super) fn load(
     Ok((set, sizes))
 }
 
-/// Encodes a snapshot of the set that `each` walks into chunks of about [`SNAPSHOT_CHUNK`]
-/// bytes (an empty set gives none).
-pub fn snapshot_chunks(each: impl FnOnce(&mut dyn FnMut(&OutPoint, &Coin))) -> Vec<Vec<u8>> {
+/// Encodes a snapshot of the set of `coins` into chunks of about [`SNAPSHOT_CHUNK`] bytes
+/// (an empty set gives none).
+pub fn snapshot_chunks(coins: impl IntoIterator<Item = (OutPoint, Coin)>) -> Vec<Vec<u8>> {
     let mut chunks = Vec::new();
     let mut cur = vec![SNAPSHOT];
-    each(&mut |op, coin| {
+    for (op, coin) in coins {
         op.encode_to(&mut cur);
         coin.encode_to(&mut cur);
         if cur.len() >= SNAPSHOT_CHUNK {
             chunks.push(std::mem::replace(&mut cur, vec![SNAPSHOT]));
         }
-    });
+    }
     if cur.len() > 1 {
         chunks.push(cur);
     }
@@ -240,7 +240,7 @@ mod tests {
             want.iter().map(|&i| op(i)).collect::<Vec<_>>()
         );
         // The set as a snapshot decodes to itself.
-        let snap = snapshot_chunks(|f| set.iter().for_each(|(o, c)| f(o, c)));
+        let snap = snapshot_chunks(set.iter().map(|(o, c)| (*o, *c)));
         assert_eq!(snap.len(), 1);
         let mut again = BTreeMap::new();
         assert_eq!(apply_chunk(&mut again, &snap[0]), Ok(SNAPSHOT));
@@ -249,7 +249,7 @@ mod tests {
             log_chunk(BTreeMap::<OutPoint, Option<Coin>>::new().iter()),
             None
         );
-        assert!(snapshot_chunks(|_| {}).is_empty());
+        assert!(snapshot_chunks([]).is_empty());
     }
 
     #[test]
@@ -266,7 +266,7 @@ mod tests {
                 coin((i % 200) as u8),
             );
         }
-        let snap = snapshot_chunks(|f| set.iter().for_each(|(o, c)| f(o, c)));
+        let snap = snapshot_chunks(set.iter().map(|(o, c)| (*o, *c)));
         assert!(snap.len() >= 2, "{} chunks", snap.len());
         let entry = 36 + coin(0).encoded_len() + 2;
         assert!(snap.iter().all(|c| c.len() < SNAPSHOT_CHUNK + entry));

@@ -60,6 +60,35 @@ struct State {
     snapshots: u64,
 }
 
+impl State {
+    /// A write failed: later ChangeSets build on state the store does not have, so nothing
+    /// more is written.
+    fn fail(&mut self, e: StoreError) {
+        self.queue.failed();
+        self.failed = Some(e);
+        self.running = false;
+    }
+
+    /// Whom a finished write wakes: those waiting for room once the queue has it (or the
+    /// writer failed), and those waiting for the drain if it failed.
+    fn woken(&mut self) -> Vec<oneshot::Sender<()>> {
+        let mut wake = Vec::new();
+        if !self.queue.is_full() || self.failed.is_some() {
+            wake.append(&mut self.room);
+        }
+        if self.failed.is_some() {
+            wake.append(&mut self.drained);
+        }
+        wake
+    }
+}
+
+fn wake(waiters: Vec<oneshot::Sender<()>>) {
+    for w in waiters {
+        let _ = w.send(());
+    }
+}
+
 /// The async writer: one transaction at a time, in order, each a merged [`Batch`].
 #[derive(Clone)]
 pub struct Writer {
@@ -192,7 +221,7 @@ impl Writer {
     /// [`room`](Writer::room) waits as if the queue were full, so a test can hold a tab's
     /// peers' messages back for as long as it likes. Releasing wakes the waiters.
     pub fn hold(&self, held: bool) {
-        let wake = {
+        let waiters = {
             let mut s = self.state.borrow_mut();
             s.held = held;
             if held {
@@ -201,9 +230,7 @@ impl Writer {
                 std::mem::take(&mut s.room)
             }
         };
-        for w in wake {
-            let _ = w.send(());
-        }
+        wake(waiters);
     }
 
     /// Resolves once everything queued is committed; the store's error if a write failed.
@@ -263,21 +290,19 @@ impl Writer {
                 drop(s);
                 // Not now: skip this fold until the next batch commits, and hold nothing
                 // back for it meanwhile.
-                let wake = {
+                let waiters = {
                     let mut s = self.state.borrow_mut();
                     s.fold_overdue = false;
                     s.fold_skipped = true;
                     std::mem::take(&mut s.room)
                 };
-                for w in wake {
-                    let _ = w.send(());
-                }
+                wake(waiters);
                 return true;
             };
             (s.store.clone(), chunks)
         };
         let result = store.write_snapshot(&chunks).await;
-        let (wake, notify, failed) = {
+        let (waiters, notify, failed) = {
             let mut s = self.state.borrow_mut();
             let failed = match result {
                 Ok(()) => {
@@ -287,24 +312,13 @@ impl Writer {
                     None
                 }
                 Err(e) => {
-                    s.queue.failed();
-                    s.failed = Some(e.clone());
-                    s.running = false;
+                    s.fail(e.clone());
                     Some(e)
                 }
             };
-            let mut wake = Vec::new();
-            if !s.queue.is_full() || s.failed.is_some() {
-                wake.append(&mut s.room);
-            }
-            if s.failed.is_some() {
-                wake.append(&mut s.drained);
-            }
-            (wake, s.notify.clone(), failed)
+            (s.woken(), s.notify.clone(), failed)
         };
-        for w in wake {
-            let _ = w.send(());
-        }
+        wake(waiters);
         match failed {
             None => true,
             Some(e) => {
@@ -329,9 +343,7 @@ impl Writer {
                     None if self.fold_due(&s) => None,
                     None => {
                         s.running = false;
-                        for w in s.drained.drain(..) {
-                            let _ = w.send(());
-                        }
+                        wake(std::mem::take(&mut s.drained));
                         return;
                     }
                 }
@@ -344,7 +356,7 @@ impl Writer {
                 return;
             };
             let result = store.persist(&changes).await;
-            let (notice, wake, notify) = {
+            let (notice, waiters, notify) = {
                 let mut s = self.state.borrow_mut();
                 s.writing = None;
                 let notice = match result {
@@ -365,24 +377,13 @@ impl Writer {
                         }
                     }
                     Err(e) => {
-                        s.queue.failed();
-                        s.failed = Some(e.clone());
-                        s.running = false;
+                        s.fail(e.clone());
                         Notice::Failed(e)
                     }
                 };
-                let mut wake = Vec::new();
-                if !s.queue.is_full() || s.failed.is_some() {
-                    wake.append(&mut s.room);
-                }
-                if s.failed.is_some() {
-                    wake.append(&mut s.drained);
-                }
-                (notice, wake, s.notify.clone())
+                (notice, s.woken(), s.notify.clone())
             };
-            for w in wake {
-                let _ = w.send(());
-            }
+            wake(waiters);
             if let Some(f) = notify {
                 f(&notice);
             }
