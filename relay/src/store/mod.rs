@@ -522,37 +522,8 @@ impl Store for RedbStore {
                 prune_bodies(&tx, &cs.pruned)?;
             }
 
-            if !cs.nodes.is_empty() {
-                let mut table = tx.open_table(NODES).map_err(db)?;
-                for (url, rec) in &cs.nodes {
-                    match rec {
-                        Some(rec) => {
-                            table
-                                .insert(url.as_str(), rec.encode().as_slice())
-                                .map_err(db)?;
-                        }
-                        None => {
-                            table.remove(url.as_str()).map_err(db)?;
-                        }
-                    }
-                }
-            }
-
-            if !cs.node_meta.is_empty() {
-                let mut table = tx.open_table(NODE_META).map_err(db)?;
-                for (url, meta) in &cs.node_meta {
-                    match meta {
-                        Some(meta) => {
-                            table
-                                .insert(url.as_str(), meta.encode().as_slice())
-                                .map_err(db)?;
-                        }
-                        None => {
-                            table.remove(url.as_str()).map_err(db)?;
-                        }
-                    }
-                }
-            }
+            put_or_remove(&tx, NODES, &cs.nodes)?;
+            put_or_remove(&tx, NODE_META, &cs.node_meta)?;
 
             if !cs.bans.is_empty() {
                 let mut table = tx.open_table(BANS).map_err(db)?;
@@ -590,6 +561,32 @@ impl Store for RedbStore {
 }
 
 /// The size a body is recorded with (a body never nears 4 GiB; saturate if it did).
+/// Writes `changes` to the url-keyed `table`: each value encoded, or the key removed for
+/// `None` (nothing opened when there are none).
+fn put_or_remove<T: Encode>(
+    tx: &redb::WriteTransaction,
+    table: TableDefinition<&str, &[u8]>,
+    changes: &std::collections::BTreeMap<String, Option<T>>,
+) -> Result<(), StoreError> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut table = tx.open_table(table).map_err(db)?;
+    for (key, value) in changes {
+        match value {
+            Some(v) => {
+                table
+                    .insert(key.as_str(), v.encode().as_slice())
+                    .map_err(db)?;
+            }
+            None => {
+                table.remove(key.as_str()).map_err(db)?;
+            }
+        }
+    }
+    Ok(())
+}
+
 fn body_size(bytes: &[u8]) -> u32 {
     u32::try_from(bytes.len()).unwrap_or(u32::MAX)
 }
