@@ -206,6 +206,16 @@ pub fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     }
 }
 
+/// Bytes [`put_varint`] writes for `v`.
+pub fn varint_len(v: u64) -> usize {
+    (64 - v.leading_zeros() as usize).div_ceil(7).max(1)
+}
+
+/// Bytes [`put_var_bytes`] writes for `len` bytes.
+pub fn var_bytes_len(len: usize) -> usize {
+    varint_len(len as u64) + len
+}
+
 pub fn put_var_bytes(out: &mut Vec<u8>, b: &[u8]) {
     put_varint(out, b.len() as u64);
     out.extend_from_slice(b);
@@ -249,6 +259,18 @@ mod tests {
         let mut out = Vec::new();
         put_varint(&mut out, v);
         out
+    }
+
+    #[test]
+    fn varint_len_counts_what_put_varint_writes() {
+        let mut edges = alloc::vec![0u64, u64::MAX];
+        for bits in 1..64 {
+            edges.extend([(1u64 << bits) - 1, 1u64 << bits]);
+        }
+        for v in edges {
+            assert_eq!(varint_len(v), varint_bytes(v).len(), "{v}");
+        }
+        assert_eq!(var_bytes_len(300), 2 + 300);
     }
 
     #[test]

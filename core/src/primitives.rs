@@ -6,7 +6,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
-use crate::encode::{Decode, DecodeError, Encode, Reader, put_var_bytes, put_varint};
+use crate::encode::{
+    Decode, DecodeError, Encode, Reader, put_var_bytes, put_varint, var_bytes_len, varint_len,
+};
 use crate::hash::{Hash256, HexError, sha256d, sha256d_parts};
 use crate::sig::{PublicKey, Signature};
 use crate::units::{Amount, CompactTarget, Height};
@@ -203,6 +205,9 @@ impl Encode for OutPoint {
         out.extend_from_slice(self.txid.as_bytes());
         out.extend_from_slice(&self.vout.to_le_bytes());
     }
+    fn encoded_len(&self) -> usize {
+        32 + 4
+    }
 }
 
 impl Decode for OutPoint {
@@ -232,6 +237,9 @@ impl Encode for TxOut {
     fn encode_to(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.amount.units().to_le_bytes());
         out.extend_from_slice(&self.key.0);
+    }
+    fn encoded_len(&self) -> usize {
+        8 + self.key.0.len()
     }
 }
 
@@ -343,6 +351,31 @@ impl Encode for Transaction {
     fn encode_to(&self, out: &mut Vec<u8>) {
         self.encode_parts(out, true);
     }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.encoded_len());
+        self.encode_to(&mut v);
+        v
+    }
+
+    /// Counted, not encoded: blocks and pools ask for sizes often (limits, caches, fees).
+    fn encoded_len(&self) -> usize {
+        // An input: its outpoint (txid, vout) and its signature.
+        let input = 32 + 4 + core::mem::size_of::<Signature>();
+        let payload = match &self.payload {
+            Payload::None => 0,
+            Payload::Coinbase { height, extra } => {
+                varint_len(height.0) + var_bytes_len(extra.len())
+            }
+            Payload::Post(p) => p.author.0.len() + var_bytes_len(p.text.len()),
+        };
+        varint_len(self.inputs.len() as u64)
+            + self.inputs.len() * input
+            + varint_len(self.outputs.len() as u64)
+            + self.outputs.iter().map(Encode::encoded_len).sum::<usize>()
+            + 1
+            + payload
+    }
 }
 
 impl Decode for Transaction {
@@ -404,6 +437,18 @@ impl Encode for Block {
         for t in &self.txs {
             t.encode_to(out);
         }
+    }
+
+    fn encode(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.encoded_len());
+        self.encode_to(&mut v);
+        v
+    }
+
+    fn encoded_len(&self) -> usize {
+        HEADER_SIZE
+            + varint_len(self.txs.len() as u64)
+            + self.txs.iter().map(Encode::encoded_len).sum::<usize>()
     }
 }
 

@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use crate::chain::{BlockOutcome, ChainError};
 use crate::encode::Encode;
 use crate::primitives::{Block, BlockHash, BlockHeader, Transaction, Txid};
-use crate::wire::{InvId, InvItem, MAX_HEADERS, Message};
+use crate::wire::{InvId, InvItem, MAX_HEADERS, Message, block_message};
 
 use super::{
     ENCODED_BLOCK_CACHE, Event, MAX_BLOCKS_PER_GETDATA, MAX_GETDATA_REPLY_BYTES, MAX_ORPHANS,
@@ -133,9 +133,9 @@ impl Node {
     /// blocks and tells the UI.
     pub(super) fn apply_outcome(&mut self, mut outcome: BlockOutcome) {
         self.request_verify(core::mem::take(&mut outcome.verify));
-        if !outcome.changes.is_empty() {
-            self.outputs
-                .push_back(Output::Persist(outcome.changes.clone()));
+        let changes = core::mem::take(&mut outcome.changes);
+        if !changes.is_empty() {
+            self.outputs.push_back(Output::Persist(changes));
         }
         for hash in &outcome.need {
             self.load(*hash);
@@ -197,26 +197,27 @@ impl Node {
             .filter(|(_, p)| p.established)
             .map(|(&id, _)| id)
             .collect();
+        // Hashed once here, not once per peer: a block announced to 1,000 peers.
+        let hashes: Vec<BlockHash> = headers.iter().map(BlockHeader::hash).collect();
         for id in ids {
             let Some(p) = self.peers.get_mut(&id) else {
                 continue;
             };
             let chain = &self.chain;
-            let has = |h: &BlockHeader| {
-                let hash = h.hash();
+            let has = |hash: &BlockHash| {
                 p.known.contains(hash.as_hash())
-                    || p.best_header.is_some_and(|b| chain.is_ancestor(&hash, &b))
+                    || p.best_header.is_some_and(|b| chain.is_ancestor(hash, &b))
             };
-            let start = headers.iter().rposition(has).map_or(0, |i| i + 1);
+            let start = hashes.iter().rposition(has).map_or(0, |i| i + 1);
             let fresh = &headers[start..];
             if fresh.is_empty() {
                 continue;
             }
             let push = p.push_to && super::push::pushable(p, chain, fresh);
-            for h in fresh {
-                p.known.insert(h.hash().to_hash());
+            for hash in &hashes[start..] {
+                p.known.insert(hash.to_hash());
             }
-            if push && self.push_block(id, &fresh[0].hash()) {
+            if push && self.push_block(id, &hashes[start]) {
                 continue;
             }
             let msg = Message::Headers(fresh.to_vec());
@@ -262,7 +263,7 @@ impl Node {
                 }
                 match &block {
                     Some(b) => {
-                        let bytes = self.cache_encoded(hash, Message::Block(b.clone()));
+                        let bytes = self.cache_encoded(hash, block_message(b));
                         self.stats.blocks_sent += 1;
                         if let Some(p) = self.peers.get_mut(&peer) {
                             p.known.insert(hash.to_hash());
@@ -281,8 +282,8 @@ impl Node {
         self.chain.trim_cache();
     }
 
-    fn cache_encoded(&mut self, hash: BlockHash, msg: Message) -> Arc<[u8]> {
-        let bytes: Arc<[u8]> = Arc::from(msg.encode());
+    fn cache_encoded(&mut self, hash: BlockHash, encoded: Vec<u8>) -> Arc<[u8]> {
+        let bytes: Arc<[u8]> = Arc::from(encoded);
         if self.encoded_blocks.len() >= ENCODED_BLOCK_CACHE {
             self.encoded_blocks.pop_front();
         }
@@ -296,7 +297,7 @@ impl Node {
         if let Some((_, bytes)) = self.encoded_blocks.iter().find(|(h, _)| h == hash) {
             return Some(bytes.clone());
         }
-        let bytes: Arc<[u8]> = Arc::from(Message::Block(self.chain.block(hash)?.clone()).encode());
+        let bytes: Arc<[u8]> = Arc::from(block_message(self.chain.block(hash)?));
         if self.encoded_blocks.len() >= ENCODED_BLOCK_CACHE {
             self.encoded_blocks.pop_front();
         }

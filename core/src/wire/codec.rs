@@ -197,6 +197,15 @@ pub(super) fn put_string(out: &mut Vec<u8>, s: &str) {
     put_var_bytes(out, s.as_bytes());
 }
 
+/// The `block` message for `block`, encoded from a reference: the same bytes as
+/// `Message::Block(block.clone()).encode()` without copying the block first.
+pub fn block_message(block: &Block) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1 + block.encoded_len());
+    out.push(T_BLOCK);
+    block.encode_to(&mut out);
+    out
+}
+
 impl Encode for Message {
     fn encode_to(&self, out: &mut Vec<u8>) {
         match self {
@@ -596,6 +605,13 @@ mod tests {
             let mut longer = bytes.clone();
             longer.push(0);
             prop_assert_eq!(Message::from_bytes(&longer).is_err(), !later);
+        }
+
+        #[test]
+        fn a_block_message_from_a_reference_is_the_message_encoding(b in arb_block()) {
+            let bytes = block_message(&b);
+            prop_assert_eq!(bytes.len(), 1 + b.encoded_len());
+            prop_assert_eq!(bytes, Message::Block(b).encode());
         }
 
         #[test]

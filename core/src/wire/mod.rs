@@ -11,7 +11,7 @@ use core::fmt;
 
 mod codec;
 
-pub use codec::carries_block_bodies;
+pub use codec::{block_message, carries_block_bodies};
 
 use crate::encode::DecodeError;
 use crate::hash::{Hash256, sha256d_parts};
