@@ -13,7 +13,7 @@
 use alloc::vec::Vec;
 
 use super::{BlockOutcome, Chain, Status};
-use crate::primitives::{Block, BlockHash};
+use crate::primitives::{Block, BlockHash, Transaction};
 use crate::sig::VerifyJob;
 use crate::store::ChangeSet;
 use crate::units::Height;
@@ -82,14 +82,21 @@ impl Chain {
     /// lacks in memory or that does not connect (the steps before it stay done).
     fn switch_to(&mut self, target: BlockHash, outcome: &mut BlockOutcome) -> Result<(), Stop> {
         let (fork, branch) = self.branch_to(target);
+        // The undone blocks' transactions, last block's first and each block's reversed: one
+        // reversal makes them oldest block first, in block order, ahead of what `returned`
+        // held (blocks undone before these are newer). Prepending block by block instead
+        // moved everything returned so far once per block: quadratic in a deep reorg.
+        let mut undone = Vec::new();
         while self.tip().height > fork {
             let tip = self.tip().hash;
             if self.bodies.undo(&tip).is_none() {
+                return_undone(outcome, undone);
                 return Err(Stop::Need(tip));
             }
-            self.disconnect_tip(outcome);
+            self.disconnect_tip(outcome, &mut undone);
             self.bodies.trim();
         }
+        return_undone(outcome, undone);
         for hash in branch {
             if !self.bodies.contains(&hash) {
                 return Err(Stop::Need(hash));
@@ -102,9 +109,9 @@ impl Chain {
         Ok(())
     }
 
-    /// Undoes the tip block (its body and undo data are cached): its transactions go to
-    /// [`BlockOutcome::returned`], ahead of those of blocks disconnected before it.
-    fn disconnect_tip(&mut self, outcome: &mut BlockOutcome) {
+    /// Undoes the tip block (its body and undo data are cached): its transactions, but the
+    /// coinbase, go to `undone` in reverse order (see [`return_undone`]).
+    fn disconnect_tip(&mut self, outcome: &mut BlockOutcome, undone: &mut Vec<Transaction>) {
         let hash = self.tip().hash;
         let block = self
             .bodies
@@ -117,9 +124,7 @@ impl Chain {
         let mut overlay = UtxoOverlay::new(&self.utxo);
         undo_block(&mut overlay, block, undo);
         let utxo = overlay.into_changes();
-        outcome
-            .returned
-            .splice(0..0, block.txs.iter().skip(1).cloned());
+        undone.extend(block.txs.iter().skip(1).rev().cloned());
         self.utxo.apply(&utxo);
         self.bodies.set_undo(&hash, None);
         self.active.pop();
@@ -245,5 +250,61 @@ impl Chain {
                 stack.extend(kids.iter().copied());
             }
         }
+    }
+}
+
+/// Puts the transactions `disconnect_tip` collected (newest block first, each block
+/// reversed) at the front of [`BlockOutcome::returned`], oldest block first in block order.
+fn return_undone(outcome: &mut BlockOutcome, mut undone: Vec<Transaction>) {
+    if undone.is_empty() {
+        return;
+    }
+    undone.reverse();
+    outcome.returned.splice(0..0, undone);
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::vec::Vec;
+
+    use crate::params::Params;
+    use crate::primitives::Transaction;
+    use crate::sig::PublicKey;
+    use crate::testkit::{child_of, extend, funded_chain, payments, wallet};
+
+    /// A switch hands the mempool the disconnected blocks' transactions oldest block first
+    /// and in block order, however many blocks it undoes.
+    #[test]
+    fn a_reorg_returns_the_disconnected_transactions_oldest_block_first() {
+        let params = Params::test();
+        let payers = [wallet(1, &params), wallet(2, &params)];
+        let keys: Vec<PublicKey> = payers.iter().map(|w| w.public_key()).collect();
+        let (mut chain, _) = funded_chain(&params, &keys, 8);
+        let fork = chain.tip().hash;
+        let fork_height = chain.height();
+        let fork_block = chain.block(&fork).expect("the tip is cached").clone();
+        let reward = PublicKey([0x11; 32]);
+        let mut sent: Vec<Transaction> = Vec::new();
+        for _ in 0..4 {
+            let txs = payments(&chain, &payers, 3);
+            extend(&mut chain, &txs, reward, b"a").expect("valid payments");
+            sent.extend(txs);
+        }
+        // A heavier branch from the fork: five coinbase-only blocks.
+        let mut parent = fork_block;
+        let mut height = fork_height;
+        let mut last = None;
+        for _ in 0..5 {
+            let block = child_of(&params, &parent, height, reward, b"b");
+            let outcome = chain
+                .accept_block(&block, block.header.time)
+                .expect("a valid branch");
+            height = height.next();
+            parent = block;
+            last = Some(outcome);
+        }
+        let outcome = last.expect("five blocks");
+        assert_eq!(outcome.disconnected.len(), 4, "the switch happened at once");
+        assert_eq!(outcome.returned, sent);
     }
 }
