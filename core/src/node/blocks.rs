@@ -263,7 +263,8 @@ impl Node {
                 }
                 match &block {
                     Some(b) => {
-                        let bytes = self.cache_encoded(hash, block_message(b));
+                        // Several peers may wait for the same body: one encoding for all.
+                        let bytes = self.encode_cached(hash, b);
                         self.stats.blocks_sent += 1;
                         if let Some(p) = self.peers.get_mut(&peer) {
                             p.known.insert(hash.to_hash());
@@ -282,26 +283,41 @@ impl Node {
         self.chain.trim_cache();
     }
 
-    fn cache_encoded(&mut self, hash: BlockHash, encoded: Vec<u8>) -> Arc<[u8]> {
-        let bytes: Arc<[u8]> = Arc::from(encoded);
+    /// The cached `block` message for `hash`, if it was encoded lately.
+    fn cached_encoding(&self, hash: &BlockHash) -> Option<Arc<[u8]>> {
+        self.encoded_blocks
+            .iter()
+            .find(|(h, _)| h == hash)
+            .map(|(_, bytes)| bytes.clone())
+    }
+
+    /// The `block` message for `block` (whose hash is `hash`): from the cache, or encoded
+    /// once and cached.
+    fn encode_cached(&mut self, hash: BlockHash, block: &Block) -> Arc<[u8]> {
+        if let Some(bytes) = self.cached_encoding(&hash) {
+            return bytes;
+        }
+        let bytes: Arc<[u8]> = Arc::from(block_message(block));
+        self.remember_encoding(hash, bytes.clone());
+        bytes
+    }
+
+    fn remember_encoding(&mut self, hash: BlockHash, bytes: Arc<[u8]>) {
         if self.encoded_blocks.len() >= ENCODED_BLOCK_CACHE {
             self.encoded_blocks.pop_front();
         }
-        self.encoded_blocks.push_back((hash, bytes.clone()));
-        bytes
+        self.encoded_blocks.push_back((hash, bytes));
     }
 
     /// The `block` message for `hash`, encoded once and shared: a new block is asked for by
     /// every peer it was announced to, so fan-out to N peers encodes it once, not N times.
     pub(super) fn encoded_block(&mut self, hash: &BlockHash) -> Option<Arc<[u8]>> {
-        if let Some((_, bytes)) = self.encoded_blocks.iter().find(|(h, _)| h == hash) {
-            return Some(bytes.clone());
+        if let Some(bytes) = self.cached_encoding(hash) {
+            return Some(bytes);
         }
+        // The chain's copy is borrowed while it is encoded, so it is not cloned first.
         let bytes: Arc<[u8]> = Arc::from(block_message(self.chain.block(hash)?));
-        if self.encoded_blocks.len() >= ENCODED_BLOCK_CACHE {
-            self.encoded_blocks.pop_front();
-        }
-        self.encoded_blocks.push_back((*hash, bytes.clone()));
+        self.remember_encoding(*hash, bytes.clone());
         Some(bytes)
     }
 
@@ -408,5 +424,62 @@ impl Node {
         }
         self.fill_tx_requests(peer);
         self.request_blocks();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed test
+
+    use alloc::collections::BTreeSet;
+
+    use crate::chain::Chain;
+    use crate::params::Params;
+    use crate::sim::Sim;
+    use crate::store::ChangeSet;
+    use crate::testkit::{block_with, wallet};
+    use crate::units::Height;
+    use crate::wire::NodeKind;
+
+    /// Bodies a node serves from its store to several peers at once are encoded once: each
+    /// hash is in the encoded-block cache at most once (it held one copy per waiting peer,
+    /// pushing other blocks out).
+    #[test]
+    fn a_stored_body_several_peers_wait_for_is_encoded_once() {
+        let mut sim = Sim::new(Params::test());
+        sim.jitter_ms = 0;
+        // Reads answered later, as a tab's IndexedDB answers them: both peers' requests for
+        // a body come in while its read is outstanding.
+        sim.load_delay_ms = 200;
+        let mut chain = Chain::new(sim.params.clone());
+        let key = wallet(42, &sim.params).public_key();
+        let mut stored = ChangeSet::default();
+        for _ in 0..40 {
+            let block = block_with(&chain, &[], key, b"stored");
+            stored.merge(
+                chain
+                    .accept_block(&block, block.header.time)
+                    .unwrap()
+                    .changes,
+            );
+        }
+        let mut c = Sim::config(NodeKind::Relay, 1, &[]);
+        c.body_cache_bytes = 0;
+        let server = sim.add_node(c, stored);
+        let a = sim.add_node(
+            Sim::config(NodeKind::Relay, 2, &[server]),
+            ChangeSet::default(),
+        );
+        let b = sim.add_node(
+            Sim::config(NodeKind::Relay, 3, &[server]),
+            ChangeSet::default(),
+        );
+        assert!(sim.run_until_for(5 * 60_000, |s| {
+            s.node(a).chain().height() == Height(40) && s.node(b).chain().height() == Height(40)
+        }));
+        let cached = &sim.node(server).encoded_blocks;
+        let hashes: BTreeSet<_> = cached.iter().map(|(h, _)| *h).collect();
+        assert!(cached.len() > 1, "the server encoded what it served");
+        assert_eq!(hashes.len(), cached.len(), "one cache entry per block");
     }
 }

@@ -112,6 +112,11 @@ enum Ev {
         to: usize,
         at: u64,
     },
+    /// A store read the node asked for ([`Output::LoadBlock`]) completes.
+    Load {
+        to: usize,
+        hash: BlockHash,
+    },
 }
 
 /// The simulated network.
@@ -134,6 +139,10 @@ pub struct Sim {
     /// Messages lost per million.
     pub loss_ppm: u32,
     pub tick_ms: u64,
+    /// How long a store read takes: 0 answers [`Output::LoadBlock`] at once, in the same
+    /// drain (as the relay's redb reads); more makes it asynchronous, as a tab's IndexedDB
+    /// reads are, so other inputs can come first.
+    pub load_delay_ms: u64,
     queue: BTreeMap<(u64, u64), Ev>,
     seq: u64,
     rng: u64,
@@ -169,6 +178,7 @@ impl Sim {
             bytes_in_by_type: BTreeMap::new(),
             loss_ppm: 0,
             tick_ms: 1_000,
+            load_delay_ms: 0,
             queue: BTreeMap::new(),
             seq: 0,
             rng: 0x5eed,
@@ -399,16 +409,22 @@ impl Sim {
                 }
                 self.new_job(i, t);
             }
-            Output::LoadBlock(hash) => {
-                let loaded = match &mut self.actors[i] {
-                    Actor::Node(n) => n.store.load_block(&hash).expect("memory store"),
-                    Actor::Raw(_) => return,
-                };
-                let (block, undo) = loaded;
-                self.input(i, Input::BlockLoaded { hash, block, undo });
+            Output::LoadBlock(hash) if self.load_delay_ms > 0 => {
+                self.schedule(self.load_delay_ms, Ev::Load { to: i, hash });
             }
+            Output::LoadBlock(hash) => self.load(i, hash),
             Output::VerifySigs { ticket, job } => self.verify_sigs(i, ticket, &job),
         }
+    }
+
+    /// Reads a body from actor `i`'s store and hands it to the node.
+    fn load(&mut self, i: usize, hash: BlockHash) {
+        let loaded = match &mut self.actors[i] {
+            Actor::Node(n) => n.store.load_block(&hash).expect("memory store"),
+            Actor::Raw(_) => return,
+        };
+        let (block, undo) = loaded;
+        self.input(i, Input::BlockLoaded { hash, block, undo });
     }
 
     fn transmit(&mut self, from: usize, peer: PeerId, bytes: Arc<[u8]>) {
@@ -591,6 +607,7 @@ impl Sim {
                 }
             }
             Ev::Solve { to, job } => self.solve(to, job),
+            Ev::Load { to, hash } => self.load(to, hash),
             Ev::Wake { to, at } => {
                 if let Actor::Node(n) = &mut self.actors[to]
                     && n.wake_at == Some(at)
