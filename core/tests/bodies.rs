@@ -9,24 +9,33 @@ mod common;
 use common::{MINUTE, answer_loads, paying_block, replay};
 use tabcoin_core::chain::{BlockOutcome, Chain};
 use tabcoin_core::params::Params;
-use tabcoin_core::primitives::Block;
+use tabcoin_core::primitives::{Block, Transaction};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::{ChangeSet, MemStore, Store};
 use tabcoin_core::testkit::wallet;
 use tabcoin_core::wire::NodeKind;
 
+/// What [`settle`] saw: loads answered, blocks disconnected, and the transactions each
+/// outcome returned to the pool, in the order the outcomes came.
+#[derive(Default)]
+struct Settled {
+    loads: usize,
+    disconnected: usize,
+    returned: Vec<Vec<Transaction>>,
+}
+
 /// Persists `outcome` and answers every body it asks for from `store` until the chain asks
-/// for nothing more; returns the number of loads answered and of blocks disconnected.
-fn settle(chain: &mut Chain, store: &mut MemStore, mut outcome: BlockOutcome) -> (usize, usize) {
-    let mut loads = 0;
-    let mut disconnected = 0;
+/// for nothing more.
+fn settle(chain: &mut Chain, store: &mut MemStore, mut outcome: BlockOutcome) -> Settled {
+    let mut seen = Settled::default();
     loop {
         store.persist(&outcome.changes).unwrap();
-        disconnected += outcome.disconnected.len();
+        seen.disconnected += outcome.disconnected.len();
+        seen.returned.push(core::mem::take(&mut outcome.returned));
         if outcome.need.is_empty() {
-            return (loads, disconnected);
+            return seen;
         }
-        loads += outcome.need.len();
+        seen.loads += outcome.need.len();
         outcome = answer_loads(chain, store, &outcome.need);
     }
 }
@@ -54,17 +63,30 @@ fn reorg_deeper_than_the_body_cache_reads_the_store() {
     let common = grow(&mut a, &mut store, 12, b"common");
     let mut b = replay(&params, &common);
     let mut b_store = MemStore::new();
-    grow(&mut a, &mut store, 30, b"side-a");
+    let side_a = grow(&mut a, &mut store, 30, b"side-a");
     let branch = grow(&mut b, &mut b_store, 31, b"side-b");
     let before = store.loads;
     let mut disconnected = 0;
     let mut loads = 0;
+    let mut returned = Vec::new();
     for blk in &branch {
         let out = a.accept_block(blk, blk.header.time).unwrap();
-        let (l, d) = settle(&mut a, &mut store, out);
-        loads += l;
-        disconnected += d;
+        let seen = settle(&mut a, &mut store, out);
+        loads += seen.loads;
+        disconnected += seen.disconnected;
+        returned.extend(seen.returned);
     }
+    // The switch went block by block through the store: each outcome returned the blocks it
+    // undid, oldest first, and later outcomes undid older blocks. Together, latest outcome
+    // first, they are side A's payments in chain order (what the mempool re-adds).
+    let paid: Vec<Transaction> = side_a.iter().flat_map(|b| b.txs[1..].to_vec()).collect();
+    assert!(!paid.is_empty(), "side A carried payments");
+    assert!(
+        returned.iter().filter(|r| !r.is_empty()).count() > 1,
+        "the payments came back over several outcomes"
+    );
+    let back: Vec<Transaction> = returned.into_iter().rev().flatten().collect();
+    assert_eq!(back, paid);
     assert_eq!(a.tip().hash, b.tip().hash, "switched to the longer branch");
     assert!(
         loads >= 30,

@@ -245,6 +245,8 @@ pub fn answer_loads(chain: &mut Chain, store: &mut MemStore, need: &[BlockHash])
         next.disconnected.extend(step.disconnected);
         next.connected.extend(step.connected);
         next.invalidated.extend(step.invalidated);
+        // A later step undid older blocks: theirs go first, as `BlockOutcome::returned` lists.
+        next.returned.splice(0..0, step.returned);
     }
     next
 }
