@@ -172,6 +172,12 @@ test('a relay flooding a held-back tab is dropped at its inbox budget; the relay
     message: 'the tab dropping the flooding connection (inbox full)',
   });
   assert.match(dropped, /inbox full: \d+ unread messages of \d+ bytes pass the budget of 4096 messages, 30020480 bytes/);
+  // The page's activity log says so too, not only the console.
+  const shown = await waitFor(async () => {
+    const texts = await a.page.locator('#activity li .msg').allTextContents();
+    return texts.find((t) => t.startsWith(`Connection to ${flooder.wsUrl} closed by this tab: inbox full: `));
+  }, { timeout: 30_000, message: 'the activity log telling why the tab dropped the relay' });
+  assert.match(shown, /closed by this tab: inbox full: \d+ unread messages of \d+ bytes pass the budget/);
   await waitFor(() => flooder.stats.closedByTab === 1, { message: 'the flooded socket closed by the tab' });
   const afterFlood = await memoryOf(a);
   const grew = afterFlood.wasm - before.wasm;

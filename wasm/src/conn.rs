@@ -224,6 +224,7 @@ async fn run_conn(
                 state: ConnState::Connecting,
                 url: url.clone(),
                 retry_in_ms: None,
+                reason: None,
             },
         )
     });
@@ -239,6 +240,7 @@ async fn run_conn(
                     state: ConnState::Closed,
                     url: url.clone(),
                     retry_in_ms: redial_in(&inner, &url),
+                    reason: None,
                 },
             );
         }
@@ -280,6 +282,7 @@ async fn run_conn(
             state: ConnState::Open,
             url: url.clone(),
             retry_in_ms: None,
+            reason: None,
         },
     );
     drop(inner);
@@ -300,9 +303,11 @@ async fn run_conn(
         let _ = sink.close().await;
     });
     let ended = receive(&weak, peer, &mut stream).await;
+    let mut reason = None;
     if let Ended::Flooded(full) = ended {
         // Not a ban: the node only hears that the link closed and redials it later.
         web_sys::console::warn_1(&format!("tabcoin: dropping the relay {url}: {full}").into());
+        reason = Some(full.to_string());
         if let Some(inner) = weak.upgrade() {
             let conn = inner.borrow().conns.get(&peer).map(|c| c.queue.clone());
             if let Some(q) = conn {
@@ -321,6 +326,7 @@ async fn run_conn(
                 state: ConnState::Closed,
                 url: url.clone(),
                 retry_in_ms: redial_in(&inner, &url),
+                reason,
             },
         );
     }

@@ -111,6 +111,7 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
                             state: ConnState::Closed,
                             url: c.url,
                             retry_in_ms: None,
+                            reason: Some(reason.to_string()),
                         });
                     }
                     if matches!(reason, tabcoin_core::node::DisconnectReason::Misbehaved(_)) {
@@ -151,6 +152,7 @@ pub(crate) fn pump(inner: &Rc<RefCell<Inner>>) {
             &NodeEvent::Connection {
                 state: ConnState::Closed,
                 retry_in_ms: redial_in(inner, &url),
+                reason: Some(full.to_string()),
                 url,
             },
         );

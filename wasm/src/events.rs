@@ -49,6 +49,10 @@ pub(crate) enum NodeEvent {
         /// With `closed`: milliseconds until the node dials this relay again (null: it
         /// will not, e.g. a relay it no longer knows).
         retry_in_ms: Option<u64>,
+        /// With `closed`, when this tab dropped the link: why (a relay that flooded its
+        /// inbox or stopped reading, a peer the node disconnected). Null when the relay or
+        /// the network closed it.
+        reason: Option<String>,
     },
     Store {
         error: Option<String>,

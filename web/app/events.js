@@ -66,10 +66,12 @@ function handleEvent(ev) {
       // the node is connected at all (and through which relay), not the last event of any link.
       // Events also arrive while BrowserNode.start is still running (no node yet).
       ui.conn = connState(node ? query('the node status', () => node.status()) : null, ev);
-      if (ev.state !== prev || ev.url !== ui.lastConnUrl) {
+      // A link this tab dropped, and why, is always told: other links may keep the node
+      // connected, so the header alone would not show it.
+      if (ev.state !== prev || ev.url !== ui.lastConnUrl || (ev.state === 'closed' && ev.reason)) {
         ui.lastConnUrl = ev.url;
         if (ev.state === 'open') log('ok', `Connected to ${ev.url}`);
-        else if (ev.state === 'closed') log('warn', `Connection to ${ev.url || 'the relay'} closed${ev.retryInMs ? `; retrying in ${Math.ceil(ev.retryInMs / 1000)} s` : ''}`);
+        else if (ev.state === 'closed') log('warn', closedText(ev));
         else if (ev.state === 'connecting') log('info', `Connecting to ${ev.url}`);
       }
       renderConnection();
@@ -93,6 +95,13 @@ function handleEvent(ev) {
 }
 
 /** @param {Extract<import('./state.js').NodeEvent, {kind: 'tx'}>} ev */
+/** The activity line of a closed link: which, why (when this tab dropped it), when again. */
+function closedText(ev) {
+  const why = ev.reason ? ` by this tab: ${ev.reason}` : '';
+  const retry = ev.retryInMs ? `; retrying in ${Math.ceil(ev.retryInMs / 1000)} s` : '';
+  return `Connection to ${ev.url || 'the relay'} closed${why}${retry}`;
+}
+
 function txEvent(ev) {
   const mine = ui.sentTxids.get(ev.txid);
   if (!ev.accepted) {
