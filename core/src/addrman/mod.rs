@@ -4,8 +4,9 @@
 //! - **new**: relays heard of. A record's bucket is chosen by a keyed hash of its *source's*
 //!   network group and of its own group, so one source group reaches only
 //!   [`NEW_BUCKETS_PER_SOURCE_GROUP`] of the [`NEW_BUCKETS`] buckets (at most
-//!   [`MAX_NODES_PER_SOURCE`] entries). A newcomer whose slot is taken replaces the
-//!   occupant only if that one is *terrible* (stale or failing); otherwise it is dropped.
+//!   [`MAX_NODES_PER_SOURCE`] entries). A record may take any of [`NEW_SLOT_CHOICES`] slots
+//!   of its bucket (keyed too); a newcomer whose slots are all taken replaces an occupant only
+//!   if that one is *terrible* (stale or failing); otherwise it is dropped.
 //! - **tried**: relays we dialed and that completed a handshake. Only a successful dial
 //!   moves an entry here; its bucket depends on its own group only. When its slot is taken,
 //!   the occupant is tested first (test-before-evict): dialed as a feeler; it keeps its slot
@@ -45,6 +46,11 @@ pub const NEW_BUCKETS_PER_SOURCE_GROUP: usize = 4;
 pub const TRIED_BUCKETS_PER_GROUP: usize = 4;
 /// Entries one source group can have in the new table.
 pub const MAX_NODES_PER_SOURCE: usize = NEW_BUCKETS_PER_SOURCE_GROUP * BUCKET_SIZE;
+/// Slots of its bucket a new-table record may take, in order of preference: two relays of
+/// one network group heard of from one source share a bucket, and with one slot each they
+/// collided one time in [`BUCKET_SIZE`] (the later one was dropped for good). The bucket's
+/// capacity, and so what one source group can fill, is the same.
+pub const NEW_SLOT_CHOICES: usize = 4;
 /// Relays kept (both tables; bootstrap relays come on top).
 pub const MAX_KNOWN_NODES: usize = (NEW_BUCKETS + TRIED_BUCKETS) * BUCKET_SIZE;
 /// A new relay not heard of for this long is forgotten (and is terrible before that).
@@ -237,18 +243,19 @@ impl AddrMan {
             if self.tried.contains_key(&slot) {
                 meta.tried = false;
                 self.dirty.insert(url.clone());
-                Pos::New(self.new_slot(&url, &meta.source))
+                let Some(slot) = self.free_new_slot(&url, &meta.source) else {
+                    return false;
+                };
+                Pos::New(slot)
             } else {
                 Pos::Tried(slot)
             }
         } else {
-            Pos::New(self.new_slot(&url, &meta.source))
-        };
-        if let Pos::New(slot) = pos {
-            if self.new.contains_key(&slot) {
+            let Some(slot) = self.free_new_slot(&url, &meta.source) else {
                 return false;
-            }
-        }
+            };
+            Pos::New(slot)
+        };
         self.put(
             url,
             Entry {
@@ -280,14 +287,29 @@ impl AddrMan {
         (bucket as u16, slot as u8)
     }
 
-    /// The new-table slot of `url` heard of from `source`.
-    fn new_slot(&self, url: &str, source: &str) -> Slot {
+    /// The new-table slots `url` heard of from `source` may take, in order of preference
+    /// (the first is the slot of versions before [`NEW_SLOT_CHOICES`]; they may repeat).
+    fn new_slots(&self, url: &str, source: &str) -> [Slot; NEW_SLOT_CHOICES] {
         let src = source_group(source);
         let grp = url_group(url).unwrap_or_default();
         let k = self.hash(&[b"new1", grp.as_bytes(), b"|", src.as_bytes()])
             % NEW_BUCKETS_PER_SOURCE_GROUP as u64;
         let bucket = self.hash(&[b"new2", src.as_bytes(), &k.to_le_bytes()]) % NEW_BUCKETS as u64;
-        self.slot_in(b"new", bucket, url)
+        let first = self.slot_in(b"new", bucket, url);
+        let mut slots = [first; NEW_SLOT_CHOICES];
+        for (i, s) in slots.iter_mut().enumerate().skip(1) {
+            let n = self.hash(&[b"slot+", &bucket.to_le_bytes(), &[i as u8], url.as_bytes()])
+                % BUCKET_SIZE as u64;
+            *s = (bucket as u16, n as u8);
+        }
+        slots
+    }
+
+    /// The first free new-table slot of `url` heard of from `source`, if any.
+    fn free_new_slot(&self, url: &str, source: &str) -> Option<Slot> {
+        self.new_slots(url, source)
+            .into_iter()
+            .find(|s| !self.new.contains_key(s))
     }
 
     /// The tried-table slot of `url`.
@@ -461,15 +483,23 @@ impl AddrMan {
             }
             return false;
         }
-        let slot = self.new_slot(&rec.url, &source);
-        if let Some(occupant) = self.new.get(&slot) {
-            let replaceable = direct || self.entries[occupant].terrible(now_ms);
-            if !replaceable {
-                return false;
+        let slots = self.new_slots(&rec.url, &source);
+        let slot = match self.free_new_slot(&rec.url, &source) {
+            Some(free) => free,
+            None => {
+                // Every slot it may take is held: only a terrible occupant gives way (any
+                // occupant, for a record we verified ourselves).
+                let Some(slot) = slots
+                    .into_iter()
+                    .find(|s| direct || self.entries[&self.new[s]].terrible(now_ms))
+                else {
+                    return false;
+                };
+                let occupant = self.new[&slot].clone();
+                self.forget(&occupant);
+                slot
             }
-            let occupant = occupant.clone();
-            self.forget(&occupant);
-        }
+        };
         let url = rec.url.clone();
         self.dirty.insert(url.clone());
         self.put(
@@ -545,13 +575,15 @@ impl AddrMan {
         self.dirty.insert(String::from(url));
     }
 
-    /// Moves a tried entry back to the new table (at the slot its source gives it, whose
-    /// occupant is forgotten).
+    /// Moves a tried entry back to the new table: to a free slot of those its source gives
+    /// it, or else to the first of them, whose occupant is forgotten.
     fn demote(&mut self, url: &str) {
         let Some(mut e) = self.take(url) else {
             return;
         };
-        let slot = self.new_slot(url, &e.meta.source);
+        let slot = self
+            .free_new_slot(url, &e.meta.source)
+            .unwrap_or_else(|| self.new_slots(url, &e.meta.source)[0]);
         if let Some(occupant) = self.new.get(&slot).cloned() {
             self.forget(&occupant);
         }

@@ -102,34 +102,87 @@ fn one_source_group_reaches_at_most_its_buckets() {
     assert!(m.learn(rec(999_999, 1), String::from("198.51.100.1"), false, 0));
 }
 
+/// Relays of one network group heard of from one source share a bucket: with one slot
+/// each, two of them collided one time in 16 and the later one was dropped for good (the
+/// end-to-end network-heals test saw a relay never learn a neighbour that way).
 #[test]
-fn a_taken_new_slot_is_replaced_only_when_its_occupant_is_terrible() {
+fn relays_whose_first_slots_collide_are_both_kept_and_reloaded() {
     let mut m = man();
-    // Find two URLs with the same slot from the same source.
     let s = String::from("8.8.8.8");
-    let mut by_slot: BTreeMap<Slot, String> = BTreeMap::new();
+    let mut first: BTreeMap<Slot, String> = BTreeMap::new();
     let (a, b) = (0..)
         .find_map(|i| {
             let u = format!("ws://n{i}.x.com/ws");
-            by_slot
-                .insert(m.new_slot(&u, &s), u.clone())
-                .map(|first| (first, u))
+            first
+                .insert(m.new_slots(&u, &s)[0], u.clone())
+                .map(|earlier| (earlier, u))
         })
         .unwrap();
     assert!(m.learn(rec_url(&a, 1), s.clone(), false, 0));
     assert!(
-        !m.learn(rec_url(&b, 1), s.clone(), false, 1_000),
-        "fresh occupant lost"
+        m.learn(rec_url(&b, 1), s.clone(), false, 0),
+        "the second relay is kept"
     );
-    // Failing without ever working makes it terrible.
+    assert!(m.meta(&a).is_some() && m.meta(&b).is_some());
+    // The store's copy loads both again.
+    let (nodes, meta) = m.take_changes();
+    let mut store = MemStore::new();
+    store
+        .persist(&ChangeSet {
+            nodes,
+            node_meta: meta,
+            ..ChangeSet::default()
+        })
+        .unwrap();
+    let stored = store.load().unwrap();
+    let back = AddrMan::load(
+        &SEED,
+        DialPolicy::relay(false),
+        stored.nodes,
+        stored.node_meta,
+        &[],
+    );
+    assert!(back.meta(&a).is_some() && back.meta(&b).is_some());
+}
+
+#[test]
+fn a_full_set_of_new_slots_gives_way_only_to_a_terrible_occupant() {
+    let mut m = man();
+    let s = String::from("8.8.8.8");
+    // One group from one source: one bucket. Fill it until a newcomer finds every slot it
+    // may take held.
+    let url = |i: usize| format!("ws://n{i}.x.com/ws");
+    let mut kept = 0;
+    let refused = (0..)
+        .map(url)
+        .find(|u| {
+            let taken = m.learn(rec_url(u, 1), s.clone(), false, 0);
+            kept += usize::from(taken);
+            !taken
+        })
+        .unwrap();
+    assert!((2..=BUCKET_SIZE).contains(&kept), "{kept}");
+    assert!(
+        !m.learn(rec_url(&refused, 1), s.clone(), false, 1_000),
+        "fresh occupants lost"
+    );
+    // Failing without ever working makes one of its slots' occupants terrible.
+    let victim = m.new[&m.new_slots(&refused, &s)[NEW_SLOT_CHOICES - 1]].clone();
     for t in 0..NEW_MAX_FAILURES {
-        m.dial_failed(&a, u64::from(t));
+        m.dial_failed(&victim, u64::from(t));
     }
-    assert!(m.learn(rec_url(&b, 1), s.clone(), false, 2_000));
-    assert!(m.meta(&a).is_none());
-    // Staleness does too.
-    assert!(!m.learn(rec_url(&a, 1), s.clone(), false, 2_000 + NODE_EXPIRY_MS));
-    assert!(m.learn(rec_url(&a, 1), s, false, 2_001 + NODE_EXPIRY_MS));
+    assert!(m.learn(rec_url(&refused, 1), s.clone(), false, 2_000));
+    assert!(m.meta(&victim).is_none());
+    // Staleness does too: a newcomer refused while the bucket is fresh gets in once the
+    // occupants of its slots were not heard of for NODE_EXPIRY_MS.
+    let late = (kept + 1..)
+        .map(url)
+        .find(|u| !m.learn(rec_url(u, 1), s.clone(), false, 3_000))
+        .unwrap();
+    // (The occupants were heard of at 0 to 3,000 ms: none is stale at NODE_EXPIRY_MS, all
+    // are 3,001 ms later.)
+    assert!(!m.learn(rec_url(&late, 1), s.clone(), false, NODE_EXPIRY_MS));
+    assert!(m.learn(rec_url(&late, 1), s, false, 3_001 + NODE_EXPIRY_MS));
 }
 
 #[test]
