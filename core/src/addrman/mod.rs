@@ -243,7 +243,7 @@ impl AddrMan {
             if self.tried.contains_key(&slot) {
                 meta.tried = false;
                 self.dirty.insert(url.clone());
-                let Some(slot) = self.free_new_slot(&url, &meta.source) else {
+                let Some(slot) = self.first_free(&self.new_slots(&url, &meta.source)) else {
                     return false;
                 };
                 Pos::New(slot)
@@ -251,7 +251,7 @@ impl AddrMan {
                 Pos::Tried(slot)
             }
         } else {
-            let Some(slot) = self.free_new_slot(&url, &meta.source) else {
+            let Some(slot) = self.first_free(&self.new_slots(&url, &meta.source)) else {
                 return false;
             };
             Pos::New(slot)
@@ -305,11 +305,9 @@ impl AddrMan {
         slots
     }
 
-    /// The first free new-table slot of `url` heard of from `source`, if any.
-    fn free_new_slot(&self, url: &str, source: &str) -> Option<Slot> {
-        self.new_slots(url, source)
-            .into_iter()
-            .find(|s| !self.new.contains_key(s))
+    /// The first of `slots` not held in the new table.
+    fn first_free(&self, slots: &[Slot]) -> Option<Slot> {
+        slots.iter().copied().find(|s| !self.new.contains_key(s))
     }
 
     /// The tried-table slot of `url`.
@@ -484,7 +482,7 @@ impl AddrMan {
             return false;
         }
         let slots = self.new_slots(&rec.url, &source);
-        let slot = match self.free_new_slot(&rec.url, &source) {
+        let slot = match self.first_free(&slots) {
             Some(free) => free,
             None => {
                 // Every slot it may take is held: only a terrible occupant gives way (any
@@ -581,9 +579,8 @@ impl AddrMan {
         let Some(mut e) = self.take(url) else {
             return;
         };
-        let slot = self
-            .free_new_slot(url, &e.meta.source)
-            .unwrap_or_else(|| self.new_slots(url, &e.meta.source)[0]);
+        let slots = self.new_slots(url, &e.meta.source);
+        let slot = self.first_free(&slots).unwrap_or(slots[0]);
         if let Some(occupant) = self.new.get(&slot).cloned() {
             self.forget(&occupant);
         }

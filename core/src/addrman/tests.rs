@@ -32,6 +32,30 @@ fn src(g: usize) -> String {
     format!("{}.{}.7.9", 11 + g / 200, g % 200)
 }
 
+/// An address manager loaded from a store that was given `nodes` and `meta` (what
+/// [`AddrMan::take_changes`] returned), read back through the ChangeSet encoding as well.
+fn through_store(
+    nodes: BTreeMap<String, Option<NodeRecord>>,
+    meta: BTreeMap<String, Option<AddrMeta>>,
+) -> AddrMan {
+    let mut store = MemStore::new();
+    store
+        .persist(&ChangeSet {
+            nodes,
+            node_meta: meta,
+            ..ChangeSet::default()
+        })
+        .unwrap();
+    let loaded = ChangeSet::decode(&store.load().unwrap().encode()).unwrap();
+    AddrMan::load(
+        &SEED,
+        DialPolicy::relay(false),
+        loaded.nodes,
+        loaded.node_meta,
+        &[],
+    )
+}
+
 fn count_from(m: &AddrMan, group: &str) -> usize {
     m.entries
         .values()
@@ -126,22 +150,7 @@ fn relays_whose_first_slots_collide_are_both_kept_and_reloaded() {
     assert!(m.meta(&a).is_some() && m.meta(&b).is_some());
     // The store's copy loads both again.
     let (nodes, meta) = m.take_changes();
-    let mut store = MemStore::new();
-    store
-        .persist(&ChangeSet {
-            nodes,
-            node_meta: meta,
-            ..ChangeSet::default()
-        })
-        .unwrap();
-    let stored = store.load().unwrap();
-    let back = AddrMan::load(
-        &SEED,
-        DialPolicy::relay(false),
-        stored.nodes,
-        stored.node_meta,
-        &[],
-    );
+    let back = through_store(nodes, meta);
     assert!(back.meta(&a).is_some() && back.meta(&b).is_some());
 }
 
@@ -355,24 +364,7 @@ fn persistence_keeps_provenance_and_tables() {
     let (nodes, meta) = m.take_changes();
     assert_eq!(nodes.len(), 4);
     assert_eq!(nodes[&rec(4, 0).url], None);
-    let mut store = MemStore::new();
-    store
-        .persist(&ChangeSet {
-            nodes,
-            node_meta: meta,
-            ..ChangeSet::default()
-        })
-        .unwrap();
-    // Through the ChangeSet encoding as well.
-    let loaded = store.load().unwrap();
-    let loaded = ChangeSet::decode(&loaded.encode()).unwrap();
-    let back = AddrMan::load(
-        &SEED,
-        DialPolicy::relay(false),
-        loaded.nodes,
-        loaded.node_meta,
-        &[],
-    );
+    let back = through_store(nodes, meta);
     assert_eq!(back.len(), 3);
     for url in [rec(1, 0).url, rec(2, 0).url, rec(3, 0).url] {
         assert_eq!(back.meta(&url), m.meta(&url), "{url}");
