@@ -67,6 +67,19 @@ pub fn extend_empty(chain: &mut Chain, n: usize, reward: PublicKey, extra: &[u8]
         .collect()
 }
 
+/// A chain of `n` coinbase-only blocks as a store would hold it (the merged ChangeSets).
+pub fn long_chain(params: &Params, n: usize) -> crate::store::ChangeSet {
+    let mut chain = Chain::new(params.clone());
+    let key = wallet(42, params).public_key();
+    let mut all = crate::store::ChangeSet::default();
+    for _ in 0..n {
+        let (_, outcome) =
+            extend(&mut chain, &[], key, b"long").expect("an empty block on the tip is valid");
+        all.merge(outcome.changes);
+    }
+    all
+}
+
 /// A sealed coinbase-only block on `parent` (at `parent_height`) that needs no chain: for
 /// building branches on top of blocks a chain would refuse.
 pub fn child_of(

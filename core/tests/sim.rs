@@ -7,11 +7,12 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{MINUTE, long_chain};
+use common::MINUTE;
 use tabcoin_core::chain::Chain;
 use tabcoin_core::params::Params;
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
+use tabcoin_core::testkit::long_chain;
 use tabcoin_core::wire::NodeKind;
 
 /// `n` relays, relay `i` started knowing only relay `i - 1` (relay 0 knows relay 1).

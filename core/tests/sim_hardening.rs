@@ -16,7 +16,7 @@ use tabcoin_core::params::Params;
 use tabcoin_core::primitives::{Block, BlockHash, BlockHeader};
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::ChangeSet;
-use tabcoin_core::testkit::wallet;
+use tabcoin_core::testkit::{long_chain, wallet};
 use tabcoin_core::units::{U256, Work};
 use tabcoin_core::wire::{InvId, InvItem, Message, NodeKind};
 

@@ -7,12 +7,13 @@
 
 mod common;
 
-use common::{MINUTE, closed, long_chain, penalties};
+use common::{MINUTE, closed, penalties};
 use tabcoin_core::encode::Encode;
 use tabcoin_core::node::{Node, NodeConfig};
 use tabcoin_core::primitives::BlockHash;
 use tabcoin_core::sim::Sim;
 use tabcoin_core::store::{ChangeSet, Store};
+use tabcoin_core::testkit::long_chain;
 use tabcoin_core::units::Height;
 use tabcoin_core::wire::{InvItem, Message, NodeKind};
 

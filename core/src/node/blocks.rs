@@ -433,11 +433,10 @@ mod tests {
 
     use alloc::collections::BTreeSet;
 
-    use crate::chain::Chain;
     use crate::params::Params;
     use crate::sim::Sim;
     use crate::store::ChangeSet;
-    use crate::testkit::{block_with, wallet};
+    use crate::testkit::long_chain;
     use crate::units::Height;
     use crate::wire::NodeKind;
 
@@ -451,18 +450,7 @@ mod tests {
         // Reads answered later, as a tab's IndexedDB answers them: both peers' requests for
         // a body come in while its read is outstanding.
         sim.load_delay_ms = 200;
-        let mut chain = Chain::new(sim.params.clone());
-        let key = wallet(42, &sim.params).public_key();
-        let mut stored = ChangeSet::default();
-        for _ in 0..40 {
-            let block = block_with(&chain, &[], key, b"stored");
-            stored.merge(
-                chain
-                    .accept_block(&block, block.header.time)
-                    .unwrap()
-                    .changes,
-            );
-        }
+        let stored = long_chain(&sim.params, 40);
         let mut c = Sim::config(NodeKind::Relay, 1, &[]);
         c.body_cache_bytes = 0;
         let server = sim.add_node(c, stored);

@@ -21,32 +21,19 @@ mod tests {
     use alloc::string::String;
     use alloc::vec::Vec;
 
-    use crate::chain::Chain;
     use crate::encode::Encode;
     use crate::node::NodeConfig;
     use crate::params::Params;
     use crate::sig::Keypair;
     use crate::sim::Sim;
     use crate::store::{ChangeSet, Store};
-    use crate::testkit::{block_with, wallet};
+    use crate::testkit::long_chain;
     use crate::units::Height;
     use crate::wire::{InvId, Message, NodeKind, auth_message};
 
     const CHAIN: usize = 80;
     const DEPTH: u64 = 16;
     const MINUTE: u64 = 60_000;
-
-    fn long_chain(params: &Params, n: usize) -> ChangeSet {
-        let mut chain = Chain::new(params.clone());
-        let key = wallet(42, params).public_key();
-        let mut all = ChangeSet::default();
-        for _ in 0..n {
-            let block = block_with(&chain, &[], key, b"long");
-            let outcome = chain.accept_block(&block, block.header.time).unwrap();
-            all.merge(outcome.changes);
-        }
-        all
-    }
 
     fn pruned_config(seed: u8, bootstrap: &[usize]) -> NodeConfig {
         let mut c = Sim::config(NodeKind::Relay, seed, bootstrap);

@@ -80,23 +80,6 @@ pub fn honest_still_converge(sim: &mut Sim) {
 
 // ---- chains and blocks ---------------------------------------------------------------
 
-/// A chain of `n` blocks as a store would hold it.
-pub fn long_chain(params: &Params, n: usize) -> ChangeSet {
-    let mut chain = Chain::new(params.clone());
-    let key = wallet(42, params).public_key();
-    let mut all = ChangeSet::default();
-    for _ in 0..n {
-        let block = block_with(&chain, &[], key, b"long");
-        all.merge(
-            chain
-                .accept_block(&block, block.header.time)
-                .unwrap()
-                .changes,
-        );
-    }
-    all
-}
-
 /// `n` sealed blocks on genesis (each only its coinbase), built without a chain.
 pub fn branch(params: &Params, n: usize, extra: &[u8]) -> Vec<Block> {
     let key = wallet(77, params).public_key();
