@@ -129,26 +129,27 @@ fn corrupt(table: &str, key: &[u8], why: impl fmt::Display) -> StoreError {
     StoreError::Corrupt(format!("{table} table, key {}: {why}", to_hex(key)))
 }
 
-fn hash_value(table: &str, key: &str, bytes: &[u8]) -> Result<Hash256, StoreError> {
-    let array = <[u8; 32]>::try_from(bytes).map_err(|_| {
+/// A stored value of exactly `N` bytes (a `Corrupt` error naming the record otherwise).
+fn fixed_value<const N: usize>(
+    table: &str,
+    key: &str,
+    bytes: &[u8],
+) -> Result<[u8; N], StoreError> {
+    <[u8; N]>::try_from(bytes).map_err(|_| {
         corrupt(
             table,
             key.as_bytes(),
-            format_args!("expected 32 bytes, found {}", bytes.len()),
+            format_args!("expected {N} bytes, found {}", bytes.len()),
         )
-    })?;
-    Ok(Hash256(array))
+    })
+}
+
+fn hash_value(table: &str, key: &str, bytes: &[u8]) -> Result<Hash256, StoreError> {
+    fixed_value(table, key, bytes).map(Hash256)
 }
 
 fn u64_value(table: &str, key: &str, bytes: &[u8]) -> Result<u64, StoreError> {
-    let array = <[u8; 8]>::try_from(bytes).map_err(|_| {
-        corrupt(
-            table,
-            key.as_bytes(),
-            format_args!("expected 8 bytes, found {}", bytes.len()),
-        )
-    })?;
-    Ok(u64::from_le_bytes(array))
+    fixed_value(table, key, bytes).map(u64::from_le_bytes)
 }
 
 /// Chain state, known relays and the node identity in one redb file.
@@ -606,16 +607,7 @@ fn prune_bodies(
         let Some(block) = stored_block(&blocks, hash)? else {
             continue;
         };
-        for t in &block.txs {
-            let txid = t.txid();
-            let points_here = txindex
-                .get(txid.as_bytes())
-                .map_err(db)?
-                .is_some_and(|v| v.value().0 == hash.as_bytes());
-            if points_here {
-                txindex.remove(txid.as_bytes()).map_err(db)?;
-            }
-        }
+        index_unlink(&mut txindex, hash, &block)?;
         blocks.remove(hash.as_bytes()).map_err(db)?;
         undo.remove(hash.as_bytes()).map_err(db)?;
         sizes.remove(hash.as_bytes()).map_err(db)?;
@@ -664,6 +656,26 @@ fn index_connect(
     Ok(())
 }
 
+/// Removes the `txindex` entries of `block`'s transactions that still point at `hash` (one
+/// that another block holds now stays).
+fn index_unlink(
+    txindex: &mut Table<&'static [u8; 32], (&'static [u8; 32], u32)>,
+    hash: &BlockHash,
+    block: &Block,
+) -> Result<(), StoreError> {
+    for t in &block.txs {
+        let txid = t.txid();
+        let points_here = txindex
+            .get(txid.as_bytes())
+            .map_err(db)?
+            .is_some_and(|v| v.value().0 == hash.as_bytes());
+        if points_here {
+            txindex.remove(txid.as_bytes()).map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
 /// Keeps `active` and `txindex` in step with the blocks a ChangeSet connects (`undo` added)
 /// and disconnects (`undo` removed). Removals go first and only remove entries that still
 /// point at the disconnected block, so a transaction in both branches of a reorg stays
@@ -693,16 +705,7 @@ fn index_changes(tx: &redb::WriteTransaction, cs: &ChangeSet) -> Result<(), Stor
                 active.remove(height).map_err(db)?;
             }
         }
-        for t in &block.txs {
-            let txid = t.txid();
-            let points_here = txindex
-                .get(txid.as_bytes())
-                .map_err(db)?
-                .is_some_and(|v| v.value().0 == hash.as_bytes());
-            if points_here {
-                txindex.remove(txid.as_bytes()).map_err(db)?;
-            }
-        }
+        index_unlink(&mut txindex, hash, &block)?;
     }
     for (hash, _) in cs.undo.iter().filter(|(_, u)| u.is_some()) {
         let block = find(hash)?;
