@@ -373,7 +373,14 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     }
     // The payment and the post are mined while mining goes on.
     for (const m of made) {
-      await waitFor(async () => (await B1.page.evaluate((id) => window.tabcoin.node.tx(id), m.txid))?.status === 'confirmed', { timeout: 60_000, message: `${m.kind} ${m.txid} mined` });
+      await waitFor(async () => (await B1.page.evaluate((id) => window.tabcoin.node.tx(id), m.txid))?.status === 'confirmed', { timeout: 60_000, message: `${m.kind} ${m.txid} mined` }).catch(async (e) => {
+        // Say where it is: in every pool, in none (dropped: its input gone?), or mined on a
+        // branch some node does not follow.
+        const where = {};
+        for (const t of tabList()) where[t.name] = (await t.page.evaluate((id) => window.tabcoin.node.tx(id), m.txid).catch(() => 'no answer'))?.status ?? null;
+        for (const r of liveRelays()) where[r.name] = (await getJson(`${r.url}/api/tx/${m.txid}`).catch(() => null))?.status ?? null;
+        throw new Error(`${e.message}; status by node: ${JSON.stringify(where)}; made: ${JSON.stringify(m)}; heights: ${JSON.stringify(await heights())}`);
+      });
     }
     await stopMiningUi(A1);
     await stopMiningUi(B1);

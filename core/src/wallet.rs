@@ -244,11 +244,39 @@ impl fmt::Debug for Wallet {
     }
 }
 
+/// Confirmations after which the wallet counts a coin as settled and spends it before
+/// shallower ones. A transaction spending a coin that a reorganisation removes (most often a
+/// fresh coinbase, spendable on the test network one block after it is mined) can never
+/// confirm; six blocks deep that is unlikely.
+pub const SETTLED_CONFIRMATIONS: u64 = 6;
+
+/// How safe a coin is to spend, best first: the wallet draws from a better tier before a
+/// worse one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Tier {
+    /// Confirmed at least `SETTLED_CONFIRMATIONS` deep.
+    Settled,
+    /// Confirmed, but shallower.
+    Shallow,
+    /// An output of a pool transaction.
+    Unconfirmed,
+}
+
 /// A spendable coin as the wallet sees it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Spendable {
     outpoint: OutPoint,
     amount: Amount,
+    tier: Tier,
+}
+
+/// The order coins are tried in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Order {
+    /// Settled coins first, then shallow, then unconfirmed; largest first within each.
+    SafestFirst,
+    /// Largest first over all coins: the fewest inputs any choice can need.
+    LargestFirst,
 }
 
 impl Wallet {
@@ -321,8 +349,8 @@ impl Wallet {
     }
 
     /// Coins we may spend in the next block: mature confirmed coins and unconfirmed pool
-    /// outputs, none already spent in the pool; largest first.
-    fn spendable(&self, chain: &Chain, mempool: &Mempool) -> Vec<Spendable> {
+    /// outputs, none already spent in the pool; in `order` (ties: the smaller outpoint first).
+    fn spendable(&self, chain: &Chain, mempool: &Mempool, order: Order) -> Vec<Spendable> {
         let next = chain.height().next();
         let view = mempool.view(chain);
         let mut coins: Vec<Spendable> = chain
@@ -334,14 +362,31 @@ impl Wallet {
             .map(|(op, c)| Spendable {
                 outpoint: op,
                 amount: c.output.amount,
+                // A coin of block `h` has `tip - h + 1` confirmations.
+                tier: if next.0.saturating_sub(c.height.0) >= SETTLED_CONFIRMATIONS {
+                    Tier::Settled
+                } else {
+                    Tier::Shallow
+                },
             })
             .collect();
         coins.extend(
             self.pool_outputs(mempool)
                 .filter(|(op, _)| view.coin(op).is_some())
-                .map(|(outpoint, amount)| Spendable { outpoint, amount }),
+                .map(|(outpoint, amount)| Spendable {
+                    outpoint,
+                    amount,
+                    tier: Tier::Unconfirmed,
+                }),
         );
-        coins.sort_by(|a, b| b.amount.cmp(&a.amount).then(a.outpoint.cmp(&b.outpoint)));
+        coins.sort_by(|a, b| {
+            let tier = match order {
+                Order::SafestFirst => a.tier.cmp(&b.tier),
+                Order::LargestFirst => core::cmp::Ordering::Equal,
+            };
+            tier.then(b.amount.cmp(&a.amount))
+                .then(a.outpoint.cmp(&b.outpoint))
+        });
         coins
     }
 
@@ -387,6 +432,24 @@ impl Wallet {
         rate: u64,
         post: Option<&str>,
     ) -> Result<Transaction, WalletError> {
+        match self.build_in(chain, mempool, pay, rate, post, Order::SafestFirst) {
+            // Safe coins may be many small ones: the fewest inputs come largest first.
+            Err(WalletError::TooLarge { .. }) => {
+                self.build_in(chain, mempool, pay, rate, post, Order::LargestFirst)
+            }
+            built => built,
+        }
+    }
+
+    fn build_in(
+        &self,
+        chain: &Chain,
+        mempool: &Mempool,
+        pay: Option<TxOut>,
+        rate: u64,
+        post: Option<&str>,
+        order: Order,
+    ) -> Result<Transaction, WalletError> {
         let payload = match post {
             None => Payload::None,
             Some(text) => {
@@ -421,7 +484,7 @@ impl Wallet {
             }
         }
         let max_size = chain.params().max_tx_size;
-        let coins = self.spendable(chain, mempool);
+        let coins = self.spendable(chain, mempool, order);
         let available = Amount::checked_sum(coins.iter().map(|c| c.amount)).unwrap_or(Amount::MAX);
         let target = pay.map_or(Amount::ZERO, |o| o.amount);
         let mut tx = Transaction {
@@ -442,7 +505,7 @@ impl Wallet {
             // Signatures have a fixed size, so these sizes are exact before signing.
             let size = tx.encoded_len();
             if size > max_size {
-                // Coins go largest first: no other choice needs fewer inputs.
+                // Largest first, no other choice needs fewer inputs (`build` retries so).
                 return Err(WalletError::TooLarge {
                     inputs: tx.inputs.len(),
                     max: max_size,

@@ -111,28 +111,27 @@ fn a_payment_needing_a_transaction_over_the_size_limit_is_refused() {
 fn unconfirmed_chains_stop_at_the_ancestor_limit() {
     let (chain, _, bob, carol) = setup(&[10_000_000, 5_000_000]);
     let mut pool = Mempool::default();
-    // Carol pays from change to change (the change is her largest coin): 25 transactions in
-    // one unconfirmed chain, the first spending her larger confirmed coin.
-    for _ in 0..MAX_ANCESTORS {
-        let tx = carol
-            .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
-            .unwrap();
+    let pay =
+        |pool: &Mempool| carol.pay(&chain, pool, bob.public_key(), amount(1_000), 1_000, None);
+    // Carol spends her two confirmed coins first, then pays from change to change, the larger
+    // change first: its chain reaches the limit, then the wallet takes the other change.
+    for i in 0..2 * MAX_ANCESTORS {
+        let tx = pay(&pool).unwrap();
+        assert_eq!(tx.inputs.len(), 1);
+        assert_eq!(
+            pool.contains(&tx.inputs[0].prev.txid),
+            i >= 2,
+            "payment {i}"
+        );
         pool.add(tx, &chain).unwrap();
     }
-    assert_eq!(pool.len(), MAX_ANCESTORS);
-    // A 26th on that chain would be refused: the wallet takes the other confirmed coin.
-    let tx = carol
-        .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
-        .unwrap();
-    assert_eq!(tx.inputs.len(), 1);
-    assert!(!pool.contains(&tx.inputs[0].prev.txid));
-    pool.add(tx.clone(), &chain).unwrap();
-    // Its change starts a new chain.
-    let next = carol
-        .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
-        .unwrap();
-    assert_eq!(next.inputs[0].prev.txid, tx.txid());
-    pool.add(next, &chain).unwrap();
+    // Both chains at the limit and no confirmed coin left: refused, saying why.
+    assert_eq!(
+        pay(&pool),
+        Err(WalletError::Policy(MempoolError::TooManyAncestors {
+            max: MAX_ANCESTORS
+        }))
+    );
 
     // A wallet whose only coin is at the end of a chain at the limit refuses, saying why,
     // instead of building what the pool refuses.
@@ -150,4 +149,126 @@ fn unconfirmed_chains_stop_at_the_ancestor_limit() {
             max: MAX_ANCESTORS
         }))
     );
+}
+
+/// Spends the coinbase output of block `height` (`from`'s) in a payment of `value` to `to`, paying `fee`.
+fn spend_coinbase(
+    chain: &Chain,
+    from: &Wallet,
+    height: u64,
+    to: PublicKey,
+    value: u64,
+    fee: u64,
+) -> Transaction {
+    let hash = chain.hash_at(Height(height)).unwrap();
+    let cb = &chain.block(&hash).unwrap().txs[0];
+    let have = cb.outputs[0].amount.units();
+    let mut tx = Transaction {
+        inputs: alloc::vec![TxIn {
+            prev: OutPoint {
+                txid: cb.txid(),
+                vout: 0,
+            },
+            sig: Signature([0; 64]),
+        }],
+        outputs: alloc::vec![
+            TxOut {
+                amount: amount(value),
+                key: to,
+            },
+            TxOut {
+                amount: amount(have - value - fee),
+                key: from.public_key(),
+            },
+        ],
+        payload: Payload::None,
+    };
+    from.sign_tx(&mut tx, &[cb.outputs[0]], &chain.genesis_hash());
+    tx
+}
+
+#[test]
+fn settled_coins_are_spent_before_a_fresh_coinbase() {
+    // Alice's coinbases at heights 1..=8, then one at 9 that also collects a fee: her largest
+    // coin, mature (the test network's maturity is 2) once the tip is 10, one block deep.
+    let (mut chain, alice, bob, _) = setup(&[]);
+    let tx = spend_coinbase(&chain, &alice, 2, bob.public_key(), 1_000_000, 500_000);
+    extend(&mut chain, &[tx], alice.public_key(), b"fee").unwrap();
+    extend_empty(&mut chain, 1, bob.public_key(), b"");
+    let fresh = chain.block(&chain.hash_at(Height(9)).unwrap()).unwrap().txs[0].txid();
+    let pool = Mempool::default();
+    assert_eq!(
+        alice
+            .spendable(&chain, &pool, Order::LargestFirst)
+            .first()
+            .map(|c| c.outpoint.txid),
+        Some(fresh),
+        "the fresh coinbase is the largest coin"
+    );
+    // A reorganisation of one or two blocks would remove it, and with it any transaction
+    // spending it: the wallet pays from coins at least six blocks deep (heights 1..=5 at
+    // first), and the shallower coins its payments leave stay behind the settled ones.
+    for _ in 0..3 {
+        let settled = |h: Height| h.0 + SETTLED_CONFIRMATIONS <= chain.height().0 + 1;
+        let tx = alice
+            .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
+            .unwrap();
+        let spent: Vec<Height> = tx
+            .inputs
+            .iter()
+            .map(|i| chain.utxo().coin(&i.prev).unwrap().height)
+            .collect();
+        assert!(
+            spent.iter().all(|&h| settled(h) && h != Height(9)),
+            "spent coins of heights {spent:?} at tip {}",
+            chain.height().0
+        );
+        let post = alice.post(&chain, &pool, "hello", 1_000).unwrap();
+        assert!(settled(
+            chain.utxo().coin(&post.inputs[0].prev).unwrap().height
+        ));
+        extend(&mut chain, &[tx], bob.public_key(), b"").unwrap();
+    }
+}
+
+#[test]
+fn when_settled_coins_need_too_many_inputs_a_shallow_coin_pays() {
+    // Carol: 1,200 settled coins of 10,000 units and one of 20,000,000 confirmed in the tip.
+    let (mut chain, alice, bob, carol) = setup(&[10_000; 1_200]);
+    extend_empty(&mut chain, 5, bob.public_key(), b"");
+    let big = spend_coinbase(&chain, &alice, 3, carol.public_key(), 20_000_000, 100_000);
+    extend(
+        &mut chain,
+        core::slice::from_ref(&big),
+        bob.public_key(),
+        b"big",
+    )
+    .unwrap();
+    let pool = Mempool::default();
+    // 12,000,000 from the small coins alone would take about 1,200 inputs (120 kB).
+    let tx = carol
+        .pay(
+            &chain,
+            &pool,
+            bob.public_key(),
+            amount(12_000_000),
+            1_000,
+            None,
+        )
+        .unwrap();
+    assert_eq!(tx.inputs.len(), 1);
+    assert_eq!(tx.inputs[0].prev.txid, big.txid());
+    Mempool::default().add(tx, &chain).unwrap();
+    // A small payment still comes from the settled coins.
+    let tx = carol
+        .pay(
+            &chain,
+            &pool,
+            bob.public_key(),
+            amount(100_000),
+            1_000,
+            None,
+        )
+        .unwrap();
+    assert!(tx.inputs.iter().all(|i| i.prev.txid != big.txid()));
 }
