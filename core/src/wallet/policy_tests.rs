@@ -19,32 +19,9 @@ fn setup(values: &[u64]) -> (Chain, Wallet, Wallet, Wallet) {
     let mut chain = Chain::new(params);
     extend_empty(&mut chain, 8, alice.public_key(), b"");
     if !values.is_empty() {
-        let hash = chain.hash_at(Height(1)).unwrap();
-        let cb = &chain.block(&hash).unwrap().txs[0];
-        let have = cb.outputs[0].amount.units();
-        let mut outputs: Vec<TxOut> = values
-            .iter()
-            .map(|&v| TxOut {
-                amount: amount(v),
-                key: carol.public_key(),
-            })
-            .collect();
-        outputs.push(TxOut {
-            amount: amount(have - values.iter().sum::<u64>() - 200_000),
-            key: alice.public_key(),
-        });
-        let mut tx = Transaction {
-            inputs: alloc::vec![TxIn {
-                prev: OutPoint {
-                    txid: cb.txid(),
-                    vout: 0,
-                },
-                sig: Signature([0; 64]),
-            }],
-            outputs,
-            payload: Payload::None,
-        };
-        alice.sign_tx(&mut tx, &[cb.outputs[0]], &chain.genesis_hash());
+        let to = carol.public_key();
+        let pay: Vec<(PublicKey, u64)> = values.iter().map(|&v| (to, v)).collect();
+        let tx = spend_coinbase(&chain, &alice, 1, &pay, 200_000);
         extend(&mut chain, &[tx], alice.public_key(), b"fan").unwrap();
     }
     (chain, alice, bob, carol)
@@ -151,18 +128,19 @@ fn unconfirmed_chains_stop_at_the_ancestor_limit() {
     );
 }
 
-/// Spends the coinbase output of block `height` (`from`'s) in a payment of `value` to `to`, paying `fee`.
+/// Spends the coinbase output of block `height` (`from`'s): `pay` (key, units) outputs, the
+/// change back to `from` after `fee`.
 fn spend_coinbase(
     chain: &Chain,
     from: &Wallet,
     height: u64,
-    to: PublicKey,
-    value: u64,
+    pay: &[(PublicKey, u64)],
     fee: u64,
 ) -> Transaction {
     let hash = chain.hash_at(Height(height)).unwrap();
     let cb = &chain.block(&hash).unwrap().txs[0];
-    let have = cb.outputs[0].amount.units();
+    let paid: u64 = pay.iter().map(|(_, v)| v).sum();
+    let change = cb.outputs[0].amount.units() - paid - fee;
     let mut tx = Transaction {
         inputs: alloc::vec![TxIn {
             prev: OutPoint {
@@ -171,16 +149,14 @@ fn spend_coinbase(
             },
             sig: Signature([0; 64]),
         }],
-        outputs: alloc::vec![
-            TxOut {
-                amount: amount(value),
-                key: to,
-            },
-            TxOut {
-                amount: amount(have - value - fee),
-                key: from.public_key(),
-            },
-        ],
+        outputs: pay
+            .iter()
+            .chain([&(from.public_key(), change)])
+            .map(|&(key, v)| TxOut {
+                amount: amount(v),
+                key,
+            })
+            .collect(),
         payload: Payload::None,
     };
     from.sign_tx(&mut tx, &[cb.outputs[0]], &chain.genesis_hash());
@@ -192,7 +168,7 @@ fn settled_coins_are_spent_before_a_fresh_coinbase() {
     // Alice's coinbases at heights 1..=8, then one at 9 that also collects a fee: her largest
     // coin, mature (the test network's maturity is 2) once the tip is 10, one block deep.
     let (mut chain, alice, bob, _) = setup(&[]);
-    let tx = spend_coinbase(&chain, &alice, 2, bob.public_key(), 1_000_000, 500_000);
+    let tx = spend_coinbase(&chain, &alice, 2, &[(bob.public_key(), 1_000_000)], 500_000);
     extend(&mut chain, &[tx], alice.public_key(), b"fee").unwrap();
     extend_empty(&mut chain, 1, bob.public_key(), b"");
     let fresh = chain.block(&chain.hash_at(Height(9)).unwrap()).unwrap().txs[0].txid();
@@ -236,7 +212,13 @@ fn when_settled_coins_need_too_many_inputs_a_shallow_coin_pays() {
     // Carol: 1,200 settled coins of 10,000 units and one of 20,000,000 confirmed in the tip.
     let (mut chain, alice, bob, carol) = setup(&[10_000; 1_200]);
     extend_empty(&mut chain, 5, bob.public_key(), b"");
-    let big = spend_coinbase(&chain, &alice, 3, carol.public_key(), 20_000_000, 100_000);
+    let big = spend_coinbase(
+        &chain,
+        &alice,
+        3,
+        &[(carol.public_key(), 20_000_000)],
+        100_000,
+    );
     extend(
         &mut chain,
         core::slice::from_ref(&big),
