@@ -5,7 +5,7 @@ use super::*;
 use crate::chain::Chain;
 use crate::mempool::{MAX_ANCESTORS, MempoolError};
 use crate::params::Params;
-use crate::testkit::{extend, extend_empty, wallet};
+use crate::testkit::{child_of, extend, extend_empty, wallet};
 use crate::units::Height;
 
 fn amount(u: u64) -> Amount {
@@ -253,4 +253,46 @@ fn when_settled_coins_need_too_many_inputs_a_shallow_coin_pays() {
         )
         .unwrap();
     assert!(tx.inputs.iter().all(|i| i.prev.txid != big.txid()));
+}
+
+#[test]
+fn a_payment_made_one_block_after_a_race_survives_the_reorganisation() {
+    // Alice mined blocks 1..=10; her coinbase of block 9 (with a fee) is her largest coin,
+    // mature at tip 10. Bob's branch from block 8 then overtakes hers with three blocks.
+    let (mut chain, alice, bob, _) = setup(&[]);
+    let params = chain.params().clone();
+    let fork = chain
+        .block(&chain.hash_at(Height(8)).unwrap())
+        .unwrap()
+        .clone();
+    let tx = spend_coinbase(&chain, &alice, 2, &[(bob.public_key(), 1_000_000)], 500_000);
+    extend(&mut chain, &[tx], alice.public_key(), b"fee").unwrap();
+    extend_empty(&mut chain, 1, alice.public_key(), b"");
+    let mut pool = Mempool::default();
+    let paid = alice
+        .pay(&chain, &pool, bob.public_key(), amount(1_000), 1_000, None)
+        .unwrap();
+    pool.add(paid.clone(), &chain).unwrap();
+    let posted = alice.post(&chain, &pool, "hello", 1_000).unwrap();
+    // What the largest coin would have paid: it spends the coinbase of block 9.
+    let fresh = spend_coinbase(&chain, &alice, 9, &[(bob.public_key(), 1_000)], 1_000);
+    Mempool::default().add(fresh.clone(), &chain).unwrap();
+
+    let mut parent = (fork, Height(8));
+    for i in 0..3u8 {
+        let block = child_of(&params, &parent.0, parent.1, bob.public_key(), &[b'b', i]);
+        chain.accept_block(&block, block.header.time).unwrap();
+        parent = (block, parent.1.next());
+    }
+    assert_eq!(chain.height(), Height(11));
+    assert_eq!(
+        chain.hash_at(Height(11)),
+        Some(parent.0.hash()),
+        "bob's branch won"
+    );
+    // The wallet's transactions still confirm; the one spending the orphaned coinbase cannot.
+    let mut pool = Mempool::default();
+    pool.add(paid, &chain).unwrap();
+    pool.add(posted, &chain).unwrap();
+    assert!(pool.add(fresh, &chain).is_err());
 }
