@@ -35,7 +35,7 @@
 
 #[path = "../../core/benches/support/mod.rs"]
 mod support;
-use support::utc_now;
+use support::Machine;
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -151,8 +151,6 @@ mod docs;
 mod http;
 #[path = "fanout/idle.rs"]
 mod idle;
-#[path = "fanout/machine.rs"]
-mod machine;
 #[path = "fanout/procs.rs"]
 mod procs;
 #[path = "fanout/report.rs"]
@@ -166,7 +164,6 @@ use bare::*;
 use clients::*;
 use docs::*;
 use idle::*;
-use machine::*;
 use procs::*;
 use report::*;
 use runs::*;

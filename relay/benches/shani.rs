@@ -33,7 +33,7 @@
 
 #[path = "../../core/benches/support/mod.rs"]
 mod support;
-use support::utc_now;
+use support::{Machine, median, min_max, thread_on_cpu};
 
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -105,33 +105,6 @@ impl Config {
 
 // ---------------------------------------------------------------------------------------------
 // Statistics
-
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        f64::NAN
-    } else if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
-fn min_max(xs: &[f64]) -> (f64, f64) {
-    xs.iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
-            (lo.min(x), hi.max(x))
-        })
-}
-
-/// Time this thread has spent running on a CPU (`/proc/thread-self/schedstat`, Linux).
-fn thread_on_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    let ns = stat.split_whitespace().next()?.parse().ok()?;
-    Some(Duration::from_nanos(ns))
-}
 
 /// Rates of several sides measured in interleaved rounds: `rates[side][round]`.
 struct Sides {
@@ -375,36 +348,6 @@ fn measure_threads(n: usize, rounds: usize, span: Duration) -> Threads {
         wall,
         cpu: cpu.into_inner(),
         on_cpu: on_cpu.into_inner(),
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Machine
-
-struct Machine {
-    cpu: String,
-    logical_cpus: usize,
-    date: String,
-    rustc: String,
-}
-
-impl Machine {
-    fn probe() -> Machine {
-        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-        let cpu = cpuinfo
-            .lines()
-            .find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                (k.trim() == "model name").then(|| v.trim().to_string())
-            })
-            .unwrap_or_else(|| "unknown".into());
-        let rustc = support::rustc_version();
-        Machine {
-            cpu,
-            logical_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
-            date: utc_now(),
-            rustc,
-        }
     }
 }
 

@@ -12,6 +12,7 @@
 //! parents are in), on the same entries with the same budget. B's rate-ordered list is built
 //! outside its timer (the old pool kept it as an index); A's index is built inside.
 
+use crate::support::{median, spread};
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -228,37 +229,10 @@ pub struct Measured {
     template_cpu: Vec<f64>,
 }
 
-fn median(xs: &[f64]) -> f64 {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        (v[n / 2 - 1] + v[n / 2]) / 2.0
-    }
-}
-
 /// CPU times from schedstat advance at scheduler ticks, so one call's reading is off by up
 /// to a tick; the mean over many calls is not.
 fn mean(xs: &[f64]) -> f64 {
     xs.iter().sum::<f64>() / xs.len() as f64
-}
-
-fn quartiles(xs: &[f64]) -> (f64, f64) {
-    let mut v = xs.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n == 0 {
-        (f64::NAN, f64::NAN)
-    } else if n < 8 {
-        (v[0], v[n - 1])
-    } else {
-        (v[n / 4], v[(3 * n) / 4])
-    }
 }
 
 /// Builds the pool and times A, B and the whole template, call by call, for about `budget`
@@ -284,11 +258,11 @@ pub fn measure(bench: bool, budget: Duration, min_pairs: usize) -> Measured {
     let (mut wall, mut on_cpu) = (0.0, 0.0);
     let mut cpu_times: [Vec<f64>; 3] = Default::default();
     let mut timed = |which: usize, f: &mut dyn FnMut()| {
-        let cpu = super::thread_on_cpu();
+        let cpu = crate::support::thread_on_cpu();
         let t = Instant::now();
         f();
         let elapsed = t.elapsed().as_secs_f64();
-        if let (Some(a), Some(b)) = (cpu, super::thread_on_cpu()) {
+        if let (Some(a), Some(b)) = (cpu, crate::support::thread_on_cpu()) {
             wall += elapsed;
             on_cpu += (b - a).as_secs_f64();
             cpu_times[which].push((b - a).as_secs_f64());
@@ -386,9 +360,9 @@ impl Measured {
     pub fn doc_section(&self, date: &str, machine: &str) -> String {
         let ms = |x: f64| x * 1e3;
         let ratios: Vec<f64> = self.old.iter().zip(&self.new).map(|(o, n)| o / n).collect();
-        let (nlo, nhi) = quartiles(&self.new);
-        let (olo, ohi) = quartiles(&self.old);
-        let (tlo, thi) = quartiles(&self.template);
+        let (nlo, nhi) = spread(&self.new);
+        let (olo, ohi) = spread(&self.old);
+        let (tlo, thi) = spread(&self.template);
         let mut s = String::new();
         let w = &mut s;
         writeln!(w, "{BEGIN}").unwrap();
@@ -448,8 +422,8 @@ impl Measured {
             ms(ohi),
             ms(tlo),
             ms(thi),
-            quartiles(&ratios).0,
-            quartiles(&ratios).1,
+            spread(&ratios).0,
+            spread(&ratios).1,
             self.cpu_share.map_or_else(
                 || "(unknown share)".to_string(),
                 |c| format!("{:.0}%", c * 100.0)

@@ -1,7 +1,9 @@
 //! Helpers shared by the benchmark binaries of every crate (included with `#[path]`), so
-//! each bench reports the machine and time the same way.
+//! each bench reports the machine, the time and its statistics the same way.
+// Each bench binary uses its own subset of these.
+#![allow(dead_code)]
 
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The current time as `YYYY-MM-DD HH:MM UTC`.
 pub fn utc_now() -> String {
@@ -73,14 +75,12 @@ pub fn rustc_version() -> String {
 
 /// Resident and peak resident memory of a process, in KiB (`/proc/PID/status`; 0 where it
 /// cannot be read).
-#[allow(dead_code)] // the relay benches read it; the core bench does not
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Mem {
     pub rss_kib: u64,
     pub hwm_kib: u64,
 }
 
-#[allow(dead_code)] // see `Mem`
 pub fn proc_mem(pid: u32) -> Mem {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -93,5 +93,104 @@ pub fn proc_mem(pid: u32) -> Mem {
     Mem {
         rss_kib: field("VmRSS:"),
         hwm_kib: field("VmHWM:"),
+    }
+}
+
+/// The median of the finite values of `xs` (NaN if there are none).
+pub fn median(xs: &[f64]) -> f64 {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// The smallest and largest finite values of `xs` (+∞, −∞ if there are none).
+pub fn min_max(xs: &[f64]) -> (f64, f64) {
+    xs.iter()
+        .copied()
+        .filter(|x| x.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+/// Min and max of fewer than ten samples; first and third quartile of ten or more.
+pub fn spread(xs: &[f64]) -> (f64, f64) {
+    let mut v: Vec<f64> = xs.iter().copied().filter(|x| x.is_finite()).collect();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        (f64::NAN, f64::NAN)
+    } else if n < 10 {
+        (v[0], v[n - 1])
+    } else {
+        (v[n / 4], v[(3 * n) / 4])
+    }
+}
+
+/// What [`spread`] of `n` samples is.
+pub fn spread_name(n: usize) -> &'static str {
+    if n < 10 { "min – max" } else { "quartiles" }
+}
+
+/// Time this thread has spent running on a CPU (`/proc/thread-self/schedstat`, Linux).
+pub fn thread_on_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(ns))
+}
+
+/// The machine a run is on, for the reports.
+pub struct Machine {
+    pub cpu: String,
+    pub logical_cpus: usize,
+    pub sha_ni: Option<bool>,
+    pub avx2: Option<bool>,
+    pub kernel: String,
+    pub date: String,
+    pub rustc: String,
+}
+
+impl Machine {
+    pub fn probe() -> Machine {
+        let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+        let field = |name: &str| {
+            cpuinfo.lines().find_map(|l| {
+                let (k, v) = l.split_once(':')?;
+                (k.trim() == name).then(|| v.trim().to_string())
+            })
+        };
+        let flags = field("flags");
+        let has = |flag: &str| {
+            flags
+                .as_ref()
+                .map(|f| f.split_whitespace().any(|x| x == flag))
+        };
+        Machine {
+            cpu: field("model name").unwrap_or_else(|| "unknown".into()),
+            logical_cpus: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            sha_ni: has("sha_ni"),
+            avx2: has("avx2"),
+            kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_else(|_| "unknown".into()),
+            date: utc_now(),
+            rustc: rustc_version(),
+        }
+    }
+}
+
+/// `yes`, `no` or `unknown`.
+pub fn yes_no(v: Option<bool>) -> &'static str {
+    match v {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "unknown",
     }
 }
