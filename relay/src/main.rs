@@ -134,7 +134,8 @@ struct Args {
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
     /// Also listen here (keep it private, e.g. 127.0.0.1:9090) for the operator's API:
-    /// /api/peers with every peer's address.
+    /// /api/peers with every peer's address. At most 16 connections, with the public
+    /// listener's timeouts.
     #[arg(long)]
     private_api: Option<SocketAddr>,
 }

@@ -309,18 +309,27 @@ pub(crate) async fn run(
         refused: refused.clone(),
     };
     if let Some(l) = private_listener {
-        let private = crate::api::private_router(state.clone());
-        let mut rx = shutdown_rx.clone();
         if let Ok(addr) = l.local_addr() {
             info!("private api on http://{addr}/api/peers");
         }
-        tokio::spawn(async move {
-            axum::serve(l, private)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|s| *s).await;
-                })
-                .await
-        });
+        // The operator's listener is served like the public one (header and request timeouts,
+        // body limit, a connection cap checked at accept) but with limits and a memory budget
+        // of its own: whoever reaches it cannot hold more than a few connections, and cannot
+        // take connections, file descriptors or memory from the public listener's peers.
+        let limits = crate::server::private_limits(&config.limits);
+        tokio::spawn(crate::server::serve(
+            l,
+            None,
+            crate::client_addr::ProxyPolicy::default(),
+            crate::server::with_limits(crate::api::private_router(state.clone()), &limits),
+            limits,
+            Budget::new(crate::server::PRIVATE_MAX_CONNECTIONS * crate::budget::CONN_BASE),
+            crate::server::ServerHandles {
+                accepted: Arc::new(PerIpCounter::default()),
+                refused: Arc::new(AtomicU64::new(0)),
+            },
+            shutdown_rx.clone(),
+        ));
     }
     let server = tokio::spawn(crate::server::serve(
         listener,

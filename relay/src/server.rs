@@ -145,6 +145,21 @@ pub(crate) async fn api_rate_limit(
     next.run(req).await
 }
 
+/// Connections the operator's listener (`--private-api`) holds at once, all addresses
+/// together and from one address: enough for a dashboard and a scraper.
+pub(crate) const PRIVATE_MAX_CONNECTIONS: usize = 16;
+
+/// The limits of the operator's listener: the public listener's timeouts and body limit,
+/// and at most [`PRIVATE_MAX_CONNECTIONS`] connections (no WebSockets are served there).
+pub(crate) fn private_limits(public: &Limits) -> Limits {
+    Limits {
+        max_connections: PRIVATE_MAX_CONNECTIONS,
+        max_per_ip: PRIVATE_MAX_CONNECTIONS,
+        max_http_per_ip: PRIVATE_MAX_CONNECTIONS,
+        ..public.clone()
+    }
+}
+
 /// The router with the HTTP limits around it (the per-client API rate is inside the
 /// router, after the client address is known: see `api::router`).
 /// The security headers go on outside them, so the limits' own answers (413, 408) carry

@@ -249,3 +249,68 @@ async fn the_page_and_the_api_carry_security_headers() {
     }
     relay.stop().await;
 }
+
+/// The operator's listener has limits of its own: of 40 silent connections from 8 addresses
+/// it holds 16 and refuses the rest at once, closes the held ones when their header timeout
+/// runs out, and the public listener serves its peers and visitors all the while.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_private_listener_holds_a_bounded_number_of_connections_of_its_own() {
+    use tokio::io::AsyncReadExt;
+    const HELD: usize = 16; // `server::PRIVATE_MAX_CONNECTIONS`
+    let private = free_port();
+    let mut config = Relay::test_config();
+    config.private_api = Some(private);
+    // Long enough that the listener has accepted or refused all 40 before the first held
+    // one times out and frees its slot, even on a busy machine.
+    config.limits.header_read_timeout = Duration::from_secs(5);
+    let relay = Relay::start(config, false).await;
+
+    let mut silent = Vec::new();
+    // The private listener is bound a little after the public one: the first connection
+    // waits for it (a refused TCP connect holds no slot).
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        match common::tcp_from(private, ip(40)).await {
+            Ok(s) => break silent.push(s),
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "{e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in 1..40u8 {
+        silent.push(common::tcp_from(private, ip(40 + i % 8)).await.unwrap());
+    }
+    // The public listener is untouched: the API answers and a tab gets its WebSocket.
+    assert_eq!(relay.get("/api/status").await["network"], "test");
+    let mut tab = connect(&relay, 2, &[]).await.unwrap();
+    tab.handshake_browser(3).await.unwrap();
+
+    // Each silent connection ends: refused at once with 503, or closed without an answer
+    // when its 5 s header timeout runs out (a listener without one would keep it forever).
+    let ends = silent.into_iter().map(|mut s| {
+        tokio::spawn(async move {
+            let mut buf = Vec::new();
+            tokio::time::timeout(WAIT, s.read_to_end(&mut buf))
+                .await
+                .map(|_| String::from_utf8_lossy(&buf).into_owned())
+        })
+    });
+    let mut refused = 0;
+    let mut timed_out = 0;
+    for end in ends.collect::<Vec<_>>() {
+        let text = end
+            .await
+            .unwrap()
+            .expect("every silent connection is closed");
+        if text.starts_with("HTTP/1.1 503") {
+            assert!(text.contains("relay is full"), "{text}");
+            refused += 1;
+        } else {
+            assert_eq!(text, "", "a held connection is closed without an answer");
+            timed_out += 1;
+        }
+    }
+    assert_eq!((timed_out, refused), (HELD, 40 - HELD));
+    // Its slots came back: the operator's API answers again.
+    let (code, _, body) = get(private, "/api/status").await;
+    assert_eq!(code, 200, "{body}");
+}
