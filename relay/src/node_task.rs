@@ -312,22 +312,10 @@ pub(crate) async fn run(
         if let Ok(addr) = l.local_addr() {
             info!("private api on http://{addr}/api/peers");
         }
-        // The operator's listener is served like the public one (header and request timeouts,
-        // body limit, a connection cap checked at accept) but with limits and a memory budget
-        // of its own: whoever reaches it cannot hold more than a few connections, and cannot
-        // take connections, file descriptors or memory from the public listener's peers.
-        let limits = crate::server::private_limits(&config.limits);
-        tokio::spawn(crate::server::serve(
+        tokio::spawn(crate::server::serve_private(
             l,
-            None,
-            crate::client_addr::ProxyPolicy::default(),
-            crate::server::with_limits(crate::api::private_router(state.clone()), &limits),
-            limits,
-            Budget::new(crate::server::PRIVATE_MAX_CONNECTIONS * crate::budget::CONN_BASE),
-            crate::server::ServerHandles {
-                accepted: Arc::new(PerIpCounter::default()),
-                refused: Arc::new(AtomicU64::new(0)),
-            },
+            crate::api::private_router(state.clone()),
+            &config.limits,
             shutdown_rx.clone(),
         ));
     }

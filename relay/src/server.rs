@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -149,15 +149,36 @@ pub(crate) async fn api_rate_limit(
 /// together and from one address: enough for a dashboard and a scraper.
 pub(crate) const PRIVATE_MAX_CONNECTIONS: usize = 16;
 
-/// The limits of the operator's listener: the public listener's timeouts and body limit,
-/// and at most [`PRIVATE_MAX_CONNECTIONS`] connections (no WebSockets are served there).
-pub(crate) fn private_limits(public: &Limits) -> Limits {
-    Limits {
+/// Serves the operator's listener like the public one (header and request timeouts, body
+/// limit, a connection cap checked at accept) but with limits and a memory budget of its
+/// own: whoever reaches it holds at most [`PRIVATE_MAX_CONNECTIONS`] connections and takes
+/// no connections, file descriptors or memory from the public listener's peers. No
+/// WebSockets are served there and no proxy is trusted.
+pub(crate) fn serve_private(
+    listener: TcpListener,
+    router: Router,
+    public: &Limits,
+    shutdown: watch::Receiver<bool>,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let limits = Limits {
         max_connections: PRIVATE_MAX_CONNECTIONS,
         max_per_ip: PRIVATE_MAX_CONNECTIONS,
         max_http_per_ip: PRIVATE_MAX_CONNECTIONS,
         ..public.clone()
-    }
+    };
+    serve(
+        listener,
+        None,
+        ProxyPolicy::default(),
+        with_limits(router, &limits),
+        limits,
+        Budget::new(PRIVATE_MAX_CONNECTIONS * CONN_BASE),
+        ServerHandles {
+            accepted: Arc::new(PerIpCounter::default()),
+            refused: Arc::new(AtomicU64::new(0)),
+        },
+        shutdown,
+    )
 }
 
 /// The router with the HTTP limits around it (the per-client API rate is inside the
