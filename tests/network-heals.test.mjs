@@ -87,6 +87,8 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     return b && b.height === h ? b.hash : null;
   }
   const tabHashAt = (t, h) => t.page.evaluate((x) => window.tabcoin.node.blockAt(x), h);
+  /** A transaction's status in tab `t` ('mempool', 'confirmed'), or null if it has none. */
+  const txStatus = async (t, id) => (await t.page.evaluate((x) => window.tabcoin.node.tx(x), id))?.status ?? null;
   async function heights() {
     const hs = await Promise.all([...tabList().map(async (t) => (await status(t)).height), ...liveRelays().map(async (r) => (await r.status()).height)]);
     return { max: Math.max(...hs), min: Math.min(...hs) };
@@ -373,11 +375,11 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     }
     // The payment and the post are mined while mining goes on.
     for (const m of made) {
-      await waitFor(async () => (await B1.page.evaluate((id) => window.tabcoin.node.tx(id), m.txid))?.status === 'confirmed', { timeout: 60_000, message: `${m.kind} ${m.txid} mined` }).catch(async (e) => {
+      await waitFor(async () => (await txStatus(B1, m.txid)) === 'confirmed', { timeout: 60_000, message: `${m.kind} ${m.txid} mined` }).catch(async (e) => {
         // Say where it is: in every pool, in none (dropped: its input gone?), or mined on a
         // branch some node does not follow.
         const where = {};
-        for (const t of tabList()) where[t.name] = (await t.page.evaluate((id) => window.tabcoin.node.tx(id), m.txid).catch(() => 'no answer'))?.status ?? null;
+        for (const t of tabList()) where[t.name] = await txStatus(t, m.txid).catch(() => 'no answer');
         for (const r of liveRelays()) where[r.name] = (await getJson(`${r.url}/api/tx/${m.txid}`).catch(() => null))?.status ?? null;
         throw new Error(`${e.message}; status by node: ${JSON.stringify(where)}; made: ${JSON.stringify(m)}; heights: ${JSON.stringify(await heights())}`);
       });
@@ -389,7 +391,7 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     // Step 6 (lite): both confirmed, exactly once, on every relay.
     for (const m of made) {
       for (const r of liveRelays()) assert.equal(await occurrences(r, m.txid), 1, `${m.kind} ${m.txid} is in ${r.name}’s chain exactly once`);
-      for (const t of tabList()) assert.equal((await t.page.evaluate((id) => window.tabcoin.node.tx(id), m.txid))?.status, 'confirmed', `${t.name} sees ${m.kind} ${m.txid} confirmed`);
+      for (const t of tabList()) assert.equal(await txStatus(t, m.txid), 'confirmed', `${t.name} sees ${m.kind} ${m.txid} confirmed`);
     }
     await waitFor(async () => (await wallet(tabs.C2)).confirmed === '1.5', { timeout: 30_000, message: 'C2 received 1.5 once' });
     for (const m of made) m.confirmedInStep = 2;
@@ -427,7 +429,7 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
       [A1, postA],
       [B1, payB],
     ]) {
-      await waitFor(async () => (await t.page.evaluate((x) => window.tabcoin.node.tx(x), id))?.status === 'confirmed', { timeout: 60_000, message: `${id} confirmed on ${t.name}’s side` });
+      await waitFor(async () => (await txStatus(t, id)) === 'confirmed', { timeout: 60_000, message: `${id} confirmed on ${t.name}’s side` });
     }
     // Mining for a minute on both sides (the scenario's duration, not a synchronisation).
     await waitFor(() => since(cutAt) >= PARTITION_MS, { timeout: PARTITION_MS + 60_000, interval: 1_000, message: 'the partition’s minute' });
@@ -471,12 +473,12 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     // Side A's payment and post lost their block: they are back in every mempool.
     for (const id of [payA, postA]) {
       for (const t of tabList()) {
-        await waitFor(async () => (await t.page.evaluate((x) => window.tabcoin.node.tx(x), id))?.status === 'mempool', { timeout: 30_000, message: `${t.name}: ${id} back in the mempool` });
+        await waitFor(async () => (await txStatus(t, id)) === 'mempool', { timeout: 30_000, message: `${t.name}: ${id} back in the mempool` });
       }
       for (const r of liveRelays()) await waitFor(async () => (await getJson(`${r.url}/api/tx/${id}`)).status !== 'confirmed', { timeout: 30_000, message: `${r.name}: ${id} back in the mempool` });
     }
     // Side B's payment stays confirmed.
-    assert.equal((await A2.page.evaluate((x) => window.tabcoin.node.tx(x), payB))?.status, 'confirmed');
+    assert.equal(await txStatus(A2, payB), 'confirmed');
 
     // One UTXO digest everywhere, and it equals a replay of the winning chain by a fresh relay
     // that never saw side A's blocks.
@@ -508,7 +510,7 @@ describe('no single point of failure: three relays, six tabs', { timeout: 900_00
     const h = (await status(B1)).height;
     await startMiningUi(B1);
     for (const id of [payA, postA]) {
-      for (const t of tabList()) await waitFor(async () => (await t.page.evaluate((x) => window.tabcoin.node.tx(x), id))?.status === 'confirmed', { timeout: 60_000, message: `${t.name}: ${id} confirmed again` });
+      for (const t of tabList()) await waitFor(async () => (await txStatus(t, id)) === 'confirmed', { timeout: 60_000, message: `${t.name}: ${id} confirmed again` });
     }
     await waitStatus(B1, (s) => s.height >= h + 3, { timeout: 30_000, message: 'a few blocks on top' });
     await stopMiningUi(B1);
